@@ -1,0 +1,41 @@
+# Set-up and everyday commands. Everything runs inside .venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: venv run figures test lint format dag clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+## run: the whole pipeline on config/config.yaml (only stale steps rerun)
+run: venv
+	$(BIN)/snakemake --cores $(CORES)
+
+## figures: bring the figures up to date after a config or code change
+figures: venv
+	$(BIN)/snakemake --cores $(CORES) results/figures/behavior_r2.png results/figures/neural_r2.png
+
+## test: lint, formatting check and the whole test suite (unit + end-to-end)
+test: venv lint
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check src workflow/scripts tests
+	$(BIN)/ruff format --check src workflow/scripts tests
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+format: venv
+	$(BIN)/ruff check --fix src workflow/scripts tests
+	$(BIN)/ruff format src workflow/scripts tests
+	$(BIN)/snakefmt Snakefile workflow/rules
+
+clean:
+	rm -rf results logs benchmarks .snakemake

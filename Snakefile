@@ -1,0 +1,21 @@
+# Knockout training (Cowley et al., Nature 2024) on a simulated fly:
+# simulate -> train control/noko/ko/do -> evaluate behaviour and neurons -> plot.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plot.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,34 @@
+"""Start-up and error reporting shared by the workflow's scripts.
+
+A job's log receives everything; an error the user can act on (a bad input file,
+a diverged training) is also printed as one line on the console, without a
+traceback, and the job exits non-zero so the workflow stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from knockout.errors import InputFileError, TrainingDiverged
+
+USER_ERRORS = (InputFileError, TrainingDiverged)
+
+
+def run_job(log_path: str, job: Callable[[], None]) -> None:
+    """Run ``job`` with logging sent to ``log_path``; turn user errors into one line."""
+    console = sys.stderr
+    with open(log_path, "w", buffering=1) as log:
+        sys.stderr = log
+        logging.basicConfig(
+            stream=log, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+        )
+        try:
+            job()
+        except USER_ERRORS as error:
+            logging.error("%s", error)
+            print(f"ERROR: {error}", file=console)
+            sys.exit(1)
+        finally:
+            sys.stderr = console

@@ -1,0 +1,92 @@
+"""The ground-truth fly: a random two-layer linear network and its noisy behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from knockout import naming, seeding
+from knockout.network import TwoLayerNet, initialize
+
+
+@dataclass(frozen=True)
+class FlySettings:
+    """The ``fly`` section of the config."""
+
+    n_inputs: int = 50
+    n_hidden: int = 16
+    init: str = "glorot"
+    noise_sd: float = 0.05
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The ``data`` section of the config: samples per data set."""
+
+    n_train: int = 1000
+    n_test: int = 500
+    n_probe: int = 1000
+
+
+def make_fly(settings: FlySettings, seed: int) -> TwoLayerNet:
+    fly = TwoLayerNet(settings.n_inputs, settings.n_hidden)
+    return initialize(fly, settings.init, seeding.generator(seed, "fly")).eval()
+
+
+def silencing_mask(n_hidden: int, silenced_unit: int) -> torch.Tensor:
+    """1 for every hidden unit, 0 for ``silenced_unit`` (-1: nothing silenced)."""
+    keep = torch.ones(n_hidden)
+    if silenced_unit >= 0:
+        keep[silenced_unit] = 0.0
+    return keep
+
+
+@torch.no_grad()
+def behavior_table(
+    fly: TwoLayerNet, n_per_set: int, noise_sd: float, generator: torch.Generator
+) -> pd.DataFrame:
+    """``n_per_set`` samples of the control set and of each single-unit silencing.
+
+    x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2).
+    """
+    n_inputs, n_hidden = fly.hidden.in_features, fly.n_hidden
+    blocks = []
+    for silenced_unit, name in enumerate(naming.dataset_names(n_hidden), start=-1):
+        x = torch.randn(n_per_set, n_inputs, generator=generator)
+        noise = torch.randn(n_per_set, generator=generator)
+        y = fly(x, silencing_mask(n_hidden, silenced_unit)) + noise_sd * noise
+        block = pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs))
+        block.insert(0, "silenced_unit", silenced_unit)
+        block.insert(0, "dataset", name)
+        block["y"] = y.numpy()
+        blocks.append(block)
+    return pd.concat(blocks, ignore_index=True)
+
+
+@torch.no_grad()
+def probe_table(fly: TwoLayerNet, n_samples: int, generator: torch.Generator) -> pd.DataFrame:
+    """Fresh inputs with the fly's hidden activity, for comparing model units to neurons."""
+    n_inputs = fly.hidden.in_features
+    x = torch.randn(n_samples, n_inputs, generator=generator)
+    h = fly.hidden(x)
+    return pd.concat(
+        [
+            pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs)),
+            pd.DataFrame(h.numpy(), columns=naming.hidden_columns(fly.n_hidden)),
+        ],
+        axis=1,
+    )
+
+
+def simulate(
+    fly_settings: FlySettings, data_settings: DataSettings, seed: int
+) -> tuple[TwoLayerNet, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One replicate: the fly, its training, test and probe tables."""
+    fly = make_fly(fly_settings, seed)
+    noise = fly_settings.noise_sd
+    train = behavior_table(fly, data_settings.n_train, noise, seeding.generator(seed, "train_data"))
+    test = behavior_table(fly, data_settings.n_test, noise, seeding.generator(seed, "test_data"))
+    probe = probe_table(fly, data_settings.n_probe, seeding.generator(seed, "probe_data"))
+    return fly, train, test, probe

@@ -1,0 +1,57 @@
+"""Reading and writing the Parquet tables that flow between steps.
+
+Writes are atomic (a temporary file in the same folder, then a rename), so a killed
+job never leaves a file that looks complete. Reads check what they get and fail
+with ``<path>: <what is wrong>`` instead of a traceback from inside a library.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow
+
+from knockout.errors import InputFileError
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Parquet, written atomically and byte-for-byte reproducibly (no index, no timestamps)."""
+    write_atomically(path, lambda tmp: table.to_parquet(tmp, index=False, engine="pyarrow"))
+
+
+def read_table(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
+    """A Parquet table that must hold ``columns`` (in any order; others are ignored)."""
+    columns = list(columns)
+    try:
+        table = pd.read_parquet(path, engine="pyarrow")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except (pyarrow.ArrowException, OSError) as error:
+        raise InputFileError(f"{path}: not a readable Parquet file ({error})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputFileError(
+            f"{path}: column(s) {shown} missing (expected {columns[0]} ... {columns[-1]}, "
+            f"{len(columns)} columns; does the file match the config?)"
+        )
+    if table.empty:
+        raise InputFileError(f"{path}: the table has no rows")
+    return table[columns]

@@ -1,0 +1,15 @@
+"""Behaviour R² of every model on every test set of one replicate, with the noise ceiling."""
+
+from knockout import naming, tables, weights
+from knockout.jobs import run_job
+from knockout.metrics import behavior_scores
+
+
+def main(snakemake) -> None:
+    model_paths = dict(zip(snakemake.params.models, snakemake.input.models, strict=True))
+    fly, models = weights.load_fly_and_models(snakemake.input.fly, model_paths)
+    test = tables.read_table(snakemake.input.test, naming.behavior_columns(fly.hidden.in_features))
+    tables.write_table(behavior_scores(fly, models, test), snakemake.output[0])
+
+
+run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

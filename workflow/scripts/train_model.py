@@ -1,0 +1,36 @@
+"""Fit one model (control, noko, ko or do) of one replicate."""
+
+import logging
+import time
+
+import pandas as pd
+import torch
+
+from knockout import naming, tables, weights
+from knockout.jobs import run_job
+from knockout.training import BehaviorData, TrainSettings, train
+
+
+def pick_device() -> torch.device:
+    """CUDA when this job sees a GPU, else CPU: a runtime choice, not a config value."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def main(snakemake) -> None:
+    torch.set_num_threads(snakemake.threads)
+    seed, model = int(snakemake.wildcards.seed), snakemake.wildcards.model
+    n_inputs, n_hidden = snakemake.params.network["n_inputs"], snakemake.params.network["n_hidden"]
+    settings = TrainSettings(**snakemake.params.train)
+    table = tables.read_table(snakemake.input.train, naming.behavior_columns(n_inputs))
+    device = pick_device()
+    logging.info("seed %d, model %s, %s on %s", seed, model, settings, device)
+    started = time.perf_counter()
+    net, losses = train(model, BehaviorData.from_table(table, n_inputs), n_hidden, settings, seed, device)
+    logging.info("trained in %.2f s; final training MSE %.5f", time.perf_counter() - started, losses[-1])
+    tables.write_table(
+        pd.DataFrame({"epoch": range(1, len(losses) + 1), "train_mse": losses}), snakemake.output.losses
+    )
+    weights.save_network(net, snakemake.output.model)
+
+
+run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)
