@@ -5,7 +5,9 @@ Loading uses ``weights_only=True``: a file that carries pickled code is refused.
 
 from __future__ import annotations
 
+import io
 import os
+from pathlib import Path
 
 import torch
 
@@ -15,8 +17,14 @@ from knockout.tables import write_atomically
 
 
 def save_network(net: TwoLayerNet, path: str | os.PathLike) -> None:
-    state = {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
-    write_atomically(path, lambda tmp: torch.save(state, tmp))
+    """Atomically, and byte-for-byte reproducibly.
+
+    Serialised in memory first: ``torch.save`` to a path names the archive after the
+    file, and the temporary file's name is random.
+    """
+    buffer = io.BytesIO()
+    torch.save({key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}, buffer)
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
 
 
 def load_network(
