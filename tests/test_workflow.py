@@ -42,10 +42,14 @@ def copy_workflow(destination: Path) -> Path:
         source = REPO / name
         if source.is_dir():
             shutil.copytree(
-                source, destination / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+                source,
+                destination / name,
+                symlinks=True,
+                copy_function=shutil.copy,  # fresh mtimes, as in a clone
+                ignore=shutil.ignore_patterns("__pycache__"),
             )
         else:
-            shutil.copy2(source, destination / name)
+            shutil.copy(source, destination / name)
     return destination
 
 
@@ -198,3 +202,36 @@ def test_bad_config_is_refused_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "knockout" in result.stderr and "models" in result.stderr
     assert not (workdir / "results").exists()
+
+
+def scheduled_jobs(workdir: Path) -> dict[str, int]:
+    """Jobs per rule that ``snakemake -n`` would run now (from its "Job stats" table)."""
+    result = snakemake(workdir, "-n")
+    counts = {}
+    for line in (result.stdout + result.stderr).split("Job stats:")[-1].splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit() and fields[0] != "total":
+            counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def edit(path: Path) -> None:
+    """Change a source file's content (Snakemake ignores a new mtime with the same checksum)."""
+    with path.open("a") as source:
+        source.write("# edited by a test\n")
+
+
+def test_editing_plotting_code_only_replots(finished_run):
+    edit(finished_run / "src/knockout/plotting.py")
+    assert scheduled_jobs(finished_run) == {"all": 1, "plot": 1}
+
+
+def test_editing_training_code_retrains_but_keeps_the_data(finished_run):
+    edit(finished_run / "src/knockout/training.py")
+    assert scheduled_jobs(finished_run) == {
+        "all": 1,
+        "train_model": len(SEEDS) * len(MODELS),
+        "evaluate_behavior": len(SEEDS),
+        "evaluate_neural": len(SEEDS),
+        "plot": 1,
+    }

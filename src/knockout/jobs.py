@@ -30,5 +30,8 @@ def run_job(log_path: str, job: Callable[[], None]) -> None:
             logging.error("%s", error)
             print(f"ERROR: {error}", file=console)
             sys.exit(1)
+        except Exception:
+            logging.exception("unexpected error")
+            raise
         finally:
             sys.stderr = console

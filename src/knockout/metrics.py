@@ -75,7 +75,7 @@ def unit_contributions(fly: TwoLayerNet, fly_hidden: np.ndarray) -> np.ndarray:
 def neural_scores(fly: TwoLayerNet, models: dict[str, TwoLayerNet], probe: pd.DataFrame) -> pd.DataFrame:
     """Neural R² of model unit i against fly unit i on the probe set, per model and unit."""
     n_inputs, n_hidden = fly.hidden.in_features, fly.n_hidden
-    x = torch.from_numpy(probe[naming.input_columns(n_inputs)].to_numpy(np.float32))
+    x = torch.from_numpy(probe[naming.input_columns(n_inputs)].to_numpy(np.float32, copy=True))
     fly_hidden = probe[naming.hidden_columns(n_hidden)].to_numpy(np.float64)
     contribution = unit_contributions(fly, fly_hidden)
     rows = []

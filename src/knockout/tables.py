@@ -18,6 +18,12 @@ import pyarrow
 from knockout.errors import InputFileError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +31,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> N
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes it 0600; behave like open()
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

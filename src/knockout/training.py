@@ -16,13 +16,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from knockout import naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.errors import TrainingDiverged
 from knockout.network import TwoLayerNet, initialize
+
+DIVERGED_LOSS_FACTOR = 1000.0
+"""An epoch whose mean loss exceeds this many times the variance of the behaviour it fits
+(predicting the mean scores 1x) has diverged. Adam's bounded steps often keep such a run
+finite, so waiting for NaN would let a useless fit through."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class TrainSettings:
 
     lr: float = 1e-2
     batch_size: int = 64
-    epochs: int = 100
+    epochs: int = 60
     init: str = "glorot"
     lr_schedule: str = "cosine"
 
@@ -153,7 +157,8 @@ def train(
 
     All four models of a replicate start from the same weights, and noko/ko/do see
     the same batches in the same order, so they differ only in what is masked.
-    Raises :class:`TrainingDiverged` naming the epoch where the loss became non-finite.
+    Raises :class:`TrainingDiverged` naming the epoch where the loss exploded or became
+    non-finite; no network is returned then.
     """
     if model not in naming.MODELS:
         raise ValueError(f"model {model!r} unknown (allowed: {', '.join(naming.MODELS)})")
@@ -167,6 +172,7 @@ def train(
     schedule_rng = seeding.generator(seed, "schedule")
     dropout_rng = seeding.generator(seed, "dropout")
 
+    divergence_threshold = DIVERGED_LOSS_FACTOR * float(y[torch.cat([rows for _, rows in sets])].var())
     epoch_losses = []
     for epoch in range(1, settings.epochs + 1):
         net.lr = settings.lr_at(epoch)
@@ -177,11 +183,12 @@ def train(
             rows = rows.to(device, non_blocking=True)
             squared_error += net.step(x.index_select(0, rows), y.index_select(0, rows), masks[unit + 1])
         epoch_loss = squared_error.item() / n_rows
-        if not (np.isfinite(epoch_loss) and torch.isfinite(net.theta).all()):
+        if not (epoch_loss <= divergence_threshold and torch.isfinite(net.theta).all()):
             raise TrainingDiverged(
                 f"model {model!r}, seed {seed}: training diverged at epoch {epoch} of "
-                f"{settings.epochs} (mean training loss {epoch_loss}); lower train.lr "
-                f"(now {settings.lr})"
+                f"{settings.epochs} (mean training loss {epoch_loss:.3g}, over "
+                f"{DIVERGED_LOSS_FACTOR:g} x the variance of the behaviour); lower train.lr "
+                f"(now {settings.lr:g})"
             )
         epoch_losses.append(epoch_loss)
     return net.to_net(), epoch_losses

@@ -47,6 +47,11 @@ def load_network(
         ) from None
     if not isinstance(state, dict) or not isinstance(state.get("hidden.weight"), torch.Tensor):
         raise InputFileError(f"{path}: expected a state_dict with a 'hidden.weight' tensor")
+    if state["hidden.weight"].ndim != 2:
+        raise InputFileError(
+            f"{path}: hidden.weight has shape {tuple(state['hidden.weight'].shape)}, "
+            "expected [n_hidden, n_inputs]"
+        )
     file_hidden, file_inputs = state["hidden.weight"].shape
     expected = expected_shapes(n_inputs or file_inputs, n_hidden or file_hidden)
     if set(state) != set(expected):

@@ -10,6 +10,7 @@ MODELS = config["models"]
 CORE = Path(workflow.basedir) / "src" / "knockout"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
+
 wildcard_constraints:
     seed=r"\d+",
     model="|".join(MODELS),

@@ -1,0 +1,351 @@
+"""Files between steps: Parquet tables, weight files, and the jobs' error reporting."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from knockout import naming
+from knockout.errors import InputFileError, TrainingDiverged
+from knockout.jobs import run_job
+from knockout.network import TwoLayerNet, initialize
+from knockout.tables import read_table, write_atomically, write_table
+from knockout.weights import load_fly_and_models, load_network, save_network
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".partial"))
+
+
+def test_table_round_trip_keeps_values_and_dtypes(small_replicate, tmp_path):
+    _, train, _, probe = small_replicate
+    path = tmp_path / "new" / "folder" / "train.parquet"  # parent folders are created
+    write_table(train, path)
+    pd.testing.assert_frame_equal(read_table(path, naming.behavior_columns(6)), train)
+    write_table(probe, tmp_path / "probe.parquet")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "probe.parquet", naming.probe_columns(6, 4)), probe)
+    assert leftovers(path.parent) == leftovers(tmp_path) == []
+
+
+def test_read_table_returns_the_requested_columns_in_the_requested_order(tmp_path):
+    table = pd.DataFrame({"b": [1, 2], "a": [0.5, 1.5], "extra": ["p", "q"]})
+    write_table(table, tmp_path / "t.parquet")
+    assert list(read_table(tmp_path / "t.parquet", ["a", "b"]).columns) == ["a", "b"]
+
+
+def test_write_table_is_byte_reproducible(small_replicate, tmp_path):
+    _, train, _, _ = small_replicate
+    write_table(train, tmp_path / "a.parquet")
+    write_table(train.copy(), tmp_path / "b.parquet")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def assert_input_error_starts_with_path(path, columns=("a",)):
+    with pytest.raises(InputFileError) as info:
+        read_table(path, columns)
+    assert str(info.value).startswith(f"{path}: ")
+    return str(info.value)
+
+
+def test_read_table_missing_file(tmp_path):
+    assert "not found" in assert_input_error_starts_with_path(tmp_path / "missing.parquet")
+
+
+def test_read_table_truncated_file(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_table(pd.DataFrame({"a": np.arange(1000.0)}), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert_input_error_starts_with_path(path)
+
+
+def test_read_table_not_parquet(tmp_path):
+    path = tmp_path / "t.parquet"
+    path.write_text("dataset,y\ncontrol,1.0\n")
+    assert_input_error_starts_with_path(path)
+
+
+def test_read_table_missing_column_names_it(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_table(pd.DataFrame({"x_00": [1.0], "y": [2.0]}), path)
+    message = assert_input_error_starts_with_path(path, ["x_00", "x_01", "y"])
+    assert "x_01" in message
+
+
+def test_read_table_with_no_rows(tmp_path):
+    path = tmp_path / "t.parquet"
+    write_table(pd.DataFrame({"a": np.array([], np.float32)}), path)
+    assert "no rows" in assert_input_error_starts_with_path(path)
+
+
+def test_a_failing_writer_leaves_no_file(tmp_path):
+    def writer(temporary):
+        with open(temporary, "w") as handle:
+            handle.write("half a file")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        write_atomically(tmp_path / "out.parquet", writer)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_table_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "t.parquet"
+    good = pd.DataFrame({"a": [1.0, 2.0]})
+    write_table(good, path)
+    unserializable = pd.DataFrame({"a": [object(), object()]})
+    with pytest.raises(Exception):  # noqa: B017 (whatever pyarrow raises)
+        write_table(unserializable, path)
+    pd.testing.assert_frame_equal(read_table(path, ["a"]), good)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+# --------------------------------------------------------------------------------------------- weights
+
+
+def make_net(seed=0, n_inputs=6, n_hidden=4):
+    return initialize(TwoLayerNet(n_inputs, n_hidden), "pytorch", torch.Generator().manual_seed(seed))
+
+
+def good_state(n_inputs=6, n_hidden=4):
+    return {key: value.clone() for key, value in make_net(0, n_inputs, n_hidden).state_dict().items()}
+
+
+def test_network_round_trip(tmp_path):
+    net = make_net()
+    save_network(net, tmp_path / "sub" / "net.pt")
+    loaded = load_network(tmp_path / "sub" / "net.pt")
+    assert set(loaded.state_dict()) == set(net.state_dict())
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert (loaded.hidden.in_features, loaded.n_hidden) == (6, 4)
+    assert load_network(tmp_path / "sub" / "net.pt", n_inputs=6, n_hidden=4) is not None
+    assert leftovers(tmp_path / "sub") == []
+
+
+def assert_refused(path, *fragments, **shape):
+    with pytest.raises(InputFileError) as info:
+        load_network(path, **shape)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    for fragment in fragments:
+        assert fragment in message
+    return message
+
+
+def test_load_network_missing_file(tmp_path):
+    assert_refused(tmp_path / "none.pt", "not found")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda state: state.pop("output.bias"),
+        lambda state: state.update({"hidden.extra": torch.zeros(4)}),
+        lambda state: state.pop("hidden.weight"),
+    ],
+    ids=["missing key", "extra key", "no hidden.weight"],
+)
+def test_load_network_rejects_a_wrong_key_set(tmp_path, change):
+    state = good_state()
+    change(state)
+    torch.save(state, tmp_path / "net.pt")
+    assert_refused(tmp_path / "net.pt")
+
+
+def test_load_network_rejects_a_wrong_shape_naming_key_and_shapes(tmp_path):
+    state = good_state()
+    state["hidden.bias"] = torch.zeros(5)
+    torch.save(state, tmp_path / "net.pt")
+    assert_refused(tmp_path / "net.pt", "hidden.bias", "(5,)", "(4,)")
+
+
+def test_load_network_rejects_a_network_of_another_size(tmp_path):
+    save_network(make_net(), tmp_path / "net.pt")
+    assert_refused(tmp_path / "net.pt", "hidden.weight", "(4, 6)", "(4, 7)", n_inputs=7)
+    assert_refused(tmp_path / "net.pt", "(3, 6)", n_hidden=3)
+
+
+def test_load_network_rejects_non_finite_values(tmp_path):
+    for value in (float("nan"), float("inf")):
+        state = good_state()
+        state["output.weight"][0, 2] = value
+        torch.save(state, tmp_path / "net.pt")
+        assert_refused(tmp_path / "net.pt", "output.weight", "NaN")
+
+
+def test_load_network_rejects_a_truncated_file(tmp_path):
+    path = tmp_path / "net.pt"
+    save_network(make_net(), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert_refused(path, "not a loadable weights file")
+
+
+def test_load_network_rejects_something_else_than_a_state_dict(tmp_path):
+    torch.save([torch.zeros(4, 6)], tmp_path / "list.pt")
+    assert_refused(tmp_path / "list.pt", "state_dict")
+    (tmp_path / "text.pt").write_text("hidden.weight = 0")
+    assert_refused(tmp_path / "text.pt")
+
+
+MARKER = []
+
+
+def _run_on_load(path):
+    """What a malicious pickle would run; here it only leaves a trace."""
+    with open(path, "w") as handle:
+        handle.write("code ran")
+    MARKER.append(path)
+    return torch.zeros(1)
+
+
+class CodeCarrier:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (_run_on_load, (self.path,))
+
+
+class CustomModule(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(6, 4)
+
+
+def test_load_network_refuses_pickled_code_without_running_it(tmp_path):
+    trace = tmp_path / "trace.txt"
+    state = good_state()
+    state["output.bias"] = CodeCarrier(str(trace))
+    torch.save(state, tmp_path / "evil.pt")
+    assert_refused(tmp_path / "evil.pt", "pickled code")
+    assert not trace.exists()
+    assert MARKER == []
+    # The file does carry code: an unrestricted load runs it.
+    torch.load(tmp_path / "evil.pt", weights_only=False)
+    assert trace.read_text() == "code ran"
+    MARKER.clear()
+
+
+def test_load_network_refuses_a_pickled_module(tmp_path):
+    torch.save(CustomModule(), tmp_path / "module.pt")
+    assert_refused(tmp_path / "module.pt", "not a loadable weights file")
+
+
+def test_load_fly_and_models_checks_models_against_the_fly(tmp_path):
+    save_network(make_net(0), tmp_path / "fly.pt")
+    save_network(make_net(1), tmp_path / "ko.pt")
+    save_network(make_net(2, n_hidden=5), tmp_path / "noko.pt")
+    fly, models = load_fly_and_models(tmp_path / "fly.pt", {"ko": tmp_path / "ko.pt"})
+    assert torch.equal(models["ko"].hidden.weight, make_net(1).hidden.weight)
+    assert torch.equal(fly.hidden.weight, make_net(0).hidden.weight)
+    with pytest.raises(InputFileError, match=r"noko\.pt: hidden\.weight has shape"):
+        load_fly_and_models(tmp_path / "fly.pt", {"ko": tmp_path / "ko.pt", "noko": tmp_path / "noko.pt"})
+
+
+def test_load_network_rejects_a_hidden_weight_that_is_not_a_matrix(tmp_path):
+    state = good_state()
+    state["hidden.weight"] = torch.zeros(4)
+    torch.save(state, tmp_path / "net.pt")
+    assert_refused(tmp_path / "net.pt", "hidden.weight")
+
+
+# ------------------------------------------------------------------------------------------------ jobs
+
+
+@pytest.fixture
+def restore_logging():
+    """run_job reconfigures the root logger for the job's log file; undo that after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [InputFileError("results/seed_0/train.parquet: file not found"), TrainingDiverged("model 'ko' diverged")],
+)
+def test_a_user_error_exits_1_with_one_console_line_and_a_log_entry(tmp_path, capsys, restore_logging, error):
+    log = tmp_path / "job.log"
+
+    def job():
+        logging.info("started")
+        raise error
+
+    console = sys.stderr
+    with pytest.raises(SystemExit) as info:
+        run_job(str(log), job)
+    assert sys.stderr is console
+    assert info.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"ERROR: {error}"]
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+    text = log.read_text()
+    assert "started" in text
+    assert f"ERROR {error}" in text
+
+
+def test_a_successful_job_logs_to_the_file_and_keeps_the_console_quiet(tmp_path, capsys, restore_logging):
+    log = tmp_path / "job.log"
+
+    def job():
+        logging.info("trained in %.1f s", 1.5)
+        print("a library warning", file=sys.stderr)
+
+    console = sys.stderr
+    run_job(str(log), job)
+    assert sys.stderr is console
+    assert capsys.readouterr().err == ""
+    text = log.read_text()
+    assert "INFO trained in 1.5 s" in text
+    assert "a library warning" in text
+
+
+def test_an_unexpected_error_is_not_turned_into_a_user_error(tmp_path, capsys, restore_logging):
+    console = sys.stderr
+
+    def job():
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        run_job(str(tmp_path / "job.log"), job)
+    assert sys.stderr is console
+    assert "ERROR:" not in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_recorded_in_the_log(tmp_path, restore_logging):
+    def job():
+        raise KeyError("bug in a step")
+
+    with pytest.raises(KeyError):
+        run_job(str(tmp_path / "job.log"), job)
+    assert "bug in a step" in (tmp_path / "job.log").read_text()
+
+
+def test_written_files_get_the_permissions_open_would_give(tmp_path):
+    """The temporary file of an atomic write is private (0600); the result must follow the umask."""
+    previous = os.umask(0o022)
+    try:
+        write_table(pd.DataFrame({"a": [1.0]}), tmp_path / "t.parquet")
+        save_network(make_net(), tmp_path / "net.pt")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "t.parquet").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "net.pt").stat().st_mode) == 0o644

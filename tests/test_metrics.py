@@ -1,0 +1,196 @@
+"""Behaviour R², neural R² and unit contributions."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from knockout import naming
+from knockout.metrics import behavior_scores, neural_scores, r2_score, squared_correlation, unit_contributions
+from knockout.network import TwoLayerNet
+from knockout.simulation import DataSettings, FlySettings, simulate
+
+# -------------------------------------------------------------------------------------------- r2_score
+
+
+def test_r2_perfect_prediction_is_one():
+    y = np.array([0.3, -1.2, 2.0, 0.7])
+    assert r2_score(y, y) == 1.0
+
+
+def test_r2_predicting_the_mean_is_zero():
+    y = np.array([0.3, -1.2, 2.0, 0.7])
+    assert r2_score(y, np.full(4, y.mean())) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_r2_hand_computed_cases():
+    y = [1.0, 2.0, 3.0, 4.0]  # mean 2.5, SS_tot = 2.25 + 0.25 + 0.25 + 2.25 = 5
+    assert r2_score(y, [1.0, 2.0, 3.0, 5.0]) == pytest.approx(1 - 1 / 5)
+    assert r2_score(y, [4.0, 3.0, 2.0, 1.0]) == pytest.approx(1 - 20 / 5)  # worse than the mean: < 0
+    # Not symmetric: SS_tot is about the mean of the observed values.
+    assert r2_score([1.0, 2.0, 3.0, 5.0], y) == pytest.approx(1 - 1 / 8.75)
+
+
+def test_r2_is_computed_in_float64():
+    y = np.array([1e4, 1e4 + 1, 1e4 + 2], np.float32)
+    assert r2_score(y, y + np.float32(0.5)) == pytest.approx(1 - 0.75 / 2)
+
+
+def test_r2_raises_on_constant_observations():
+    with pytest.raises(ValueError, match="zero variance"):
+        r2_score(np.full(5, 2.0), np.arange(5.0))
+
+
+# --------------------------------------------------------------------------------- squared_correlation
+
+
+def test_squared_correlation_is_invariant_to_scale_shift_and_sign():
+    a = np.random.default_rng(0).normal(size=50)
+    assert squared_correlation(a, -3 * a + 2) == pytest.approx(1.0, abs=1e-12)
+    assert squared_correlation(0.01 * a, a) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_squared_correlation_matches_numpy_corrcoef():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=200)
+    b = 0.5 * a + rng.normal(size=200)
+    expected = np.corrcoef(a, b)[0, 1] ** 2
+    assert 0.1 < expected < 0.4  # a middling case, not 0 or 1
+    assert squared_correlation(a, b) == pytest.approx(expected, rel=1e-10)
+    assert squared_correlation(b, a) == pytest.approx(expected, rel=1e-10)
+    assert squared_correlation(a.astype(np.float32), b.astype(np.float32)) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_squared_correlation_is_zero_for_a_constant_side():
+    a = np.random.default_rng(2).normal(size=20)
+    assert squared_correlation(np.full(20, 3.0), a) == 0.0
+    assert squared_correlation(a, np.zeros(20)) == 0.0
+
+
+# -------------------------------------------------------------------------------------- behavior_scores
+
+NOISE_SD = 0.2
+
+
+@pytest.fixture(scope="module")
+def replicate():
+    """A 16-unit fly (17 test sets) with enough noise that the ceiling is visibly below 1."""
+    return simulate(FlySettings(n_inputs=6, n_hidden=16, noise_sd=NOISE_SD), DataSettings(2, 200, 300), 4)
+
+
+def test_behavior_scores_rows_and_columns(replicate):
+    fly, _, test, _ = replicate
+    models = {m: copy.deepcopy(fly) for m in ("control", "noko", "ko", "do")}
+    scores = behavior_scores(fly, models, test)
+    assert list(scores.columns) == ["model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
+    assert len(scores) == 17 * 4
+    assert sorted(set(zip(scores["model"], scores["dataset"], strict=True))) == sorted(
+        (m, d) for m in models for d in naming.dataset_names(16)
+    )
+    unit_of = {name: i - 1 for i, name in enumerate(naming.dataset_names(16))}
+    assert (scores["silenced_unit"] == scores["dataset"].map(unit_of)).all()
+    # One ceiling per test set, the same for every model.
+    assert (scores.groupby("dataset")["noise_ceiling"].nunique() == 1).all()
+
+
+def test_the_fly_scores_exactly_the_noise_ceiling_on_every_set(replicate):
+    fly, _, test, _ = replicate
+    scores = behavior_scores(fly, {"ko": copy.deepcopy(fly)}, test)
+    np.testing.assert_array_equal(scores["r2"], scores["noise_ceiling"])
+    # The ceiling is the fly's R² against noisy data: below 1 by about noise_sd² / var(y).
+    for _, row in scores.iterrows():
+        y = test.loc[test["dataset"] == row["dataset"], "y"].to_numpy(np.float64)
+        assert row["noise_ceiling"] == pytest.approx(1 - NOISE_SD**2 / y.var(), abs=0.03)
+        assert row["noise_ceiling"] < 1
+
+
+def test_ko_masks_the_matching_unit_at_test_time_and_the_others_do_not(replicate):
+    fly, _, test, _ = replicate
+    scores = behavior_scores(fly, {"ko": copy.deepcopy(fly), "noko": copy.deepcopy(fly)}, test)
+    ko = scores[scores["model"] == "ko"].set_index("dataset")
+    noko = scores[scores["model"] == "noko"].set_index("dataset")
+    np.testing.assert_array_equal(ko["r2"], ko["noise_ceiling"])
+    assert noko.loc["control", "r2"] == noko.loc["control", "noise_ceiling"]
+    # Unmasked, the fly's own weights miss the silenced unit's contribution, std |w_out,i| |w_in,i|
+    # for standard-normal inputs: clearly lower wherever that is not small beside the noise.
+    contribution = (fly.output.weight[0].abs() * fly.hidden.weight.norm(dim=1)).detach().numpy()
+    large = [f"unit_{i:02d}" for i in np.flatnonzero(contribution > NOISE_SD / 2)]
+    assert len(large) >= 8
+    assert (noko.loc[large, "r2"] < noko.loc[large, "noise_ceiling"]).all()
+    assert (noko["noise_ceiling"] - noko["r2"]).max() > 0.1
+
+
+def test_behavior_scores_use_the_silenced_unit_column_not_the_row_order(replicate):
+    fly, _, test, _ = replicate
+    models = {"ko": copy.deepcopy(fly), "noko": copy.deepcopy(fly)}
+    shuffled = test.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    a, b = behavior_scores(fly, models, test), behavior_scores(fly, models, shuffled)
+    np.testing.assert_allclose(a["r2"], b["r2"], rtol=1e-6)
+    np.testing.assert_allclose(a["noise_ceiling"], b["noise_ceiling"], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------- neural_scores
+
+
+def permuted(fly: TwoLayerNet, order: list[int]) -> TwoLayerNet:
+    """The same function as the fly with hidden unit i of the model being fly unit order[i]."""
+    model = copy.deepcopy(fly)
+    with torch.no_grad():
+        model.hidden.weight.copy_(fly.hidden.weight[order])
+        model.hidden.bias.copy_(fly.hidden.bias[order])
+        model.output.weight.copy_(fly.output.weight[:, order])
+    return model
+
+
+def probe_hidden(probe, n_hidden):
+    return probe[naming.hidden_columns(n_hidden)].to_numpy(np.float64)
+
+
+def test_the_fly_as_a_model_has_neural_r2_one_for_every_unit(replicate):
+    fly, _, _, probe = replicate
+    scores = neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe)
+    assert list(scores.columns) == ["model", "unit", "r2", "contribution"]
+    assert scores["unit"].tolist() == list(range(16))
+    np.testing.assert_allclose(scores["r2"], 1.0, atol=1e-6)
+
+
+def test_scaled_and_sign_flipped_units_still_score_one(replicate):
+    fly, _, _, probe = replicate
+    model = copy.deepcopy(fly)
+    with torch.no_grad():
+        model.hidden.weight.mul_(-2.5)
+        model.hidden.bias.add_(1.0)
+    np.testing.assert_allclose(neural_scores(fly, {"ko": model}, probe)["r2"], 1.0, atol=1e-6)
+
+
+def test_permuted_model_units_score_low(replicate):
+    fly, _, test, probe = replicate
+    order = [(i + 1) % 16 for i in range(16)]
+    model = permuted(fly, order)
+    # Same behaviour as the fly on the control set, different units.
+    behavior = behavior_scores(fly, {"noko": model}, test).set_index("dataset")
+    assert behavior.loc["control", "r2"] == pytest.approx(behavior.loc["control", "noise_ceiling"], abs=1e-5)
+    scores = neural_scores(fly, {"noko": model}, probe)
+    hidden = probe_hidden(probe, 16)
+    expected = [np.corrcoef(hidden[:, i], hidden[:, order[i]])[0, 1] ** 2 for i in range(16)]
+    np.testing.assert_allclose(scores["r2"], expected, rtol=1e-5, atol=1e-7)
+    assert np.median(scores["r2"]) < 0.3
+
+
+def test_contribution_is_the_std_of_w_out_times_h(replicate):
+    fly, _, _, probe = replicate
+    scores = neural_scores(
+        fly, {"ko": copy.deepcopy(fly), "noko": permuted(fly, list(range(16))[::-1])}, probe
+    )
+    hidden = probe_hidden(probe, 16)
+    w_out = fly.output.weight.detach().double().numpy()[0]
+    expected = [np.std(w_out[i] * hidden[:, i]) for i in range(16)]  # ddof=0
+    for model in ("ko", "noko"):  # the fly's property, whatever the model
+        np.testing.assert_allclose(scores.loc[scores["model"] == model, "contribution"], expected, rtol=1e-12)
+    assert not np.allclose(expected, [np.std(w_out[i] * hidden[:, i], ddof=1) for i in range(16)], rtol=1e-6)
+    np.testing.assert_allclose(unit_contributions(fly, hidden), expected, rtol=1e-12)

@@ -1,0 +1,247 @@
+"""The simulated fly and its data: names, random streams, table contract and statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from knockout import naming, seeding
+from knockout.simulation import (
+    DataSettings,
+    FlySettings,
+    behavior_table,
+    make_fly,
+    silencing_mask,
+    simulate,
+)
+
+# ---------------------------------------------------------------------------------------------- naming
+
+
+@pytest.mark.parametrize(
+    ("names", "first", "last", "count"),
+    [
+        (naming.dataset_names(16)[1:], "unit_00", "unit_15", 16),
+        (naming.dataset_names(4)[1:], "unit_00", "unit_03", 4),
+        (naming.input_columns(50), "x_00", "x_49", 50),
+        (naming.input_columns(100), "x_00", "x_99", 100),
+        (naming.input_columns(101), "x_000", "x_100", 101),
+        (naming.input_columns(120), "x_000", "x_119", 120),
+        (naming.input_columns(3), "x_00", "x_02", 3),
+        (naming.hidden_columns(1000), "h_000", "h_999", 1000),
+    ],
+)
+def test_padding_follows_the_count(names, first, last, count):
+    assert len(names) == count
+    assert names[0] == first
+    assert names[-1] == last
+    assert len({len(name) for name in names}) == 1  # all zero-padded to one width
+    assert names == sorted(names)  # so they also sort in numeric order
+
+
+def test_dataset_names_start_with_control_then_unit_i_at_index_i_plus_1():
+    names = naming.dataset_names(16)
+    assert names[0] == naming.CONTROL == "control"
+    assert names[1:] == [f"unit_{i:02d}" for i in range(16)]
+
+
+def test_column_contracts():
+    assert naming.behavior_columns(3) == ["dataset", "silenced_unit", "x_00", "x_01", "x_02", "y"]
+    assert naming.probe_columns(2, 3) == ["x_00", "x_01", "h_00", "h_01", "h_02"]
+
+
+# --------------------------------------------------------------------------------------------- seeding
+
+
+def draws(seed, stream, n=20):
+    return torch.randn(n, generator=seeding.generator(seed, stream))
+
+
+def test_same_seed_and_stream_give_the_same_draws_whatever_ran_before():
+    first = draws(3, "fly")
+    torch.manual_seed(99)
+    torch.randn(100)  # global RNG use in between
+    draws(3, "train_data")  # another stream in between
+    assert torch.equal(first, draws(3, "fly"))
+
+
+def test_different_streams_and_seeds_differ():
+    samples = [draws(seed, stream) for seed in (0, 1, 2) for stream in seeding.STREAMS]
+    for i, a in enumerate(samples):
+        for b in samples[i + 1 :]:
+            assert not torch.allclose(a, b)
+
+
+def test_unknown_stream_raises_naming_the_allowed_streams():
+    with pytest.raises(ValueError, match="'noise'") as info:
+        seeding.generator(0, "noise")
+    assert all(stream in str(info.value) for stream in seeding.STREAMS)
+
+
+# ---------------------------------------------------------------------------------- tables: the contract
+
+
+def test_silencing_mask():
+    assert torch.equal(silencing_mask(4, -1), torch.ones(4))
+    assert torch.equal(silencing_mask(4, 2), torch.tensor([1.0, 1.0, 0.0, 1.0]))
+
+
+def test_behavior_table_columns_and_dtypes_follow_the_contract():
+    _, train, test, _ = simulate(FlySettings(n_inputs=5, n_hidden=16), DataSettings(7, 3, 4), seed=1)
+    for table, n in ((train, 7), (test, 3)):
+        assert list(table.columns) == naming.behavior_columns(5)
+        assert pd.api.types.is_string_dtype(table["dataset"])
+        assert all(isinstance(value, str) for value in table["dataset"])
+        assert table["silenced_unit"].dtype == np.int64
+        for column in [*naming.input_columns(5), "y"]:
+            assert table[column].dtype == np.float32, column
+        assert isinstance(table.index, pd.RangeIndex) and table.index.equals(pd.RangeIndex(17 * n))
+        # 17 sets of n rows, in order, silenced_unit -1 for control and i for unit_i.
+        sizes = table.groupby("dataset", sort=False).size()
+        assert list(sizes.index) == naming.dataset_names(16)
+        assert (sizes == n).all()
+        expected_unit = {name: i - 1 for i, name in enumerate(naming.dataset_names(16))}
+        assert (table["silenced_unit"] == table["dataset"].map(expected_unit)).all()
+        assert table.notna().all().all()
+
+
+def test_probe_table_columns_and_hidden_activity():
+    fly, _, _, probe = simulate(
+        FlySettings(n_inputs=5, n_hidden=3, init="pytorch"), DataSettings(2, 2, 40), 0
+    )
+    assert list(probe.columns) == naming.probe_columns(5, 3)
+    assert (probe.dtypes == np.float32).all()
+    assert len(probe) == 40
+    x = torch.from_numpy(probe[naming.input_columns(5)].to_numpy(np.float32, copy=True))
+    with torch.no_grad():
+        hidden = fly.hidden(x).numpy()
+    np.testing.assert_allclose(probe[naming.hidden_columns(3)].to_numpy(), hidden, rtol=1e-6, atol=1e-6)
+    # h is the hidden value itself (with the bias), not the output and not the weights alone.
+    assert np.abs(fly.hidden.bias.detach().numpy()).min() > 0
+
+
+# ----------------------------------------------------------------------------------- tables: statistics
+
+NOISE_SD = 0.1
+N_PER_SET = 5000
+
+
+@pytest.fixture(scope="module")
+def large():
+    """A fly and 5 sets x 5000 rows: enough that sample statistics sit within a few % of the truth."""
+    fly = make_fly(FlySettings(n_inputs=6, n_hidden=4, noise_sd=NOISE_SD), seed=1)
+    table = behavior_table(fly, N_PER_SET, NOISE_SD, torch.Generator().manual_seed(0))
+    x = torch.from_numpy(table[naming.input_columns(6)].to_numpy(np.float32, copy=True))
+    return fly, table, x
+
+
+def predictions(fly, x, silenced_unit):
+    with torch.no_grad():
+        return fly(x, silencing_mask(fly.n_hidden, silenced_unit)).double().numpy()
+
+
+def test_inputs_are_standard_normal(large):
+    _, table, _ = large
+    x = table[naming.input_columns(6)].to_numpy(np.float64)
+    # 25000 rows per column: the std error of a mean is 0.0063, of a std 0.0045; 0.03 is > 4.5 of them.
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=0.03)
+    np.testing.assert_allclose(x.std(axis=0), 1.0, atol=0.03)
+    # Independent inputs: off-diagonal correlations near 0 (std error 0.0063).
+    corr = np.corrcoef(x, rowvar=False)
+    assert np.abs(corr - np.eye(6)).max() < 0.03
+
+
+def test_behavior_is_the_silenced_fly_plus_gaussian_noise(large):
+    fly, table, x = large
+    for unit in range(-1, fly.n_hidden):
+        rows = table["silenced_unit"].to_numpy() == unit
+        residual = table["y"].to_numpy(np.float64)[rows] - predictions(fly, x[rows], unit)
+        # 5000 draws: the sample std has a relative std error of 1 / sqrt(2 * 5000) = 1 %; allow 5 %.
+        assert residual.std() == pytest.approx(NOISE_SD, rel=0.05), unit
+        assert abs(residual.mean()) < 5 * NOISE_SD / np.sqrt(N_PER_SET), unit
+
+
+def test_on_a_silenced_set_behaviour_does_not_depend_on_the_silenced_unit(large):
+    fly, table, x = large
+    w_in = fly.hidden.weight.detach().double().numpy()
+    w_out = fly.output.weight.detach().double().numpy()[0]
+    for unit in range(fly.n_hidden):
+        rows = table["silenced_unit"].to_numpy() == unit
+        y = table["y"].to_numpy(np.float64)[rows]
+        with torch.no_grad():
+            h_unit = fly.hidden(x[rows])[:, unit].double().numpy()
+        silenced_residual = y - predictions(fly, x[rows], unit)
+        intact_residual = y - predictions(fly, x[rows], -1)
+        # The residual against the silenced fly is pure noise, uncorrelated with the unit
+        # (|r| of independent samples: std error 1 / sqrt(5000) = 0.014).
+        assert abs(np.corrcoef(silenced_residual, h_unit)[0, 1]) < 0.06
+        # Against the intact fly it also holds the missing w_out,i * h_i, whose variance is
+        # w_out,i^2 * |w_in,i|^2 for standard-normal inputs.
+        contribution_var = w_out[unit] ** 2 * np.sum(w_in[unit] ** 2)
+        assert contribution_var > 4 * NOISE_SD**2  # this fly's units all matter
+        expected = np.sqrt(NOISE_SD**2 + contribution_var)
+        assert intact_residual.std() == pytest.approx(expected, rel=0.05), unit
+
+
+def test_zero_noise_gives_the_fly_output_exactly():
+    fly = make_fly(FlySettings(n_inputs=6, n_hidden=4), seed=0)
+    table = behavior_table(fly, 10, 0.0, torch.Generator().manual_seed(0))
+    x = torch.from_numpy(table[naming.input_columns(6)].to_numpy(np.float32, copy=True))
+    for unit in range(-1, 4):
+        rows = table["silenced_unit"].to_numpy() == unit
+        np.testing.assert_allclose(table["y"].to_numpy()[rows], predictions(fly, x[rows], unit), atol=1e-6)
+
+
+# -------------------------------------------------------------------------------------- reproducibility
+
+FLY = FlySettings(n_inputs=6, n_hidden=4, noise_sd=0.05)
+
+
+def assert_same_fly(a, b):
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+
+
+def test_same_seed_gives_identical_fly_and_tables():
+    data = DataSettings(20, 10, 15)
+    first = simulate(FLY, data, seed=11)
+    torch.manual_seed(0)
+    torch.randn(50)  # global RNG state must not matter
+    second = simulate(FLY, data, seed=11)
+    assert_same_fly(first[0], second[0])
+    for a, b in zip(first[1:], second[1:], strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_different_seed_gives_a_different_fly_and_data():
+    data = DataSettings(20, 10, 15)
+    fly_a, train_a, test_a, probe_a = simulate(FLY, data, seed=11)
+    fly_b, train_b, test_b, probe_b = simulate(FLY, data, seed=12)
+    assert not torch.equal(fly_a.hidden.weight, fly_b.hidden.weight)
+    assert not torch.equal(fly_a.output.weight, fly_b.output.weight)
+    for a, b in ((train_a, train_b), (test_a, test_b), (probe_a, probe_b)):
+        assert not np.allclose(a["x_00"].to_numpy(), b["x_00"].to_numpy())
+
+
+def test_train_test_and_probe_sets_are_different_draws():
+    _, train, test, probe = simulate(FLY, DataSettings(20, 20, 20), seed=3)
+    assert not np.allclose(train["x_00"].to_numpy(), test["x_00"].to_numpy())
+    assert not np.allclose(train["x_00"].to_numpy()[:20], probe["x_00"].to_numpy())
+
+
+def test_changing_n_train_changes_neither_the_fly_nor_the_test_and_probe_sets():
+    fly_a, train_a, test_a, probe_a = simulate(FLY, DataSettings(n_train=20, n_test=10, n_probe=15), 5)
+    fly_b, train_b, test_b, probe_b = simulate(FLY, DataSettings(n_train=80, n_test=10, n_probe=15), 5)
+    assert len(train_b) == 4 * len(train_a)
+    assert_same_fly(fly_a, fly_b)
+    pd.testing.assert_frame_equal(test_a, test_b)
+    pd.testing.assert_frame_equal(probe_a, probe_b)
+
+
+def test_fly_init_setting_is_used():
+    glorot = make_fly(FlySettings(n_inputs=6, n_hidden=4, init="glorot"), seed=0)
+    pytorch = make_fly(FlySettings(n_inputs=6, n_hidden=4, init="pytorch"), seed=0)
+    assert torch.count_nonzero(glorot.hidden.bias) == 0
+    assert torch.count_nonzero(pytorch.hidden.bias) == 4

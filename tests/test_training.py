@@ -1,0 +1,355 @@
+"""Knockout training: batch schedule, masks, the closed-form Adam step, and train()."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from knockout import metrics, seeding
+from knockout.behavior_data import BehaviorData
+from knockout.errors import TrainingDiverged
+from knockout.network import TwoLayerNet, initialize
+from knockout.simulation import DataSettings, FlySettings, silencing_mask, simulate
+from knockout.training import (
+    FlatAdamNet,
+    TrainSettings,
+    epoch_schedule,
+    keep_masks,
+    masked_units,
+    train,
+)
+
+# ------------------------------------------------------------------------------------------- BehaviorData
+
+
+def test_behavior_data_from_table_and_rows_by_set(small_replicate):
+    _, train_table, _, _ = small_replicate
+    data = BehaviorData.from_table(train_table, 6)
+    assert data.x.dtype == torch.float32 and data.x.shape == (5 * 40, 6)
+    assert data.y.dtype == torch.float32 and data.silenced_unit.dtype == torch.int64
+    np.testing.assert_array_equal(data.y.numpy(), train_table["y"].to_numpy())
+    sets = data.rows_by_set(include_silenced=True)
+    assert [unit for unit, _ in sets] == [-1, 0, 1, 2, 3]
+    for unit, rows in sets:
+        assert len(rows) == 40
+        assert (train_table["silenced_unit"].to_numpy()[rows.numpy()] == unit).all()
+    control_only = data.rows_by_set(include_silenced=False)
+    assert [unit for unit, _ in control_only] == [-1]
+    assert torch.equal(control_only[0][1], sets[0][1])
+
+
+# ---------------------------------------------------------------------------------------- epoch_schedule
+
+N_SETS, SET_SIZE, BATCH = 17, 50, 8
+
+
+@pytest.fixture
+def sets():
+    """17 sets of 50 rows whose rows are interleaved in the table (row r belongs to set r % 17)."""
+    rows = torch.arange(N_SETS * SET_SIZE)
+    return [(unit, rows[rows % N_SETS == unit + 1]) for unit in range(-1, N_SETS - 1)]
+
+
+def set_of_row(sets):
+    owner = {}
+    for unit, rows in sets:
+        owner.update(dict.fromkeys(rows.tolist(), unit))
+    return owner
+
+
+def test_every_batch_comes_from_one_set_and_every_row_appears_once_per_epoch(sets):
+    owner = set_of_row(sets)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(2):  # two epochs from the same generator
+        batches = epoch_schedule(sets, BATCH, generator)
+        assert len(batches) == N_SETS * math.ceil(SET_SIZE / BATCH)
+        for unit, rows in batches:
+            assert {owner[r] for r in rows.tolist()} == {unit}
+        all_rows = torch.cat([rows for _, rows in batches])
+        assert torch.equal(all_rows.sort().values, torch.arange(N_SETS * SET_SIZE))
+        for unit, _ in sets:
+            sizes = sorted((len(rows) for u, rows in batches if u == unit), reverse=True)
+            assert sizes == [8, 8, 8, 8, 8, 8, 2]
+
+
+def test_batches_of_all_sets_are_interleaved(sets):
+    batches = epoch_schedule(sets, BATCH, torch.Generator().manual_seed(1))
+    units = [unit for unit, _ in batches]
+    changes = sum(a != b for a, b in itertools.pairwise(units))
+    # Blocked (set after set) would give 16 changes; a random order of 119 batches from 17
+    # equal sets gives about 118 * 16/17 = 111.
+    assert changes > 90
+    assert units != sorted(units)
+    # The sets are spread over the epoch: every set has a batch in each half.
+    half = len(units) // 2
+    assert set(units[:half]) == set(units[half:]) == {unit for unit, _ in sets}
+
+
+def test_rows_are_shuffled_within_a_set_and_epochs_differ(sets):
+    generator = torch.Generator().manual_seed(2)
+    first, second = epoch_schedule(sets, BATCH, generator), epoch_schedule(sets, BATCH, generator)
+    assert [u for u, _ in first] != [u for u, _ in second]
+    # Each set is reshuffled every epoch, so its batches hold different rows from one epoch to the next.
+    for unit, _ in sets:
+        chunks_first = {frozenset(rows.tolist()) for u, rows in first if u == unit}
+        chunks_second = {frozenset(rows.tolist()) for u, rows in second if u == unit}
+        assert chunks_first != chunks_second
+    # Same generator seed, same schedule.
+    again = epoch_schedule(sets, BATCH, torch.Generator().manual_seed(2))
+    assert all(u == v and torch.equal(a, b) for (u, a), (v, b) in zip(first, again, strict=True))
+
+
+def test_uneven_sets_and_batch_larger_than_a_set():
+    sets = [(-1, torch.arange(0, 10)), (0, torch.arange(10, 13)), (1, torch.arange(13, 30))]
+    batches = epoch_schedule(sets, 4, torch.Generator().manual_seed(0))
+    sizes = {unit: sorted(len(rows) for u, rows in batches if u == unit) for unit, _ in sets}
+    assert sizes == {-1: [2, 4, 4], 0: [3], 1: [1, 4, 4, 4, 4]}
+    big = epoch_schedule(sets, 100, torch.Generator().manual_seed(0))
+    assert sorted((u, len(rows)) for u, rows in big) == [(-1, 10), (0, 3), (1, 17)]
+
+
+# ------------------------------------------------------------------------------- masked_units, keep_masks
+
+
+SILENCED = [-1, 0, 1, 2, 3, -1, 3, 3, 0]
+
+
+@pytest.mark.parametrize("model", ["control", "noko"])
+def test_control_and_noko_mask_nothing(model):
+    assert masked_units(model, SILENCED, 4, torch.Generator()) == [-1] * len(SILENCED)
+
+
+def test_ko_masks_the_silenced_unit():
+    assert masked_units("ko", SILENCED, 4, torch.Generator()) == SILENCED
+
+
+def test_do_masks_a_uniformly_random_unit_on_silenced_batches_only():
+    silenced = [-1, 2] * 2000
+    units = np.array(masked_units("do", silenced, 4, torch.Generator().manual_seed(0)))
+    on_control, on_silenced = units[0::2], units[1::2]
+    assert (on_control == -1).all()
+    assert set(on_silenced.tolist()) == {0, 1, 2, 3}
+    # Uniform: each unit ~ 1/4 of 2000 draws (std error 0.0097), so not tied to the silenced unit 2.
+    fractions = np.bincount(on_silenced, minlength=4) / len(on_silenced)
+    np.testing.assert_allclose(fractions, 0.25, atol=0.05)
+    # Fresh draws each call.
+    generator = torch.Generator().manual_seed(1)
+    assert masked_units("do", silenced, 4, generator) != masked_units("do", silenced, 4, generator)
+
+
+def test_unknown_model_in_masked_units_raises():
+    with pytest.raises(ValueError, match="'dropout'"):
+        masked_units("dropout", SILENCED, 4, torch.Generator())
+
+
+def test_keep_masks_rows_index_by_unit_plus_one():
+    masks = keep_masks(5)
+    assert masks.shape == (6, 5)
+    for unit in range(-1, 5):
+        assert torch.equal(masks[unit + 1], silencing_mask(5, unit))
+
+
+# ------------------------------------------------------------------------------------------ FlatAdamNet
+
+
+def test_flat_adam_matches_autograd_and_torch_adam_step_by_step():
+    n_inputs, n_hidden = 6, 4
+    generator = torch.Generator().manual_seed(0)
+    reference = initialize(TwoLayerNet(n_inputs, n_hidden), "pytorch", generator)
+    initial = copy.deepcopy(reference)
+    flat = FlatAdamNet(reference, lr=0.01)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
+    masks = keep_masks(n_hidden)
+    for step in range(24):
+        if step == 12:  # train() changes the rate between epochs
+            flat.lr = 0.003
+            optimizer.param_groups[0]["lr"] = 0.003
+        batch = int(torch.randint(3, 12, (), generator=generator))
+        x = torch.randn(batch, n_inputs, generator=generator)
+        y = torch.randn(batch, generator=generator)
+        keep = masks[int(torch.randint(-1, n_hidden, (), generator=generator)) + 1]
+
+        with torch.no_grad():
+            expected_sse = torch.sum((reference(x, keep) - y) ** 2)
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(reference(x, keep), y).backward()
+        optimizer.step()
+        sse = flat.step(x, y, keep)
+
+        torch.testing.assert_close(sse, expected_sse, rtol=1e-5, atol=1e-6)
+        # The closed-form gradient is autograd's (Adam alone would hide a wrong gradient scale).
+        autograd = torch.cat([p.grad.reshape(-1) for p in reference.parameters()])
+        torch.testing.assert_close(flat.grad, autograd, rtol=1e-5, atol=1e-6)
+        for got, want in zip(flat.to_net().parameters(), reference.parameters(), strict=True):
+            torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-5)
+    # The comparison is not vacuous: both moved well beyond the tolerance.
+    moved = max(
+        (p - q).abs().max().item() for p, q in zip(reference.parameters(), initial.parameters(), strict=True)
+    )
+    assert moved > 0.05
+
+
+def test_flat_adam_does_not_modify_the_network_it_was_built_from():
+    net = initialize(TwoLayerNet(3, 2), "pytorch", torch.Generator().manual_seed(0))
+    before = copy.deepcopy(net.state_dict())
+    flat = FlatAdamNet(net, lr=0.1)
+    flat.step(torch.randn(5, 3), torch.randn(5), torch.ones(2))
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key])
+    assert not torch.equal(flat.to_net().hidden.weight, net.hidden.weight)
+
+
+# -------------------------------------------------------------------------------------------- train()
+
+SETTINGS = TrainSettings(lr=0.01, batch_size=8, epochs=4, init="glorot", lr_schedule="cosine")
+
+
+@pytest.fixture(scope="module")
+def data():
+    _, train_table, _, _ = simulate(FlySettings(n_inputs=6, n_hidden=4), DataSettings(40, 2, 2), seed=0)
+    return BehaviorData.from_table(train_table, 6)
+
+
+def assert_same_weights(a, b):
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("model", ["control", "noko", "ko", "do"])
+def test_train_is_bit_reproducible(data, model):
+    net_a, losses_a = train(model, data, 4, SETTINGS, seed=3)
+    torch.manual_seed(0)  # the global RNG plays no part
+    net_b, losses_b = train(model, data, 4, SETTINGS, seed=3)
+    assert_same_weights(net_a, net_b)
+    assert losses_a == losses_b
+    assert len(losses_a) == SETTINGS.epochs
+    assert all(np.isfinite(losses_a))
+    net_c, _ = train(model, data, 4, SETTINGS, seed=4)
+    assert not torch.equal(net_a.hidden.weight, net_c.hidden.weight)
+
+
+def test_models_differ_only_in_masking(data):
+    """All models start from the same weights; without silenced sets ko/do/noko/control coincide."""
+    start = initialize(TwoLayerNet(6, 4), "glorot", seeding.generator(3, "model_init"))
+    zero_epochs = TrainSettings(epochs=0)
+    for model in ("control", "noko", "ko", "do"):
+        assert_same_weights(train(model, data, 4, zero_epochs, seed=3)[0], start)
+
+    control_rows = data.silenced_unit == -1
+    control_only = BehaviorData(data.x[control_rows], data.y[control_rows], data.silenced_unit[control_rows])
+    nets = {m: train(m, control_only, 4, SETTINGS, seed=3)[0] for m in ("control", "noko", "ko", "do")}
+    for model in ("noko", "ko", "do"):
+        assert_same_weights(nets[model], nets["control"])
+    # With the silenced sets, masking makes them differ.
+    ko, noko = train("ko", data, 4, SETTINGS, seed=3)[0], train("noko", data, 4, SETTINGS, seed=3)[0]
+    assert not torch.equal(ko.hidden.weight, noko.hidden.weight)
+
+
+def test_control_model_ignores_the_silenced_sets(data):
+    garbage_y = torch.where(data.silenced_unit >= 0, 1e3, data.y)
+    garbage = BehaviorData(data.x, garbage_y, data.silenced_unit)
+    assert_same_weights(
+        train("control", data, 4, SETTINGS, 0)[0], train("control", garbage, 4, SETTINGS, 0)[0]
+    )
+    # ...while noko does use them.
+    noko_a, noko_b = train("noko", data, 4, SETTINGS, 0)[0], train("noko", garbage, 4, SETTINGS, 0)[0]
+    assert not torch.equal(noko_a.output.bias, noko_b.output.bias)
+
+
+@pytest.mark.parametrize("model", ["control", "noko", "ko"])
+def test_epoch_loss_is_the_mean_squared_error_over_the_rows_trained_on(data, model):
+    """With lr = 0 the weights stay at their start, so epoch 1's loss is the start network's MSE."""
+    frozen = TrainSettings(lr=0.0, batch_size=8, epochs=2, lr_schedule="constant")
+    net, losses = train(model, data, 4, frozen, seed=2)
+    start = initialize(TwoLayerNet(6, 4), "glorot", seeding.generator(2, "model_init"))
+    assert_same_weights(net, start)
+    squared_errors = []
+    for unit in range(-1, 4) if model != "control" else [-1]:
+        rows = data.silenced_unit == unit
+        keep = silencing_mask(4, unit if model == "ko" else -1)
+        with torch.no_grad():
+            squared_errors.append(((start(data.x[rows], keep) - data.y[rows]).double() ** 2).numpy())
+    expected = np.concatenate(squared_errors).mean()
+    assert losses == pytest.approx([expected, expected], rel=1e-5)
+
+
+def test_training_lowers_the_loss(data):
+    _, losses = train("ko", data, 4, TrainSettings(lr=0.01, batch_size=8, epochs=15), seed=0)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_cosine_schedule_anneals_from_lr_towards_zero():
+    settings = TrainSettings(lr=0.02, epochs=60, lr_schedule="cosine")
+    rates = [settings.lr_at(epoch) for epoch in range(1, 61)]
+    assert rates[0] == 0.02
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    assert 0 < rates[-1] < 0.01 * 0.02
+    assert settings.lr_at(31) == pytest.approx(0.01)  # half-way: half the peak rate
+
+
+def test_constant_schedule_stays():
+    settings = TrainSettings(lr=0.02, epochs=10, lr_schedule="constant")
+    assert [settings.lr_at(epoch) for epoch in range(1, 11)] == [0.02] * 10
+
+
+def test_unknown_schedule_raises():
+    with pytest.raises(ValueError, match="'step'"):
+        TrainSettings(lr_schedule="step").lr_at(1)
+
+
+def test_train_follows_the_schedule(data):
+    """Epoch 1 runs at lr under both schedules; epoch 2 of 2 runs at lr / 2 under cosine."""
+    constant = TrainSettings(lr=0.01, batch_size=8, epochs=2, lr_schedule="constant")
+    cosine = TrainSettings(lr=0.01, batch_size=8, epochs=2, lr_schedule="cosine")
+    _, loss_constant = train("noko", data, 4, constant, seed=0)
+    _, loss_cosine = train("noko", data, 4, cosine, seed=0)
+    assert loss_constant[0] == loss_cosine[0]
+    assert loss_constant[1] != loss_cosine[1]
+    # A shorter run is the start of a longer one (same batches, same rates).
+    one_epoch = TrainSettings(lr=0.01, batch_size=8, epochs=1, lr_schedule="constant")
+    assert train("noko", data, 4, one_epoch, seed=0)[1] == loss_constant[:1]
+
+
+def test_huge_learning_rate_raises_training_diverged_naming_model_seed_and_epoch(data):
+    settings = TrainSettings(lr=1e9, batch_size=8, epochs=5, lr_schedule="constant")
+    with pytest.raises(TrainingDiverged) as info:
+        train("ko", data, 4, settings, seed=3)
+    message = str(info.value)
+    assert "'ko'" in message
+    assert "seed 3" in message
+    assert "epoch 1 of 5" in message
+    assert "lr" in message
+
+
+def test_learning_rate_1e6_is_reported_as_diverged(data):
+    settings = TrainSettings(lr=1e6, batch_size=8, epochs=5, lr_schedule="constant")
+    with pytest.raises(TrainingDiverged):
+        train("ko", data, 4, settings, seed=3)
+
+
+def test_unknown_model_raises_value_error(data):
+    with pytest.raises(ValueError, match="'knockout'") as info:
+        train("knockout", data, 4, SETTINGS, seed=0)
+    assert all(model in str(info.value) for model in ("control", "noko", "ko", "do"))
+
+
+# ------------------------------------------------------------------------------------- the science
+
+
+def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
+    """The paper's claim on a small fly: ko's units track the fly's, noko's (unidentifiable) do not."""
+    fly, train_table, _, probe = simulate(
+        FlySettings(n_inputs=10, n_hidden=4, noise_sd=0.01), DataSettings(200, 2, 500), seed=1
+    )
+    data = BehaviorData.from_table(train_table, 10)
+    settings = TrainSettings(lr=0.01, batch_size=16, epochs=40)
+    models = {model: train(model, data, 4, settings, seed=1)[0] for model in ("noko", "ko")}
+    scores = metrics.neural_scores(fly, models, probe)
+    median = scores.groupby("model")["r2"].median()
+    assert median["ko"] > 0.9
+    assert median["noko"] < 0.5
