@@ -172,7 +172,7 @@ def train(
     schedule_rng = seeding.generator(seed, "schedule")
     dropout_rng = seeding.generator(seed, "dropout")
 
-    divergence_threshold = DIVERGED_LOSS_FACTOR * float(y[torch.cat([rows for _, rows in sets])].var())
+    divergence_threshold = DIVERGED_LOSS_FACTOR * float(data.y[torch.cat([rows for _, rows in sets])].var())
     epoch_losses = []
     for epoch in range(1, settings.epochs + 1):
         net.lr = settings.lr_at(epoch)
