@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run figures test lint format dag clean
+.PHONY: venv run figures test test-slurm lint format clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ figures: venv
 ## test: lint, formatting check and the whole test suite (unit + end-to-end)
 test: venv lint
 	$(BIN)/pytest
+
+## test-slurm: as root, start a one-node SLURM cluster and run the workflow through
+## profiles/slurm; checks where the scheduler ran every job (about 2 minutes)
+test-slurm: venv
+	$(BIN)/python tests/slurm/slurm_cluster.py
 
 lint: venv
 	$(BIN)/ruff check src workflow/scripts tests

@@ -8,7 +8,6 @@ same config reproduces the evaluation tables byte for byte.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
+from workflow_copy import copy_workflow
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MODELS = ["control", "noko", "ko", "do"]
 SEEDS = [0, 1]
@@ -36,23 +34,6 @@ TINY_CONFIG = {
 pytestmark = pytest.mark.slow
 
 
-def copy_workflow(destination: Path) -> Path:
-    """The workflow's own files, without results, logs or the virtualenv."""
-    for name in ["Snakefile", "workflow", "src", "config", "envs"]:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(
-                source,
-                destination / name,
-                symlinks=True,
-                copy_function=shutil.copy,  # fresh mtimes, as in a clone
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-        else:
-            shutil.copy(source, destination / name)
-    return destination
-
-
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=600
@@ -64,8 +45,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"), TINY_CONFIG)
     snakemake(workdir)
     return workdir
 
@@ -195,9 +175,7 @@ def test_rerun_reproduces_the_tables_byte_for_byte(finished_run):
 
 
 def test_bad_config_is_refused_before_any_job(tmp_path):
-    workdir = copy_workflow(tmp_path)
-    config = TINY_CONFIG | {"models": ["ko", "knockout"]}
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    workdir = copy_workflow(tmp_path, TINY_CONFIG | {"models": ["ko", "knockout"]})
     result = snakemake(workdir, check=False)
     assert result.returncode != 0
     assert "knockout" in result.stderr and "models" in result.stderr

@@ -1,32 +1,21 @@
-import ast
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
+
+sys.path.insert(0, f"{workflow.basedir}/src")
+from knockout.sources import core_files
 
 validate(config, "../schemas/config.schema.yaml")
 
 SEEDS = config["seeds"]
 MODELS = config["models"]
-CORE = Path(workflow.basedir) / "src" / "knockout"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 
 wildcard_constraints:
     seed=r"\d+",
     model="|".join(MODELS),
-
-
-def _imported_core_modules(source):
-    """Names of the core modules one Python file imports (``from knockout import x``, ...)."""
-    names = set()
-    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
-        if isinstance(node, ast.ImportFrom) and node.module == "knockout":
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("knockout."):
-            names.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("knockout."))
-    return names
 
 
 def core_modules(script):
@@ -36,14 +25,7 @@ def core_modules(script):
     imports does; listing these as inputs makes editing training code retrain, and
     editing plotting code only replot.
     """
-    found, pending = set(), [SCRIPTS / script]
-    while pending:
-        for name in _imported_core_modules(pending.pop()):
-            path = CORE / f"{name}.py"
-            if path not in found:
-                found.add(path)
-                pending.append(path)
-    return sorted(str(path) for path in found)
+    return [str(path) for path in core_files(SCRIPTS / script)]
 
 
 def train_settings(wildcards):

@@ -1,6 +1,7 @@
 """Fit one model (control, noko, ko or do) of one replicate."""
 
 import logging
+import os
 import time
 
 import pandas as pd
@@ -12,8 +13,22 @@ from knockout.training import BehaviorData, TrainSettings, train
 
 
 def pick_device() -> torch.device:
-    """CUDA when this job sees a GPU, else CPU: a runtime choice, not a config value."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when this job sees a GPU, else CPU: a runtime choice, not a config value.
+
+    The scheduler (or the user) decides which GPUs a job sees, via CUDA_VISIBLE_DEVICES.
+    """
+    if torch.cuda.is_available():
+        logging.info(
+            "CUDA_VISIBLE_DEVICES=%s; using %s",
+            os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"),
+            torch.cuda.get_device_name(0),
+        )
+        return torch.device("cuda")
+    logging.info(
+        "no GPU visible (CUDA_VISIBLE_DEVICES=%s); using the CPU",
+        os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"),
+    )
+    return torch.device("cpu")
 
 
 def main(snakemake) -> None:

@@ -1,0 +1,52 @@
+"""Which source files and third-party modules a workflow script depends on.
+
+The workflow lists a script's core modules as rule inputs (Snakemake tracks the script
+itself, not what it imports), and a test checks each rule's conda env provides the
+third-party modules. Both follow the imports with ``ast``; nothing is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parent
+PACKAGE = CORE.name
+
+
+def _imports(source: Path) -> set[str]:
+    """Dotted names a file imports: ``a.b`` for ``import a.b``, ``a.b.c`` for ``from a.b import c``."""
+    names = set()
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def core_files(script: Path) -> list[Path]:
+    """The core modules ``script`` uses, directly or through other core modules."""
+    found: set[Path] = set()
+    pending = [Path(script)]
+    while pending:
+        for name in _imports(pending.pop()):
+            parts = name.split(".")
+            if parts[0] != PACKAGE or len(parts) < 2:
+                continue
+            path = CORE / f"{parts[1]}.py"
+            if path.exists() and path not in found:
+                found.add(path)
+                pending.append(path)
+    return sorted(found)
+
+
+def third_party_modules(script: Path) -> set[str]:
+    """Top-level modules outside the standard library and the core that ``script`` needs."""
+    names = set()
+    for source in [Path(script), *core_files(script)]:
+        names.update(name.split(".")[0] for name in _imports(source))
+    return {name for name in names if name != PACKAGE and name not in sys.stdlib_module_names} - {
+        "__future__"
+    }
