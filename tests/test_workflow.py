@@ -8,39 +8,15 @@ same config reproduces the evaluation tables byte for byte.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from workflow_copy import copy_workflow
-
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-MODELS = ["control", "noko", "ko", "do"]
-SEEDS = [0, 1]
-N_INPUTS, N_HIDDEN = 10, 4
-TINY_CONFIG = {
-    "seeds": SEEDS,
-    "models": MODELS,
-    "fly": {"n_inputs": N_INPUTS, "n_hidden": N_HIDDEN, "init": "glorot", "noise_sd": 0.05},
-    "data": {"n_train": 400, "n_test": 200, "n_probe": 400},
-    "train": {"lr": 0.01, "batch_size": 32, "epochs": 40, "per_model": {}},
-    "plot": {"dpi": 60},
-}
+from workflow_helpers import MODELS, N_HIDDEN, N_INPUTS, SEEDS, TINY_CONFIG, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=600
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -180,36 +156,3 @@ def test_bad_config_is_refused_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "knockout" in result.stderr and "models" in result.stderr
     assert not (workdir / "results").exists()
-
-
-def scheduled_jobs(workdir: Path) -> dict[str, int]:
-    """Jobs per rule that ``snakemake -n`` would run now (from its "Job stats" table)."""
-    result = snakemake(workdir, "-n")
-    counts = {}
-    for line in (result.stdout + result.stderr).split("Job stats:")[-1].splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[1].isdigit() and fields[0] != "total":
-            counts[fields[0]] = int(fields[1])
-    return counts
-
-
-def edit(path: Path) -> None:
-    """Change a source file's content (Snakemake ignores a new mtime with the same checksum)."""
-    with path.open("a") as source:
-        source.write("# edited by a test\n")
-
-
-def test_editing_plotting_code_only_replots(finished_run):
-    edit(finished_run / "src/knockout/plotting.py")
-    assert scheduled_jobs(finished_run) == {"all": 1, "plot": 1}
-
-
-def test_editing_training_code_retrains_but_keeps_the_data(finished_run):
-    edit(finished_run / "src/knockout/training.py")
-    assert scheduled_jobs(finished_run) == {
-        "all": 1,
-        "train_model": len(SEEDS) * len(MODELS),
-        "evaluate_behavior": len(SEEDS),
-        "evaluate_neural": len(SEEDS),
-        "plot": 1,
-    }

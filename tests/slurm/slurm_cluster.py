@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from workflow_copy import REPO, copy_workflow
+from workflow_helpers import REPO, copy_workflow
 
 SLURM_DIR = Path("/etc/slurm")
 FAKE_GPU = Path("/dev/knockout-test-gpu0")
@@ -118,7 +118,8 @@ PartitionName=gpu Nodes={host} MaxTime=INFINITE State=UP
     (SLURM_DIR / "gres.conf").write_text(f"{MARKER}\nNodeName={host} Name=gpu File={FAKE_GPU}\n")
 
 
-def start_daemons(host: str) -> dict[str, subprocess.Popen]:
+def start_daemons(host: str, daemons: dict[str, subprocess.Popen]) -> None:
+    """Start each daemon into ``daemons`` (so the caller can stop whatever did start)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     Path("/run/munge").mkdir(parents=True, exist_ok=True)
     commands = {
@@ -126,7 +127,6 @@ def start_daemons(host: str) -> dict[str, subprocess.Popen]:
         "slurmctld": ["slurmctld", "-D", "-c", "-i"],  # -c: a cold start, no jobs of earlier runs
         "slurmd": ["slurmd", "-D", "-N", host],
     }
-    daemons: dict[str, subprocess.Popen] = {}
     for name, command in commands.items():
         with open(LOG_DIR / f"{name}.log", "a") as log:
             daemons[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -140,7 +140,16 @@ def start_daemons(host: str) -> dict[str, subprocess.Popen]:
         60,
         daemons,
     )
-    return daemons
+
+
+def remove_cluster_config() -> None:
+    """Leave the machine as found: with a slurm.conf whose controller is down, every
+    `snakemake` start waits ~10 s (the SLURM plugin runs `scontrol show config` on import)."""
+    for name in ("slurm.conf", "gres.conf"):
+        path = SLURM_DIR / name
+        if path.exists() and MARKER in path.read_text():
+            path.unlink()
+    FAKE_GPU.unlink(missing_ok=True)
 
 
 def stop_daemons(daemons: dict[str, subprocess.Popen]) -> None:
@@ -244,8 +253,9 @@ def main() -> int:
     host = socket.gethostname()
     install_slurm()
     write_cluster_config(host)
-    daemons = start_daemons(host)
+    daemons: dict[str, subprocess.Popen] = {}
     try:
+        start_daemons(host, daemons)
         with tempfile.TemporaryDirectory(prefix="knockout-slurm-") as tmp:
             workdir = copy_workflow(Path(tmp) / "workflow", CONFIG)
             profile = make_test_profile(Path(tmp) / "profile")
@@ -281,6 +291,7 @@ def main() -> int:
         return 1 if problems else 0
     finally:
         stop_daemons(daemons)
+        remove_cluster_config()
 
 
 if __name__ == "__main__":

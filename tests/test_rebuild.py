@@ -1,0 +1,174 @@
+"""Only stale steps rerun: each config or code edit schedules exactly the jobs it affects.
+
+One tiny run is finished once; each test edits the config or a core module of that
+copy, asks ``snakemake -n`` what it would run, and puts the edit back. Counts are per
+rule for 2 seeds x 4 models.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_helpers import MODELS, SEEDS, TINY_CONFIG, copy_workflow, scheduled_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+N_SEEDS, N_MODELS = len(SEEDS), len(MODELS)
+PLOT_ONLY = {"plot": 1, "all": 1}
+EVALUATION = {"evaluate_behavior": N_SEEDS, "evaluate_neural": N_SEEDS, **PLOT_ONLY}
+RETRAIN_ALL = {"train_model": N_SEEDS * N_MODELS, **EVALUATION}
+EVERYTHING = {"generate_fly_data": N_SEEDS, **RETRAIN_ALL}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("rebuild"), TINY_CONFIG)
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture
+def edit_config(finished_run):
+    """Replace keys of the finished run's config for one test; the original comes back after."""
+    path = finished_run / "config" / "config.yaml"
+    original = path.read_text()
+
+    def edit(change) -> None:
+        config = copy.deepcopy(TINY_CONFIG)
+        change(config)
+        path.write_text(yaml.safe_dump(config))
+
+    yield edit
+    path.write_text(original)
+
+
+@pytest.fixture
+def edit_source(finished_run):
+    """Append a line to a core module for one test; the original comes back after.
+
+    The content must change: Snakemake ignores a newer mtime when the checksum is the same.
+    """
+    originals = {}
+
+    def edit(module: str) -> None:
+        path = finished_run / "src" / "knockout" / module
+        originals[path] = path.read_text()
+        path.write_text(originals[path] + "# edited by a test\n")
+
+    yield edit
+    for path, text in originals.items():
+        path.write_text(text)
+
+
+def test_nothing_changed_nothing_runs(finished_run):
+    assert scheduled_jobs(finished_run) == {}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["plot"].update(dpi=80),
+        lambda c: c["plot"].update(width=8),
+        lambda c: c["plot"].update(colors={"ko": "black"}),
+    ],
+    ids=["dpi", "width", "colors"],
+)
+def test_a_plot_key_only_replots(finished_run, edit_config, change):
+    edit_config(change)
+    assert scheduled_jobs(finished_run) == PLOT_ONLY
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["train"].update(lr=0.02),
+        lambda c: c["train"].update(epochs=41),
+        lambda c: c["train"].update(batch_size=16),
+        lambda c: c["train"].update(lr_schedule="constant"),
+    ],
+    ids=["lr", "epochs", "batch_size", "lr_schedule"],
+)
+def test_a_training_key_retrains_every_model_but_keeps_the_data(finished_run, edit_config, change):
+    edit_config(change)
+    assert scheduled_jobs(finished_run) == RETRAIN_ALL
+
+
+def test_a_per_model_training_key_retrains_only_that_model(finished_run, edit_config):
+    edit_config(lambda c: c["train"].update(per_model={"ko": {"epochs": 30}}))
+    assert scheduled_jobs(finished_run) == {"train_model": N_SEEDS, **EVALUATION}
+    dry_run = snakemake(finished_run, "-n")
+    outputs = [line for line in (dry_run.stdout + dry_run.stderr).splitlines() if "output:" in line]
+    assert {model for line in outputs for model in re.findall(r"models/(\w+)\.pt", line)} == {"ko"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["fly"].update(noise_sd=0.1),
+        lambda c: c["fly"].update(init="pytorch"),
+        lambda c: c["fly"].update(n_hidden=3),
+        lambda c: c["data"].update(n_train=300),
+        lambda c: c["data"].update(n_test=150),
+    ],
+    ids=["noise_sd", "fly_init", "n_hidden", "n_train", "n_test"],
+)
+def test_a_fly_or_data_key_reruns_everything_for_every_seed(finished_run, edit_config, change):
+    edit_config(change)
+    assert scheduled_jobs(finished_run) == EVERYTHING
+
+
+def test_an_appended_seed_runs_only_that_seed_and_the_plot(finished_run, edit_config):
+    edit_config(lambda c: c.update(seeds=[*SEEDS, 7]))
+    assert scheduled_jobs(finished_run) == {
+        "generate_fly_data": 1,
+        "train_model": N_MODELS,
+        "evaluate_behavior": 1,
+        "evaluate_neural": 1,
+        **PLOT_ONLY,
+    }
+    dry_run = snakemake(finished_run, "-n")
+    assert "results/seed7/fly.pt" in dry_run.stdout + dry_run.stderr
+
+
+def test_editing_the_plotting_module_only_replots(finished_run, edit_source):
+    edit_source("plotting.py")
+    assert scheduled_jobs(finished_run) == PLOT_ONLY
+
+
+def test_editing_the_training_module_retrains_but_keeps_the_data(finished_run, edit_source):
+    edit_source("training.py")
+    assert scheduled_jobs(finished_run) == RETRAIN_ALL
+
+
+def test_editing_the_metrics_module_only_reevaluates(finished_run, edit_source):
+    edit_source("metrics.py")
+    assert scheduled_jobs(finished_run) == EVALUATION
+
+
+def test_editing_the_simulation_module_reruns_everything(finished_run, edit_source):
+    edit_source("simulation.py")
+    assert scheduled_jobs(finished_run) == EVERYTHING
+
+
+@pytest.mark.parametrize(
+    "runtime_flags",
+    [
+        ["--cores", "1"],
+        ["--resources", "gpu=1"],
+        ["--set-threads", "train_model=2"],
+        ["--default-resources", "mem_mb=500"],
+    ],
+    ids=["cores", "gpu_limit", "threads", "memory"],
+)
+def test_runtime_settings_rerun_nothing(finished_run, runtime_flags):
+    assert scheduled_jobs(finished_run, *runtime_flags) == {}
+
+
+def test_hiding_or_showing_gpus_reruns_nothing(finished_run, monkeypatch):
+    """The device is chosen when a job runs, so CPU and GPU results are the same targets."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert scheduled_jobs(finished_run) == {}
