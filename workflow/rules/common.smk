@@ -1,12 +1,16 @@
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/src")
+from knockout.config_checks import config_problems
 from knockout.sources import core_files
 
 validate(config, "../schemas/config.schema.yaml")
+if problems := config_problems(config):
+    raise WorkflowError("invalid config:\n" + "\n".join(f"  {p}" for p in problems))
 
 SEEDS = config["seeds"]
 MODELS = config["models"]
