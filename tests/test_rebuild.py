@@ -134,24 +134,18 @@ def test_an_appended_seed_runs_only_that_seed_and_the_plot(finished_run, edit_co
     assert "results/seed7/fly.pt" in dry_run.stdout + dry_run.stderr
 
 
-def test_editing_the_plotting_module_only_replots(finished_run, edit_source):
-    edit_source("plotting.py")
-    assert scheduled_jobs(finished_run) == PLOT_ONLY
-
-
-def test_editing_the_training_module_retrains_but_keeps_the_data(finished_run, edit_source):
-    edit_source("training.py")
-    assert scheduled_jobs(finished_run) == RETRAIN_ALL
-
-
-def test_editing_the_metrics_module_only_reevaluates(finished_run, edit_source):
-    edit_source("metrics.py")
-    assert scheduled_jobs(finished_run) == EVALUATION
-
-
-def test_editing_the_simulation_module_reruns_everything(finished_run, edit_source):
-    edit_source("simulation.py")
-    assert scheduled_jobs(finished_run) == EVERYTHING
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("plotting.py", PLOT_ONLY),
+        ("metrics.py", EVALUATION),
+        ("training.py", RETRAIN_ALL),
+        ("simulation.py", EVERYTHING),
+    ],
+)
+def test_editing_a_core_module_reruns_exactly_what_uses_it(finished_run, edit_source, module, expected):
+    edit_source(module)
+    assert scheduled_jobs(finished_run) == expected
 
 
 @pytest.mark.parametrize(
