@@ -16,7 +16,7 @@ from knockout import naming
 from knockout.errors import InputFileError, TrainingDiverged
 from knockout.jobs import run_job
 from knockout.network import TwoLayerNet, initialize
-from knockout.tables import read_table, write_atomically, write_table
+from knockout.tables import read_behavior_table, read_table, write_atomically, write_table
 from knockout.weights import load_fly_and_models, load_network, save_network
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -349,3 +349,42 @@ def test_written_files_get_the_permissions_open_would_give(tmp_path):
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "t.parquet").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "net.pt").stat().st_mode) == 0o644
+
+
+# ------------------------------------------------------------------ read_behavior_table, non-finite values
+
+
+def test_read_behavior_table_accepts_a_simulated_table(tmp_path, small_replicate):
+    _, train_table, _, _ = small_replicate
+    path = tmp_path / "train.parquet"
+    write_table(train_table, path)
+    assert len(read_behavior_table(path, 6, 4)) == len(train_table)
+
+
+def test_read_behavior_table_refuses_a_table_of_another_unit_count(tmp_path, small_replicate):
+    _, train_table, _, _ = small_replicate
+    path = tmp_path / "train.parquet"
+    write_table(train_table, path)
+    with pytest.raises(InputFileError, match=r"5 data sets, expected 9 .*unit_07\); does the file match"):
+        read_behavior_table(path, 6, 8)
+
+
+def test_read_behavior_table_refuses_mislabelled_sets(tmp_path, small_replicate):
+    _, train_table, _, _ = small_replicate
+    table = train_table.copy()
+    table.loc[table["dataset"] == "unit_02", "silenced_unit"] = 3
+    path = tmp_path / "train.parquet"
+    write_table(table, path)
+    with pytest.raises(InputFileError, match="silenced_unit does not match the data set for unit_02"):
+        read_behavior_table(path, 6, 4)
+
+
+def test_read_table_refuses_non_finite_values(tmp_path, small_replicate):
+    _, train_table, _, _ = small_replicate
+    table = train_table.copy()
+    table.loc[3, "y"] = float("nan")
+    path = tmp_path / "train.parquet"
+    write_table(table, path)
+    with pytest.raises(InputFileError, match=r"column\(s\) y hold NaN or infinite values") as error:
+        read_table(path, ["x_00", "y"])
+    assert str(error.value).startswith(str(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,11 @@ def test_hiding_or_showing_gpus_reruns_nothing(finished_run, monkeypatch):
     """The device is chosen when a job runs, so CPU and GPU results are the same targets."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert scheduled_jobs(finished_run) == {}
+
+
+def test_a_moved_project_folder_reruns_nothing(finished_run, tmp_path):
+    """Inputs are recorded relative to the project, so copying it elsewhere (to a cluster,
+    a backup) keeps every result up to date."""
+    moved = tmp_path / "moved"
+    shutil.copytree(finished_run, moved, symlinks=True)
+    assert scheduled_jobs(moved) == {}

@@ -12,9 +12,11 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow
 
+from knockout import naming
 from knockout.errors import InputFileError
 
 
@@ -61,4 +63,29 @@ def read_table(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
         )
     if table.empty:
         raise InputFileError(f"{path}: the table has no rows")
-    return table[columns]
+    table = table[columns]
+    numeric = table.select_dtypes("number")
+    not_finite = [c for c in numeric.columns if not np.isfinite(numeric[c].to_numpy(np.float64)).all()]
+    if not_finite:
+        raise InputFileError(f"{path}: column(s) {', '.join(not_finite[:5])} hold NaN or infinite values")
+    return table
+
+
+def read_behavior_table(path: str | os.PathLike, n_inputs: int, n_hidden: int) -> pd.DataFrame:
+    """A training or test table: the contract's columns, and exactly the control set plus
+    one set per hidden unit, each labelled with its silenced unit."""
+    table = read_table(path, naming.behavior_columns(n_inputs))
+    names = naming.dataset_names(n_hidden)
+    expected = dict(zip(names, range(-1, n_hidden), strict=True))
+    found = table.groupby("dataset", sort=False)["silenced_unit"].unique()
+    if set(found.index) != set(expected):
+        raise InputFileError(
+            f"{path}: {len(found)} data sets, expected {len(expected)} (control and one per hidden "
+            f"unit: {names[0]}, {names[1]} ... {names[-1]}); does the file match the config?"
+        )
+    mislabelled = [name for name, units in found.items() if list(units) != [expected[name]]]
+    if mislabelled:
+        raise InputFileError(
+            f"{path}: silenced_unit does not match the data set for {', '.join(mislabelled[:3])}"
+        )
+    return table

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def core_modules(script):
     imports does; listing these as inputs makes editing training code retrain, and
     editing plotting code only replot.
     """
-    return [str(path) for path in core_files(SCRIPTS / script)]
+    # relative paths: a project folder moved or copied elsewhere keeps the same inputs
+    return [os.path.relpath(path) for path in core_files(SCRIPTS / script)]
 
 
 def train_settings(wildcards):

@@ -1,6 +1,6 @@
 """Behaviour R² of every model on every test set of one replicate, with the noise ceiling."""
 
-from knockout import naming, tables, weights
+from knockout import tables, weights
 from knockout.jobs import run_job
 from knockout.metrics import behavior_scores
 
@@ -8,7 +8,7 @@ from knockout.metrics import behavior_scores
 def main(snakemake) -> None:
     model_paths = dict(zip(snakemake.params.models, snakemake.input.models, strict=True))
     fly, models = weights.load_fly_and_models(snakemake.input.fly, model_paths)
-    test = tables.read_table(snakemake.input.test, naming.behavior_columns(fly.hidden.in_features))
+    test = tables.read_behavior_table(snakemake.input.test, fly.hidden.in_features, fly.n_hidden)
     tables.write_table(behavior_scores(fly, models, test), snakemake.output[0])
 
 

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import torch
 
-from knockout import naming, tables, weights
+from knockout import tables, weights
 from knockout.jobs import run_job
 from knockout.training import BehaviorData, TrainSettings, train
 
@@ -36,7 +36,7 @@ def main(snakemake) -> None:
     seed, model = int(snakemake.wildcards.seed), snakemake.wildcards.model
     n_inputs, n_hidden = snakemake.params.network["n_inputs"], snakemake.params.network["n_hidden"]
     settings = TrainSettings(**snakemake.params.train)
-    table = tables.read_table(snakemake.input.train, naming.behavior_columns(n_inputs))
+    table = tables.read_behavior_table(snakemake.input.train, n_inputs, n_hidden)
     device = pick_device()
     logging.info("seed %d, model %s, %s on %s", seed, model, settings, device)
     started = time.perf_counter()
