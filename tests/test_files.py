@@ -388,3 +388,14 @@ def test_read_table_refuses_non_finite_values(tmp_path, small_replicate):
     with pytest.raises(InputFileError, match=r"column\(s\) y hold NaN or infinite values") as error:
         read_table(path, ["x_00", "y"])
     assert str(error.value).startswith(str(path))
+
+
+def test_read_table_refuses_text_in_a_numeric_column(tmp_path, small_replicate):
+    _, train_table, _, _ = small_replicate
+    table = train_table.copy()
+    table["x_01"] = table["x_01"].astype(str)
+    path = tmp_path / "train.parquet"
+    write_table(table, path)
+    with pytest.raises(InputFileError, match=r"column\(s\) x_01 \(.*\) should hold numbers") as error:
+        read_behavior_table(path, 6, 4)
+    assert str(error.value).startswith(str(path))

@@ -19,6 +19,9 @@ import pyarrow
 from knockout import naming
 from knockout.errors import InputFileError
 
+TEXT_COLUMNS = {"dataset", "model"}
+"""The only columns of the pipeline's tables that hold text; every other one holds numbers."""
+
 
 def _current_umask() -> int:
     mask = os.umask(0o022)
@@ -64,6 +67,11 @@ def read_table(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
     if table.empty:
         raise InputFileError(f"{path}: the table has no rows")
     table = table[columns]
+    numeric_columns = [c for c in columns if c not in TEXT_COLUMNS]
+    not_numeric = [c for c in numeric_columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if not_numeric:
+        shown = ", ".join(f"{c} ({table[c].dtype})" for c in not_numeric[:5])
+        raise InputFileError(f"{path}: column(s) {shown} should hold numbers")
     numeric = table.select_dtypes("number")
     not_finite = [c for c in numeric.columns if not np.isfinite(numeric[c].to_numpy(np.float64)).all()]
     if not_finite:
