@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from knockout import naming, seeding
+from knockout.network import silencing_mask
 from knockout.simulation import (
     DataSettings,
     FlySettings,
     behavior_table,
     make_fly,
-    silencing_mask,
     simulate,
 )
 

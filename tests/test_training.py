@@ -13,8 +13,8 @@ import torch
 from knockout import metrics, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.errors import TrainingDiverged
-from knockout.network import TwoLayerNet, initialize
-from knockout.simulation import DataSettings, FlySettings, silencing_mask, simulate
+from knockout.network import TwoLayerNet, initialize, silencing_mask
+from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import (
     FlatAdamNet,
     TrainSettings,

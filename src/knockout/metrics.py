@@ -11,8 +11,7 @@ import torch
 
 from knockout import naming
 from knockout.behavior_data import BehaviorData
-from knockout.network import TwoLayerNet
-from knockout.simulation import silencing_mask
+from knockout.network import TwoLayerNet, silencing_mask
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -57,7 +56,7 @@ def behavior_scores(fly: TwoLayerNet, models: dict[str, TwoLayerNet], test: pd.D
         for model, net in models.items():
             masked = silenced_unit if model == "ko" else -1
             rows.append((model, name, silenced_unit, r2_score(y, _predict(net, x, masked)), ceiling))
-    return pd.DataFrame(rows, columns=["model", "dataset", "silenced_unit", "r2", "noise_ceiling"])
+    return pd.DataFrame(rows, columns=naming.BEHAVIOR_SCORE_COLUMNS)
 
 
 @torch.no_grad()
@@ -84,4 +83,4 @@ def neural_scores(fly: TwoLayerNet, models: dict[str, TwoLayerNet], probe: pd.Da
         for unit in range(n_hidden):
             r2 = squared_correlation(fly_hidden[:, unit], model_hidden[:, unit])
             rows.append((model, unit, r2, contribution[unit]))
-    return pd.DataFrame(rows, columns=["model", "unit", "r2", "contribution"])
+    return pd.DataFrame(rows, columns=naming.NEURAL_SCORE_COLUMNS)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 CONTROL = "control"
 MODELS = ("control", "noko", "ko", "do")
+BEHAVIOR_SCORE_COLUMNS = ["model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
+NEURAL_SCORE_COLUMNS = ["model", "unit", "r2", "contribution"]
 
 
 def _width(count: int) -> int:

@@ -34,6 +34,14 @@ class TwoLayerNet(nn.Module):
         return self.output(h).squeeze(-1)
 
 
+def silencing_mask(n_hidden: int, silenced_unit: int) -> torch.Tensor:
+    """The ``keep`` multiplier: 1 for every hidden unit, 0 for ``silenced_unit`` (-1: none)."""
+    keep = torch.ones(n_hidden)
+    if silenced_unit >= 0:
+        keep[silenced_unit] = 0.0
+    return keep
+
+
 def initialize(net: TwoLayerNet, scheme: str, generator: torch.Generator) -> TwoLayerNet:
     """Draw all weights from ``generator`` (so a seed fixes them on any device).
 

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from knockout import naming, seeding
-from knockout.network import TwoLayerNet, initialize
+from knockout.network import TwoLayerNet, initialize, silencing_mask
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,6 @@ class DataSettings:
 def make_fly(settings: FlySettings, seed: int) -> TwoLayerNet:
     fly = TwoLayerNet(settings.n_inputs, settings.n_hidden)
     return initialize(fly, settings.init, seeding.generator(seed, "fly")).eval()
-
-
-def silencing_mask(n_hidden: int, silenced_unit: int) -> torch.Tensor:
-    """1 for every hidden unit, 0 for ``silenced_unit`` (-1: nothing silenced)."""
-    keep = torch.ones(n_hidden)
-    if silenced_unit >= 0:
-        keep[silenced_unit] = 0.0
-    return keep
 
 
 @torch.no_grad()

@@ -47,6 +47,4 @@ def third_party_modules(script: Path) -> set[str]:
     names = set()
     for source in [Path(script), *core_files(script)]:
         names.update(name.split(".")[0] for name in _imports(source))
-    return {name for name in names if name != PACKAGE and name not in sys.stdlib_module_names} - {
-        "__future__"
-    }
+    return {name for name in names if name != PACKAGE and name not in sys.stdlib_module_names}

@@ -72,8 +72,7 @@ def read_table(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
     if not_numeric:
         shown = ", ".join(f"{c} ({table[c].dtype})" for c in not_numeric[:5])
         raise InputFileError(f"{path}: column(s) {shown} should hold numbers")
-    numeric = table.select_dtypes("number")
-    not_finite = [c for c in numeric.columns if not np.isfinite(numeric[c].to_numpy(np.float64)).all()]
+    not_finite = [c for c in numeric_columns if not np.isfinite(table[c].to_numpy(np.float64)).all()]
     if not_finite:
         raise InputFileError(f"{path}: column(s) {', '.join(not_finite[:5])} hold NaN or infinite values")
     return table

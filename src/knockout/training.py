@@ -21,7 +21,7 @@ import torch
 from knockout import naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.errors import TrainingDiverged
-from knockout.network import TwoLayerNet, initialize
+from knockout.network import TwoLayerNet, initialize, silencing_mask
 
 DIVERGED_LOSS_FACTOR = 1000.0
 """An epoch whose mean loss exceeds this many times the variance of the behaviour it fits
@@ -81,8 +81,8 @@ def masked_units(model: str, silenced: list[int], n_hidden: int, generator: torc
 
 
 def keep_masks(n_hidden: int) -> torch.Tensor:
-    """Row 0 keeps every unit; row i+1 masks unit i, so ``masks[unit + 1]`` indexes by unit."""
-    return torch.cat([torch.ones(1, n_hidden), 1.0 - torch.eye(n_hidden)])
+    """Every silencing mask stacked: ``masks[unit + 1]`` is ``silencing_mask(n_hidden, unit)``."""
+    return torch.stack([silencing_mask(n_hidden, unit) for unit in range(-1, n_hidden)])
 
 
 class FlatAdamNet:

@@ -2,12 +2,9 @@
 
 import pandas as pd
 
-from knockout import tables
+from knockout import naming, tables
 from knockout.jobs import run_job
 from knockout.plotting import PlotSettings, behavior_figure, neural_figure, save_figure
-
-BEHAVIOR_COLUMNS = ["model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
-NEURAL_COLUMNS = ["model", "unit", "r2", "contribution"]
 
 
 def read_all_seeds(paths: list[str], seeds: list[int], columns: list[str]) -> pd.DataFrame:
@@ -20,8 +17,8 @@ def read_all_seeds(paths: list[str], seeds: list[int], columns: list[str]) -> pd
 def main(snakemake) -> None:
     settings = PlotSettings(**snakemake.params.plot)
     seeds = snakemake.params.seeds
-    behavior = read_all_seeds(snakemake.input.behavior, seeds, BEHAVIOR_COLUMNS)
-    neural = read_all_seeds(snakemake.input.neural, seeds, NEURAL_COLUMNS)
+    behavior = read_all_seeds(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
+    neural = read_all_seeds(snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS)
     save_figure(behavior_figure(behavior, settings), snakemake.output.behavior, settings)
     save_figure(neural_figure(neural, snakemake.params.noise_sd, settings), snakemake.output.neural, settings)
 

@@ -8,8 +8,9 @@ import pandas as pd
 import torch
 
 from knockout import tables, weights
+from knockout.behavior_data import BehaviorData
 from knockout.jobs import run_job
-from knockout.training import BehaviorData, TrainSettings, train
+from knockout.training import TrainSettings, train
 
 
 def pick_device() -> torch.device:
@@ -17,17 +18,11 @@ def pick_device() -> torch.device:
 
     The scheduler (or the user) decides which GPUs a job sees, via CUDA_VISIBLE_DEVICES.
     """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)")
     if torch.cuda.is_available():
-        logging.info(
-            "CUDA_VISIBLE_DEVICES=%s; using %s",
-            os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"),
-            torch.cuda.get_device_name(0),
-        )
+        logging.info("CUDA_VISIBLE_DEVICES=%s; using %s", visible, torch.cuda.get_device_name(0))
         return torch.device("cuda")
-    logging.info(
-        "no GPU visible (CUDA_VISIBLE_DEVICES=%s); using the CPU",
-        os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"),
-    )
+    logging.info("no GPU visible (CUDA_VISIBLE_DEVICES=%s); using the CPU", visible)
     return torch.device("cpu")
 
 
