@@ -9,6 +9,7 @@ never interrupted (made here with another --cores value, so that is checked too)
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -50,8 +51,17 @@ def uninterrupted(tmp_path_factory) -> dict[str, bytes]:
     return results(workdir)
 
 
+def training_has_begun(workdir: Path) -> bool:
+    """A training job logged its settings, so it is past start-up and inside its loop."""
+    logs = (workdir / "logs" / "train_model").glob("*.log")
+    return any(re.search(r"seed \d+, model \w+, .* on ", log.read_text()) for log in logs)
+
+
 def interrupt_during_training(workdir: Path, signal_number: int) -> None:
-    """Start the workflow, wait until a training job runs, signal the whole process group."""
+    """Start the workflow, wait until a training job runs, signal the whole process group.
+
+    SIGINT is repeated, as a user presses Ctrl-C again, until Snakemake has stopped.
+    """
     process = subprocess.Popen(
         [SNAKEMAKE, "--cores", "2"],
         cwd=workdir,
@@ -60,17 +70,22 @@ def interrupt_during_training(workdir: Path, signal_number: int) -> None:
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    training_logs = workdir / "logs" / "train_model"
-    while not any(training_logs.glob("*.log")):
+    while not training_has_begun(workdir):
         if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError("the workflow ended or stalled before any training started")
         time.sleep(0.1)
-    time.sleep(1.0)  # mid-training
-    os.killpg(process.pid, signal_number)
-    process.wait(timeout=60)
-    if signal_number == signal.SIGKILL:
-        return
-    # SIGINT: Snakemake cancels its jobs; wait for the group to be gone before going on
+    time.sleep(0.5)  # mid-training
+    for _ in range(5):
+        os.killpg(process.pid, signal_number)
+        try:
+            process.wait(timeout=15)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+    # wait for the jobs Snakemake cancelled to be gone before going on
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
