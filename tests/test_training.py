@@ -22,6 +22,7 @@ from knockout.training import (
     keep_masks,
     masked_units,
     train,
+    with_ones_column,
 )
 
 # ------------------------------------------------------------------------------------------- BehaviorData
@@ -157,6 +158,11 @@ def test_keep_masks_rows_index_by_unit_plus_one():
 # ------------------------------------------------------------------------------------------ FlatAdamNet
 
 
+def flat_step_inputs(x, y, keep):
+    """``FlatAdamNet.step``'s inputs for a batch, as ``train`` prepares them."""
+    return with_ones_column(x), y, keep, with_ones_column(keep[None]).T
+
+
 def test_flat_adam_matches_autograd_and_torch_adam_step_by_step():
     n_inputs, n_hidden = 6, 4
     generator = torch.Generator().manual_seed(0)
@@ -179,11 +185,19 @@ def test_flat_adam_matches_autograd_and_torch_adam_step_by_step():
         optimizer.zero_grad()
         torch.nn.functional.mse_loss(reference(x, keep), y).backward()
         optimizer.step()
-        sse = flat.step(x, y, keep)
+        error = torch.empty(batch)
+        flat.step(*flat_step_inputs(x, y, keep), error)
 
-        torch.testing.assert_close(sse, expected_sse, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(torch.dot(error, error), expected_sse, rtol=1e-5, atol=1e-6)
         # The closed-form gradient is autograd's (Adam alone would hide a wrong gradient scale).
-        autograd = torch.cat([p.grad.reshape(-1) for p in reference.parameters()])
+        hidden, output = reference.hidden, reference.output
+        autograd = torch.cat(
+            [
+                torch.cat([hidden.weight.grad, hidden.bias.grad[:, None]], dim=1).reshape(-1),
+                output.weight.grad[0],
+                output.bias.grad,
+            ]
+        )
         torch.testing.assert_close(flat.grad, autograd, rtol=1e-5, atol=1e-6)
         for got, want in zip(flat.to_net().parameters(), reference.parameters(), strict=True):
             torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-5)
@@ -198,7 +212,7 @@ def test_flat_adam_does_not_modify_the_network_it_was_built_from():
     net = initialize(TwoLayerNet(3, 2), "pytorch", torch.Generator().manual_seed(0))
     before = copy.deepcopy(net.state_dict())
     flat = FlatAdamNet(net, lr=0.1)
-    flat.step(torch.randn(5, 3), torch.randn(5), torch.ones(2))
+    flat.step(*flat_step_inputs(torch.randn(5, 3), torch.randn(5), torch.ones(2)), torch.empty(5))
     for key, value in net.state_dict().items():
         assert torch.equal(value, before[key])
     assert not torch.equal(flat.to_net().hidden.weight, net.hidden.weight)
@@ -353,3 +367,11 @@ def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
     median = scores.groupby("model")["r2"].median()
     assert median["ko"] > 0.9
     assert median["noko"] < 0.5
+
+
+def test_trained_network_is_an_ordinary_module(data):
+    """Training runs in inference mode; the returned network must still support autograd."""
+    net, _ = train("ko", data, 4, SETTINGS, seed=0)
+    assert not net.hidden.weight.is_inference()
+    net(data.x[:5]).sum().backward()
+    assert net.hidden.weight.grad is not None

@@ -80,6 +80,11 @@ def masked_units(model: str, silenced: list[int], n_hidden: int, generator: torc
     raise ValueError(f"model {model!r} unknown (allowed: {', '.join(naming.MODELS)})")
 
 
+def with_ones_column(matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix`` with a column of ones appended (it multiplies a bias)."""
+    return torch.cat([matrix, torch.ones(len(matrix), 1, device=matrix.device)], dim=1)
+
+
 def keep_masks(n_hidden: int) -> torch.Tensor:
     """Every silencing mask stacked: ``masks[unit + 1]`` is ``silencing_mask(n_hidden, unit)``."""
     return torch.stack([silencing_mask(n_hidden, unit) for unit in range(-1, n_hidden)])
@@ -88,60 +93,104 @@ def keep_masks(n_hidden: int) -> torch.Tensor:
 class FlatAdamNet:
     """The network's parameters in one flat buffer, with closed-form gradients and Adam.
 
-    One step is about twenty tensor operations, several times faster than autograd
-    with ``torch.optim.Adam`` for a network this small, and it computes the same
-    update (the unit tests compare the two step by step).
+    For a network this small, time goes to launching tensor operations, not to
+    arithmetic, so a step is written as few of them as possible (the unit tests
+    compare it with autograd and ``torch.optim.Adam`` step by step):
+
+    - inputs carry a column of ones and the flat buffer stores each hidden unit's
+      weights followed by its bias, so one product gives the hidden activity;
+    - the hidden activity is kept transposed with a row of ones under it, so one
+      product gives the prediction error, and one the output layer's gradient;
+    - the input layer's gradient is an outer product (all rows of a batch share one
+      mask, and the output is linear), and Adam is PyTorch's fused kernel;
+    - ``train`` runs it in inference mode and gathers an epoch's rows once.
     """
 
     def __init__(self, net: TwoLayerNet, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         self.n_hidden, self.n_inputs = net.hidden.weight.shape
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.theta = torch.cat([p.detach().reshape(-1) for p in self._ordered(net)])
+        with torch.no_grad():
+            hidden_with_bias = torch.cat([net.hidden.weight, net.hidden.bias[:, None]], dim=1)
+            self.theta = torch.cat([hidden_with_bias.reshape(-1), net.output.weight[0], net.output.bias])
         self.grad = torch.zeros_like(self.theta)
         self.exp_avg = torch.zeros_like(self.theta)
         self.exp_avg_sq = torch.zeros_like(self.theta)
-        self.steps = 0
-        self.w_in, self.b_in, self.w_out, self.b_out = self._views(self.theta)
-        self.g_w_in, self.g_b_in, self.g_w_out, self.g_b_out = self._views(self.grad)
+        self.steps = torch.zeros((), device=self.theta.device)
+        self.hidden_with_bias, self.output_with_bias = self._views(self.theta)
+        self.grad_hidden_with_bias, self.grad_output_with_bias = self._views(self.grad)
+        self.output_weight = self.output_with_bias[: self.n_hidden]
+        self._activity = {}
+        self._input_side = torch.zeros(self.n_inputs + 1, device=self.theta.device)
 
-    @staticmethod
-    def _ordered(net: TwoLayerNet) -> list[torch.Tensor]:
-        return [net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias]
-
-    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+    def _views(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden weights with bias column [h, d + 1], output weights with bias [h + 1])."""
         h, d = self.n_hidden, self.n_inputs
-        w_in, b_in, w_out, b_out = flat.split([h * d, h, h, 1])
-        return [w_in.view(h, d), b_in, w_out, b_out]
+        hidden, output = flat.split([h * (d + 1), h + 1])
+        return hidden.view(h, d + 1), output
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """One Adam step on the mean squared error of a batch; returns its summed squared error."""
-        hidden = torch.addmm(self.b_in, x, self.w_in.T).mul_(keep)
-        error = torch.addmv(self.b_out, hidden, self.w_out).sub_(y)
-        squared_error = torch.dot(error, error)
-        d_pred = error.mul_(2.0 / len(y))
-        effective_w_out = self.w_out * keep
-        torch.sum(d_pred, 0, keepdim=True, out=self.g_b_out)
-        torch.mv(hidden.T, d_pred, out=self.g_w_out)
-        torch.outer(effective_w_out, torch.mv(x.T, d_pred), out=self.g_w_in)
-        torch.mul(effective_w_out, self.g_b_out, out=self.g_b_in)
+    def _activity_buffer(self, batch_size: int) -> torch.Tensor:
+        """Transposed hidden activity [h + 1, batch]; the last row stays 1 (the output bias)."""
+        if batch_size not in self._activity:
+            self._activity[batch_size] = torch.ones(self.n_hidden + 1, batch_size, device=self.theta.device)
+        return self._activity[batch_size]
+
+    def step(
+        self,
+        x_with_ones: torch.Tensor,
+        y: torch.Tensor,
+        keep: torch.Tensor,
+        keep_column: torch.Tensor,
+        error: torch.Tensor,
+    ) -> None:
+        """One Adam step on the mean squared error of a batch.
+
+        ``x_with_ones`` is [batch, d + 1] with a last column of ones; ``keep`` is the
+        silencing mask [h] and ``keep_column`` the same with a 1 appended, shaped
+        [h + 1, 1]. The prediction errors (before the step) are written into ``error``.
+        """
+        activity = self._activity_buffer(len(y))
+        torch.mm(self.hidden_with_bias, x_with_ones.T, out=activity[: self.n_hidden])
+        activity.mul_(keep_column)
+        torch.addmv(y, activity.T, self.output_with_bias, beta=-1, out=error)
+        scale = 2.0 / len(y)  # d(mean squared error) / d(prediction) = scale * error
+        gradient = self.grad_output_with_bias
+        torch.addmv(gradient, activity, error, beta=0, alpha=scale, out=gradient)
+        input_side = self._input_side
+        torch.addmv(input_side, x_with_ones.T, error, beta=0, alpha=scale, out=input_side)
+        torch.outer(self.output_weight * keep, input_side, out=self.grad_hidden_with_bias)
         self._adam_update()
-        return squared_error
 
     def _adam_update(self) -> None:
-        """``torch.optim.Adam``'s update (no weight decay, no amsgrad) on the flat buffer."""
+        """Adam (no weight decay, no amsgrad) by the kernel ``torch.optim.Adam(fused=True)`` runs.
+
+        Called directly: the optimizer's own ``step()`` costs more than the whole update.
+        """
         beta1, beta2 = self.betas
         self.steps += 1
-        self.exp_avg.lerp_(self.grad, 1 - beta1)
-        self.exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
-        bias_correction2_sqrt = (1 - beta2**self.steps) ** 0.5
-        denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-        self.theta.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - beta1**self.steps))
+        torch._fused_adam_(
+            [self.theta],
+            [self.grad],
+            [self.exp_avg],
+            [self.exp_avg_sq],
+            [],
+            [self.steps],
+            lr=self.lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
 
     def to_net(self) -> TwoLayerNet:
         net = TwoLayerNet(self.n_inputs, self.n_hidden)
+        hidden, output = self._views(self.theta.cpu())
         with torch.no_grad():
-            for param, value in zip(self._ordered(net), self._views(self.theta.cpu()), strict=True):
-                param.copy_(value.reshape(param.shape))
+            net.hidden.weight.copy_(hidden[:, :-1])
+            net.hidden.bias.copy_(hidden[:, -1])
+            net.output.weight.copy_(output[None, :-1])
+            net.output.bias.copy_(output[-1:])
         return net.eval()
 
 
@@ -162,13 +211,28 @@ def train(
     """
     if model not in naming.MODELS:
         raise ValueError(f"model {model!r} unknown (allowed: {', '.join(naming.MODELS)})")
+    with torch.inference_mode():  # no autograd bookkeeping: about a third of each step's time
+        trained, epoch_losses = _fit(model, data, n_hidden, settings, seed, device)
+    return trained.to_net(), epoch_losses
+
+
+def _fit(
+    model: str,
+    data: BehaviorData,
+    n_hidden: int,
+    settings: TrainSettings,
+    seed: int,
+    device: torch.device | str,
+) -> tuple[FlatAdamNet, list[float]]:
     start = TwoLayerNet(data.x.shape[1], n_hidden)
     initialize(start, settings.init, seeding.generator(seed, "model_init"))
     net = FlatAdamNet(start.to(device), settings.lr)
-    x, y = data.x.to(device), data.y.to(device)
-    masks = keep_masks(n_hidden).to(device)
     sets = data.rows_by_set(include_silenced=model != "control")
     n_rows = sum(len(rows) for _, rows in sets)
+    x_with_ones = with_ones_column(data.x).to(device)
+    y = data.y.to(device)
+    masks = keep_masks(n_hidden).to(device)
+    masks_with_one = with_ones_column(masks).unsqueeze(2)
     schedule_rng = seeding.generator(seed, "schedule")
     dropout_rng = seeding.generator(seed, "dropout")
 
@@ -178,11 +242,21 @@ def train(
         net.lr = settings.lr_at(epoch)
         batches = epoch_schedule(sets, settings.batch_size, schedule_rng)
         units = masked_units(model, [unit for unit, _ in batches], n_hidden, dropout_rng)
-        squared_error = torch.zeros((), device=device)
-        for (_, rows), unit in zip(batches, units, strict=True):
-            rows = rows.to(device, non_blocking=True)
-            squared_error += net.step(x.index_select(0, rows), y.index_select(0, rows), masks[unit + 1])
-        epoch_loss = squared_error.item() / n_rows
+        # The epoch's rows gathered once, in batch order; each batch is then a view.
+        order = torch.cat([rows for _, rows in batches]).to(device)
+        sizes = [len(rows) for _, rows in batches]
+        errors = torch.empty(n_rows, device=device)
+        masked = torch.tensor(units, device=device) + 1
+        for batch in zip(
+            x_with_ones.index_select(0, order).split(sizes),
+            y.index_select(0, order).split(sizes),
+            masks[masked].unbind(0),
+            masks_with_one[masked].unbind(0),
+            errors.split(sizes),
+            strict=True,
+        ):
+            net.step(*batch)
+        epoch_loss = torch.dot(errors, errors).item() / n_rows
         if not (epoch_loss <= divergence_threshold and torch.isfinite(net.theta).all()):
             raise TrainingDiverged(
                 f"model {model!r}, seed {seed}: training diverged at epoch {epoch} of "
@@ -191,4 +265,4 @@ def train(
                 f"(now {settings.lr:g})"
             )
         epoch_losses.append(epoch_loss)
-    return net.to_net(), epoch_losses
+    return net, epoch_losses
