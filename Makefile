@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run figures test test-slurm lint format clean
+.PHONY: venv run figures test test-slurm bench lint format clean
 
 venv: $(VENV)/.installed
 
@@ -31,15 +31,21 @@ test: venv lint
 test-slurm: venv
 	$(BIN)/python tests/slurm/slurm_cluster.py
 
+## bench: time the trainer against a plain PyTorch loop and the arithmetic floor, and the
+## pipeline (full, no-op, plot-only; 1, 4, 16 seeds); tables and figure in results/benchmarks
+## (about 6 minutes on 2 cores; BENCH_ARGS="--device cuda" times the trainers on a GPU)
+bench: venv
+	PYTHONPATH=src:tests $(BIN)/python bench/benchmark.py --cores $(CORES) $(BENCH_ARGS)
+
 lint: venv
-	$(BIN)/ruff check src workflow/scripts tests
-	$(BIN)/ruff format --check src workflow/scripts tests
+	$(BIN)/ruff check src workflow/scripts tests bench
+	$(BIN)/ruff format --check src workflow/scripts tests bench
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 format: venv
-	$(BIN)/ruff check --fix src workflow/scripts tests
-	$(BIN)/ruff format src workflow/scripts tests
+	$(BIN)/ruff check --fix src workflow/scripts tests bench
+	$(BIN)/ruff format src workflow/scripts tests bench
 	$(BIN)/snakefmt Snakefile workflow/rules
 
 clean:

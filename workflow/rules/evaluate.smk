@@ -8,6 +8,8 @@ rule evaluate_behavior:
         "results/seed{seed}/eval/behavior.parquet",
     log:
         "logs/evaluate_behavior/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate_behavior/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -26,6 +28,8 @@ rule evaluate_neural:
         "results/seed{seed}/eval/neural.parquet",
     log:
         "logs/evaluate_neural/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate_neural/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -18,6 +18,8 @@ rule plot:
         ),
     log:
         "logs/plot/plot.log",
+    benchmark:
+        "benchmarks/plot/plot.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
