@@ -21,6 +21,7 @@ Timings are measurements of this machine, not assertions. Run it with ``src`` an
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import re
@@ -46,6 +47,8 @@ from knockout.jobs import FINISHED
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import TrainSettings, epoch_schedule, train
 
+TRAIN_JOB_LAYOUTS = ["model", "seed"]
+"""``train.one_job_per``: a training job per seed and model (the default), or per seed."""
 HEAVY_IMPORTS = ["torch", "pandas", "pyarrow.parquet", "matplotlib.pyplot", "snakemake.script"]
 
 
@@ -169,29 +172,30 @@ def run_snakemake(workdir: Path, cores: int) -> tuple[float, int]:
     return seconds, jobs
 
 
-def time_pipeline(
-    config: dict, seed_counts: list[int], cores: int, scratch: Path
-) -> tuple[pd.DataFrame, Path]:
-    """Full runs for each seed count in a fresh copy, then a no-op and a plot-only rerun of the first.
-
-    Returns the table and the folder of the largest run (for the per-job breakdown).
-    """
+def time_pipeline(config: dict, seed_counts: list[int], cores: int, scratch: Path) -> pd.DataFrame:
+    """Per ``train.one_job_per`` layout and seed count, a full run in a fresh copy of the
+    workflow (``scratch/{layout}_seeds{n}``); after the first, a no-op and a plot-only rerun."""
     rows = []
-    for n_seeds in seed_counts:
-        run_config = {**config, "seeds": list(range(n_seeds))}
-        workdir = copy_workflow(scratch / f"seeds{n_seeds}", run_config)
-        rows.append(("full run", n_seeds, *run_snakemake(workdir, cores)))
-        if n_seeds == seed_counts[0]:
-            rows.append(("no-op rerun", n_seeds, *run_snakemake(workdir, cores)))
-            run_config["plot"] = {**run_config["plot"], "dpi": run_config["plot"]["dpi"] + 1}
-            (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(run_config))
-            rows.append(("plot-only rerun", n_seeds, *run_snakemake(workdir, cores)))
-    table = pd.DataFrame(rows, columns=["scenario", "seeds", "wall_s", "jobs"])
+    for layout in TRAIN_JOB_LAYOUTS:
+        for n_seeds in seed_counts:
+            run_config = copy.deepcopy(config)
+            run_config["seeds"] = list(range(n_seeds))
+            run_config["train"]["one_job_per"] = layout
+            workdir = copy_workflow(scratch / f"{layout}_seeds{n_seeds}", run_config)
+            rows.append((layout, "full run", n_seeds, *run_snakemake(workdir, cores)))
+            if n_seeds == seed_counts[0]:
+                rows.append((layout, "no-op rerun", n_seeds, *run_snakemake(workdir, cores)))
+                run_config["plot"]["dpi"] += 1
+                (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(run_config))
+                rows.append((layout, "plot-only rerun", n_seeds, *run_snakemake(workdir, cores)))
+    table = pd.DataFrame(rows, columns=["one_job_per", "scenario", "seeds", "wall_s", "jobs"])
+    first_full_run = table[table["scenario"] == "full run"].groupby("one_job_per")["wall_s"].first()
+    table["vs_first_full_run"] = table["wall_s"] / table["one_job_per"].map(first_full_run)
     table["cores"] = cores
-    return table, scratch / f"seeds{max(seed_counts)}"
+    return table
 
 
-def job_times(workdir: Path) -> pd.DataFrame:
+def job_times(workdir: Path, layout: str) -> pd.DataFrame:
     """Per job: total time (Snakemake's benchmark file) and work (logged by the job itself)."""
     rows = []
     for benchmark in sorted((workdir / "benchmarks").glob("*/*.tsv")):
@@ -199,8 +203,8 @@ def job_times(workdir: Path) -> pd.DataFrame:
         total = float(pd.read_csv(benchmark, sep="\t")["s"].iloc[0])
         log = (workdir / "logs" / rule / benchmark.name).with_suffix(".log").read_text()
         work = float(re.search(re.escape(FINISHED) + r" ([0-9.]+) s", log).group(1))
-        rows.append((rule, benchmark.stem, total, work))
-    table = pd.DataFrame(rows, columns=["rule", "job", "total_s", "work_s"])
+        rows.append((layout, rule, benchmark.stem, total, work))
+    table = pd.DataFrame(rows, columns=["one_job_per", "rule", "job", "total_s", "work_s"])
     table["startup_s"] = table["total_s"] - table["work_s"]
     return table
 
@@ -219,13 +223,15 @@ def figure(trainer: pd.DataFrame, pipeline: pd.DataFrame, jobs: pd.DataFrame, ti
     for x, seconds in enumerate(per_trainer.values):
         ax_train.annotate(f"{seconds:.3g} s", (x, seconds), ha="center", va="bottom")
 
-    full = pipeline[pipeline["scenario"] == "full run"]
-    ax_scale.plot(full["seeds"], full["wall_s"], "o-", label="full run")
-    one_seed = full["wall_s"].iloc[0]
-    ax_scale.plot(full["seeds"], one_seed * full["seeds"], ":", color="grey", label="1 seed x seeds")
-    for scenario, marker in [("no-op rerun", "s"), ("plot-only rerun", "^")]:
-        row = pipeline[pipeline["scenario"] == scenario]
-        ax_scale.plot(row["seeds"], row["wall_s"], marker, label=scenario)
+    for layout, runs in pipeline.groupby("one_job_per"):
+        full = runs[runs["scenario"] == "full run"]
+        line = ax_scale.plot(full["seeds"], full["wall_s"], "o-", label=f"full run, one job per {layout}")
+        if layout == TRAIN_JOB_LAYOUTS[0]:
+            first = full["wall_s"].iloc[0]
+            ax_scale.plot(full["seeds"], first * full["seeds"], ":", color="grey", label="1 seed x seeds")
+            for scenario, marker in [("no-op rerun", "s"), ("plot-only rerun", "^")]:
+                row = runs[runs["scenario"] == scenario]
+                ax_scale.plot(row["seeds"], row["wall_s"], marker, color=line[0].get_color(), label=scenario)
     ax_scale.set_xscale("log", base=2)
     ax_scale.set_yscale("log")
     ax_scale.set_xlabel("seeds (x 4 models)")
@@ -233,10 +239,17 @@ def figure(trainer: pd.DataFrame, pipeline: pd.DataFrame, jobs: pd.DataFrame, ti
     ax_scale.set_title(f"Pipeline on {int(pipeline['cores'].iloc[0])} cores")
     ax_scale.legend()
 
-    per_rule = jobs.groupby("rule", sort=False)[["startup_s", "work_s"]].mean()
-    startup, work = per_rule["startup_s"], per_rule["work_s"]
-    ax_jobs.barh(per_rule.index, startup, label="start-up (interpreter, imports)", color="#7f7f7f")
-    ax_jobs.barh(per_rule.index, work, left=startup, label="work", color="#1f77b4")
+    # Every rule's jobs in the default layout, and the per-seed training job for comparison.
+    means = jobs.groupby(["one_job_per", "rule"], sort=False)[["startup_s", "work_s"]].mean()
+    shown = [
+        (f"{rule} (per {layout})" if rule == "train_model" else rule, row)
+        for (layout, rule), row in means.iterrows()
+        if layout == TRAIN_JOB_LAYOUTS[0] or rule == "train_model"
+    ]
+    labels = [label for label, _ in shown]
+    startup = [row.startup_s for _, row in shown]
+    ax_jobs.barh(labels, startup, label="start-up (interpreter, imports)", color="#7f7f7f")
+    ax_jobs.barh(labels, [row.work_s for _, row in shown], left=startup, label="work", color="#1f77b4")
     ax_jobs.set_xlabel("seconds per job (mean)")
     ax_jobs.set_title("Where a job's time goes")
     ax_jobs.legend()
@@ -263,24 +276,32 @@ def summary(trainer: pd.DataFrame, pipeline: pd.DataFrame, jobs: pd.DataFrame, i
         ]
         for name, row in mean.iterrows()
     ]
-    first = pipeline["wall_s"].iloc[0]
     pipeline_rows = [
-        [row.scenario, str(row.seeds), str(row.jobs), f"{row.wall_s:.1f}", f"{row.wall_s / first:.2f}"]
+        [
+            row.one_job_per,
+            row.scenario,
+            str(row.seeds),
+            str(row.jobs),
+            f"{row.wall_s:.1f}",
+            f"{row.vs_first_full_run:.2f}",
+        ]
         for row in pipeline.itertuples()
     ]
-    per_rule = jobs.groupby("rule", sort=False)[["total_s", "startup_s", "work_s"]].mean()
-    counts = jobs.groupby("rule", sort=False).size()
+    per_rule = jobs.groupby(["one_job_per", "rule"], sort=False)
+    means, counts = per_rule[["total_s", "startup_s", "work_s"]].mean(), per_rule.size()
     job_rows = [
-        [rule, str(counts[rule]), f"{row.total_s:.2f}", f"{row.startup_s:.2f}", f"{row.work_s:.2f}"]
-        for rule, row in per_rule.iterrows()
+        [*key, str(counts[key]), f"{row.total_s:.2f}", f"{row.startup_s:.2f}", f"{row.work_s:.2f}"]
+        for key, row in means.iterrows()
     ]
     return "\n\n".join(
         [
             markdown(
                 ["trainer", "s per network", "µs per step", "× project", "median neural R²"], trainer_rows
             ),
-            markdown(["scenario", "seeds", "jobs", "wall s", "× 1-seed full run"], pipeline_rows),
-            markdown(["rule", "jobs", "mean s", "start-up s", "work s"], job_rows),
+            markdown(
+                ["one job per", "scenario", "seeds", "jobs", "wall s", "× 1-seed full run"], pipeline_rows
+            ),
+            markdown(["one job per", "rule", "jobs", "mean s", "start-up s", "work s"], job_rows),
             markdown(["import", "s"], [[row.module, f"{row.seconds:.2f}"] for row in imports.itertuples()]),
         ]
     )
@@ -315,8 +336,11 @@ def main() -> None:
     if not args.no_pipeline:
         scratch = Path(tempfile.mkdtemp(prefix="knockout-bench-"))
         try:
-            pipeline, largest = time_pipeline(config, args.seed_counts, args.cores, scratch)
-            jobs = job_times(largest)
+            pipeline = time_pipeline(config, args.seed_counts, args.cores, scratch)
+            largest = max(args.seed_counts)
+            jobs = pd.concat(
+                [job_times(scratch / f"{layout}_seeds{largest}", layout) for layout in TRAIN_JOB_LAYOUTS]
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         results["pipeline"], results["jobs"] = pipeline, jobs

@@ -53,21 +53,25 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
     assert abs(r2["project"] - r2["plain_loop"]) < 0.01
 
     pipeline = pd.read_parquet(out / "pipeline.parquet")
-    assert list(zip(pipeline["scenario"], pipeline["seeds"], strict=True)) == [
-        ("full run", 1),
-        ("no-op rerun", 1),
-        ("plot-only rerun", 1),
+    assert pipeline[["one_job_per", "scenario"]].values.tolist() == [
+        [layout, scenario]
+        for layout in ["model", "seed"]
+        for scenario in ["full run", "no-op rerun", "plot-only rerun"]
     ]
-    # 1 seed: data, 4 models, 2 evaluations, plot; nothing to redo; the plot alone.
-    assert pipeline["jobs"].tolist() == [8, 0, 1]
+    # 1 seed: data, 4 models (or 1 job for all), 2 evaluations, plot; nothing to redo; the plot alone.
+    assert pipeline["jobs"].tolist() == [8, 0, 1, 5, 0, 1]
 
     jobs = pd.read_parquet(out / "jobs.parquet")
-    assert jobs.groupby("rule").size().to_dict() == {
-        "evaluate_behavior": 1,
-        "evaluate_neural": 1,
-        "generate_fly_data": 1,
-        "plot": 1,
-        "train_model": 4,
+    assert jobs.groupby(["one_job_per", "rule"]).size().to_dict() == {
+        (layout, rule): count
+        for layout, train_jobs in [("model", 4), ("seed", 1)]
+        for rule, count in [
+            ("evaluate_behavior", 1),
+            ("evaluate_neural", 1),
+            ("generate_fly_data", 1),
+            ("plot", 1),
+            ("train_model", train_jobs),
+        ]
     }
     assert (jobs["work_s"] > 0).all() and (jobs["startup_s"] > 0).all()
     imports = pd.read_parquet(out / "imports.parquet")

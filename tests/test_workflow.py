@@ -8,13 +8,24 @@ same config reproduces the evaluation tables byte for byte.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from workflow_helpers import MODELS, N_HIDDEN, N_INPUTS, SEEDS, TINY_CONFIG, copy_workflow, snakemake
+import yaml
+from workflow_helpers import (
+    MODELS,
+    N_HIDDEN,
+    N_INPUTS,
+    SEEDS,
+    TINY_CONFIG,
+    copy_workflow,
+    scheduled_jobs,
+    snakemake,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -148,6 +159,29 @@ def test_rerun_reproduces_the_tables_byte_for_byte(finished_run):
     before = {p: (finished_run / p).read_bytes() for p in outputs}
     snakemake(finished_run, "--forceall", "--cores", "2")
     assert {p: (finished_run / p).read_bytes() for p in outputs} == before
+
+
+def test_one_training_job_per_seed_trains_the_same_networks(finished_run, tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["train"]["one_job_per"] = "seed"
+    workdir = copy_workflow(tmp_path, config)
+    assert scheduled_jobs(workdir)["train_model"] == len(SEEDS)
+    snakemake(workdir)
+    outputs = sorted(p.relative_to(finished_run) for p in (finished_run / "results").glob("seed*/*/*"))
+    assert len(outputs) == len(SEEDS) * (3 + 2 * len(MODELS) + 2)
+    for path in outputs:
+        assert (workdir / path).read_bytes() == (finished_run / path).read_bytes(), path
+
+    # A per-model edit now retrains each seed's one training job, and what depends on it.
+    config["train"]["per_model"] = {"ko": {"epochs": 30}}
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    assert scheduled_jobs(workdir) == {
+        "train_model": len(SEEDS),
+        "evaluate_behavior": len(SEEDS),
+        "evaluate_neural": len(SEEDS),
+        "plot": 1,
+        "all": 1,
+    }
 
 
 def test_bad_config_is_refused_before_any_job(tmp_path):

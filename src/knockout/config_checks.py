@@ -6,12 +6,25 @@ stops the run with one sentence naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+NOT_TRAINING_SETTINGS = ("per_model", "one_job_per")
+"""Keys of ``train`` that say how to run training, not what a network's training is."""
+
+
+def shared_train_settings(train: dict) -> dict:
+    """The ``train`` settings every model uses unless ``train.per_model`` overrides them."""
+    return {key: value for key, value in train.items() if key not in NOT_TRAINING_SETTINGS}
+
+
+def model_train_settings(train: dict, model: str) -> dict:
+    """One model's training settings: the shared ones, then its ``per_model`` overrides."""
+    return shared_train_settings(train) | train["per_model"].get(model, {})
+
 
 def config_problems(config: dict) -> list[str]:
     """Every cross-key problem of a schema-valid config (empty when it is fine)."""
     problems = []
     n_train = config["data"]["n_train"]
-    shared = {key: value for key, value in config["train"].items() if key != "per_model"}
+    shared = shared_train_settings(config["train"])
     settings = {"train": shared} | {
         f"train.per_model.{model}": shared | override
         for model, override in config["train"]["per_model"].items()

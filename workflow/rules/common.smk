@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/src")
-from knockout.config_checks import config_problems
+from knockout.config_checks import config_problems, model_train_settings
 from knockout.sources import core_files
 
 validate(config, "../schemas/config.schema.yaml")
@@ -34,10 +34,27 @@ def core_modules(script):
     return [os.path.relpath(path) for path in core_files(SCRIPTS / script)]
 
 
+ONE_TRAIN_JOB_PER_MODEL = config["train"]["one_job_per"] == "model"
+TRAIN_JOB = "seed{seed}_{model}" if ONE_TRAIN_JOB_PER_MODEL else "seed{seed}"
+
+
+def trained_models(wildcards):
+    """The models one train_model job fits: its own, or every model of the seed."""
+    return [wildcards.model] if ONE_TRAIN_JOB_PER_MODEL else MODELS
+
+
 def train_settings(wildcards):
-    """The shared ``train`` settings, overridden by ``train.per_model[model]``."""
-    shared = {k: v for k, v in config["train"].items() if k != "per_model"}
-    return shared | config["train"]["per_model"].get(wildcards.model, {})
+    """Each trained model's settings (its slice of ``train``, with its overrides)."""
+    return {
+        model: model_train_settings(config["train"], model) for model in trained_models(wildcards)
+    }
+
+
+def train_job_files(pattern):
+    """``pattern`` for the model of a per-model job, or expanded over every model."""
+    if ONE_TRAIN_JOB_PER_MODEL:
+        return [pattern]
+    return expand(pattern, model=MODELS, allow_missing=True)
 
 
 def fly_shape():

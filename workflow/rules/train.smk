@@ -3,18 +3,19 @@ rule train_model:
         train=rules.generate_fly_data.output.train,
         code=core_modules("train_model.py"),
     output:
-        model="results/seed{seed}/models/{model}.pt",
-        losses="results/seed{seed}/models/{model}_loss.parquet",
+        models=train_job_files("results/seed{seed}/models/{model}.pt"),
+        losses=train_job_files("results/seed{seed}/models/{model}_loss.parquet"),
     log:
-        "logs/train_model/seed{seed}_{model}.log",
+        f"logs/train_model/{TRAIN_JOB}.log",
     benchmark:
-        "benchmarks/train_model/seed{seed}_{model}.tsv"
+        f"benchmarks/train_model/{TRAIN_JOB}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=1,
     params:
+        models=trained_models,
         train=train_settings,
         network=fly_shape(),
     script:

@@ -1,4 +1,4 @@
-"""Fit one model (control, noko, ko or do) of one replicate."""
+"""Fit one model (control, noko, ko or do) of one replicate, or all of them (train.one_job_per)."""
 
 import logging
 import os
@@ -28,19 +28,22 @@ def pick_device() -> torch.device:
 
 def main(snakemake) -> None:
     torch.set_num_threads(snakemake.threads)
-    seed, model = int(snakemake.wildcards.seed), snakemake.wildcards.model
+    seed = int(snakemake.wildcards.seed)
     n_inputs, n_hidden = snakemake.params.network["n_inputs"], snakemake.params.network["n_hidden"]
-    settings = TrainSettings(**snakemake.params.train)
-    table = tables.read_behavior_table(snakemake.input.train, n_inputs, n_hidden)
-    device = pick_device()
-    logging.info("seed %d, model %s, %s on %s", seed, model, settings, device)
-    started = time.perf_counter()
-    net, losses = train(model, BehaviorData.from_table(table, n_inputs), n_hidden, settings, seed, device)
-    logging.info("trained in %.2f s; final training MSE %.5f", time.perf_counter() - started, losses[-1])
-    tables.write_table(
-        pd.DataFrame({"epoch": range(1, len(losses) + 1), "train_mse": losses}), snakemake.output.losses
+    data = BehaviorData.from_table(
+        tables.read_behavior_table(snakemake.input.train, n_inputs, n_hidden), n_inputs
     )
-    weights.save_network(net, snakemake.output.model)
+    device = pick_device()
+    outputs = zip(snakemake.params.models, snakemake.output.models, snakemake.output.losses, strict=True)
+    for model, model_path, losses_path in outputs:
+        settings = TrainSettings(**snakemake.params.train[model])
+        logging.info("seed %d, model %s, %s on %s", seed, model, settings, device)
+        started = time.perf_counter()
+        net, losses = train(model, data, n_hidden, settings, seed, device)
+        logging.info("trained in %.2f s; final training MSE %.5f", time.perf_counter() - started, losses[-1])
+        epochs = pd.DataFrame({"epoch": range(1, len(losses) + 1), "train_mse": losses})
+        tables.write_table(epochs, losses_path)
+        weights.save_network(net, model_path)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)
