@@ -43,6 +43,7 @@ from workflow_helpers import REPO, SNAKEMAKE, copy_workflow
 
 from knockout import metrics, tables
 from knockout.behavior_data import BehaviorData
+from knockout.config_checks import model_train_settings
 from knockout.jobs import FINISHED
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import TrainSettings, epoch_schedule, train
@@ -113,8 +114,7 @@ def time_trainers(config: dict, seeds: list[int], device: str) -> pd.DataFrame:
     torch.set_num_threads(1)  # as the train_model rule runs
     fly_settings = FlySettings(**config["fly"])
     data_settings = DataSettings(**config["data"])
-    train_config = {key: value for key, value in config["train"].items() if key != "per_model"}
-    settings = TrainSettings(**train_config, **config["train"]["per_model"].get("ko", {}))
+    settings = TrainSettings(**model_train_settings(config["train"], "ko"))
     n_hidden = fly_settings.n_hidden
     rows = []
     for seed in seeds:
@@ -233,6 +233,8 @@ def figure(trainer: pd.DataFrame, pipeline: pd.DataFrame, jobs: pd.DataFrame, ti
                 row = runs[runs["scenario"] == scenario]
                 ax_scale.plot(row["seeds"], row["wall_s"], marker, color=line[0].get_color(), label=scenario)
     ax_scale.set_xscale("log", base=2)
+    counts = sorted(pipeline["seeds"].unique())
+    ax_scale.set_xticks(counts, [str(n) for n in counts])
     ax_scale.set_yscale("log")
     ax_scale.set_xlabel("seeds (x 4 models)")
     ax_scale.set_ylabel("wall time (s)")
@@ -252,7 +254,7 @@ def figure(trainer: pd.DataFrame, pipeline: pd.DataFrame, jobs: pd.DataFrame, ti
     ax_jobs.barh(labels, [row.work_s for _, row in shown], left=startup, label="work", color="#1f77b4")
     ax_jobs.set_xlabel("seconds per job (mean)")
     ax_jobs.set_title("Where a job's time goes")
-    ax_jobs.legend()
+    ax_jobs.legend(loc="lower right")
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
 

@@ -8,6 +8,7 @@ third-party modules. Both follow the imports with ``ast``; nothing is imported.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -15,7 +16,8 @@ CORE = Path(__file__).resolve().parent
 PACKAGE = CORE.name
 
 
-def _imports(source: Path) -> set[str]:
+@functools.cache  # every rule's scripts share core modules; each is parsed once per workflow start
+def _imports(source: Path) -> frozenset[str]:
     """Dotted names a file imports: ``a.b`` for ``import a.b``, ``a.b.c`` for ``from a.b import c``."""
     names = set()
     for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
@@ -23,7 +25,7 @@ def _imports(source: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 def core_files(script: Path) -> list[Path]:
