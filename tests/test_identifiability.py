@@ -1,0 +1,82 @@
+"""The knockout objective's exact optimum, and neural R² three ways."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from knockout.behavior_data import BehaviorData
+from knockout.identifiability import (
+    UnitProducts,
+    decoded_neural_r2,
+    knockout_optimum,
+    matched_neural_r2,
+    squared_correlations,
+)
+from knockout.simulation import DataSettings, FlySettings, simulate
+from knockout.training import TrainSettings, train
+
+
+def products_of(net) -> UnitProducts:
+    parameters = (net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias)
+    return UnitProducts.of_network(*[p.detach().double().numpy() for p in parameters])
+
+
+@pytest.fixture(scope="module")
+def replicate():
+    settings = FlySettings(n_inputs=6, n_hidden=4)
+    fly, train_table, _, _ = simulate(settings, DataSettings(300, 2, 2), seed=0)
+    data = BehaviorData.from_table(train_table, 6)
+    return fly, data, data.x.double().numpy(), data.y.double().numpy(), data.silenced_unit.numpy()
+
+
+def test_predict_masks_the_silenced_unit_as_the_network_does(replicate):
+    fly, data, x, _, silenced = replicate
+    with torch.no_grad():
+        keep = torch.ones(len(x), 4)
+        rows = silenced >= 0
+        keep[np.flatnonzero(rows), silenced[rows]] = 0.0
+        expected = fly(data.x, keep).double().numpy()
+    np.testing.assert_allclose(products_of(fly).predict(x, silenced), expected, atol=1e-5)
+
+
+def test_without_noise_the_optimum_is_the_fly_itself(replicate):
+    fly, _, x, _, silenced = replicate
+    truth = products_of(fly)
+    clean = truth.predict(x, silenced)
+    optimum = knockout_optimum(x, clean, silenced, 4)
+    np.testing.assert_allclose(optimum.products, truth.products, atol=1e-8)
+    assert optimum.output_bias == pytest.approx(truth.output_bias, abs=1e-8)
+    assert optimum.knockout_mse(x, clean, silenced) < 1e-16
+
+
+def test_the_optimum_is_a_lower_bound_that_trained_ko_approaches(replicate):
+    fly, data, x, y, silenced = replicate
+    optimum = knockout_optimum(x, y, silenced, 4)
+    trained, _ = train("ko", data, 4, TrainSettings(lr=0.01, batch_size=16, epochs=60), seed=0)
+    trained_mse = products_of(trained).knockout_mse(x, y, silenced)
+    fly_mse = products_of(fly).knockout_mse(x, y, silenced)
+    assert optimum.knockout_mse(x, y, silenced) <= min(trained_mse, fly_mse) + 1e-12
+    assert trained_mse - optimum.knockout_mse(x, y, silenced) < 1e-4  # noise variance is 2.5e-3
+
+
+def test_matching_and_decoding_see_through_a_permutation_and_a_mixing():
+    generator = np.random.default_rng(0)
+    fly_hidden = generator.normal(size=(400, 5))
+    permuted = 3.0 * fly_hidden[:, [2, 0, 4, 1, 3]]
+    mixed = fly_hidden @ generator.normal(size=(5, 5))
+    assert np.diag(squared_correlations(fly_hidden, permuted)).max() < 0.1
+    np.testing.assert_allclose(matched_neural_r2(fly_hidden, permuted), 1.0)
+    np.testing.assert_allclose(decoded_neural_r2(fly_hidden, permuted), 1.0)
+    # A mixture keeps the span (decoding recovers every unit) but no unit matches one fly unit.
+    np.testing.assert_allclose(decoded_neural_r2(fly_hidden, mixed), 1.0)
+    assert matched_neural_r2(fly_hidden, mixed).mean() < 0.8
+    # Unrelated activity decodes nothing (cross-validation keeps chance near 0, not above it).
+    assert decoded_neural_r2(fly_hidden, generator.normal(size=(400, 5))).max() < 0.05
+
+
+def test_matching_with_fewer_model_units_leaves_fly_units_unmatched():
+    fly_hidden = np.random.default_rng(1).normal(size=(100, 3))
+    matched = matched_neural_r2(fly_hidden, fly_hidden[:, [1]])
+    assert sorted(matched.round(6)) == [0.0, 0.0, 1.0]
