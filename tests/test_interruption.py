@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = TINY_CONFIG | {
     "seeds": [0],
-    "train": TINY_CONFIG["train"] | {"epochs": 300},  # several seconds per training job
+    "train": TINY_CONFIG["train"] | {"epochs": 1500},  # several seconds per training job
 }
 
 
