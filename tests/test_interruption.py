@@ -57,6 +57,16 @@ def training_has_begun(workdir: Path) -> bool:
     return any(re.search(r"seed \d+, model \w+, .* on ", log.read_text()) for log in logs)
 
 
+def answer_ctrl_c() -> None:
+    """Restore SIGINT's default action, as in a terminal.
+
+    A command started in the background of a non-interactive shell (as CI runners and
+    `cmd &` do) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    the signal would be lost and the test would measure the launcher, not the workflow.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_during_training(workdir: Path, signal_number: int) -> None:
     """Start the workflow, wait until a training job runs, signal the whole process group.
 
@@ -68,6 +78,7 @@ def interrupt_during_training(workdir: Path, signal_number: int) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=answer_ctrl_c,
     )
     deadline = time.monotonic() + 120
     while not training_has_begun(workdir):
