@@ -14,7 +14,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from workflow_helpers import REPO
 
-from knockout.config_checks import config_problems
+from knockout.config_checks import config_problems, model_train_settings
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -103,3 +103,10 @@ def test_an_override_for_a_model_not_run_is_refused():
         "train.per_model names do, which is not in models (control, ko); add it to models or remove "
         "the override"
     ]
+
+
+def test_a_models_training_settings_hold_no_workflow_keys():
+    """How training is cut into jobs is not a setting of the network's training."""
+    train = {"lr": 0.01, "epochs": 60, "one_job_per": "seed", "per_model": {"ko": {"epochs": 5}}}
+    assert model_train_settings(train, "ko") == {"lr": 0.01, "epochs": 5}
+    assert model_train_settings(train, "do") == {"lr": 0.01, "epochs": 60}
