@@ -46,7 +46,7 @@ from knockout.behavior_data import BehaviorData
 from knockout.config_checks import model_train_settings
 from knockout.jobs import FINISHED
 from knockout.simulation import DataSettings, FlySettings, simulate
-from knockout.training import TrainSettings, epoch_schedule, train
+from knockout.training import TrainSettings, epoch_plans, train
 
 TRAIN_JOB_LAYOUTS = ["model", "seed"]
 """``train.one_job_per``: a training job per seed and model (the default), or per seed."""
@@ -120,12 +120,10 @@ def time_trainers(config: dict, seeds: list[int], device: str) -> pd.DataFrame:
     for seed in seeds:
         fly, train_table, _, probe = simulate(fly_settings, data_settings, seed)
         data = BehaviorData.from_table(train_table, fly_settings.n_inputs)
-        sets = data.rows_by_set(include_silenced=True)
-        schedule = epoch_schedule(sets, settings.batch_size, torch.Generator().manual_seed(0))
-        steps = len(schedule) * settings.epochs
-        flops = settings.epochs * sum(
-            step_flops(len(r), fly_settings.n_inputs, n_hidden) for _, r in schedule
-        )
+        # Every epoch has the same batch sizes; the first epoch's give the counts.
+        _, batch_rows, _ = next(epoch_plans("ko", data, n_hidden, settings, seed))
+        steps = len(batch_rows) * settings.epochs
+        flops = settings.epochs * sum(step_flops(len(r), fly_settings.n_inputs, n_hidden) for r in batch_rows)
         for name, fit in [("project", project_trainer), ("plain_loop", train_plain_loop)]:
             synchronize(device)
             started = time.perf_counter()

@@ -12,8 +12,8 @@ from knockout.identifiability import (
     decoded_neural_r2,
     knockout_optimum,
     matched_neural_r2,
-    squared_correlations,
 )
+from knockout.metrics import squared_correlations
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import TrainSettings, train
 

@@ -24,10 +24,9 @@ def config_problems(config: dict) -> list[str]:
     """Every cross-key problem of a schema-valid config (empty when it is fine)."""
     problems = []
     n_train = config["data"]["n_train"]
-    shared = shared_train_settings(config["train"])
-    settings = {"train": shared} | {
-        f"train.per_model.{model}": shared | override
-        for model, override in config["train"]["per_model"].items()
+    train = config["train"]
+    settings = {"train": shared_train_settings(train)} | {
+        f"train.per_model.{model}": model_train_settings(train, model) for model in train["per_model"]
     }
     for where, values in settings.items():
         if values["batch_size"] > n_train:

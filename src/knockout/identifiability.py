@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from knockout.metrics import r2_score, squared_correlations
+
 
 def _with_ones(matrix: np.ndarray) -> np.ndarray:
     return np.hstack([matrix, np.ones((len(matrix), 1))])
@@ -71,16 +73,6 @@ def knockout_optimum(x: np.ndarray, y: np.ndarray, silenced_unit: np.ndarray, n_
     return UnitProducts(theta[:-1].reshape(n_hidden, -1), float(theta[-1]))
 
 
-def squared_correlations(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.ndarray:
-    """[fly unit, model unit] squared Pearson correlations (0 where a unit is constant)."""
-    a = fly_hidden - fly_hidden.mean(axis=0)
-    b = model_hidden - model_hidden.mean(axis=0)
-    norms = np.outer(np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = np.where(norms > 0, (a.T @ b) / norms, 0.0)
-    return correlation**2
-
-
 def matched_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.ndarray:
     """Per fly unit, R² with the model unit a one-to-one matching gives it (maximum total R²).
 
@@ -106,6 +98,4 @@ def decoded_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray, folds: i
         train = np.setdiff1d(np.arange(len(targets)), held_out)
         coefficients, *_ = np.linalg.lstsq(predictors[train], targets[train], rcond=None)
         predicted[held_out] = predictors[held_out] @ coefficients
-    residual = ((targets - predicted) ** 2).sum(axis=0)
-    total = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
-    return 1.0 - residual / total
+    return np.array([r2_score(targets[:, unit], predicted[:, unit]) for unit in range(targets.shape[1])])

@@ -24,15 +24,22 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(1.0 - np.sum((y_true - y_pred) ** 2) / ss_tot)
 
 
-def squared_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Squared Pearson correlation; 0 when either side is constant (it tracks nothing).
+def squared_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[column of a, column of b] squared Pearson correlations; 0 where a column is
+    constant (it tracks nothing).
 
     Hidden units are identified only up to scale and sign, hence squared correlation.
     """
-    a = np.asarray(a, np.float64) - np.mean(a)
-    b = np.asarray(b, np.float64) - np.mean(b)
-    denominator = np.sum(a * a) * np.sum(b * b)
-    return float(np.sum(a * b) ** 2 / denominator) if denominator > 0 else 0.0
+    a = np.asarray(a, np.float64) - np.mean(a, axis=0)
+    b = np.asarray(b, np.float64) - np.mean(b, axis=0)
+    denominator = np.outer(np.sum(a * a, axis=0), np.sum(b * b, axis=0))
+    numerator = (a.T @ b) ** 2
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+
+
+def squared_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Squared Pearson correlation of two vectors (``squared_correlations`` of one pair)."""
+    return float(squared_correlations(np.reshape(a, (-1, 1)), np.reshape(b, (-1, 1)))[0, 0])
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ together, so the sets are interleaved rather than trained one after another
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -145,8 +146,10 @@ class FlatAdamNet:
         """One Adam step on the mean squared error of a batch.
 
         ``x_with_ones`` is [batch, d + 1] with a last column of ones; ``keep`` is the
-        silencing mask [h] and ``keep_column`` the same with a 1 appended, shaped
-        [h + 1, 1]. The prediction errors (before the step) are written into ``error``.
+        silencing mask [h] and ``keep_column`` the same with a 1 appended (it keeps the
+        output bias), shaped [h + 1, 1]. ``train`` gathers both shapes once per epoch:
+        slicing one from the other here costs about a tenth of a step. The prediction
+        errors (before the step) are written into ``error``.
         """
         activity = self._activity_buffer(len(y))
         torch.mm(self.hidden_with_bias, x_with_ones.T, out=activity[: self.n_hidden])
@@ -194,6 +197,33 @@ class FlatAdamNet:
         return net.eval()
 
 
+def trained_sets(model: str, data: BehaviorData) -> list[tuple[int, torch.Tensor]]:
+    """The data sets a model fits: the control set for control, every set otherwise."""
+    return data.rows_by_set(include_silenced=model != "control")
+
+
+def initial_network(n_inputs: int, n_hidden: int, settings: TrainSettings, seed: int) -> TwoLayerNet:
+    """The weights training starts from: the same for all four models of a replicate."""
+    return initialize(TwoLayerNet(n_inputs, n_hidden), settings.init, seeding.generator(seed, "model_init"))
+
+
+def epoch_plans(
+    model: str, data: BehaviorData, n_hidden: int, settings: TrainSettings, seed: int
+) -> Iterator[tuple[int, list[torch.Tensor], list[int]]]:
+    """Per epoch (from 1): each batch's rows in training order, and the unit it masks (-1: none).
+
+    noko, ko and do draw their batches from the same stream, so they see the same
+    batches in the same order and differ only in what is masked.
+    """
+    sets = trained_sets(model, data)
+    schedule_rng = seeding.generator(seed, "schedule")
+    dropout_rng = seeding.generator(seed, "dropout")
+    for epoch in range(1, settings.epochs + 1):
+        batches = epoch_schedule(sets, settings.batch_size, schedule_rng)
+        units = masked_units(model, [unit for unit, _ in batches], n_hidden, dropout_rng)
+        yield epoch, [rows for _, rows in batches], units
+
+
 def train(
     model: str,
     data: BehaviorData,
@@ -204,65 +234,45 @@ def train(
 ) -> tuple[TwoLayerNet, list[float]]:
     """Fit one network; returns it (on the CPU) and the mean training MSE per epoch.
 
-    All four models of a replicate start from the same weights, and noko/ko/do see
-    the same batches in the same order, so they differ only in what is masked.
     Raises :class:`TrainingDiverged` naming the epoch where the loss exploded or became
     non-finite; no network is returned then.
     """
     if model not in naming.MODELS:
         raise ValueError(f"model {model!r} unknown (allowed: {', '.join(naming.MODELS)})")
-    with torch.inference_mode():  # no autograd bookkeeping: about a third of each step's time
-        trained, epoch_losses = _fit(model, data, n_hidden, settings, seed, device)
-    return trained.to_net(), epoch_losses
-
-
-def _fit(
-    model: str,
-    data: BehaviorData,
-    n_hidden: int,
-    settings: TrainSettings,
-    seed: int,
-    device: torch.device | str,
-) -> tuple[FlatAdamNet, list[float]]:
-    start = TwoLayerNet(data.x.shape[1], n_hidden)
-    initialize(start, settings.init, seeding.generator(seed, "model_init"))
-    net = FlatAdamNet(start.to(device), settings.lr)
-    sets = data.rows_by_set(include_silenced=model != "control")
-    n_rows = sum(len(rows) for _, rows in sets)
-    x_with_ones = with_ones_column(data.x).to(device)
-    y = data.y.to(device)
-    masks = keep_masks(n_hidden).to(device)
-    masks_with_one = with_ones_column(masks).unsqueeze(2)
-    schedule_rng = seeding.generator(seed, "schedule")
-    dropout_rng = seeding.generator(seed, "dropout")
-
-    divergence_threshold = DIVERGED_LOSS_FACTOR * float(data.y[torch.cat([rows for _, rows in sets])].var())
+    trained_rows = torch.cat([rows for _, rows in trained_sets(model, data)])
+    n_rows = len(trained_rows)
+    divergence_threshold = DIVERGED_LOSS_FACTOR * float(data.y[trained_rows].var())
     epoch_losses = []
-    for epoch in range(1, settings.epochs + 1):
-        net.lr = settings.lr_at(epoch)
-        batches = epoch_schedule(sets, settings.batch_size, schedule_rng)
-        units = masked_units(model, [unit for unit, _ in batches], n_hidden, dropout_rng)
-        # The epoch's rows gathered once, in batch order; each batch is then a view.
-        order = torch.cat([rows for _, rows in batches]).to(device)
-        sizes = [len(rows) for _, rows in batches]
-        errors = torch.empty(n_rows, device=device)
-        masked = torch.tensor(units, device=device) + 1
-        for batch in zip(
-            x_with_ones.index_select(0, order).split(sizes),
-            y.index_select(0, order).split(sizes),
-            masks[masked].unbind(0),
-            masks_with_one[masked].unbind(0),
-            errors.split(sizes),
-            strict=True,
-        ):
-            net.step(*batch)
-        epoch_loss = torch.dot(errors, errors).item() / n_rows
-        if not (epoch_loss <= divergence_threshold and torch.isfinite(net.theta).all()):
-            raise TrainingDiverged(
-                f"model {model!r}, seed {seed}: training diverged at epoch {epoch} of "
-                f"{settings.epochs} (mean training loss {epoch_loss:.3g}, over "
-                f"{DIVERGED_LOSS_FACTOR:g} x the variance of the behaviour); lower train.lr "
-                f"(now {settings.lr:g})"
-            )
-        epoch_losses.append(epoch_loss)
-    return net, epoch_losses
+    with torch.inference_mode():  # no autograd bookkeeping: about a third of each step's time
+        start = initial_network(data.x.shape[1], n_hidden, settings, seed)
+        net = FlatAdamNet(start.to(device), settings.lr)
+        x_with_ones = with_ones_column(data.x).to(device)
+        y = data.y.to(device)
+        masks = keep_masks(n_hidden).to(device)
+        masks_with_one = with_ones_column(masks).unsqueeze(2)
+        for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
+            net.lr = settings.lr_at(epoch)
+            # The epoch's rows gathered once, in batch order; each batch is then a view.
+            order = torch.cat(batch_rows).to(device)
+            sizes = [len(rows) for rows in batch_rows]
+            errors = torch.empty(n_rows, device=device)
+            masked = torch.tensor(units, device=device) + 1
+            for batch in zip(
+                x_with_ones.index_select(0, order).split(sizes),
+                y.index_select(0, order).split(sizes),
+                masks[masked].unbind(0),
+                masks_with_one[masked].unbind(0),
+                errors.split(sizes),
+                strict=True,
+            ):
+                net.step(*batch)
+            epoch_loss = torch.dot(errors, errors).item() / n_rows
+            if not (epoch_loss <= divergence_threshold and torch.isfinite(net.theta).all()):
+                raise TrainingDiverged(
+                    f"model {model!r}, seed {seed}: training diverged at epoch {epoch} of "
+                    f"{settings.epochs} (mean training loss {epoch_loss:.3g}, over "
+                    f"{DIVERGED_LOSS_FACTOR:g} x the variance of the behaviour); lower train.lr "
+                    f"(now {settings.lr:g})"
+                )
+            epoch_losses.append(epoch_loss)
+    return net.to_net(), epoch_losses
