@@ -7,20 +7,10 @@ import pytest
 import torch
 
 from knockout.behavior_data import BehaviorData
-from knockout.identifiability import (
-    UnitProducts,
-    decoded_neural_r2,
-    knockout_optimum,
-    matched_neural_r2,
-)
-from knockout.metrics import squared_correlations
+from knockout.identifiability import UnitProducts, knockout_optimum
+from knockout.metrics import decoded_neural_r2, matched_neural_r2, squared_correlations
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import TrainSettings, train
-
-
-def products_of(net) -> UnitProducts:
-    parameters = (net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias)
-    return UnitProducts.of_network(*[p.detach().double().numpy() for p in parameters])
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +28,12 @@ def test_predict_masks_the_silenced_unit_as_the_network_does(replicate):
         rows = silenced >= 0
         keep[np.flatnonzero(rows), silenced[rows]] = 0.0
         expected = fly(data.x, keep).double().numpy()
-    np.testing.assert_allclose(products_of(fly).predict(x, silenced), expected, atol=1e-5)
+    np.testing.assert_allclose(UnitProducts.of_net(fly).predict(x, silenced), expected, atol=1e-5)
 
 
 def test_without_noise_the_optimum_is_the_fly_itself(replicate):
     fly, _, x, _, silenced = replicate
-    truth = products_of(fly)
+    truth = UnitProducts.of_net(fly)
     clean = truth.predict(x, silenced)
     optimum = knockout_optimum(x, clean, silenced, 4)
     np.testing.assert_allclose(optimum.products, truth.products, atol=1e-8)
@@ -55,8 +45,8 @@ def test_the_optimum_is_a_lower_bound_that_trained_ko_approaches(replicate):
     fly, data, x, y, silenced = replicate
     optimum = knockout_optimum(x, y, silenced, 4)
     trained, _ = train("ko", data, 4, TrainSettings(lr=0.01, batch_size=16, epochs=60), seed=0)
-    trained_mse = products_of(trained).knockout_mse(x, y, silenced)
-    fly_mse = products_of(fly).knockout_mse(x, y, silenced)
+    trained_mse = UnitProducts.of_net(trained).knockout_mse(x, y, silenced)
+    fly_mse = UnitProducts.of_net(fly).knockout_mse(x, y, silenced)
     assert optimum.knockout_mse(x, y, silenced) <= min(trained_mse, fly_mse) + 1e-12
     assert trained_mse - optimum.knockout_mse(x, y, silenced) < 1e-4  # noise variance is 2.5e-3
 
@@ -80,3 +70,16 @@ def test_matching_with_fewer_model_units_leaves_fly_units_unmatched():
     fly_hidden = np.random.default_rng(1).normal(size=(100, 3))
     matched = matched_neural_r2(fly_hidden, fly_hidden[:, [1]])
     assert sorted(matched.round(6)) == [0.0, 0.0, 1.0]
+
+
+def test_the_optimum_as_a_network_predicts_as_its_products(replicate):
+    _, data, x, y, silenced = replicate
+    optimum = knockout_optimum(x, y, silenced, 4)
+    net = optimum.as_network()
+    keep = torch.ones(len(x), 4)
+    rows = silenced >= 0
+    keep[np.flatnonzero(rows), silenced[rows]] = 0.0
+    with torch.no_grad():
+        predicted = net(data.x, keep).double().numpy()
+    np.testing.assert_allclose(predicted, optimum.predict(x, silenced), atol=1e-5)
+    np.testing.assert_allclose(UnitProducts.of_net(net).products, optimum.products, atol=1e-6)

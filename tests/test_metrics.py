@@ -154,9 +154,44 @@ def probe_hidden(probe, n_hidden):
 def test_the_fly_as_a_model_has_neural_r2_one_for_every_unit(replicate):
     fly, _, _, probe = replicate
     scores = neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe)
-    assert list(scores.columns) == ["model", "unit", "r2", "contribution"]
+    assert list(scores.columns) == naming.NEURAL_SCORE_COLUMNS
     assert scores["unit"].tolist() == list(range(16))
-    np.testing.assert_allclose(scores["r2"], 1.0, atol=1e-6)
+    for measure in ("r2", "r2_matched", "r2_decoded", "weight_cosine"):
+        np.testing.assert_allclose(scores[measure], 1.0, atol=1e-6)
+    np.testing.assert_allclose(scores["silencing_effect"], scores["fly_silencing_effect"], rtol=1e-6)
+    assert (scores["silenced"] == 1).all()
+
+
+def test_silencing_effect_is_the_rms_of_the_units_share_of_the_output(replicate):
+    """For a linear network, silencing unit i removes w_out,i * h_i from the output."""
+    fly, _, _, probe = replicate
+    scores = neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe)
+    shares = probe_hidden(probe, 16) * fly.output.weight.detach().double().numpy()[0]
+    np.testing.assert_allclose(scores["fly_silencing_effect"], np.sqrt(np.mean(shares**2, axis=0)), rtol=1e-5)
+
+
+def test_a_permuted_model_is_matched_and_decoded_but_not_aligned(replicate):
+    fly, _, _, probe = replicate
+    scores = neural_scores(fly, {"noko": permuted(fly, [(i + 1) % 16 for i in range(16)])}, probe)
+    np.testing.assert_allclose(scores["r2_matched"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(scores["r2_decoded"], 1.0, atol=1e-6)
+    assert np.median(scores["weight_cosine"]) < 0.5
+    assert np.median(scores["r2"]) < 0.3
+
+
+def test_a_smaller_model_scores_zero_on_the_fly_units_it_lacks(replicate):
+    fly, _, _, probe = replicate
+    small = TwoLayerNet(6, 10)
+    with torch.no_grad():
+        small.hidden.weight.copy_(fly.hidden.weight[:10])
+        small.hidden.bias.copy_(fly.hidden.bias[:10])
+        small.output.weight.copy_(fly.output.weight[:, :10])
+    scores = neural_scores(fly, {"ko": small}, probe, n_silenced=12)
+    assert len(scores) == 16
+    np.testing.assert_allclose(scores["r2"][:10], 1.0, atol=1e-6)
+    for measure in ("r2", "r2_matched", "weight_cosine", "silencing_effect"):
+        assert (scores[measure][10:] == 0).all(), measure
+    assert scores["silenced"].tolist() == [1] * 12 + [0] * 4
 
 
 def test_scaled_and_sign_flipped_units_still_score_one(replicate):

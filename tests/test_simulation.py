@@ -86,6 +86,8 @@ def test_unknown_stream_raises_naming_the_allowed_streams():
 def test_silencing_mask():
     assert torch.equal(silencing_mask(4, -1), torch.ones(4))
     assert torch.equal(silencing_mask(4, 2), torch.tensor([1.0, 1.0, 0.0, 1.0]))
+    assert torch.equal(silencing_mask(4, 2, remaining=0.25), torch.tensor([1.0, 1.0, 0.25, 1.0]))
+    assert torch.equal(silencing_mask(4, 5), torch.ones(4))  # a unit the network does not have
 
 
 def test_behavior_table_columns_and_dtypes_follow_the_contract():
@@ -131,8 +133,9 @@ N_PER_SET = 5000
 @pytest.fixture(scope="module")
 def large():
     """A fly and 5 sets x 5000 rows: enough that sample statistics sit within a few % of the truth."""
-    fly = make_fly(FlySettings(n_inputs=6, n_hidden=4, noise_sd=NOISE_SD), seed=1)
-    table = behavior_table(fly, N_PER_SET, NOISE_SD, torch.Generator().manual_seed(0))
+    settings = FlySettings(n_inputs=6, n_hidden=4, noise_sd=NOISE_SD)
+    fly = make_fly(settings, seed=1)
+    table = behavior_table(fly, N_PER_SET, settings, torch.Generator().manual_seed(0))
     x = torch.from_numpy(table[naming.input_columns(6)].to_numpy(np.float32, copy=True))
     return fly, table, x
 
@@ -186,12 +189,48 @@ def test_on_a_silenced_set_behaviour_does_not_depend_on_the_silenced_unit(large)
 
 
 def test_zero_noise_gives_the_fly_output_exactly():
-    fly = make_fly(FlySettings(n_inputs=6, n_hidden=4), seed=0)
-    table = behavior_table(fly, 10, 0.0, torch.Generator().manual_seed(0))
+    settings = FlySettings(n_inputs=6, n_hidden=4, noise_sd=0.0)
+    fly = make_fly(settings, seed=0)
+    table = behavior_table(fly, 10, settings, torch.Generator().manual_seed(0))
     x = torch.from_numpy(table[naming.input_columns(6)].to_numpy(np.float32, copy=True))
     for unit in range(-1, 4):
         rows = table["silenced_unit"].to_numpy() == unit
         np.testing.assert_allclose(table["y"].to_numpy()[rows], predictions(fly, x[rows], unit), atol=1e-6)
+
+
+def test_partial_silencing_leaves_the_configured_fraction_of_the_unit():
+    settings = FlySettings(n_inputs=6, n_hidden=4, noise_sd=0.0, silenced_activity=0.25)
+    fly = make_fly(settings, seed=0)
+    table = behavior_table(fly, 50, settings, torch.Generator().manual_seed(0))
+    x = torch.from_numpy(table[naming.input_columns(6)].to_numpy(np.float32, copy=True))
+    w_out = fly.output.weight.detach()[0]
+    for unit in range(4):
+        rows = table["silenced_unit"].to_numpy() == unit
+        with torch.no_grad():
+            removed = 0.75 * w_out[unit] * fly.hidden(x[rows])[:, unit]
+        expected = predictions(fly, x[rows], -1) - removed.double().numpy()
+        np.testing.assert_allclose(table["y"].to_numpy()[rows], expected, atol=1e-5)
+
+
+def test_a_subset_experiment_silences_the_first_units_only():
+    _, train, _, _ = simulate(FlySettings(n_inputs=3, n_hidden=6), DataSettings(5, 5, 5, n_silenced=2), 0)
+    assert train["dataset"].unique().tolist() == ["control", "unit_00", "unit_01"]
+
+
+def test_a_relu_fly_records_and_silences_rectified_activity():
+    settings = FlySettings(n_inputs=5, n_hidden=8, activation="relu", init="pytorch", noise_sd=0.0)
+    fly, train, _, probe = simulate(settings, DataSettings(40, 2, 200), 0)
+    hidden = probe[naming.hidden_columns(8)].to_numpy()
+    assert hidden.min() == 0.0 and 0.2 < (hidden > 0).mean() < 0.8
+    x = torch.from_numpy(probe[naming.input_columns(5)].to_numpy(np.float32, copy=True))
+    with torch.no_grad():
+        np.testing.assert_allclose(hidden, torch.relu(fly.hidden(x)).numpy(), atol=1e-6)
+    x_train = torch.from_numpy(train[naming.input_columns(5)].to_numpy(np.float32, copy=True))
+    for unit in range(-1, 8):
+        rows = train["silenced_unit"].to_numpy() == unit
+        np.testing.assert_allclose(
+            train["y"].to_numpy()[rows], predictions(fly, x_train[rows], unit), atol=1e-5
+        )
 
 
 # -------------------------------------------------------------------------------------- reproducibility

@@ -129,6 +129,10 @@ def test_ko_masks_the_silenced_unit():
     assert masked_units("ko", SILENCED, 4, torch.Generator()) == SILENCED
 
 
+def test_a_ko_model_smaller_than_the_fly_masks_nothing_for_the_units_it_lacks():
+    assert masked_units("ko", SILENCED, 2, torch.Generator()) == [-1, 0, 1, -1, -1, -1, -1, -1, 0]
+
+
 def test_do_masks_a_uniformly_random_unit_on_silenced_batches_only():
     silenced = [-1, 2] * 2000
     units = np.array(masked_units("do", silenced, 4, torch.Generator().manual_seed(0)))
@@ -163,10 +167,11 @@ def flat_step_inputs(x, y, keep):
     return with_ones_column(x), y, keep, with_ones_column(keep[None]).T
 
 
-def test_flat_adam_matches_autograd_and_torch_adam_step_by_step():
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_flat_adam_matches_autograd_and_torch_adam_step_by_step(activation):
     n_inputs, n_hidden = 6, 4
     generator = torch.Generator().manual_seed(0)
-    reference = initialize(TwoLayerNet(n_inputs, n_hidden), "pytorch", generator)
+    reference = initialize(TwoLayerNet(n_inputs, n_hidden, activation), "pytorch", generator)
     initial = copy.deepcopy(reference)
     flat = FlatAdamNet(reference, lr=0.01)
     optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
@@ -206,6 +211,8 @@ def test_flat_adam_matches_autograd_and_torch_adam_step_by_step():
         (p - q).abs().max().item() for p, q in zip(reference.parameters(), initial.parameters(), strict=True)
     )
     assert moved > 0.05
+    if activation == "relu":  # the ReLU's gate was exercised: some units were inactive on some rows
+        assert 0 < (reference.hidden(x) > 0).float().mean() < 1
 
 
 def test_flat_adam_does_not_modify_the_network_it_was_built_from():

@@ -8,12 +8,8 @@ prediction on a set where unit i is silenced is
 which is linear in each unit's product p_j = w_out,j * [W_in,j, b_in,j] and in b_out.
 So the knockout loss is ordinary least squares in (p_1 .. p_h, b_out): its minimum is
 the best any knockout training of this data can reach, and trained ko's distance
-from it is the optimisation gap.
-
-Neural R² three ways separates "learned the fly's neurons" from "learned their span":
-unit i against unit i; each fly unit against the model unit a one-to-one matching
-assigns it (Hungarian, maximising the summed R²); and each fly unit decoded linearly
-from all model units (cross-validated).
+from it is the optimisation gap. As a network (unit i's input weights and bias p_i,
+output weights 1) the optimum is evaluated beside the trained models.
 """
 
 from __future__ import annotations
@@ -21,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+import torch
 
-from knockout.metrics import r2_score, squared_correlations
+from knockout.network import TwoLayerNet
 
 
 def _with_ones(matrix: np.ndarray) -> np.ndarray:
@@ -56,6 +52,23 @@ class UnitProducts:
         products = np.asarray(output_weight, dtype=np.float64).reshape(-1, 1) * unit_inputs
         return cls(products, float(np.asarray(output_bias).reshape(-1)[0]))
 
+    @classmethod
+    def of_net(cls, net: TwoLayerNet) -> UnitProducts:
+        parameters = (net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias)
+        return cls.of_network(*[p.detach().double().numpy() for p in parameters])
+
+    def as_network(self) -> TwoLayerNet:
+        """A linear network computing the same function: unit i's weights and bias are
+        p_i, every output weight is 1."""
+        n_hidden, n_inputs = self.products.shape[0], self.products.shape[1] - 1
+        net = TwoLayerNet(n_inputs, n_hidden)
+        with torch.no_grad():
+            net.hidden.weight.copy_(torch.from_numpy(self.products[:, :-1]))
+            net.hidden.bias.copy_(torch.from_numpy(self.products[:, -1]))
+            net.output.weight.fill_(1.0)
+            net.output.bias.fill_(self.output_bias)
+        return net.eval()
+
     def predict(self, x: np.ndarray, silenced_unit: np.ndarray) -> np.ndarray:
         """The output with each sample's silenced unit masked (-1: none), as ko is trained."""
         theta = np.append(self.products.reshape(-1), self.output_bias)
@@ -71,31 +84,3 @@ def knockout_optimum(x: np.ndarray, y: np.ndarray, silenced_unit: np.ndarray, n_
     design = knockout_design(x, silenced_unit, n_hidden)
     theta, *_ = np.linalg.lstsq(design, np.asarray(y, np.float64), rcond=None)
     return UnitProducts(theta[:-1].reshape(n_hidden, -1), float(theta[-1]))
-
-
-def matched_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.ndarray:
-    """Per fly unit, R² with the model unit a one-to-one matching gives it (maximum total R²).
-
-    With more fly units than model units, the unmatched fly units score 0.
-    """
-    r2 = squared_correlations(fly_hidden, model_hidden)
-    fly_units, model_units = linear_sum_assignment(r2, maximize=True)
-    matched = np.zeros(r2.shape[0])
-    matched[fly_units] = r2[fly_units, model_units]
-    return matched
-
-
-def decoded_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray, folds: int = 2) -> np.ndarray:
-    """Per fly unit, the cross-validated R² of a linear read-out from all model units.
-
-    Samples are split into ``folds`` contiguous parts; each part is predicted by least
-    squares fitted on the others, and R² is computed on the pooled predictions.
-    """
-    predictors = _with_ones(np.asarray(model_hidden, np.float64))
-    targets = np.asarray(fly_hidden, np.float64)
-    predicted = np.empty_like(targets)
-    for held_out in np.array_split(np.arange(len(targets)), folds):
-        train = np.setdiff1d(np.arange(len(targets)), held_out)
-        coefficients, *_ = np.linalg.lstsq(predictors[train], targets[train], rcond=None)
-        predicted[held_out] = predictors[held_out] @ coefficients
-    return np.array([r2_score(targets[:, unit], predicted[:, unit]) for unit in range(targets.shape[1])])

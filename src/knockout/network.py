@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 INIT_SCHEMES = ("glorot", "pytorch")
+ACTIVATIONS = ("linear", "relu")
 
 
 class TwoLayerNet(nn.Module):
-    """Inputs -> linear hidden units -> one output; ``keep`` silences hidden units.
+    """Inputs -> hidden units (linear or ReLU) -> one linear output; ``keep`` silences units.
 
-    ``keep`` multiplies the hidden activity after the bias, so a 0 entry sets that
-    unit's value to 0 exactly as silencing a neuron does. It has shape
+    ``keep`` multiplies the hidden activity (after the bias and the activation), so a 0
+    entry sets that unit's value to 0 exactly as silencing a neuron does. It has shape
     ``[n_hidden]`` (one mask for the batch) or ``[batch, n_hidden]``.
     """
 
-    def __init__(self, n_inputs: int, n_hidden: int) -> None:
+    def __init__(self, n_inputs: int, n_hidden: int, activation: str = "linear") -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation {activation!r} unknown (allowed: {', '.join(ACTIVATIONS)})")
+        self.activation = activation
         self.hidden = nn.Linear(n_inputs, n_hidden)
         self.output = nn.Linear(n_hidden, 1)
 
@@ -27,18 +32,37 @@ class TwoLayerNet(nn.Module):
     def n_hidden(self) -> int:
         return self.hidden.out_features
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def activity(self, x: torch.Tensor) -> torch.Tensor:
+        """The hidden units' values [batch, n_hidden]: what a neural recording would see."""
         h = self.hidden(x)
+        return torch.relu(h) if self.activation == "relu" else h
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.activity(x)
         if keep is not None:
             h = h * keep
         return self.output(h).squeeze(-1)
 
 
-def silencing_mask(n_hidden: int, silenced_unit: int) -> torch.Tensor:
-    """The ``keep`` multiplier: 1 for every hidden unit, 0 for ``silenced_unit`` (-1: none)."""
+@dataclass(frozen=True)
+class NetworkSettings:
+    """How to rebuild the fly and the models from their weight files (which hold weights
+    only): each one's hidden activation, and the models' unit count (None: the fly's)."""
+
+    fly_activation: str = "linear"
+    model_activation: str = "linear"
+    model_hidden: int | None = None
+
+
+def silencing_mask(n_hidden: int, silenced_unit: int, remaining: float = 0.0) -> torch.Tensor:
+    """The ``keep`` multiplier: 1 for every hidden unit, ``remaining`` for ``silenced_unit``.
+
+    -1, or a unit the network does not have (a model smaller than the fly), silences
+    nothing. ``remaining`` > 0 is an incomplete silencing that leaves that fraction.
+    """
     keep = torch.ones(n_hidden)
-    if silenced_unit >= 0:
-        keep[silenced_unit] = 0.0
+    if 0 <= silenced_unit < n_hidden:
+        keep[silenced_unit] = remaining
     return keep
 
 

@@ -19,6 +19,9 @@ class FlySettings:
     n_hidden: int = 16
     init: str = "glorot"
     noise_sd: float = 0.05
+    activation: str = "linear"
+    silenced_activity: float = 0.0
+    """Fraction of a silenced unit's activity that remains (0: fully silenced)."""
 
 
 @dataclass(frozen=True)
@@ -28,27 +31,35 @@ class DataSettings:
     n_train: int = 1000
     n_test: int = 500
     n_probe: int = 1000
+    n_silenced: int | None = None
+    """Silenced data sets: units 0 .. n_silenced - 1 (None: every unit)."""
 
 
 def make_fly(settings: FlySettings, seed: int) -> TwoLayerNet:
-    fly = TwoLayerNet(settings.n_inputs, settings.n_hidden)
+    fly = TwoLayerNet(settings.n_inputs, settings.n_hidden, settings.activation)
     return initialize(fly, settings.init, seeding.generator(seed, "fly")).eval()
 
 
 @torch.no_grad()
 def behavior_table(
-    fly: TwoLayerNet, n_per_set: int, noise_sd: float, generator: torch.Generator
+    fly: TwoLayerNet,
+    n_per_set: int,
+    settings: FlySettings,
+    generator: torch.Generator,
+    n_silenced: int | None = None,
 ) -> pd.DataFrame:
     """``n_per_set`` samples of the control set and of each single-unit silencing.
 
-    x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2).
+    x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2), where a silenced unit
+    keeps ``settings.silenced_activity`` of its value.
     """
     n_inputs, n_hidden = fly.hidden.in_features, fly.n_hidden
     blocks = []
-    for silenced_unit, name in enumerate(naming.dataset_names(n_hidden), start=-1):
+    for silenced_unit, name in enumerate(naming.dataset_names(n_hidden, n_silenced), start=-1):
         x = torch.randn(n_per_set, n_inputs, generator=generator)
         noise = torch.randn(n_per_set, generator=generator)
-        y = fly(x, silencing_mask(n_hidden, silenced_unit)) + noise_sd * noise
+        keep = silencing_mask(n_hidden, silenced_unit, settings.silenced_activity)
+        y = fly(x, keep) + settings.noise_sd * noise
         block = pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs))
         block.insert(0, "silenced_unit", silenced_unit)
         block.insert(0, "dataset", name)
@@ -62,7 +73,7 @@ def probe_table(fly: TwoLayerNet, n_samples: int, generator: torch.Generator) ->
     """Fresh inputs with the fly's hidden activity, for comparing model units to neurons."""
     n_inputs = fly.hidden.in_features
     x = torch.randn(n_samples, n_inputs, generator=generator)
-    h = fly.hidden(x)
+    h = fly.activity(x)
     return pd.concat(
         [
             pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs)),
@@ -77,8 +88,9 @@ def simulate(
 ) -> tuple[TwoLayerNet, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One replicate: the fly, its training, test and probe tables."""
     fly = make_fly(fly_settings, seed)
-    noise = fly_settings.noise_sd
-    train = behavior_table(fly, data_settings.n_train, noise, seeding.generator(seed, "train_data"))
-    test = behavior_table(fly, data_settings.n_test, noise, seeding.generator(seed, "test_data"))
+    n_silenced = data_settings.n_silenced
+    train_rng, test_rng = seeding.generator(seed, "train_data"), seeding.generator(seed, "test_data")
+    train = behavior_table(fly, data_settings.n_train, fly_settings, train_rng, n_silenced)
+    test = behavior_table(fly, data_settings.n_test, fly_settings, test_rng, n_silenced)
     probe = probe_table(fly, data_settings.n_probe, seeding.generator(seed, "probe_data"))
     return fly, train, test, probe

@@ -78,17 +78,19 @@ def read_table(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
     return table
 
 
-def read_behavior_table(path: str | os.PathLike, n_inputs: int, n_hidden: int) -> pd.DataFrame:
+def read_behavior_table(
+    path: str | os.PathLike, n_inputs: int, n_hidden: int, n_silenced: int | None = None
+) -> pd.DataFrame:
     """A training or test table: the contract's columns, and exactly the control set plus
-    one set per hidden unit, each labelled with its silenced unit."""
+    one set per silenced hidden unit, each labelled with its silenced unit."""
     table = read_table(path, naming.behavior_columns(n_inputs))
-    names = naming.dataset_names(n_hidden)
-    expected = dict(zip(names, range(-1, n_hidden), strict=True))
+    names = naming.dataset_names(n_hidden, n_silenced)
+    expected = dict(zip(names, range(-1, len(names) - 1), strict=True))
     found = table.groupby("dataset", sort=False)["silenced_unit"].unique()
     if set(found.index) != set(expected):
         raise InputFileError(
-            f"{path}: {len(found)} data sets, expected {len(expected)} (control and one per hidden "
-            f"unit: {names[0]}, {names[1]} ... {names[-1]}); does the file match the config?"
+            f"{path}: {len(found)} data sets, expected {len(expected)} (control and one per "
+            f"silenced unit: {', '.join(names[:2])} ... {names[-1]}); does the file match the config?"
         )
     mislabelled = [name for name, units in found.items() if list(units) != [expected[name]]]
     if mislabelled:

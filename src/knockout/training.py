@@ -70,11 +70,11 @@ def epoch_schedule(
 
 
 def masked_units(model: str, silenced: list[int], n_hidden: int, generator: torch.Generator) -> list[int]:
-    """The model unit to mask for batches from sets with these silenced units (-1: none)."""
+    """The model unit to mask for batches from sets with these silenced fly units (-1: none)."""
     if model in ("control", "noko"):
         return [-1] * len(silenced)
-    if model == "ko":
-        return list(silenced)
+    if model == "ko":  # a model smaller than the fly has no unit to mask for the fly's last units
+        return [s if s < n_hidden else -1 for s in silenced]
     if model == "do":
         random_units = torch.randint(n_hidden, (len(silenced),), generator=generator).tolist()
         return [r if s >= 0 else -1 for s, r in zip(silenced, random_units, strict=True)]
@@ -102,13 +102,15 @@ class FlatAdamNet:
       weights followed by its bias, so one product gives the hidden activity;
     - the hidden activity is kept transposed with a row of ones under it, so one
       product gives the prediction error, and one the output layer's gradient;
-    - the input layer's gradient is an outer product (all rows of a batch share one
-      mask, and the output is linear), and Adam is PyTorch's fused kernel;
+    - with linear units the input layer's gradient is an outer product (all rows of a
+      batch share one mask, and the output is linear); with ReLU units it is one
+      product of the active units' errors with the inputs; Adam is PyTorch's fused kernel;
     - ``train`` runs it in inference mode and gathers an epoch's rows once.
     """
 
     def __init__(self, net: TwoLayerNet, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         self.n_hidden, self.n_inputs = net.hidden.weight.shape
+        self.activation = net.activation
         self.lr, self.betas, self.eps = lr, betas, eps
         with torch.no_grad():
             hidden_with_bias = torch.cat([net.hidden.weight, net.hidden.bias[:, None]], dim=1)
@@ -152,15 +154,24 @@ class FlatAdamNet:
         errors (before the step) are written into ``error``.
         """
         activity = self._activity_buffer(len(y))
-        torch.mm(self.hidden_with_bias, x_with_ones.T, out=activity[: self.n_hidden])
+        hidden = activity[: self.n_hidden]
+        torch.mm(self.hidden_with_bias, x_with_ones.T, out=hidden)
+        if self.activation == "relu":
+            hidden.clamp_(min=0.0)
         activity.mul_(keep_column)
         torch.addmv(y, activity.T, self.output_with_bias, beta=-1, out=error)
         scale = 2.0 / len(y)  # d(mean squared error) / d(prediction) = scale * error
         gradient = self.grad_output_with_bias
         torch.addmv(gradient, activity, error, beta=0, alpha=scale, out=gradient)
-        input_side = self._input_side
-        torch.addmv(input_side, x_with_ones.T, error, beta=0, alpha=scale, out=input_side)
-        torch.outer(self.output_weight * keep, input_side, out=self.grad_hidden_with_bias)
+        if self.activation == "relu":
+            # d loss / d (unit j's pre-activation on row n) = scale * w_out,j * keep_j * error_n * [active]
+            active_errors = (hidden > 0) * error
+            torch.mm(active_errors, x_with_ones, out=self.grad_hidden_with_bias)
+            self.grad_hidden_with_bias.mul_((self.output_weight * keep * scale)[:, None])
+        else:
+            input_side = self._input_side
+            torch.addmv(input_side, x_with_ones.T, error, beta=0, alpha=scale, out=input_side)
+            torch.outer(self.output_weight * keep, input_side, out=self.grad_hidden_with_bias)
         self._adam_update()
 
     def _adam_update(self) -> None:
@@ -187,7 +198,7 @@ class FlatAdamNet:
         )
 
     def to_net(self) -> TwoLayerNet:
-        net = TwoLayerNet(self.n_inputs, self.n_hidden)
+        net = TwoLayerNet(self.n_inputs, self.n_hidden, self.activation)
         hidden, output = self._views(self.theta.cpu())
         with torch.no_grad():
             net.hidden.weight.copy_(hidden[:, :-1])
@@ -202,9 +213,12 @@ def trained_sets(model: str, data: BehaviorData) -> list[tuple[int, torch.Tensor
     return data.rows_by_set(include_silenced=model != "control")
 
 
-def initial_network(n_inputs: int, n_hidden: int, settings: TrainSettings, seed: int) -> TwoLayerNet:
+def initial_network(
+    n_inputs: int, n_hidden: int, settings: TrainSettings, seed: int, activation: str = "linear"
+) -> TwoLayerNet:
     """The weights training starts from: the same for all four models of a replicate."""
-    return initialize(TwoLayerNet(n_inputs, n_hidden), settings.init, seeding.generator(seed, "model_init"))
+    net = TwoLayerNet(n_inputs, n_hidden, activation)
+    return initialize(net, settings.init, seeding.generator(seed, "model_init"))
 
 
 def epoch_plans(
@@ -231,8 +245,10 @@ def train(
     settings: TrainSettings,
     seed: int,
     device: torch.device | str = "cpu",
+    activation: str = "linear",
 ) -> tuple[TwoLayerNet, list[float]]:
-    """Fit one network; returns it (on the CPU) and the mean training MSE per epoch.
+    """Fit one network of ``n_hidden`` units; returns it (on the CPU) and the mean
+    training MSE per epoch.
 
     Raises :class:`TrainingDiverged` naming the epoch where the loss exploded or became
     non-finite; no network is returned then.
@@ -244,7 +260,7 @@ def train(
     divergence_threshold = DIVERGED_LOSS_FACTOR * float(data.y[trained_rows].var())
     epoch_losses = []
     with torch.inference_mode():  # no autograd bookkeeping: about a third of each step's time
-        start = initial_network(data.x.shape[1], n_hidden, settings, seed)
+        start = initial_network(data.x.shape[1], n_hidden, settings, seed, activation)
         net = FlatAdamNet(start.to(device), settings.lr)
         x_with_ones = with_ones_column(data.x).to(device)
         y = data.y.to(device)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from knockout.errors import InputFileError
-from knockout.network import TwoLayerNet, expected_shapes
+from knockout.network import NetworkSettings, TwoLayerNet, expected_shapes
 from knockout.tables import write_atomically
 
 
@@ -28,12 +28,16 @@ def save_network(net: TwoLayerNet, path: str | os.PathLike) -> None:
 
 
 def load_network(
-    path: str | os.PathLike, n_inputs: int | None = None, n_hidden: int | None = None
+    path: str | os.PathLike,
+    n_inputs: int | None = None,
+    n_hidden: int | None = None,
+    activation: str = "linear",
 ) -> TwoLayerNet:
     """A fly or model ``state_dict``, checked for keys, shapes and finite values.
 
     With ``n_inputs``/``n_hidden`` omitted the shapes are taken from the file itself
-    (``hidden.weight`` is [n_hidden, n_inputs]) and then checked for consistency.
+    (``hidden.weight`` is [n_hidden, n_inputs]) and then checked for consistency. The
+    file holds weights only: the hidden units' ``activation`` comes from the config.
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -65,15 +69,20 @@ def load_network(
             raise InputFileError(f"{path}: {key} has shape {got}, expected {shape}")
         if not torch.isfinite(value).all():
             raise InputFileError(f"{path}: {key} holds NaN or infinite values")
-    net = TwoLayerNet(*reversed(expected["hidden.weight"]))
+    net = TwoLayerNet(*reversed(expected["hidden.weight"]), activation)
     net.load_state_dict({key: value.float() for key, value in state.items()})
     return net.eval()
 
 
 def load_fly_and_models(
-    fly_path: str | os.PathLike, model_paths: dict[str, str | os.PathLike]
+    fly_path: str | os.PathLike,
+    model_paths: dict[str, str | os.PathLike],
+    networks: NetworkSettings = NetworkSettings(),
 ) -> tuple[TwoLayerNet, dict[str, TwoLayerNet]]:
-    """The fly, and each model checked to have the fly's shape."""
-    fly = load_network(fly_path)
-    shape = fly.hidden.in_features, fly.n_hidden
-    return fly, {model: load_network(path, *shape) for model, path in model_paths.items()}
+    """The fly, and each model checked to have the fly's inputs and the model's units."""
+    fly = load_network(fly_path, activation=networks.fly_activation)
+    n_inputs, n_hidden = fly.hidden.in_features, networks.model_hidden or fly.n_hidden
+    return fly, {
+        model: load_network(path, n_inputs, n_hidden, networks.model_activation)
+        for model, path in model_paths.items()
+    }
