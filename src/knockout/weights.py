@@ -77,9 +77,10 @@ def load_network(
 def load_fly_and_models(
     fly_path: str | os.PathLike,
     model_paths: dict[str, str | os.PathLike],
-    networks: NetworkSettings = NetworkSettings(),
+    networks: NetworkSettings | None = None,
 ) -> tuple[TwoLayerNet, dict[str, TwoLayerNet]]:
     """The fly, and each model checked to have the fly's inputs and the model's units."""
+    networks = networks or NetworkSettings()
     fly = load_network(fly_path, activation=networks.fly_activation)
     n_inputs, n_hidden = fly.hidden.in_features, networks.model_hidden or fly.n_hidden
     return fly, {
