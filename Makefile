@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run figures test test-slurm bench lint format clean
+.PHONY: venv run figures sweeps report test test-slurm bench lint format clean
 
 venv: $(VENV)/.installed
 
@@ -20,7 +20,16 @@ run: venv
 
 ## figures: bring the figures up to date after a config or code change
 figures: venv
-	$(BIN)/snakemake --cores $(CORES) results/figures/behavior_r2.png results/figures/neural_r2.png
+	$(BIN)/snakemake --cores $(CORES) plot
+
+## sweeps: every sweep declared in the config (each point in results/sweeps/<name>/<value>/)
+sweeps: venv
+	$(BIN)/snakemake --cores $(CORES) sweeps
+
+## report: results/report.html, every figure with its caption, of the runs made so far
+## (run `make run` and, for the sweep figures, `make sweeps` first)
+report: venv
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(REPORT_TARGETS)
 
 ## test: lint, formatting check and the whole test suite (unit + end-to-end)
 test: venv lint

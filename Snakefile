@@ -1,5 +1,6 @@
 # Knockout training (Cowley et al., Nature 2024) on a simulated fly:
-# simulate -> train control/noko/ko/do -> evaluate behaviour and neurons -> plot.
+# simulate -> train control/noko/ko/do (+ the knockout optimum) -> evaluate behaviour and
+# neurons -> summarise the replicates -> plot. `snakemake sweeps` runs the sweeps.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -12,10 +13,17 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/summarize.smk"
 include: "workflow/rules/plot.smk"
+include: "workflow/rules/sweeps.smk"
 
 
 rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+rule sweeps:
+    input:
+        sweep_outputs(),

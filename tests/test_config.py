@@ -14,7 +14,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from workflow_helpers import REPO
 
-from knockout.config_checks import config_problems, model_train_settings
+from knockout.config_checks import config_problems, model_train_settings, sweep_points
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -40,8 +40,10 @@ def test_the_shipped_config_is_valid():
 def test_an_empty_config_gets_every_default():
     config = {}
     validate(config, SCHEMA)
-    assert config["seeds"] == [0] and config["train"]["epochs"] == DEFAULT["train"]["epochs"]
+    assert config["seeds"] == DEFAULT["seeds"] and config["train"]["epochs"] == DEFAULT["train"]["epochs"]
     assert config["fly"] == DEFAULT["fly"] and config["data"] == DEFAULT["data"]
+    assert config["model"] == DEFAULT["model"] == {"n_hidden": None, "activation": None}
+    assert config["sweeps"] == {}  # sweeps run only where declared
 
 
 SCHEMA_REFUSES = [
@@ -65,6 +67,16 @@ SCHEMA_REFUSES = [
     ("train.lr_schedule", "linear", "lr_schedule"),
     ("train.per_model", {"knockout": {"epochs": 5}}, "knockout"),
     ("train.per_model", {"ko": {"epoch": 5}}, "epoch"),
+    ("fly.activation", "tanh", "activation"),
+    ("fly.silenced_activity", 1.5, "silenced_activity"),
+    ("data.n_silenced", 0, "n_silenced"),
+    ("model.n_hidden", 0, "n_hidden"),
+    ("model.activation", "sigmoid", "activation"),
+    ("sweeps", {"noise": {"key": "fly.noise", "values": [0.1]}}, "fly.noise"),
+    ("sweeps", {"noise": {"key": "fly.noise_sd", "values": []}}, "values"),
+    ("sweeps", {"noise": {"key": "fly.noise_sd", "values": ["a/b"]}}, "a/b"),
+    ("sweeps", {"noise": {"values": [0.1]}}, "key"),
+    ("sweep_seeds", [1, 1], "sweep_seeds"),
     ("plot.dpi", 5, "dpi"),
     ("plot.colour", {"ko": "red"}, "colour"),
     ("typo_key", 1, "typo_key"),
@@ -110,3 +122,34 @@ def test_a_models_training_settings_hold_no_workflow_keys():
     train = {"lr": 0.01, "epochs": 60, "one_job_per": "seed", "per_model": {"ko": {"epochs": 5}}}
     assert model_train_settings(train, "ko") == {"lr": 0.01, "epochs": 5}
     assert model_train_settings(train, "do") == {"lr": 0.01, "epochs": 60}
+
+
+def test_more_silenced_units_than_the_fly_has_are_refused():
+    config = with_change("data.n_silenced", 17)
+    validate(config, SCHEMA)
+    assert config_problems(config) == [
+        "data.n_silenced = 17 is larger than fly.n_hidden = 16; use 1-16, or null to silence every unit"
+    ]
+
+
+def test_a_sweep_point_is_the_config_with_one_key_changed():
+    config = copy.deepcopy(DEFAULT)
+    validate(config, SCHEMA)
+    points = list(sweep_points(config))
+    declared = [(name, value) for name, sweep in DEFAULT["sweeps"].items() for value in sweep["values"]]
+    assert [(sweep, value) for sweep, value, _, _ in points] == declared
+    sweep, value, where, point = points[1]
+    assert (sweep, value) == ("noise_sd", 0.05)
+    assert where == "sweeps.noise_sd.values[1] (fly.noise_sd = 0.05)"
+    changed = copy.deepcopy(config)
+    changed["fly"]["noise_sd"] = 0.05
+    assert point == changed
+    assert config["fly"]["noise_sd"] == DEFAULT["fly"]["noise_sd"]  # the main config is left alone
+
+
+def test_a_sweep_value_that_breaks_a_cross_key_rule_is_caught_at_its_point():
+    config = with_change("sweeps", {"batch": {"key": "data.n_train", "values": [1000, 10]}})
+    validate(config, SCHEMA)
+    problems = {where: config_problems(point) for _, _, where, point in sweep_points(config)}
+    assert problems["sweeps.batch.values[0] (data.n_train = 1000)"] == []
+    assert "data.n_train = 10" in problems["sweeps.batch.values[1] (data.n_train = 10)"][0]

@@ -89,9 +89,9 @@ def test_the_plot_env_carries_no_pytorch():
 
 
 def test_a_script_importing_a_module_its_env_lacks_is_caught(tmp_path):
-    script = tmp_path / "uses_scipy.py"
-    script.write_text("import scipy.stats\nfrom knockout import tables\nimport os\n")
-    assert missing_packages(script, REPO / "envs" / "plot.yaml") == {"scipy"}
+    script = tmp_path / "uses_sklearn.py"
+    script.write_text("import sklearn.linear_model\nfrom knockout import tables\nimport os\n")
+    assert missing_packages(script, REPO / "envs" / "plot.yaml") == {"scikit-learn"}
 
 
 def test_an_unpinned_package_is_caught(tmp_path):

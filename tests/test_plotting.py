@@ -6,10 +6,24 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.lines import Line2D
+from scipy import stats
 
 from knockout import naming
-from knockout.plotting import LABELS, PlotSettings, behavior_figure, neural_figure, save_figure
+from knockout.plotting import (
+    LABELS,
+    PlotSettings,
+    behavior_figure,
+    contribution_figure,
+    neural_figure,
+    save_figure,
+    silencing_effect_figure,
+    sweep_figure,
+    three_ways_figure,
+    weight_cosine_figure,
+)
+from knockout.summary import seed_statistics, sweep_statistics
 
 N_HIDDEN = 4
 SETTINGS = PlotSettings(dpi=40, width=6.0)
@@ -27,13 +41,28 @@ def behavior_table(seeds, models=naming.MODELS):
 
 
 def neural_table(seeds, models=naming.MODELS):
+    """Every column of ``naming.NEURAL_SCORE_COLUMNS``, random but in range."""
     rng = np.random.default_rng(len(seeds))
-    rows = []
+    tables = []
     for seed in seeds:
-        contributions = rng.uniform(0.01, 1.0, N_HIDDEN)
+        fly = {
+            "contribution": rng.uniform(0.01, 1.0, N_HIDDEN),
+            "fly_silencing_effect": rng.uniform(0.01, 1, N_HIDDEN),
+        }
         for model in models:
-            rows += [(seed, model, u, rng.uniform(0, 1), contributions[u]) for u in range(N_HIDDEN)]
-    return pd.DataFrame(rows, columns=["seed", "model", "unit", "r2", "contribution"])
+            scores = {
+                m: rng.uniform(0, 1, N_HIDDEN) for m in ("r2", "r2_matched", "r2_decoded", "weight_cosine")
+            }
+            effect = rng.uniform(0.01, 1, N_HIDDEN)
+            tables.append(
+                pd.DataFrame(
+                    {"seed": seed, "model": model, "unit": range(N_HIDDEN), "silenced": 1}
+                    | scores
+                    | fly
+                    | {"silencing_effect": effect}
+                )
+            )
+    return pd.concat(tables, ignore_index=True)
 
 
 def legend_texts(ax):
@@ -81,7 +110,7 @@ def test_behavior_figure_draws_every_model_and_saves_a_png(tmp_path, seeds):
     np.testing.assert_allclose(sorted(ceiling_xy[:, 0]), range(5))
     np.testing.assert_allclose(ceiling_xy[:, 1], 0.95 - 0.01 * np.mean(seeds))
     # Per-seed points appear only with several seeds.
-    n_points = sum(len(c.get_offsets()) for c in ax.collections)
+    n_points = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
     n_means = 4 * 5 + 5  # 4 models x 5 sets, plus the 5 ceiling marks
     assert n_points == (n_means if len(seeds) == 1 else n_means + 4 * 5 * len(seeds))
     save_figure(fig, tmp_path / "behavior.png", SETTINGS)
@@ -118,6 +147,15 @@ def test_neural_figure_draws_every_model_and_the_noise_line(tmp_path, seeds):
     assert bottom.get_yscale() == "log"
     # One contribution point per seed and unit.
     assert sum(len(c.get_offsets()) for c in bottom.collections) == N_HIDDEN * len(seeds)
+    # With several seeds, each mean carries its 95 % t-interval over seeds.
+    bars = [c for c in top.collections if isinstance(c, LineCollection)]
+    assert len(bars) == (len(naming.MODELS) if len(seeds) > 1 else 0)
+    if bars:
+        ko_bars = bars[naming.MODELS.index("ko")].get_segments()
+        values = table[(table["model"] == "ko") & (table["unit"] == 0)]["r2"].to_numpy()
+        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+        (segment,) = [seg for seg in ko_bars if round(seg[0, 0]) == 0]
+        np.testing.assert_allclose(sorted(segment[:, 1]), [values.mean() - half, values.mean() + half])
     save_figure(fig, tmp_path / "neural.png", SETTINGS)
     assert_png(tmp_path / "neural.png", SETTINGS)
 
@@ -130,3 +168,53 @@ def test_settings_change_the_figure(tmp_path):
     (ax,) = fig.axes
     (ko,) = [c for c in ax.collections if c.get_label() == LABELS["ko"]]
     np.testing.assert_allclose(ko.get_facecolor()[0][:3], [1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("seeds", [[0], [0, 1, 2]])
+def test_the_identifiability_figures_draw_every_model(tmp_path, seeds):
+    behavior, neural = behavior_table(seeds), neural_table(seeds)
+    figures = {
+        "three_ways": three_ways_figure(behavior, neural, SETTINGS),
+        "contribution": contribution_figure(neural, 0.05, SETTINGS),
+        "silencing": silencing_effect_figure(neural, SETTINGS),
+        "cosine": weight_cosine_figure(neural, SETTINGS),
+    }
+    (ax,) = figures["three_ways"].axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "unit i vs fly unit i",
+        "best one-to-one match",
+        "decoded from all units",
+    ]
+    per_seed = seed_statistics(behavior, neural).set_index("model")
+    got = sorted(mean_markers(ax, "ko")[:, 1])
+    expected = [per_seed.loc["ko", m].mean() for m in ("r2_median", "r2_matched_median", "r2_decoded_median")]
+    np.testing.assert_allclose(got, sorted(expected))
+    for name in ("contribution", "silencing"):  # one panel per model, every unit of every seed
+        axes = figures[name].axes
+        assert [a.get_title() for a in axes] == list(naming.MODELS)
+        assert all(sum(len(c.get_offsets()) for c in a.collections) == N_HIDDEN * len(seeds) for a in axes)
+    assert figures["contribution"].axes[0].get_xscale() == "log"
+    (cosine_ax,) = figures["cosine"].axes
+    assert "cosine" in cosine_ax.get_ylabel()
+    for name, figure in figures.items():
+        save_figure(figure, tmp_path / name / "figure.png", SETTINGS)
+        assert_png(tmp_path / name / "figure.png", SETTINGS)
+
+
+@pytest.mark.parametrize(("values", "log_x"), [([0.01, 0.1, 1.0], True), (["linear", "relu"], False)])
+def test_sweep_figure_plots_ko_do_and_their_difference_against_the_value(tmp_path, values, log_x):
+    seeds = [0, 1, 2]
+    per_point = pd.concat(
+        [seed_statistics(behavior_table(seeds), neural_table(seeds)).assign(value=str(v)) for v in values]
+    )
+    summary = sweep_statistics(per_point)
+    fig = sweep_figure(summary, "fly.noise_sd", values, SETTINGS)
+    top_left, _, bottom_left, _ = fig.axes
+    assert [line.get_label() for line in top_left.get_lines()] == ["ko", "do"]
+    (difference,) = [line for line in bottom_left.get_lines() if line.get_label() == "ko - do"]
+    expected = summary[(summary["model"] == "ko - do") & (summary["measure"] == "r2_mean")]["mean"]
+    np.testing.assert_allclose(difference.get_ydata(), expected)
+    assert bottom_left.get_xscale() == ("log" if log_x else "linear")
+    assert [t.get_text() for t in bottom_left.get_xticklabels()] == [str(v) for v in values]
+    save_figure(fig, tmp_path / "sweep.png", SETTINGS)
+    assert_png(tmp_path / "sweep.png", SETTINGS)

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 N_SEEDS, N_MODELS = len(SEEDS), len(MODELS)
 PLOT_ONLY = {"plot": 1, "all": 1}
-EVALUATION = {"evaluate_behavior": N_SEEDS, "evaluate_neural": N_SEEDS, **PLOT_ONLY}
-RETRAIN_ALL = {"train_model": N_SEEDS * N_MODELS, **EVALUATION}
+SUMMARY = {"summarize": 1, **PLOT_ONLY}
+EVALUATION = {"evaluate_behavior": N_SEEDS, "evaluate_neural": N_SEEDS, **SUMMARY}
+RETRAIN_ALL = {"train_model": N_SEEDS * N_MODELS, "fit_knockout_optimum": N_SEEDS, **EVALUATION}
 EVERYTHING = {"generate_fly_data": N_SEEDS, **RETRAIN_ALL}
 
 
@@ -100,7 +101,11 @@ def test_a_training_key_retrains_every_model_but_keeps_the_data(finished_run, ed
 
 def test_a_per_model_training_key_retrains_only_that_model(finished_run, edit_config):
     edit_config(lambda c: c["train"].update(per_model={"ko": {"epochs": 30}}))
-    assert scheduled_jobs(finished_run) == {"train_model": N_SEEDS, **EVALUATION}
+    assert scheduled_jobs(finished_run) == {
+        "train_model": N_SEEDS,
+        "fit_knockout_optimum": N_SEEDS,
+        **EVALUATION,
+    }
     dry_run = snakemake(finished_run, "-n")
     outputs = [line for line in (dry_run.stdout + dry_run.stderr).splitlines() if "output:" in line]
     assert {model for line in outputs for model in re.findall(r"models/(\w+)\.pt", line)} == {"ko"}
@@ -122,14 +127,15 @@ def test_a_fly_or_data_key_reruns_everything_for_every_seed(finished_run, edit_c
     assert scheduled_jobs(finished_run) == EVERYTHING
 
 
-def test_an_appended_seed_runs_only_that_seed_and_the_plot(finished_run, edit_config):
+def test_an_appended_seed_runs_only_that_seed_and_the_summaries(finished_run, edit_config):
     edit_config(lambda c: c.update(seeds=[*SEEDS, 7]))
     assert scheduled_jobs(finished_run) == {
         "generate_fly_data": 1,
         "train_model": N_MODELS,
+        "fit_knockout_optimum": 1,
         "evaluate_behavior": 1,
         "evaluate_neural": 1,
-        **PLOT_ONLY,
+        **SUMMARY,
     }
     dry_run = snakemake(finished_run, "-n")
     assert "results/seed7/fly.pt" in dry_run.stdout + dry_run.stderr
@@ -139,7 +145,9 @@ def test_an_appended_seed_runs_only_that_seed_and_the_plot(finished_run, edit_co
     ("module", "expected"),
     [
         ("plotting.py", PLOT_ONLY),
+        ("summary.py", SUMMARY),
         ("metrics.py", EVALUATION),
+        ("identifiability.py", {"fit_knockout_optimum": N_SEEDS, **EVALUATION}),
         ("training.py", RETRAIN_ALL),
         ("simulation.py", EVERYTHING),
     ],
@@ -147,6 +155,37 @@ def test_an_appended_seed_runs_only_that_seed_and_the_plot(finished_run, edit_co
 def test_editing_a_core_module_reruns_exactly_what_uses_it(finished_run, edit_source, module, expected):
     edit_source(module)
     assert scheduled_jobs(finished_run) == expected
+
+
+def sweep_jobs(points: int, with_optimum: int) -> dict[str, int]:
+    """Jobs of a sweep of ``points`` new points of one seed each; ``with_optimum`` of them linear."""
+    per_point = {
+        "generate_fly_data": 1,
+        "train_model": N_MODELS,
+        "evaluate_behavior": 1,
+        "evaluate_neural": 1,
+    }
+    jobs = {rule: count * points for rule, count in per_point.items()}
+    optimum = {"fit_knockout_optimum": with_optimum} if with_optimum else {}
+    return {**jobs, **optimum, "summarize_sweep": 1, "plot_sweep": 1, "sweeps": 1}
+
+
+def test_a_sweep_runs_its_own_points_and_leaves_the_main_results_alone(finished_run, edit_config):
+    sweeps = {
+        "noise": {"key": "fly.noise_sd", "values": [0.05, 0.1]},
+        "activation": {"key": "fly.activation", "values": ["linear", "relu"]},
+    }
+    edit_config(lambda c: c.update(sweep_seeds=[0], sweeps=sweeps))
+    assert scheduled_jobs(finished_run) == {}
+    noise, activation = sweep_jobs(2, with_optimum=2), sweep_jobs(2, with_optimum=1)  # no optimum for ReLU
+    both = {rule: noise.get(rule, 0) + activation.get(rule, 0) for rule in noise | activation}
+    assert scheduled_jobs(finished_run, "sweeps") == both | {"sweeps": 1}
+    assert scheduled_jobs(finished_run, "results/sweeps/noise/ko_minus_do.png") == {
+        rule: count for rule, count in noise.items() if rule != "sweeps"
+    }
+    dry_run = snakemake(finished_run, "-n", "sweeps")
+    assert "results/sweeps/activation/relu/seed0/models/ko.pt" in dry_run.stdout
+    assert "results/sweeps/activation/relu/seed0/models/optimum.pt" not in dry_run.stdout
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ same config reproduces the evaluation tables byte for byte.
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from scipy import stats
 from workflow_helpers import (
     MODELS,
     N_HIDDEN,
@@ -28,6 +30,15 @@ from workflow_helpers import (
 )
 
 pytestmark = pytest.mark.slow
+EVALUATED = [*MODELS, "optimum"]  # the exact knockout optimum is evaluated beside the models
+FIGURES = [
+    "behavior_r2",
+    "neural_r2",
+    "neural_r2_three_ways",
+    "r2_vs_contribution",
+    "silencing_effect",
+    "weight_cosine",
+]
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +106,14 @@ def test_behavior_r2_recomputed_independently(finished_run):
         test = pd.read_parquet(run / "data/test.parquet")
         table = pd.read_parquet(run / "eval/behavior.parquet")
         assert list(table.columns) == ["model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
-        assert len(table) == len(MODELS) * (N_HIDDEN + 1)
+        assert len(table) == len(EVALUATED) * (N_HIDDEN + 1)
         fly = load_state(run / "fly.pt")
         for row in table.itertuples():
             rows = test[test["dataset"] == row.dataset]
             x = rows[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64)
             y = rows["y"].to_numpy(np.float64)
             model = load_state(run / f"models/{row.model}.pt")
-            masked = row.silenced_unit if row.model == "ko" else -1
+            masked = row.silenced_unit if row.model in ("ko", "optimum") else -1
             assert row.r2 == pytest.approx(r2(y, predict(model, x, masked)), abs=1e-4)
             assert row.noise_ceiling == pytest.approx(r2(y, predict(fly, x, row.silenced_unit)), abs=1e-4)
 
@@ -116,13 +127,103 @@ def test_neural_r2_recomputed_independently(finished_run):
         fly = load_state(run / "fly.pt")
         np.testing.assert_allclose(fly_hidden, hidden(fly, x), atol=1e-4)
         table = pd.read_parquet(run / "eval/neural.parquet")
-        assert list(table.columns) == ["model", "unit", "r2", "contribution"]
-        for row in table.itertuples():
-            model_hidden = hidden(load_state(run / f"models/{row.model}.pt"), x)
-            expected = np.corrcoef(fly_hidden[:, row.unit], model_hidden[:, row.unit])[0, 1] ** 2
-            assert row.r2 == pytest.approx(expected, abs=1e-4)
-            contribution = np.std(fly["output.weight"][0, row.unit] * fly_hidden[:, row.unit])
-            assert row.contribution == pytest.approx(contribution, abs=1e-4)
+        assert list(table.columns) == [
+            "model",
+            "unit",
+            "silenced",
+            "r2",
+            "r2_matched",
+            "r2_decoded",
+            "weight_cosine",
+            "silencing_effect",
+            "fly_silencing_effect",
+            "contribution",
+        ]
+        assert sorted(set(table["model"])) == sorted(EVALUATED)
+        for model, rows in table.groupby("model"):
+            state = load_state(run / f"models/{model}.pt")
+            model_hidden = hidden(state, x)
+            r2_pairs = np.corrcoef(fly_hidden.T, model_hidden.T)[:N_HIDDEN, N_HIDDEN:] ** 2
+            # the best one-to-one matching, by trying every permutation of the 4 units
+            best = max(
+                itertools.permutations(range(N_HIDDEN)), key=lambda p: r2_pairs[range(N_HIDDEN), p].sum()
+            )
+            # each fly unit decoded from all model units: fit on one half, predict the other, and back
+            design = np.hstack([model_hidden, np.ones((len(x), 1))])
+            halves = np.array_split(np.arange(len(x)), 2)
+            decoded = np.empty_like(fly_hidden)
+            for held_out, fitted in [(halves[0], halves[1]), (halves[1], halves[0])]:
+                coefficients = np.linalg.lstsq(design[fitted], fly_hidden[fitted], rcond=None)[0]
+                decoded[held_out] = design[held_out] @ coefficients
+            for row in rows.itertuples():
+                unit = row.unit
+                assert row.r2 == pytest.approx(r2_pairs[unit, unit], abs=1e-4)
+                assert row.r2_matched == pytest.approx(r2_pairs[unit, best[unit]], abs=1e-4)
+                assert row.r2_decoded == pytest.approx(r2(fly_hidden[:, unit], decoded[:, unit]), abs=1e-4)
+                w_fly, w_model = fly["hidden.weight"][unit], state["hidden.weight"][unit]
+                cosine = abs(w_fly @ w_model) / np.linalg.norm(w_fly) / np.linalg.norm(w_model)
+                assert row.weight_cosine == pytest.approx(cosine, abs=1e-5)
+                # linear units: silencing unit i removes w_out,i * h_i from the output
+                share = state["output.weight"][0, unit] * model_hidden[:, unit]
+                assert row.silencing_effect == pytest.approx(np.sqrt(np.mean(share**2)), rel=1e-4)
+                fly_share = fly["output.weight"][0, unit] * fly_hidden[:, unit]
+                assert row.fly_silencing_effect == pytest.approx(np.sqrt(np.mean(fly_share**2)), rel=1e-4)
+                assert row.contribution == pytest.approx(np.std(fly_share), abs=1e-4)
+                assert row.silenced == 1
+
+
+def test_knockout_optimum_recomputed_independently(finished_run):
+    """The closed-form optimum from the saved training data, by least squares written here."""
+    for seed in SEEDS:
+        run = finished_run / f"results/seed{seed}"
+        train = pd.read_parquet(run / "data/train.parquet")
+        x = np.hstack(
+            [train[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64), np.ones((len(train), 1))]
+        )
+        y = train["y"].to_numpy(np.float64)
+        silenced = train["silenced_unit"].to_numpy()
+        # unit j's columns are [x, 1], zeroed on rows of the set where unit j was silenced
+        design = np.hstack([x * (silenced != j)[:, None] for j in range(N_HIDDEN)] + [np.ones((len(x), 1))])
+        theta = np.linalg.lstsq(design, y, rcond=None)[0]
+        optimum = load_state(run / "models/optimum.pt")
+        products = np.hstack([optimum["hidden.weight"], optimum["hidden.bias"][:, None]])
+        products = optimum["output.weight"][0][:, None] * products
+        np.testing.assert_allclose(products.ravel(), theta[:-1], atol=1e-5)
+        assert optimum["output.bias"][0] == pytest.approx(theta[-1], abs=1e-5)
+        ko = load_state(run / "models/ko.pt")
+        ko_products = ko["output.weight"][0][:, None] * np.hstack(
+            [ko["hidden.weight"], ko["hidden.bias"][:, None]]
+        )
+        ko_theta = np.append(ko_products.ravel(), ko["output.bias"][0])
+        gap = pd.read_parquet(run / "eval/optimum.parquet")
+        assert list(gap.columns) == ["knockout_mse_ko", "knockout_mse_optimum", "gap"]
+        optimum_mse, ko_mse = np.mean((design @ theta - y) ** 2), np.mean((design @ ko_theta - y) ** 2)
+        assert gap["knockout_mse_optimum"].item() == pytest.approx(optimum_mse, rel=1e-9)
+        assert gap["knockout_mse_ko"].item() == pytest.approx(ko_mse, rel=1e-6)
+        assert 0 <= gap["gap"].item() == pytest.approx(ko_mse - optimum_mse, rel=1e-3, abs=1e-12)
+
+
+def test_summaries_are_means_over_seeds_with_t_intervals(finished_run):
+    models = pd.read_parquet(finished_run / "results/summary/models.parquet").set_index(["model", "measure"])
+    per_seed = [
+        pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
+        .groupby("model")["r2"]
+        .median()
+        for seed in SEEDS
+    ]
+    for model in EVALUATED:
+        values = np.array([medians[model] for medians in per_seed])
+        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+        row = models.loc[(model, "r2_median")]
+        assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((values.mean() - half, values.mean() + half))
+        assert row["n_seeds"] == len(SEEDS)
+    gaps = [
+        pd.read_parquet(finished_run / f"results/seed{s}/eval/optimum.parquet")["gap"].item() for s in SEEDS
+    ]
+    assert models.loc[("ko", "gap"), "mean"] == pytest.approx(np.mean(gaps))
+    behavior = pd.read_parquet(finished_run / "results/summary/behavior.parquet")
+    assert len(behavior) == len(EVALUATED) * (N_HIDDEN + 1) * 2  # r2 and noise ceiling per model and set
 
 
 def test_knockout_training_recovers_the_units_and_the_others_do_not(finished_run):
@@ -140,7 +241,9 @@ def test_knockout_training_recovers_the_units_and_the_others_do_not(finished_run
 
 
 def test_figures_are_written(finished_run):
-    for name in ["behavior_r2.png", "neural_r2.png"]:
+    figures = sorted(p.name for p in (finished_run / "results/figures").iterdir())
+    assert figures == sorted(f"{name}.png" for name in FIGURES)
+    for name in figures:
         path = finished_run / "results/figures" / name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -168,7 +271,7 @@ def test_one_training_job_per_seed_trains_the_same_networks(finished_run, tmp_pa
     assert scheduled_jobs(workdir)["train_model"] == len(SEEDS)
     snakemake(workdir)
     outputs = sorted(p.relative_to(finished_run) for p in (finished_run / "results").glob("seed*/*/*"))
-    assert len(outputs) == len(SEEDS) * (3 + 2 * len(MODELS) + 2)
+    assert len(outputs) == len(SEEDS) * (3 + 2 * len(MODELS) + 1 + 3)  # data; models, optimum; eval
     for path in outputs:
         assert (workdir / path).read_bytes() == (finished_run / path).read_bytes(), path
 
@@ -177,8 +280,10 @@ def test_one_training_job_per_seed_trains_the_same_networks(finished_run, tmp_pa
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     assert scheduled_jobs(workdir) == {
         "train_model": len(SEEDS),
+        "fit_knockout_optimum": len(SEEDS),
         "evaluate_behavior": len(SEEDS),
         "evaluate_neural": len(SEEDS),
+        "summarize": 1,
         "plot": 1,
         "all": 1,
     }
@@ -190,3 +295,25 @@ def test_bad_config_is_refused_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "knockout" in result.stderr and "models" in result.stderr
     assert not (workdir / "results").exists()
+
+
+def test_a_sweep_of_model_sizes_runs_end_to_end(tmp_path):
+    """Fitted networks with fewer and more units than the fly's 4, each in its own folder."""
+    config = copy.deepcopy(TINY_CONFIG) | {
+        "sweep_seeds": [0, 1],
+        "sweeps": {"model_hidden": {"key": "model.n_hidden", "values": [3, 6]}},
+    }
+    workdir = copy_workflow(tmp_path, config)
+    snakemake(workdir, "sweeps")
+    assert not (workdir / "results/seed0").exists()  # the main experiment did not run
+    for size in (3, 6):
+        ko = torch.load(workdir / f"results/sweeps/model_hidden/{size}/seed1/models/ko.pt", weights_only=True)
+        assert ko["hidden.weight"].shape == (size, N_INPUTS)
+        neural = pd.read_parquet(workdir / f"results/sweeps/model_hidden/{size}/seed1/eval/neural.parquet")
+        assert len(neural) == len(EVALUATED) * N_HIDDEN  # one row per fly unit
+        if size == 3:  # the fly's last unit has no model unit of its index
+            assert (neural.loc[neural["unit"] == 3, "r2"] == 0).all()
+    summary = pd.read_parquet(workdir / "results/sweeps/model_hidden/summary.parquet")
+    assert sorted(set(summary["value"])) == ["3", "6"] and set(summary["model"]) == {"ko", "do", "ko - do"}
+    assert (summary["n_seeds"] == 2).all() and (summary["key"] == "model.n_hidden").all()
+    assert (workdir / "results/sweeps/model_hidden/ko_minus_do.png").read_bytes()[:4] == b"\x89PNG"

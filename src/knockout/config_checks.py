@@ -6,6 +6,9 @@ stops the run with one sentence naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+
 NOT_TRAINING_SETTINGS = ("per_model", "one_job_per")
 """Keys of ``train`` that say how to run training, not what a network's training is."""
 
@@ -34,6 +37,12 @@ def config_problems(config: dict) -> list[str]:
                 f"{where}.batch_size = {values['batch_size']} is larger than data.n_train = {n_train}; "
                 f"every batch comes from one data set, so use at most {n_train}"
             )
+    n_silenced, n_hidden = config["data"]["n_silenced"], config["fly"]["n_hidden"]
+    if n_silenced is not None and n_silenced > n_hidden:
+        problems.append(
+            f"data.n_silenced = {n_silenced} is larger than fly.n_hidden = {n_hidden}; "
+            f"use 1-{n_hidden}, or null to silence every unit"
+        )
     unused = sorted(set(config["train"]["per_model"]) - set(config["models"]))
     if unused:
         problems.append(
@@ -41,3 +50,17 @@ def config_problems(config: dict) -> list[str]:
             f"({', '.join(config['models'])}); add it to models or remove the override"
         )
     return problems
+
+
+def sweep_points(config: dict) -> Iterator[tuple[str, object, str, dict]]:
+    """Each sweep point as (sweep, value, where it is declared, its whole config).
+
+    A point is the config with the sweep's ``key`` (``section.name``) set to the value;
+    the caller checks each point's config like the main one.
+    """
+    for sweep, declaration in config["sweeps"].items():
+        section, name = declaration["key"].split(".")
+        for index, value in enumerate(declaration["values"]):
+            point = copy.deepcopy(config)
+            point[section][name] = value
+            yield sweep, value, f"sweeps.{sweep}.values[{index}] ({declaration['key']} = {value!r})", point

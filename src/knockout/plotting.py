@@ -1,7 +1,8 @@
-"""The two summary figures: behaviour R² per test set and neural R² per hidden unit.
+"""The figures of one experiment's replicates, and a sweep's summary figure.
 
-Inputs are the per-seed evaluation tables concatenated with a ``seed`` column.
-Every seed is drawn as a small point, the mean over seeds as a large marker.
+Inputs are the per-seed evaluation tables concatenated with a ``seed`` column. Every
+seed is drawn as a small point, the mean over seeds as a large marker with its 95 %
+confidence interval (``summary.mean_and_interval``, the numbers of the summary tables).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from knockout import naming
+from knockout.summary import mean_and_interval, seed_statistics
 from knockout.tables import write_atomically
 
 LABELS = {
@@ -23,7 +25,10 @@ LABELS = {
     "noko": "noko (all data, no masking)",
     "ko": "ko (knockout training)",
     "do": "do (random-unit dropout)",
+    naming.OPTIMUM: "exact knockout optimum (best possible)",
 }
+OPTIMUM_COLOR = "black"
+PLOTTED = (*naming.MODELS, naming.OPTIMUM)
 
 
 @dataclass(frozen=True)
@@ -37,35 +42,50 @@ class PlotSettings:
     )
 
 
+def _color(model: str, settings: PlotSettings) -> str | None:
+    return OPTIMUM_COLOR if model == naming.OPTIMUM else settings.colors.get(model)
+
+
+def _present_models(table: pd.DataFrame) -> list[str]:
+    return [m for m in PLOTTED if m in set(table["model"])]
+
+
 def _draw_per_model(
-    ax: Axes, table: pd.DataFrame, x_column: str, x_order: list, settings: PlotSettings
+    ax: Axes, table: pd.DataFrame, x_column: str, x_order: list, settings: PlotSettings, value: str = "r2"
 ) -> None:
-    """Each seed as a small point and the mean over seeds as a large marker, per model."""
-    models = [m for m in naming.MODELS if m in set(table["model"])]
-    offsets = np.linspace(-0.27, 0.27, len(models)) if len(models) > 1 else [0.0]
-    position = {value: i for i, value in enumerate(x_order)}
+    """Each seed as a small point, and per model the mean over seeds as a large marker
+    with its 95 % confidence interval (with two seeds or more)."""
+    models = _present_models(table)
+    offsets = np.linspace(-0.3, 0.3, len(models)) if len(models) > 1 else [0.0]
+    position = {x: i for i, x in enumerate(x_order)}
+    several_seeds = table["seed"].nunique() > 1
     for offset, model in zip(offsets, models, strict=True):
         rows = table[table["model"] == model]
-        x = rows[x_column].map(position).to_numpy(float) + offset
-        color = settings.colors.get(model)
-        if rows["seed"].nunique() > 1:
-            ax.scatter(x, rows["r2"], s=9, color=color, alpha=0.35, linewidths=0)
-        means = rows.groupby(x_column, sort=False)["r2"].mean()
+        color = _color(model, settings)
+        if several_seeds:
+            x = rows[x_column].map(position).to_numpy(float) + offset
+            ax.scatter(x, rows[value], s=9, color=color, alpha=0.35, linewidths=0)
+        intervals = rows.groupby(x_column, sort=False)[value].apply(mean_and_interval)
+        x = intervals.index.map(position).to_numpy(float) + offset
+        means = np.array([interval[0] for interval in intervals])
+        if several_seeds:
+            lows, highs = np.array([[i[1], i[2]] for i in intervals]).T
+            ax.errorbar(
+                x, means, yerr=[means - lows, highs - means], fmt="none", ecolor=color, lw=1.2, zorder=2
+            )
         ax.scatter(
-            means.index.map(position).to_numpy(float) + offset,
-            means.to_numpy(),
-            s=42,
-            color=color,
-            edgecolors="black",
-            linewidths=0.5,
-            label=LABELS[model],
-            zorder=3,
+            x, means, s=42, color=color, edgecolors="black", linewidths=0.5, label=LABELS[model], zorder=3
         )
+
+
+def _units_note(table: pd.DataFrame) -> str:
+    seeds = table["seed"].nunique()
+    return f"every unit of {seeds} seed{'s' if seeds > 1 else ''}"
 
 
 def _seed_note(table: pd.DataFrame) -> str:
     seeds = table["seed"].nunique()
-    return "1 seed" if seeds == 1 else f"{seeds} seeds: small points per seed, large markers the mean"
+    return "1 seed" if seeds == 1 else f"{seeds} seeds: points per seed, mean ± 95% CI"
 
 
 def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
@@ -117,6 +137,154 @@ def neural_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings)
     bottom.set_xticks(units)
     bottom.grid(axis="y", alpha=0.3, which="both")
     bottom.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+THREE_WAYS = {
+    "r2_median": "unit i vs fly unit i",
+    "r2_matched_median": "best one-to-one match",
+    "r2_decoded_median": "decoded from all units",
+}
+
+
+def three_ways_figure(behavior: pd.DataFrame, neural: pd.DataFrame, settings: PlotSettings) -> Figure:
+    """Per model, the median over the fly's units of neural R² measured three ways."""
+    per_seed = seed_statistics(behavior, neural).melt(
+        id_vars=["seed", "model"], value_vars=list(THREE_WAYS), var_name="measure", value_name="r2"
+    )
+    fig = Figure(figsize=(settings.width, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    _draw_per_model(ax, per_seed, "measure", list(THREE_WAYS), settings)
+    ax.set_xticks(range(len(THREE_WAYS)), list(THREE_WAYS.values()))
+    ax.set_xlabel("how each fly unit is compared with the model's units")
+    ax.set_ylabel("median over the fly's units of neural R²")
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_title(f"Did a model learn the fly's neurons, or only their span? ({_seed_note(neural)})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="center left", fontsize="small", ncols=2, bbox_to_anchor=(0.0, 0.68))
+    return fig
+
+
+def _model_panels(fig: Figure, table: pd.DataFrame, **shared) -> list[tuple[str, Axes]]:
+    models = _present_models(table)
+    return list(
+        zip(models, np.atleast_1d(fig.subplots(1, len(models), squeeze=False, **shared)[0]), strict=True)
+    )
+
+
+def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings) -> Figure:
+    """Neural R² (unit i vs unit i) against the fly unit's contribution, every unit of every seed."""
+    fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
+    for model, ax in _model_panels(fig, neural, sharey=True):
+        rows = neural[neural["model"] == model]
+        ax.scatter(
+            rows["contribution"], rows["r2"], s=12, color=_color(model, settings), alpha=0.6, linewidths=0
+        )
+        ax.axvline(noise_sd, color="black", linestyle="--", linewidth=1, label=f"noise σ = {noise_sd:g}")
+        ax.set_xscale("log")
+        ax.set_title(model)
+        ax.set_xlabel("fly unit's contribution\nstd(w_out,i · h_i)")
+        ax.grid(alpha=0.3)
+    fig.axes[0].set_ylabel("neural R² (unit i vs fly unit i)")
+    fig.axes[0].legend(loc="upper left", fontsize="small")
+    fig.suptitle(
+        f"Which units can be identified? Neural R² against each unit's share ({_units_note(neural)})"
+    )
+    return fig
+
+
+def silencing_effect_figure(neural: pd.DataFrame, settings: PlotSettings) -> Figure:
+    """Each unit's silencing effect in the fly against the same unit's in the model."""
+    fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
+    effects = neural[["fly_silencing_effect", "silencing_effect"]].to_numpy()
+    positive = effects[effects > 0]
+    limits = (positive.min() / 1.5, positive.max() * 1.5) if len(positive) else (1e-3, 1.0)
+    for model, ax in _model_panels(fig, neural, sharex=True, sharey=True):
+        rows = neural[neural["model"] == model]
+        ax.plot(limits, limits, color="black", linewidth=0.8, label="equal effect")
+        ax.scatter(
+            rows["fly_silencing_effect"],
+            rows["silencing_effect"],
+            s=12,
+            color=_color(model, settings),
+            alpha=0.6,
+            linewidths=0,
+        )
+        ax.set(xscale="log", yscale="log", xlim=limits, ylim=limits, title=model)
+        ax.set_xlabel("silencing fly unit i:\nRMS change of behaviour")
+        ax.grid(alpha=0.3)
+    fig.axes[0].set_ylabel("silencing model unit i:\nRMS change of output")
+    fig.axes[0].legend(loc="upper left", fontsize="small")
+    fig.suptitle(
+        f"Does silencing a model unit do what silencing the fly's unit does? ({_units_note(neural)})"
+    )
+    return fig
+
+
+def weight_cosine_figure(neural: pd.DataFrame, settings: PlotSettings) -> Figure:
+    """Per unit, |cosine| between the fly unit's input weights and model unit i's."""
+    units = sorted(neural["unit"].unique())
+    fig = Figure(figsize=(settings.width, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    _draw_per_model(ax, neural, "unit", units, settings, value="weight_cosine")
+    ax.set_xticks(range(len(units)), units)
+    ax.set_xlabel("hidden unit i")
+    ax.set_ylabel("|cosine| of input weights,\nmodel unit i vs fly unit i")
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_title(f"Weight recovery: does model unit i see what fly unit i sees? ({_seed_note(neural)})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small", ncols=3)
+    return fig
+
+
+SWEEP_PANELS = {
+    "r2_mean": "neural R², unit i vs fly unit i\n(mean over units)",
+    "behavior_r2_silenced": "behaviour R² on silenced sets\n(mean over sets)",
+}
+
+
+def _axis_values(values: list) -> tuple[np.ndarray, list[str], bool]:
+    """x positions of swept values: the numbers themselves (log-spaced when they span a
+    factor of 10 or more), or evenly spaced categories."""
+    labels = [str(v) for v in values]
+    if all(isinstance(v, int | float) for v in values):
+        numbers = np.array(values, float)
+        return numbers, labels, bool(numbers.min() > 0 and numbers.max() / numbers.min() >= 10)
+    return np.arange(len(values), dtype=float), labels, False
+
+
+def sweep_figure(summary: pd.DataFrame, key: str, values: list, settings: PlotSettings) -> Figure:
+    """Top: ko's and do's statistics against the swept value; bottom: ko - do. Mean over
+    seeds with its 95 % confidence interval."""
+    x, labels, log_x = _axis_values(values)
+    position = dict(zip(labels, x, strict=True))
+    fig = Figure(figsize=(settings.width, 5.6), layout="constrained")
+    axes = fig.subplots(2, len(SWEEP_PANELS), sharex=True, squeeze=False)
+    for column, (measure, label) in enumerate(SWEEP_PANELS.items()):
+        for row, models in enumerate([["ko", "do"], ["ko - do"]]):
+            ax = axes[row, column]
+            for model in models:
+                rows = summary[(summary["model"] == model) & (summary["measure"] == measure)]
+                rows = rows.assign(x=rows["value"].map(position)).sort_values("x")
+                color = "black" if model == "ko - do" else settings.colors.get(model)
+                ax.plot(rows["x"], rows["mean"], marker="o", color=color, label=model)
+                ax.fill_between(
+                    rows["x"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0
+                )
+            if row == 1:
+                ax.axhline(0, color="black", linewidth=0.8, linestyle=":")
+                ax.set_xlabel(key)
+            ax.set_ylabel(label if row == 0 else f"ko - do:\n{label.split(chr(10))[0]}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+            if log_x:
+                ax.set_xscale("log")
+            ax.set_xticks(x, labels)
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
+    n_seeds = int(summary["n_seeds"].max())
+    fig.suptitle(
+        f"Sweep of {key}: knockout training (ko) vs dropout control (do), {n_seeds} seeds, mean ± 95% CI"
+    )
     return fig
 
 

@@ -19,7 +19,7 @@ import pyarrow
 from knockout import naming
 from knockout.errors import InputFileError
 
-TEXT_COLUMNS = {"dataset", "model"}
+TEXT_COLUMNS = {"dataset", "model", "measure", "value", "key"}
 """The only columns of the pipeline's tables that hold text; every other one holds numbers."""
 
 
@@ -48,8 +48,11 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
     write_atomically(path, lambda tmp: table.to_parquet(tmp, index=False, engine="pyarrow"))
 
 
-def read_table(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
-    """A Parquet table that must hold ``columns`` (in any order; others are ignored)."""
+def read_table(
+    path: str | os.PathLike, columns: Iterable[str], may_be_nan: Iterable[str] = ()
+) -> pd.DataFrame:
+    """A Parquet table that must hold ``columns`` (in any order; others are ignored), with
+    finite numbers except NaN in ``may_be_nan`` (e.g. an undefined confidence interval)."""
     columns = list(columns)
     try:
         table = pd.read_parquet(path, engine="pyarrow")
@@ -72,10 +75,23 @@ def read_table(path: str | os.PathLike, columns: Iterable[str]) -> pd.DataFrame:
     if not_numeric:
         shown = ", ".join(f"{c} ({table[c].dtype})" for c in not_numeric[:5])
         raise InputFileError(f"{path}: column(s) {shown} should hold numbers")
-    not_finite = [c for c in numeric_columns if not np.isfinite(table[c].to_numpy(np.float64)).all()]
+    not_finite = [
+        c
+        for c in numeric_columns
+        if not np.isfinite(values := table[c].to_numpy(np.float64)).all()
+        and not (c in may_be_nan and not np.isinf(values).any())
+    ]
     if not_finite:
         raise InputFileError(f"{path}: column(s) {', '.join(not_finite[:5])} hold NaN or infinite values")
     return table
+
+
+def read_seed_tables(paths: list, seeds: list[int], columns: list[str]) -> pd.DataFrame:
+    """One table per seed (as ``read_table``), concatenated with a ``seed`` column."""
+    return pd.concat(
+        [read_table(path, columns).assign(seed=seed) for path, seed in zip(paths, seeds, strict=True)],
+        ignore_index=True,
+    )
 
 
 def read_behavior_table(

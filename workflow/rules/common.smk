@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -6,21 +7,87 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/src")
-from knockout.config_checks import config_problems, model_train_settings
+from knockout.config_checks import config_problems, model_train_settings, sweep_points
 from knockout.sources import core_files
 
-validate(config, "../schemas/config.schema.yaml")
+SCHEMA = "../schemas/config.schema.yaml"
+validate(config, SCHEMA)
 if problems := config_problems(config):
     raise WorkflowError("invalid config:\n" + "\n".join(f"  {p}" for p in problems))
 
-SEEDS = config["seeds"]
 MODELS = config["models"]
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 
+def _sweep_point_config(where, point):
+    """A sweep point's config, checked as a whole (schema, then cross-key rules)."""
+    try:
+        validate(point, SCHEMA)
+    except WorkflowError as error:
+        raise WorkflowError(f"invalid config for {where}: {error}") from None
+    if problems := config_problems(point):
+        raise WorkflowError(
+            f"invalid config for {where}:\n" + "\n".join(f"  {p}" for p in problems)
+        )
+    return point
+
+
+# Every experiment by its folder under results/: "" is config/config.yaml itself; a sweep
+# point "sweeps/<sweep>/<value>/" is the same config with one key set to the value.
+EXPERIMENTS = {"": config}
+SWEEP_VALUES = {}
+for sweep, value, where, point in sweep_points(config):
+    EXPERIMENTS[f"sweeps/{sweep}/{value}/"] = _sweep_point_config(where, point)
+    SWEEP_VALUES.setdefault(sweep, []).append(str(value))
+
+
 wildcard_constraints:
+    experiment="|".join(re.escape(folder) for folder in EXPERIMENTS),
+    sweep="|".join(re.escape(sweep) for sweep in SWEEP_VALUES) or "(?!)",
     seed=r"\d+",
     model="|".join(MODELS),
+
+
+def experiment_config(wildcards):
+    return EXPERIMENTS[wildcards.experiment]
+
+
+def experiment_seeds(experiment):
+    """Replicates of an experiment: ``seeds``, or ``sweep_seeds`` for a sweep point."""
+    return config["seeds"] if experiment == "" else config["sweep_seeds"]
+
+
+def config_slice(section):
+    """A rule's ``params`` function: one section of its experiment's config."""
+    return lambda wildcards: experiment_config(wildcards)[section]
+
+
+def network_settings(wildcards):
+    """The activations and the models' unit count (null in the config: the fly's)."""
+    fly, model = experiment_config(wildcards)["fly"], experiment_config(wildcards)["model"]
+    return {
+        "fly_activation": fly["activation"],
+        "model_activation": model["activation"] or fly["activation"],
+        "model_hidden": model["n_hidden"] or fly["n_hidden"],
+    }
+
+
+def data_shape(wildcards):
+    """What a behaviour table of this experiment holds: inputs, fly units, silenced sets."""
+    settings = experiment_config(wildcards)
+    return {
+        "n_inputs": settings["fly"]["n_inputs"],
+        "n_hidden": settings["fly"]["n_hidden"],
+        "n_silenced": settings["data"]["n_silenced"],
+    }
+
+
+def has_knockout_optimum(experiment):
+    """The knockout objective has a closed-form optimum for linear networks; it is
+    compared with trained ko, so it is computed where ko is trained."""
+    settings = EXPERIMENTS[experiment]
+    activations = {settings["fly"]["activation"], settings["model"]["activation"] or "linear"}
+    return "ko" in MODELS and activations == {"linear"}
 
 
 def core_modules(script):
@@ -35,7 +102,9 @@ def core_modules(script):
 
 
 ONE_TRAIN_JOB_PER_MODEL = config["train"]["one_job_per"] == "model"
-TRAIN_JOB = "seed{seed}_{model}" if ONE_TRAIN_JOB_PER_MODEL else "seed{seed}"
+TRAIN_JOB = (
+    "{experiment}seed{seed}_{model}" if ONE_TRAIN_JOB_PER_MODEL else "{experiment}seed{seed}"
+)
 
 
 def trained_models(wildcards):
@@ -45,9 +114,8 @@ def trained_models(wildcards):
 
 def train_settings(wildcards):
     """Each trained model's settings (its slice of ``train``, with its overrides)."""
-    return {
-        model: model_train_settings(config["train"], model) for model in trained_models(wildcards)
-    }
+    train = experiment_config(wildcards)["train"]
+    return {model: model_train_settings(train, model) for model in trained_models(wildcards)}
 
 
 def train_job_files(pattern):
@@ -57,21 +125,74 @@ def train_job_files(pattern):
     return expand(pattern, model=MODELS, allow_missing=True)
 
 
-def fly_shape():
-    return {key: config["fly"][key] for key in ("n_inputs", "n_hidden")}
+def evaluated_models(wildcards):
+    """The trained models and, for linear networks, the knockout optimum."""
+    optimum = ["optimum"] if has_knockout_optimum(wildcards.experiment) else []
+    return [*MODELS, *optimum]
 
 
 def model_files(wildcards):
-    return expand("results/seed{seed}/models/{model}.pt", seed=wildcards.seed, model=MODELS)
+    return expand(
+        "results/{experiment}seed{seed}/models/{model}.pt",
+        experiment=wildcards.experiment,
+        seed=wildcards.seed,
+        model=evaluated_models(wildcards),
+    )
+
+
+def seed_files(pattern, experiment):
+    """``pattern`` (with {seed}) for every seed of ``experiment``."""
+    return expand(pattern, experiment=experiment, seed=experiment_seeds(experiment))
+
+
+def experiment_tables(wildcards):
+    """Every seed's evaluation tables of one experiment, by kind."""
+    tables = {
+        kind: seed_files(
+            f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet", wildcards.experiment
+        )
+        for kind in ("behavior", "neural")
+    }
+    if has_knockout_optimum(wildcards.experiment):
+        tables["optimum"] = seed_files(
+            "results/{experiment}seed{seed}/eval/optimum.parquet", wildcards.experiment
+        )
+    return tables
+
+
+def sweep_tables(wildcards):
+    """Every seed's evaluation tables of every point of one sweep, by kind."""
+    points = [f"sweeps/{wildcards.sweep}/{value}/" for value in SWEEP_VALUES[wildcards.sweep]]
+    return {
+        kind: [
+            path
+            for point in points
+            for path in seed_files(f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet", point)
+        ]
+        for kind in ("behavior", "neural")
+    }
+
+
+SUMMARY_TABLES = ["behavior", "neural_units", "models"]
+FIGURES = {
+    "behavior_r2": "behaviour R² per test set",
+    "neural_r2": "neural R² per unit",
+    "neural_r2_three_ways": "neural R² three ways",
+    "r2_vs_contribution": "neural R² vs contribution",
+    "silencing_effect": "silencing effect, fly vs model",
+    "weight_cosine": "weight recovery",
+}
+"""The main experiment's figures (results/figures/<name>.png), with their report labels."""
 
 
 def final_outputs():
     return [
-        *expand(
-            "results/seed{seed}/eval/{table}.parquet",
-            seed=SEEDS,
-            table=["behavior", "neural"],
-        ),
-        "results/figures/behavior_r2.png",
-        "results/figures/neural_r2.png",
+        *seed_files("results/{experiment}seed{seed}/eval/behavior.parquet", ""),
+        *seed_files("results/{experiment}seed{seed}/eval/neural.parquet", ""),
+        *expand("results/summary/{table}.parquet", table=SUMMARY_TABLES),
+        *expand("results/figures/{figure}.png", figure=FIGURES),
     ]
+
+
+def sweep_outputs():
+    return expand("results/sweeps/{sweep}/ko_minus_do.png", sweep=SWEEP_VALUES)

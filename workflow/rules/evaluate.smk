@@ -5,15 +5,18 @@ rule evaluate_behavior:
         models=model_files,
         code=core_modules("evaluate_behavior.py"),
     output:
-        "results/seed{seed}/eval/behavior.parquet",
+        "results/{experiment}seed{seed}/eval/behavior.parquet",
     log:
-        "logs/evaluate_behavior/seed{seed}.log",
+        "logs/evaluate_behavior/{experiment}seed{seed}.log",
     benchmark:
-        "benchmarks/evaluate_behavior/seed{seed}.tsv"
+        "benchmarks/evaluate_behavior/{experiment}seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
-        models=MODELS,
+        models=evaluated_models,
+        data_shape=data_shape,
+        networks=network_settings,
+        silenced_activity=lambda wildcards: experiment_config(wildcards)["fly"]["silenced_activity"],
     script:
         "../scripts/evaluate_behavior.py"
 
@@ -25,14 +28,16 @@ rule evaluate_neural:
         models=model_files,
         code=core_modules("evaluate_neural.py"),
     output:
-        "results/seed{seed}/eval/neural.parquet",
+        "results/{experiment}seed{seed}/eval/neural.parquet",
     log:
-        "logs/evaluate_neural/seed{seed}.log",
+        "logs/evaluate_neural/{experiment}seed{seed}.log",
     benchmark:
-        "benchmarks/evaluate_neural/seed{seed}.tsv"
+        "benchmarks/evaluate_neural/{experiment}seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
-        models=MODELS,
+        models=evaluated_models,
+        data_shape=data_shape,
+        networks=network_settings,
     script:
         "../scripts/evaluate_neural.py"

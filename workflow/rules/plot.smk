@@ -1,21 +1,18 @@
 rule plot:
     input:
-        behavior=expand("results/seed{seed}/eval/behavior.parquet", seed=SEEDS),
-        neural=expand("results/seed{seed}/eval/neural.parquet", seed=SEEDS),
+        behavior=seed_files("results/{experiment}seed{seed}/eval/behavior.parquet", ""),
+        neural=seed_files("results/{experiment}seed{seed}/eval/neural.parquet", ""),
         code=core_modules("plot.py"),
     output:
-        behavior=report(
-            "results/figures/behavior_r2.png",
-            caption="../report/behavior_r2.rst",
-            category="Figures",
-            labels={"figure": "behaviour R²"},
-        ),
-        neural=report(
-            "results/figures/neural_r2.png",
-            caption="../report/neural_r2.rst",
-            category="Figures",
-            labels={"figure": "neural R²"},
-        ),
+        **{
+            figure: report(
+                f"results/figures/{figure}.png",
+                caption=f"../report/{figure}.rst",
+                category="Replicates",
+                labels={"figure": label},
+            )
+            for figure, label in FIGURES.items()
+        },
     log:
         "logs/plot/plot.log",
     benchmark:
@@ -24,7 +21,7 @@ rule plot:
         "../../envs/plot.yaml"
     params:
         plot=lookup(dpath="plot", within=config),
-        seeds=SEEDS,
+        seeds=config["seeds"],
         noise_sd=lookup(dpath="fly/noise_sd", within=config),
     script:
         "../scripts/plot.py"

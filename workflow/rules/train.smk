@@ -3,8 +3,8 @@ rule train_model:
         train=rules.generate_fly_data.output.train,
         code=core_modules("train_model.py"),
     output:
-        models=train_job_files("results/seed{seed}/models/{model}.pt"),
-        losses=train_job_files("results/seed{seed}/models/{model}_loss.parquet"),
+        models=train_job_files("results/{experiment}seed{seed}/models/{model}.pt"),
+        losses=train_job_files("results/{experiment}seed{seed}/models/{model}_loss.parquet"),
     log:
         f"logs/train_model/{TRAIN_JOB}.log",
     benchmark:
@@ -17,6 +17,28 @@ rule train_model:
     params:
         models=trained_models,
         train=train_settings,
-        network=fly_shape(),
+        data_shape=data_shape,
+        networks=network_settings,
     script:
         "../scripts/train_model.py"
+
+
+rule fit_knockout_optimum:
+    input:
+        train=rules.generate_fly_data.output.train,
+        ko="results/{experiment}seed{seed}/models/ko.pt",
+        code=core_modules("fit_knockout_optimum.py"),
+    output:
+        network="results/{experiment}seed{seed}/models/optimum.pt",
+        gap="results/{experiment}seed{seed}/eval/optimum.parquet",
+    log:
+        "logs/fit_knockout_optimum/{experiment}seed{seed}.log",
+    benchmark:
+        "benchmarks/fit_knockout_optimum/{experiment}seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        data_shape=data_shape,
+        networks=network_settings,
+    script:
+        "../scripts/fit_knockout_optimum.py"

@@ -3,13 +3,16 @@
 from knockout import tables, weights
 from knockout.jobs import run_job
 from knockout.metrics import behavior_scores
+from knockout.network import NetworkSettings
 
 
 def main(snakemake) -> None:
     model_paths = dict(zip(snakemake.params.models, snakemake.input.models, strict=True))
-    fly, models = weights.load_fly_and_models(snakemake.input.fly, model_paths)
-    test = tables.read_behavior_table(snakemake.input.test, fly.hidden.in_features, fly.n_hidden)
-    tables.write_table(behavior_scores(fly, models, test), snakemake.output[0])
+    networks = NetworkSettings(**snakemake.params.networks)
+    fly, models = weights.load_fly_and_models(snakemake.input.fly, model_paths, networks)
+    test = tables.read_behavior_table(snakemake.input.test, **snakemake.params.data_shape)
+    scores = behavior_scores(fly, models, test, snakemake.params.silenced_activity)
+    tables.write_table(scores, snakemake.output[0])
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

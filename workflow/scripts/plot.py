@@ -1,26 +1,24 @@
-"""The behaviour and neural R² figures over all seeds."""
+"""The figures of the main experiment, over all its seeds."""
 
-import pandas as pd
-
-from knockout import naming, tables
+from knockout import naming, plotting, tables
 from knockout.jobs import run_job
-from knockout.plotting import PlotSettings, behavior_figure, neural_figure, save_figure
-
-
-def read_all_seeds(paths: list[str], seeds: list[int], columns: list[str]) -> pd.DataFrame:
-    return pd.concat(
-        [tables.read_table(path, columns).assign(seed=seed) for path, seed in zip(paths, seeds, strict=True)],
-        ignore_index=True,
-    )
 
 
 def main(snakemake) -> None:
-    settings = PlotSettings(**snakemake.params.plot)
-    seeds = snakemake.params.seeds
-    behavior = read_all_seeds(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
-    neural = read_all_seeds(snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS)
-    save_figure(behavior_figure(behavior, settings), snakemake.output.behavior, settings)
-    save_figure(neural_figure(neural, snakemake.params.noise_sd, settings), snakemake.output.neural, settings)
+    settings = plotting.PlotSettings(**snakemake.params.plot)
+    seeds, noise_sd = snakemake.params.seeds, snakemake.params.noise_sd
+    behavior = tables.read_seed_tables(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
+    neural = tables.read_seed_tables(snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS)
+    figures = {
+        "behavior_r2": plotting.behavior_figure(behavior, settings),
+        "neural_r2": plotting.neural_figure(neural, noise_sd, settings),
+        "neural_r2_three_ways": plotting.three_ways_figure(behavior, neural, settings),
+        "r2_vs_contribution": plotting.contribution_figure(neural, noise_sd, settings),
+        "silencing_effect": plotting.silencing_effect_figure(neural, settings),
+        "weight_cosine": plotting.weight_cosine_figure(neural, settings),
+    }
+    for name, figure in figures.items():
+        plotting.save_figure(figure, snakemake.output[name], settings)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

@@ -29,17 +29,19 @@ def pick_device() -> torch.device:
 def main(snakemake) -> None:
     torch.set_num_threads(snakemake.threads)
     seed = int(snakemake.wildcards.seed)
-    n_inputs, n_hidden = snakemake.params.network["n_inputs"], snakemake.params.network["n_hidden"]
-    data = BehaviorData.from_table(
-        tables.read_behavior_table(snakemake.input.train, n_inputs, n_hidden), n_inputs
-    )
+    shape, networks = snakemake.params.data_shape, snakemake.params.networks
+    table = tables.read_behavior_table(snakemake.input.train, **shape)
+    data = BehaviorData.from_table(table, shape["n_inputs"])
+    n_hidden, activation = networks["model_hidden"], networks["model_activation"]
     device = pick_device()
     outputs = zip(snakemake.params.models, snakemake.output.models, snakemake.output.losses, strict=True)
     for model, model_path, losses_path in outputs:
         settings = TrainSettings(**snakemake.params.train[model])
-        logging.info("seed %d, model %s, %s on %s", seed, model, settings, device)
+        logging.info(
+            "seed %d, model %s (%d %s units), %s on %s", seed, model, n_hidden, activation, settings, device
+        )
         started = time.perf_counter()
-        net, losses = train(model, data, n_hidden, settings, seed, device)
+        net, losses = train(model, data, n_hidden, settings, seed, device, activation)
         logging.info("trained in %.2f s; final training MSE %.5f", time.perf_counter() - started, losses[-1])
         epochs = pd.DataFrame({"epoch": range(1, len(losses) + 1), "train_mse": losses})
         tables.write_table(epochs, losses_path)

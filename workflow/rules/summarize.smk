@@ -1,0 +1,16 @@
+rule summarize:
+    input:
+        unpack(experiment_tables),
+        code=core_modules("summarize.py"),
+    output:
+        **{table: f"results/{{experiment}}summary/{table}.parquet" for table in SUMMARY_TABLES},
+    log:
+        "logs/summarize/{experiment}replicates.log",
+    benchmark:
+        "benchmarks/summarize/{experiment}replicates.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        seeds=lambda wildcards: experiment_seeds(wildcards.experiment),
+    script:
+        "../scripts/summarize.py"
