@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run figures sweeps report test test-slurm bench lint format clean
+.PHONY: venv run figures sweeps report chromium test test-slurm bench lint format clean
 
 venv: $(VENV)/.installed
 
@@ -26,13 +26,20 @@ figures: venv
 sweeps: venv
 	$(BIN)/snakemake --cores $(CORES) sweeps
 
-## report: results/report.html, every figure with its caption, of the runs made so far
-## (run `make run` and, for the sweep figures, `make sweeps` first)
+## report: results/report.html, every figure of REPORT_TARGETS' runs with its caption
+## (after `make run`; REPORT_TARGETS="all sweeps" adds the sweep figures, after `make sweeps`)
+REPORT_TARGETS ?= all
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(REPORT_TARGETS)
 
+## chromium: install the headless browser the report test opens the report in (Debian
+## package, as root; without root and without it, that test is skipped outside CI)
+chromium:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] \
+		|| (apt-get update -qq && apt-get install -y -qq chromium)
+
 ## test: lint, formatting check and the whole test suite (unit + end-to-end)
-test: venv lint
+test: venv lint chromium
 	$(BIN)/pytest
 
 ## test-slurm: as root, start a one-node SLURM cluster and run the workflow through

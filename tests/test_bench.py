@@ -64,8 +64,9 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
         for layout in ["model", "seed"]
         for scenario in ["full run", "no-op rerun", "plot-only rerun"]
     ]
-    # 1 seed: data, 4 models (or 1 job for all), 2 evaluations, plot; nothing to redo; the plot alone.
-    assert pipeline["jobs"].tolist() == [8, 0, 1, 5, 0, 1]
+    # 1 seed: data, 4 models (or 1 job for all), the knockout optimum, 2 evaluations, the summary,
+    # plot; nothing to redo; the plot alone.
+    assert pipeline["jobs"].tolist() == [10, 0, 1, 7, 0, 1]
 
     jobs = pd.read_parquet(out / "jobs.parquet")
     assert jobs.groupby(["one_job_per", "rule"]).size().to_dict() == {
@@ -74,8 +75,10 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
         for rule, count in [
             ("evaluate_behavior", 1),
             ("evaluate_neural", 1),
+            ("fit_knockout_optimum", 1),
             ("generate_fly_data", 1),
             ("plot", 1),
+            ("summarize", 1),
             ("train_model", train_jobs),
         ]
     }

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from knockout import naming
 from knockout.summary import (
     SEED_MEASURES,
     across_seeds,
@@ -63,22 +64,7 @@ def evaluation_tables(seeds=(0, 1, 2), models=("ko", "do")):
     behavior = pd.DataFrame(
         behavior, columns=["seed", "model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
     )
-    neural = pd.DataFrame(
-        neural,
-        columns=[
-            "seed",
-            "model",
-            "unit",
-            "silenced",
-            "r2",
-            "r2_matched",
-            "r2_decoded",
-            "weight_cosine",
-            "silencing_effect",
-            "fly_silencing_effect",
-            "contribution",
-        ],
-    )
+    neural = pd.DataFrame(neural, columns=["seed", *naming.NEURAL_SCORE_COLUMNS])
     return behavior, neural
 
 

@@ -19,6 +19,7 @@ import torch
 import yaml
 from scipy import stats
 from workflow_helpers import (
+    FIGURES,
     MODELS,
     N_HIDDEN,
     N_INPUTS,
@@ -31,14 +32,6 @@ from workflow_helpers import (
 
 pytestmark = pytest.mark.slow
 EVALUATED = [*MODELS, "optimum"]  # the exact knockout optimum is evaluated beside the models
-FIGURES = [
-    "behavior_r2",
-    "neural_r2",
-    "neural_r2_three_ways",
-    "r2_vs_contribution",
-    "silencing_effect",
-    "weight_cosine",
-]
 
 
 @pytest.fixture(scope="module")

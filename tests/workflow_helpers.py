@@ -14,6 +14,15 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MODELS = ["control", "noko", "ko", "do"]
 SEEDS = [0, 1]
 N_INPUTS, N_HIDDEN = 10, 4
+FIGURES = [
+    "behavior_r2",
+    "neural_r2",
+    "neural_r2_three_ways",
+    "r2_vs_contribution",
+    "silencing_effect",
+    "weight_cosine",
+]
+"""The main experiment's figures, results/figures/<name>.png."""
 TINY_CONFIG = {
     "seeds": SEEDS,
     "models": MODELS,

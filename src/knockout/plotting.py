@@ -165,59 +165,58 @@ def three_ways_figure(behavior: pd.DataFrame, neural: pd.DataFrame, settings: Pl
     return fig
 
 
-def _model_panels(fig: Figure, table: pd.DataFrame, **shared) -> list[tuple[str, Axes]]:
-    models = _present_models(table)
-    return list(
-        zip(models, np.atleast_1d(fig.subplots(1, len(models), squeeze=False, **shared)[0]), strict=True)
-    )
+def _unit_scatter_panels(
+    neural: pd.DataFrame,
+    x: str,
+    y: str,
+    labels: tuple[str, str],
+    title: str,
+    settings: PlotSettings,
+    **shared,
+) -> tuple[Figure, list[Axes]]:
+    """One panel per model: every unit of every seed as a point (``x`` against ``y``)."""
+    fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
+    models = _present_models(neural)
+    axes = list(fig.subplots(1, len(models), squeeze=False, **shared)[0])
+    for model, ax in zip(models, axes, strict=True):
+        rows = neural[neural["model"] == model]
+        ax.scatter(rows[x], rows[y], s=12, color=_color(model, settings), alpha=0.6, linewidths=0)
+        ax.set(title=model, xlabel=labels[0])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(labels[1])
+    fig.suptitle(f"{title} ({_units_note(neural)})")
+    return fig, axes
 
 
 def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings) -> Figure:
     """Neural R² (unit i vs unit i) against the fly unit's contribution, every unit of every seed."""
-    fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
-    for model, ax in _model_panels(fig, neural, sharey=True):
-        rows = neural[neural["model"] == model]
-        ax.scatter(
-            rows["contribution"], rows["r2"], s=12, color=_color(model, settings), alpha=0.6, linewidths=0
-        )
+    labels = ("fly unit's contribution\nstd(w_out,i · h_i)", "neural R² (unit i vs fly unit i)")
+    title = "Which units can be identified? Neural R² against each unit's share"
+    fig, axes = _unit_scatter_panels(neural, "contribution", "r2", labels, title, settings, sharey=True)
+    for ax in axes:
         ax.axvline(noise_sd, color="black", linestyle="--", linewidth=1, label=f"noise σ = {noise_sd:g}")
         ax.set_xscale("log")
-        ax.set_title(model)
-        ax.set_xlabel("fly unit's contribution\nstd(w_out,i · h_i)")
-        ax.grid(alpha=0.3)
-    fig.axes[0].set_ylabel("neural R² (unit i vs fly unit i)")
-    fig.axes[0].legend(loc="upper left", fontsize="small")
-    fig.suptitle(
-        f"Which units can be identified? Neural R² against each unit's share ({_units_note(neural)})"
-    )
+    axes[0].legend(loc="upper left", fontsize="small")
     return fig
 
 
 def silencing_effect_figure(neural: pd.DataFrame, settings: PlotSettings) -> Figure:
     """Each unit's silencing effect in the fly against the same unit's in the model."""
-    fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
     effects = neural[["fly_silencing_effect", "silencing_effect"]].to_numpy()
     positive = effects[effects > 0]
     limits = (positive.min() / 1.5, positive.max() * 1.5) if len(positive) else (1e-3, 1.0)
-    for model, ax in _model_panels(fig, neural, sharex=True, sharey=True):
-        rows = neural[neural["model"] == model]
-        ax.plot(limits, limits, color="black", linewidth=0.8, label="equal effect")
-        ax.scatter(
-            rows["fly_silencing_effect"],
-            rows["silencing_effect"],
-            s=12,
-            color=_color(model, settings),
-            alpha=0.6,
-            linewidths=0,
-        )
-        ax.set(xscale="log", yscale="log", xlim=limits, ylim=limits, title=model)
-        ax.set_xlabel("silencing fly unit i:\nRMS change of behaviour")
-        ax.grid(alpha=0.3)
-    fig.axes[0].set_ylabel("silencing model unit i:\nRMS change of output")
-    fig.axes[0].legend(loc="upper left", fontsize="small")
-    fig.suptitle(
-        f"Does silencing a model unit do what silencing the fly's unit does? ({_units_note(neural)})"
+    labels = (
+        "silencing fly unit i:\nRMS change of behaviour",
+        "silencing model unit i:\nRMS change of output",
     )
+    title = "Does silencing a model unit do what silencing the fly's unit does?"
+    fig, axes = _unit_scatter_panels(
+        neural, "fly_silencing_effect", "silencing_effect", labels, title, settings, sharex=True, sharey=True
+    )
+    for ax in axes:
+        ax.plot(limits, limits, color="black", linewidth=0.8, label="equal effect")
+        ax.set(xscale="log", yscale="log", xlim=limits, ylim=limits)
+    axes[0].legend(loc="upper left", fontsize="small")
     return fig
 
 

@@ -42,7 +42,7 @@ for sweep, value, where, point in sweep_points(config):
 
 
 wildcard_constraints:
-    experiment="|".join(re.escape(folder) for folder in EXPERIMENTS),
+    experiment="(?:{})".format("|".join(re.escape(folder) for folder in EXPERIMENTS)),
     sweep="|".join(re.escape(sweep) for sweep in SWEEP_VALUES) or "(?!)",
     seed=r"\d+",
     model="|".join(MODELS),
