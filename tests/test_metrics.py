@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from knockout import naming
-from knockout.metrics import behavior_scores, neural_scores, r2_score, squared_correlation, unit_contributions
+from knockout.metrics import (
+    behavior_scores,
+    neural_scores,
+    r2_score,
+    squared_correlations,
+    unit_contributions,
+)
 from knockout.network import TwoLayerNet
 from knockout.simulation import DataSettings, FlySettings, simulate
 
@@ -44,7 +50,12 @@ def test_r2_raises_on_constant_observations():
         r2_score(np.full(5, 2.0), np.arange(5.0))
 
 
-# --------------------------------------------------------------------------------- squared_correlation
+# -------------------------------------------------------------------------------- squared_correlations
+
+
+def squared_correlation(a, b) -> float:
+    """``squared_correlations`` of one pair of vectors."""
+    return float(squared_correlations(np.reshape(a, (-1, 1)), np.reshape(b, (-1, 1)))[0, 0])
 
 
 def test_squared_correlation_is_invariant_to_scale_shift_and_sign():
@@ -229,3 +240,10 @@ def test_contribution_is_the_std_of_w_out_times_h(replicate):
         np.testing.assert_allclose(scores.loc[scores["model"] == model, "contribution"], expected, rtol=1e-12)
     assert not np.allclose(expected, [np.std(w_out[i] * hidden[:, i], ddof=1) for i in range(16)], rtol=1e-6)
     np.testing.assert_allclose(unit_contributions(fly, hidden), expected, rtol=1e-12)
+
+
+def test_squared_correlations_pairs_every_column_of_a_with_every_column_of_b():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(60, 3)), rng.normal(size=(60, 2))
+    expected = [[np.corrcoef(a[:, i], b[:, j])[0, 1] ** 2 for j in range(2)] for i in range(3)]
+    np.testing.assert_allclose(squared_correlations(a, b), expected, rtol=1e-10)

@@ -47,15 +47,13 @@ class UnitProducts:
     output_bias: float
 
     @classmethod
-    def of_network(cls, hidden_weight, hidden_bias, output_weight, output_bias) -> UnitProducts:
-        unit_inputs = np.hstack([np.asarray(hidden_weight), np.asarray(hidden_bias)[:, None]])
-        products = np.asarray(output_weight, dtype=np.float64).reshape(-1, 1) * unit_inputs
-        return cls(products, float(np.asarray(output_bias).reshape(-1)[0]))
-
-    @classmethod
     def of_net(cls, net: TwoLayerNet) -> UnitProducts:
-        parameters = (net.hidden.weight, net.hidden.bias, net.output.weight, net.output.bias)
-        return cls.of_network(*[p.detach().double().numpy() for p in parameters])
+        """A linear network's unit products, in float64."""
+        weight, bias, output_weight = (
+            p.detach().double().numpy() for p in (net.hidden.weight, net.hidden.bias, net.output.weight)
+        )
+        products = output_weight.reshape(-1, 1) * np.hstack([weight, bias[:, None]])
+        return cls(products, float(net.output.bias.item()))
 
     def as_network(self) -> TwoLayerNet:
         """A linear network computing the same function: unit i's weights and bias are

@@ -38,11 +38,6 @@ def squared_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
 
 
-def squared_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Squared Pearson correlation of two vectors (``squared_correlations`` of one pair)."""
-    return float(squared_correlations(np.reshape(a, (-1, 1)), np.reshape(b, (-1, 1)))[0, 0])
-
-
 def matched_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.ndarray:
     """Per fly unit, R² with the model unit a one-to-one matching gives it (maximum total R²).
 
