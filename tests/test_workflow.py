@@ -282,6 +282,16 @@ def test_one_training_job_per_seed_trains_the_same_networks(finished_run, tmp_pa
     }
 
 
+def test_a_bad_sweep_value_is_refused_naming_its_point(tmp_path):
+    sweeps = {"noise": {"key": "fly.noise_sd", "values": [0.1, -1]}}
+    workdir = copy_workflow(tmp_path, TINY_CONFIG | {"sweeps": sweeps})
+    result = snakemake(workdir, "-n", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "invalid config for sweeps.noise.values[1] (fly.noise_sd = -1)" in output
+    assert "-1 is less than the minimum of 0" in output
+
+
 def test_bad_config_is_refused_before_any_job(tmp_path):
     workdir = copy_workflow(tmp_path, TINY_CONFIG | {"models": ["ko", "knockout"]})
     result = snakemake(workdir, check=False)

@@ -62,14 +62,18 @@ def config_slice(section):
     return lambda wildcards: experiment_config(wildcards)[section]
 
 
-def network_settings(wildcards):
+def networks_of(experiment):
     """The activations and the models' unit count (null in the config: the fly's)."""
-    fly, model = experiment_config(wildcards)["fly"], experiment_config(wildcards)["model"]
+    fly, model = EXPERIMENTS[experiment]["fly"], EXPERIMENTS[experiment]["model"]
     return {
         "fly_activation": fly["activation"],
         "model_activation": model["activation"] or fly["activation"],
         "model_hidden": model["n_hidden"] or fly["n_hidden"],
     }
+
+
+def network_settings(wildcards):
+    return networks_of(wildcards.experiment)
 
 
 def data_shape(wildcards):
@@ -85,9 +89,9 @@ def data_shape(wildcards):
 def has_knockout_optimum(experiment):
     """The knockout objective has a closed-form optimum for linear networks; it is
     compared with trained ko, so it is computed where ko is trained."""
-    settings = EXPERIMENTS[experiment]
-    activations = {settings["fly"]["activation"], settings["model"]["activation"] or "linear"}
-    return "ko" in MODELS and activations == {"linear"}
+    networks = networks_of(experiment)
+    linear = networks["fly_activation"] == networks["model_activation"] == "linear"
+    return "ko" in MODELS and linear
 
 
 def core_modules(script):
