@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -59,31 +60,37 @@ def finished_run(tmp_path_factory) -> Path:
     return workdir
 
 
-def dump_dom(chromium: str, page: Path, scratch: Path) -> str:
-    """The page's DOM after its scripts ran; Chromium's profile, caches and temp files in scratch."""
-    scratch.mkdir()
-    environment = {
-        **os.environ,
-        "HOME": str(scratch),
-        "XDG_CONFIG_HOME": str(scratch / "config"),
-        "XDG_CACHE_HOME": str(scratch / "cache"),
-        "TMPDIR": str(scratch),
-    }
-    command = [
-        chromium,
-        "--headless",
-        "--no-sandbox",  # the sandbox refuses to run as root
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        f"--user-data-dir={scratch / 'profile'}",
-        "--dump-dom",
-        "--virtual-time-budget=10000",  # ms; 0 would never return
-        page.as_uri(),
-    ]
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+def dump_dom(chromium: str, page: Path) -> str:
+    """The page's DOM after its scripts ran.
+
+    Chromium's profile, caches and temporary files go to a scratch folder under /tmp:
+    its lock socket's path must stay under a Unix socket's 108 bytes, which pytest's
+    temporary folders exceed.
+    """
+    with tempfile.TemporaryDirectory(prefix="chromium-", dir="/tmp") as folder:
+        scratch = Path(folder)
+        environment = {
+            **os.environ,
+            "HOME": folder,
+            "XDG_CONFIG_HOME": str(scratch / "config"),
+            "XDG_CACHE_HOME": str(scratch / "cache"),
+            "TMPDIR": folder,
+        }
+        command = [
+            chromium,
+            "--headless",
+            "--no-sandbox",  # the sandbox refuses to run as root
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={scratch / 'profile'}",
+            "--dump-dom",
+            "--virtual-time-budget=10000",  # ms; 0 would never return
+            page.as_uri(),
+        ]
+        result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "</html>" in result.stdout, result.stderr[-3000:]
     return result.stdout
 
@@ -109,7 +116,7 @@ def shown(chromium, finished_run, tmp_path_factory) -> dict[str, dict]:
     page.write_text(
         f"{report[:end]}<script>\n{DRIVER.read_text()}\n</script>\n{report[end:]}", encoding="utf-8"
     )
-    dom = without_scripts(dump_dom(chromium, page, page.parent / "chromium"))
+    dom = without_scripts(dump_dom(chromium, page))
     found = re.search(r'<pre id="report-driver-result"[^>]*>(.*?)</pre>', dom, re.DOTALL)
     assert found, "the driver wrote no result"
     record = json.loads(html.unescape(found.group(1)))
@@ -162,7 +169,7 @@ def test_captions_are_valid_restructuredtext(shown):
     assert {path: errors for path, errors in broken.items() if errors} == {}
 
 
-def test_the_report_opens_on_a_menu_of_the_categories(chromium, finished_run, tmp_path):
-    dom = without_scripts(dump_dom(chromium, finished_run / REPORT, tmp_path / "chromium"))
+def test_the_report_opens_on_a_menu_of_the_categories(chromium, finished_run):
+    dom = without_scripts(dump_dom(chromium, finished_run / REPORT))
     for category in ["Replicates", "Sweeps"]:
         assert f"<span>{category}</span>" in dom
