@@ -292,6 +292,20 @@ def test_a_bad_sweep_value_is_refused_naming_its_point(tmp_path):
     assert "-1 is less than the minimum of 0" in output
 
 
+def test_sweeps_without_ko_or_do_are_refused_but_the_main_run_is_not(tmp_path):
+    config = TINY_CONFIG | {
+        "models": ["control", "ko"],
+        "sweeps": {"noise": {"key": "fly.noise_sd", "values": [0.1]}},
+    }
+    workdir = copy_workflow(tmp_path, config)
+    result = snakemake(workdir, "-n", "sweeps", check=False)
+    assert result.returncode != 0
+    assert (
+        "sweep noise compares ko with do, but models (control, ko) lacks do" in result.stdout + result.stderr
+    )
+    assert scheduled_jobs(workdir)["train_model"] == len(SEEDS) * 2
+
+
 def test_bad_config_is_refused_before_any_job(tmp_path):
     workdir = copy_workflow(tmp_path, TINY_CONFIG | {"models": ["ko", "knockout"]})
     result = snakemake(workdir, check=False)

@@ -15,6 +15,12 @@ CONFIDENCE = 0.95
 NEURAL_MEASURES = ["r2", "r2_matched", "r2_decoded", "weight_cosine"]
 """Per-unit neural measures summarised per model (see ``metrics.neural_scores``)."""
 UNIT_MEASURES = [*NEURAL_MEASURES, "silencing_effect", "fly_silencing_effect", "contribution"]
+SEED_MEASURES = [
+    *[f"{m}_{s}" for m in NEURAL_MEASURES for s in ("median", "mean")],
+    "behavior_r2_silenced",
+    "behavior_r2_control",
+]
+"""Per seed and model: the neural measures' median and mean over units, and behaviour."""
 OPTIMUM_MEASURES = ["knockout_mse_ko", "knockout_mse_optimum", "gap"]
 """Columns of a seed's eval/optimum.parquet."""
 INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "n_seeds"]
@@ -53,13 +59,6 @@ def seed_statistics(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.DataFram
         axis=1,
     )
     return table.reset_index()
-
-
-SEED_MEASURES = [
-    *[f"{m}_{s}" for m in NEURAL_MEASURES for s in ("median", "mean")],
-    "behavior_r2_silenced",
-    "behavior_r2_control",
-]
 
 
 def differences(per_seed: pd.DataFrame, minuend: str, subtrahend: str) -> pd.DataFrame:

@@ -166,6 +166,11 @@ def experiment_tables(wildcards):
 
 def sweep_tables(wildcards):
     """Every seed's evaluation tables of every point of one sweep, by kind."""
+    if missing := [model for model in ("ko", "do") if model not in MODELS]:
+        raise WorkflowError(
+            f"sweep {wildcards.sweep} compares ko with do, but models ({', '.join(MODELS)}) "
+            f"lacks {' and '.join(missing)}; add it to models to run the sweeps"
+        )
     points = [f"sweeps/{wildcards.sweep}/{value}/" for value in SWEEP_VALUES[wildcards.sweep]]
     return {
         kind: [
