@@ -390,6 +390,17 @@ def test_read_table_refuses_non_finite_values(tmp_path, small_replicate):
     assert str(error.value).startswith(str(path))
 
 
+def test_read_table_accepts_nan_only_where_allowed_and_never_infinity(tmp_path):
+    path = tmp_path / "summary.parquet"
+    write_table(pd.DataFrame({"mean": [0.5, 0.6], "ci_low": [float("nan"), 0.1]}), path)
+    assert read_table(path, ["mean", "ci_low"], may_be_nan=["ci_low"])["ci_low"].isna().sum() == 1
+    with pytest.raises(InputFileError, match=r"column\(s\) ci_low hold NaN"):
+        read_table(path, ["mean", "ci_low"])
+    write_table(pd.DataFrame({"mean": [0.5], "ci_low": [float("inf")]}), path)
+    with pytest.raises(InputFileError, match=r"column\(s\) ci_low hold NaN or infinite"):
+        read_table(path, ["mean", "ci_low"], may_be_nan=["ci_low"])
+
+
 def test_read_table_refuses_text_in_a_numeric_column(tmp_path, small_replicate):
     _, train_table, _, _ = small_replicate
     table = train_table.copy()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from knockout import naming
 from knockout.behavior_data import BehaviorData
@@ -43,6 +42,9 @@ def matched_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.nd
 
     With more fly units than model units, the unmatched fly units score 0.
     """
+    # imported here: scipy.optimize costs ~0.7 s, which evaluate_behavior would pay for nothing
+    from scipy.optimize import linear_sum_assignment
+
     r2 = squared_correlations(fly_hidden, model_hidden)
     fly_units, model_units = linear_sum_assignment(r2, maximize=True)
     matched = np.zeros(r2.shape[0])

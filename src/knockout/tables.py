@@ -75,12 +75,12 @@ def read_table(
     if not_numeric:
         shown = ", ".join(f"{c} ({table[c].dtype})" for c in not_numeric[:5])
         raise InputFileError(f"{path}: column(s) {shown} should hold numbers")
-    not_finite = [
-        c
-        for c in numeric_columns
-        if not np.isfinite(values := table[c].to_numpy(np.float64)).all()
-        and not (c in may_be_nan and not np.isinf(values).any())
-    ]
+
+    def bad_values(column: str) -> np.ndarray:
+        values = table[column].to_numpy(np.float64)
+        return np.isinf(values) if column in may_be_nan else ~np.isfinite(values)
+
+    not_finite = [c for c in numeric_columns if bad_values(c).any()]
     if not_finite:
         raise InputFileError(f"{path}: column(s) {', '.join(not_finite[:5])} hold NaN or infinite values")
     return table
