@@ -144,24 +144,21 @@ def model_files(wildcards):
     )
 
 
-def seed_files(pattern, experiment):
-    """``pattern`` (with {seed}) for every seed of ``experiment``."""
-    return expand(pattern, experiment=experiment, seed=experiment_seeds(experiment))
+def seed_tables(kind, experiment):
+    """Every seed's ``eval/<kind>.parquet`` of ``experiment``."""
+    return expand(
+        f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet",
+        experiment=experiment,
+        seed=experiment_seeds(experiment),
+    )
 
 
 def experiment_tables(wildcards):
     """Every seed's evaluation tables of one experiment, by kind."""
-    tables = {
-        kind: seed_files(
-            f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet", wildcards.experiment
-        )
-        for kind in ("behavior", "neural")
+    optimum = ["optimum"] if has_knockout_optimum(wildcards.experiment) else []
+    return {
+        kind: seed_tables(kind, wildcards.experiment) for kind in ["behavior", "neural", *optimum]
     }
-    if has_knockout_optimum(wildcards.experiment):
-        tables["optimum"] = seed_files(
-            "results/{experiment}seed{seed}/eval/optimum.parquet", wildcards.experiment
-        )
-    return tables
 
 
 def sweep_tables(wildcards):
@@ -173,11 +170,7 @@ def sweep_tables(wildcards):
         )
     points = [f"sweeps/{wildcards.sweep}/{value}/" for value in SWEEP_VALUES[wildcards.sweep]]
     return {
-        kind: [
-            path
-            for point in points
-            for path in seed_files(f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet", point)
-        ]
+        kind: [path for point in points for path in seed_tables(kind, point)]
         for kind in ("behavior", "neural")
     }
 
@@ -196,8 +189,8 @@ FIGURES = {
 
 def final_outputs():
     return [
-        *seed_files("results/{experiment}seed{seed}/eval/behavior.parquet", ""),
-        *seed_files("results/{experiment}seed{seed}/eval/neural.parquet", ""),
+        *seed_tables("behavior", ""),
+        *seed_tables("neural", ""),
         *expand("results/summary/{table}.parquet", table=SUMMARY_TABLES),
         *expand("results/figures/{figure}.png", figure=FIGURES),
     ]

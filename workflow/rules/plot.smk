@@ -1,7 +1,7 @@
 rule plot:
     input:
-        behavior=seed_files("results/{experiment}seed{seed}/eval/behavior.parquet", ""),
-        neural=seed_files("results/{experiment}seed{seed}/eval/neural.parquet", ""),
+        behavior=seed_tables("behavior", ""),
+        neural=seed_tables("neural", ""),
         code=core_modules("plot.py"),
     output:
         **{
