@@ -13,18 +13,20 @@ from knockout import naming
 
 @dataclass(frozen=True)
 class BehaviorData:
-    """A behaviour table as tensors: inputs, behaviour and the silenced unit per row."""
+    """A behaviour table as tensors: inputs [rows, d], behaviour [rows, outputs] and the
+    silenced unit per row."""
 
     x: torch.Tensor
     y: torch.Tensor
     silenced_unit: torch.Tensor
 
     @classmethod
-    def from_table(cls, table: pd.DataFrame, n_inputs: int) -> BehaviorData:
+    def from_table(cls, table: pd.DataFrame, n_inputs: int, n_outputs: int = 1) -> BehaviorData:
         x = table[naming.input_columns(n_inputs)].to_numpy(np.float32, copy=True)
+        y = table[naming.output_columns(n_outputs)].to_numpy(np.float32, copy=True)
         return cls(
             x=torch.from_numpy(x),
-            y=torch.from_numpy(table["y"].to_numpy(np.float32, copy=True)),
+            y=torch.from_numpy(y),
             silenced_unit=torch.from_numpy(table["silenced_unit"].to_numpy(np.int64, copy=True)),
         )
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 
-NOT_TRAINING_SETTINGS = ("per_model", "one_job_per")
-"""Keys of ``train`` that say how to run training, not what a network's training is."""
+from knockout import models
+
+NOT_TRAINING_SETTINGS = ("per_model", "one_job_per", "convergence_tolerance")
+"""Keys of ``train`` that say how to run or judge training, not what a network's training is."""
 
 
 def shared_train_settings(train: dict) -> dict:
@@ -26,6 +28,19 @@ def model_train_settings(train: dict, model: str) -> dict:
 def config_problems(config: dict) -> list[str]:
     """Every cross-key problem of a schema-valid config (empty when it is fine)."""
     problems = []
+    allowed = ", ".join(models.TRAINED)
+    for where, names in (
+        ("models", config["models"]),
+        ("train.per_model", config["train"]["per_model"]),
+        ("plot.colors", config["plot"]["colors"]),
+    ):
+        problems.extend(
+            f"{where}: model {name!r} unknown (allowed: {allowed})"
+            for name in names
+            if name not in models.TRAINED
+        )
+    if problems:
+        return problems
     n_train = config["data"]["n_train"]
     train = config["train"]
     settings = {"train": shared_train_settings(train)} | {
@@ -52,15 +67,26 @@ def config_problems(config: dict) -> list[str]:
     return problems
 
 
-def sweep_points(config: dict) -> Iterator[tuple[str, object, str, dict]]:
-    """Each sweep point as (sweep, value, where it is declared, its whole config).
+def point_name(value) -> str:
+    """A swept value as a folder name: a list of layer widths joined with x ([] is none)."""
+    if isinstance(value, list):
+        return "x".join(str(width) for width in value) or "none"
+    return str(value)
 
-    A point is the config with the sweep's ``key`` (``section.name``) set to the value;
-    the caller checks each point's config like the main one.
+
+def sweep_points(config: dict) -> Iterator[tuple[str, str, str, dict]]:
+    """Each sweep point as (sweep, its folder name, where it is declared, its whole config).
+
+    A point is the config with the sweep's ``set`` keys and then its ``key`` (each
+    ``section.name``) set; the caller checks each point's config like the main one.
     """
     for sweep, declaration in config["sweeps"].items():
         section, name = declaration["key"].split(".")
         for index, value in enumerate(declaration["values"]):
             point = copy.deepcopy(config)
+            for fixed, fixed_value in declaration.get("set", {}).items():
+                fixed_section, fixed_name = fixed.split(".")
+                point[fixed_section][fixed_name] = fixed_value
             point[section][name] = value
-            yield sweep, value, f"sweeps.{sweep}.values[{index}] ({declaration['key']} = {value!r})", point
+            where = f"sweeps.{sweep}.values[{index}] ({declaration['key']} = {value!r})"
+            yield sweep, point_name(value), where, point

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from knockout.network import TwoLayerNet
+from knockout.network import Architecture, KnockoutNet
 
 
 def _with_ones(matrix: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ class UnitProducts:
     output_bias: float
 
     @classmethod
-    def of_net(cls, net: TwoLayerNet) -> UnitProducts:
+    def of_net(cls, net: KnockoutNet) -> UnitProducts:
         """A linear network's unit products, in float64."""
         weight, bias, output_weight = (
             p.detach().double().numpy() for p in (net.hidden.weight, net.hidden.bias, net.output.weight)
@@ -55,11 +55,11 @@ class UnitProducts:
         products = output_weight.reshape(-1, 1) * np.hstack([weight, bias[:, None]])
         return cls(products, float(net.output.bias.item()))
 
-    def as_network(self) -> TwoLayerNet:
-        """A linear network computing the same function: unit i's weights and bias are
-        p_i, every output weight is 1."""
+    def as_network(self) -> KnockoutNet:
+        """A linear two-layer network computing the same function: unit i's weights and
+        bias are p_i, every output weight is 1."""
         n_hidden, n_inputs = self.products.shape[0], self.products.shape[1] - 1
-        net = TwoLayerNet(n_inputs, n_hidden)
+        net = KnockoutNet(Architecture(n_inputs, n_hidden))
         with torch.no_grad():
             net.hidden.weight.copy_(torch.from_numpy(self.products[:, :-1]))
             net.hidden.bias.copy_(torch.from_numpy(self.products[:, -1]))

@@ -20,6 +20,12 @@ FINISHED = "job finished; time after start-up and imports:"
 start-up (interpreter, imports) and its work."""
 
 
+def warn(message: str) -> None:
+    """A warning the user must see: in the job's log and, as one line, on the console."""
+    logging.warning("%s", message)
+    print(f"WARNING: {message}", file=sys.__stderr__)
+
+
 def run_job(log_path: str, job: Callable[[], None]) -> None:
     """Run ``job`` with logging sent to ``log_path``; turn user errors into one line."""
     console = sys.stderr

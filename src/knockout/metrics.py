@@ -5,13 +5,15 @@ All statistics are computed in float64 from float32 network outputs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 
-from knockout import naming
+from knockout import models, naming
 from knockout.behavior_data import BehaviorData
-from knockout.network import TwoLayerNet, silencing_mask
+from knockout.network import KnockoutNet, silencing_mask
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -68,71 +70,109 @@ def decoded_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray, folds: i
     return np.array([r2_score(targets[:, unit], predicted[:, unit]) for unit in range(targets.shape[1])])
 
 
-def masks_the_silenced_unit(model: str) -> bool:
-    """ko, and the knockout objective's exact optimum, mask the unit matching a silenced set."""
-    return model in ("ko", naming.OPTIMUM)
-
-
 @torch.no_grad()
-def _predict(net: TwoLayerNet, x: torch.Tensor, masked_unit: int, remaining: float = 0.0) -> np.ndarray:
+def _predict(net: KnockoutNet, x: torch.Tensor, masked_unit: int, remaining: float = 0.0) -> np.ndarray:
     return net(x, silencing_mask(net.n_hidden, masked_unit, remaining)).numpy()
 
 
 def behavior_scores(
-    fly: TwoLayerNet, models: dict[str, TwoLayerNet], test: pd.DataFrame, silenced_activity: float = 0.0
+    fly: KnockoutNet, nets: dict[str, KnockoutNet], test: pd.DataFrame, silenced_activity: float = 0.0
 ) -> pd.DataFrame:
-    """Behaviour R² of every model on every test set, beside the noise ceiling.
+    """Behaviour R² of every model on every test set and output, beside the noise ceiling.
 
-    ko (and the knockout optimum) mask the unit matching the set's silenced unit, when
-    they have it; the other models mask nothing. The noise ceiling is the fly's own R²
-    on the same noisy test set, silenced as the data were made (``silenced_activity``
-    of the unit's value remaining).
+    A model whose registry entry masks at test time (ko, the knockout optimum) masks the
+    unit matching the set's silenced unit, when it has it; the others mask nothing. The
+    noise ceiling is the fly's own R² on the same noisy test set, silenced as the data
+    were made (``silenced_activity`` of the unit's value remaining).
     """
-    data = BehaviorData.from_table(test, fly.hidden.in_features)
+    n_outputs = fly.architecture.n_outputs
+    outputs = naming.output_columns(n_outputs)
+    data = BehaviorData.from_table(test, fly.architecture.n_inputs, n_outputs)
     sets = test.drop_duplicates("dataset").sort_values("silenced_unit")
     rows = []
     for name, silenced_unit in zip(sets["dataset"], sets["silenced_unit"].tolist(), strict=True):
         in_set = (data.silenced_unit == silenced_unit).numpy()
         x, y = data.x[in_set], data.y.numpy()[in_set]
-        ceiling = r2_score(y, _predict(fly, x, silenced_unit, silenced_activity))
-        for model, net in models.items():
-            masked = silenced_unit if masks_the_silenced_unit(model) else -1
-            rows.append((model, name, silenced_unit, r2_score(y, _predict(net, x, masked)), ceiling))
+        fly_prediction = _predict(fly, x, silenced_unit, silenced_activity)
+        predictions = {
+            model: _predict(net, x, silenced_unit if models.spec(model).test_mask == "matching" else -1)
+            for model, net in nets.items()
+        }
+        for k, output in enumerate(outputs):
+            ceiling = r2_score(y[:, k], fly_prediction[:, k])
+            for model, predicted in predictions.items():
+                rows.append((model, name, silenced_unit, output, r2_score(y[:, k], predicted[:, k]), ceiling))
     return pd.DataFrame(rows, columns=naming.BEHAVIOR_SCORE_COLUMNS)
 
 
 @torch.no_grad()
-def unit_contributions(fly: TwoLayerNet, fly_hidden: np.ndarray) -> np.ndarray:
-    """Std over the probe set of w_out,i * h_i: each fly unit's share of the behaviour.
+def unit_contributions(fly: KnockoutNet, fly_hidden: np.ndarray) -> np.ndarray:
+    """Each fly unit's share of the behaviour: the standard deviation over the probe set
+    of the change of the output when the unit is silenced (its root-sum-square over
+    outputs). Population std (ddof=0).
 
-    Units far below the behavioural noise (noise_sd) cannot be identified from
-    behaviour by any method. Population std (ddof=0).
+    With no decoder the output is linear in the bottleneck, so the change is exactly
+    W_out[:, i] · h_i, computed as such in float64 (for the seed problem, std(w_out,i · h_i)).
+    Units far below the behavioural noise cannot be identified from behaviour by any method.
     """
-    w_out = fly.output.weight.numpy().astype(np.float64).ravel()
-    return np.std(fly_hidden.astype(np.float64) * w_out, axis=0)
+    hidden = fly_hidden.astype(np.float64)
+    if fly.architecture.decoder:
+        drive = torch.from_numpy(hidden)
+        decoder = KnockoutNet(fly.architecture).double()
+        decoder.load_state_dict(fly.state_dict())
+        intact = decoder.decode(drive)
+        changes = [
+            (intact - decoder.decode(drive * silencing_mask(fly.n_hidden, unit).double())).numpy()
+            for unit in range(fly.n_hidden)
+        ]
+        return np.array([np.sqrt(np.sum(np.var(change, axis=0))) for change in changes])
+    w_out = fly.output.weight.numpy().astype(np.float64)  # [outputs, units]
+    if len(w_out) == 1:
+        return np.std(hidden * w_out[0], axis=0)
+    return np.sqrt(np.sum(np.var(hidden[:, None, :] * w_out[None], axis=0), axis=0))
+
+
+def predicted_neural_r2(
+    contributions: np.ndarray, noise_sd: float, n_inputs: int, n_train: int
+) -> np.ndarray:
+    """The best neural R² the data allow for each unit of a linear fly: c² / (c² + σ²·d/n).
+
+    c is the unit's contribution, d the inputs and n the training samples per set: the
+    unit's d weights are estimated from n noisy samples, so their error variance is about
+    σ²·d/n, and a unit whose contribution is below that cannot be told from noise.
+    """
+    c2 = np.asarray(contributions, np.float64) ** 2
+    floor = noise_sd**2 * n_inputs / n_train
+    return np.divide(c2, c2 + floor, out=np.ones_like(c2), where=(c2 + floor) > 0)
 
 
 @torch.no_grad()
-def silencing_effects(net: TwoLayerNet, x: torch.Tensor) -> np.ndarray:
-    """Per hidden unit, the root-mean-square change of the output when it is silenced.
+def silencing_effects(net: KnockoutNet, x: torch.Tensor) -> np.ndarray:
+    """Per bottleneck unit, the root-mean-square change of the outputs when it is silenced
+    (over samples, summed over outputs).
 
     The "importance" of a unit as silencing experiments measure it, in behaviour units.
     """
     intact = net(x).double()
     return np.array(
         [
-            torch.sqrt(torch.mean((intact - net(x, silencing_mask(net.n_hidden, unit))) ** 2)).item()
+            torch.sqrt(
+                torch.mean(torch.sum((intact - net(x, silencing_mask(net.n_hidden, unit))) ** 2, dim=1))
+            ).item()
             for unit in range(net.n_hidden)
         ]
     )
 
 
-def weight_cosines(fly: TwoLayerNet, net: TwoLayerNet) -> np.ndarray:
+def weight_cosines(fly: KnockoutNet, net: KnockoutNet) -> np.ndarray:
     """Per fly unit i, |cosine| between its input weights (receptive field) and model unit i's.
 
     0 for fly units the model does not have. Absolute: units are identified up to sign.
+    NaN when either network has an encoder: its bottleneck does not read the inputs.
     """
     fly_weights = fly.hidden.weight.detach().double().numpy()
+    if fly.architecture.encoder or net.architecture.encoder:
+        return np.full(len(fly_weights), np.nan)
     model_weights = net.hidden.weight.detach().double().numpy()
     shared = min(len(fly_weights), len(model_weights))
     cosines = np.zeros(len(fly_weights))
@@ -155,9 +195,21 @@ def _padded(values: np.ndarray, length: int) -> np.ndarray:
     return np.pad(values, (0, max(0, length - len(values))))[:length]
 
 
+@dataclass(frozen=True)
+class DataDesign:
+    """What the identifiability prediction needs of the experiment: noise and samples per set."""
+
+    noise_sd: float
+    n_train: int
+
+
 @torch.no_grad()
 def neural_scores(
-    fly: TwoLayerNet, models: dict[str, TwoLayerNet], probe: pd.DataFrame, n_silenced: int | None = None
+    fly: KnockoutNet,
+    nets: dict[str, KnockoutNet],
+    probe: pd.DataFrame,
+    n_silenced: int | None = None,
+    design: DataDesign | None = None,
 ) -> pd.DataFrame:
     """Per model and fly unit, on the probe inputs:
 
@@ -167,20 +219,32 @@ def neural_scores(
     - ``weight_cosine``: |cosine| of fly and model unit i's input weights;
     - ``silencing_effect`` and ``fly_silencing_effect``: the RMS change of the output
       when unit i is silenced, in the model and in the fly;
-    - ``contribution`` of the fly unit, and ``silenced`` (1 if the experiment silenced it).
+    - ``contribution`` of the fly unit, and ``silenced`` (1 if the experiment silenced it);
+    - ``r2_predicted``: the best neural R² the data allow (``predicted_neural_r2``), for a
+      linear two-layer, one-output fly and a ``design``; NaN otherwise.
     """
-    n_inputs, n_hidden = fly.hidden.in_features, fly.n_hidden
+    n_inputs, n_hidden = fly.architecture.n_inputs, fly.n_hidden
     x = torch.from_numpy(probe[naming.input_columns(n_inputs)].to_numpy(np.float32, copy=True))
     fly_hidden = probe[naming.hidden_columns(n_hidden)].to_numpy(np.float64)
     silenced = (np.arange(n_hidden) < (n_hidden if n_silenced is None else n_silenced)).astype(np.int64)
+    contributions = unit_contributions(fly, fly_hidden)
+    predictable = (
+        fly.architecture.two_layer and fly.activation == "linear" and fly.architecture.n_outputs == 1
+    )
+    predicted = (
+        predicted_neural_r2(contributions, design.noise_sd, n_inputs, design.n_train)
+        if predictable and design is not None
+        else np.full(n_hidden, np.nan)
+    )
     fly_columns = {
         "unit": np.arange(n_hidden),
         "silenced": silenced,
         "fly_silencing_effect": silencing_effects(fly, x),
-        "contribution": unit_contributions(fly, fly_hidden),
+        "contribution": contributions,
+        "r2_predicted": predicted,
     }
     tables = []
-    for model, net in models.items():
+    for model, net in nets.items():
         model_hidden = net.activity(x).double().numpy()
         scores = {
             "r2": _same_index_r2(fly_hidden, model_hidden),

@@ -7,10 +7,10 @@ Zero-padding follows the count (at least two digits): 16 units give
 from __future__ import annotations
 
 CONTROL = "control"
-MODELS = ("control", "noko", "ko", "do")
-OPTIMUM = "optimum"
-"""The knockout objective's exact optimum (linear networks), evaluated beside the models."""
-BEHAVIOR_SCORE_COLUMNS = ["model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
+BEHAVIOR_SCORE_COLUMNS = ["model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
+NEURAL_MAY_BE_NAN = ("r2_predicted", "weight_cosine")
+"""Neural measures that are undefined for some networks: the predicted R² needs a linear
+two-layer fly, the weight cosine a bottleneck that reads the inputs directly."""
 NEURAL_SCORE_COLUMNS = [
     "model",
     "unit",
@@ -18,6 +18,7 @@ NEURAL_SCORE_COLUMNS = [
     "r2",
     "r2_matched",
     "r2_decoded",
+    "r2_predicted",
     "weight_cosine",
     "silencing_effect",
     "fly_silencing_effect",
@@ -52,8 +53,13 @@ def dataset_names(n_hidden: int, n_silenced: int | None = None) -> list[str]:
     return [CONTROL, *names[:n_silenced]]
 
 
-def behavior_columns(n_inputs: int) -> list[str]:
-    return ["dataset", "silenced_unit", *input_columns(n_inputs), "y"]
+def output_columns(n_outputs: int) -> list[str]:
+    """The behavioural variables: ``y`` for one (the seed problem's files), else ``y_00`` ..."""
+    return ["y"] if n_outputs == 1 else _numbered("y_", n_outputs)
+
+
+def behavior_columns(n_inputs: int, n_outputs: int = 1) -> list[str]:
+    return ["dataset", "silenced_unit", *input_columns(n_inputs), *output_columns(n_outputs)]
 
 
 def probe_columns(n_inputs: int, n_hidden: int) -> list[str]:

@@ -1,7 +1,17 @@
-"""The two-layer linear network shared by the simulated fly and the fitted models."""
+"""The network shared by the simulated fly and the fitted models.
+
+inputs -> encoder layers -> silenceable bottleneck units -> decoder layers -> outputs
+
+The bottleneck units are the model's candidate neurons (one per cell type, as in the
+paper's KO network): silencing and knockout masking act on them alone. Every hidden
+layer (encoder, bottleneck, decoder) has the same activation; the outputs (the
+behavioural variables) are linear. With no encoder, no decoder and one output this is
+the two-layer network of the seed problem, with the same four weight keys.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -12,50 +22,107 @@ INIT_SCHEMES = ("glorot", "pytorch")
 ACTIVATIONS = ("linear", "relu")
 
 
-class TwoLayerNet(nn.Module):
-    """Inputs -> hidden units (linear or ReLU) -> one linear output; ``keep`` silences units.
+@dataclass(frozen=True)
+class Architecture:
+    """A network's shape: what the config's ``fly`` and ``model`` sections describe."""
 
-    ``keep`` multiplies the hidden activity (after the bias and the activation), so a 0
-    entry sets that unit's value to 0 exactly as silencing a neuron does. It has shape
-    ``[n_hidden]`` (one mask for the batch) or ``[batch, n_hidden]``.
+    n_inputs: int
+    n_hidden: int
+    encoder: tuple[int, ...] = ()
+    decoder: tuple[int, ...] = ()
+    n_outputs: int = 1
+    activation: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r} unknown (allowed: {', '.join(ACTIVATIONS)})")
+        object.__setattr__(self, "encoder", tuple(self.encoder))
+        object.__setattr__(self, "decoder", tuple(self.decoder))
+
+    @property
+    def two_layer(self) -> bool:
+        """inputs -> bottleneck -> outputs, nothing in between (the seed problem's shape)."""
+        return not self.encoder and not self.decoder
+
+    def layer_names(self) -> list[str]:
+        """The linear layers in order, as their ``state_dict`` prefixes."""
+        return [
+            *(f"encoder.{i}" for i in range(len(self.encoder))),
+            "hidden",
+            *(f"decoder.{i}" for i in range(len(self.decoder))),
+            "output",
+        ]
+
+    def layer_sizes(self) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) of each layer of ``layer_names``."""
+        widths = [self.n_inputs, *self.encoder, self.n_hidden, *self.decoder, self.n_outputs]
+        return list(itertools.pairwise(widths))
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The ``state_dict`` keys and shapes every weight file of this architecture has."""
+        shapes = {}
+        for name, (fan_in, fan_out) in zip(self.layer_names(), self.layer_sizes(), strict=True):
+            shapes[f"{name}.weight"] = (fan_out, fan_in)
+            shapes[f"{name}.bias"] = (fan_out,)
+        return shapes
+
+
+def _activate(values: torch.Tensor, activation: str) -> torch.Tensor:
+    return torch.relu(values) if activation == "relu" else values
+
+
+class KnockoutNet(nn.Module):
+    """The network of an :class:`Architecture`; ``keep`` silences bottleneck units.
+
+    ``keep`` multiplies the bottleneck activity (after the bias and the activation), so a
+    0 entry sets that unit's value to 0 exactly as silencing a neuron does. It has shape
+    ``[n_hidden]`` (one mask for the batch) or ``[batch, n_hidden]``. The output is
+    ``[batch, n_outputs]``.
     """
 
-    def __init__(self, n_inputs: int, n_hidden: int, activation: str = "linear") -> None:
+    def __init__(self, architecture: Architecture) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation {activation!r} unknown (allowed: {', '.join(ACTIVATIONS)})")
-        self.activation = activation
-        self.hidden = nn.Linear(n_inputs, n_hidden)
-        self.output = nn.Linear(n_hidden, 1)
+        self.architecture = architecture
+        sizes = dict(zip(architecture.layer_names(), architecture.layer_sizes(), strict=True))
+        n_encoder, n_decoder = len(architecture.encoder), len(architecture.decoder)
+        self.encoder = nn.ModuleList(nn.Linear(*sizes[f"encoder.{i}"]) for i in range(n_encoder))
+        self.hidden = nn.Linear(*sizes["hidden"])
+        self.decoder = nn.ModuleList(nn.Linear(*sizes[f"decoder.{i}"]) for i in range(n_decoder))
+        self.output = nn.Linear(*sizes["output"])
 
     @property
     def n_hidden(self) -> int:
-        return self.hidden.out_features
+        return self.architecture.n_hidden
+
+    @property
+    def activation(self) -> str:
+        return self.architecture.activation
+
+    def layers(self) -> list[nn.Linear]:
+        """Every linear layer, in the order of ``Architecture.layer_names``."""
+        return [*self.encoder, self.hidden, *self.decoder, self.output]
 
     def activity(self, x: torch.Tensor) -> torch.Tensor:
-        """The hidden units' values [batch, n_hidden]: what a neural recording would see."""
-        h = self.hidden(x)
-        return torch.relu(h) if self.activation == "relu" else h
+        """The bottleneck units' values [batch, n_hidden]: what a neural recording would see."""
+        for layer in self.encoder:
+            x = _activate(layer(x), self.activation)
+        return _activate(self.hidden(x), self.activation)
+
+    def decode(self, activity: torch.Tensor) -> torch.Tensor:
+        """The outputs [batch, n_outputs] that the bottleneck's ``activity`` drives."""
+        for layer in self.decoder:
+            activity = _activate(layer(activity), self.activation)
+        return self.output(activity)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.activity(x)
+        activity = self.activity(x)
         if keep is not None:
-            h = h * keep
-        return self.output(h).squeeze(-1)
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    """How to rebuild the fly and the models from their weight files (which hold weights
-    only): each one's hidden activation, and the models' unit count (None: the fly's)."""
-
-    fly_activation: str = "linear"
-    model_activation: str = "linear"
-    model_hidden: int | None = None
+            activity = activity * keep
+        return self.decode(activity)
 
 
 def silencing_mask(n_hidden: int, silenced_unit: int, remaining: float = 0.0) -> torch.Tensor:
-    """The ``keep`` multiplier: 1 for every hidden unit, ``remaining`` for ``silenced_unit``.
+    """The ``keep`` multiplier: 1 for every bottleneck unit, ``remaining`` for ``silenced_unit``.
 
     -1, or a unit the network does not have (a model smaller than the fly), silences
     nothing. ``remaining`` > 0 is an incomplete silencing that leaves that fraction.
@@ -66,8 +133,9 @@ def silencing_mask(n_hidden: int, silenced_unit: int, remaining: float = 0.0) ->
     return keep
 
 
-def initialize(net: TwoLayerNet, scheme: str, generator: torch.Generator) -> TwoLayerNet:
-    """Draw all weights from ``generator`` (so a seed fixes them on any device).
+def initialize(net: KnockoutNet, scheme: str, generator: torch.Generator) -> KnockoutNet:
+    """Draw all weights from ``generator``, layer by layer from the input side (so a seed
+    fixes them on any device).
 
     glorot: Glorot/Xavier-uniform weights, zero biases (Keras' default, used by the
     paper's authors). pytorch: ``nn.Linear``'s default, U(+-1/sqrt(fan_in)) for
@@ -76,7 +144,7 @@ def initialize(net: TwoLayerNet, scheme: str, generator: torch.Generator) -> Two
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"init scheme {scheme!r} unknown (allowed: {', '.join(INIT_SCHEMES)})")
     with torch.no_grad():
-        for layer in (net.hidden, net.output):
+        for layer in net.layers():
             fan_out, fan_in = layer.weight.shape
             if scheme == "glorot":
                 bound = math.sqrt(6.0 / (fan_in + fan_out))
@@ -87,13 +155,3 @@ def initialize(net: TwoLayerNet, scheme: str, generator: torch.Generator) -> Two
                 layer.weight.uniform_(-bound, bound, generator=generator)
                 layer.bias.uniform_(-bound, bound, generator=generator)
     return net
-
-
-def expected_shapes(n_inputs: int, n_hidden: int) -> dict[str, tuple[int, ...]]:
-    """The ``state_dict`` keys and shapes every fly and model file must have."""
-    return {
-        "hidden.weight": (n_hidden, n_inputs),
-        "hidden.bias": (n_hidden,),
-        "output.weight": (1, n_hidden),
-        "output.bias": (1,),
-    }

@@ -16,38 +16,31 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from knockout import naming
-from knockout.summary import mean_and_interval, seed_statistics
+from knockout import models
+from knockout.convergence import chosen_losses
+from knockout.summary import contrast_label, mean_and_interval, seed_statistics
 from knockout.tables import write_atomically
-
-LABELS = {
-    "control": "control (control data only)",
-    "noko": "noko (all data, no masking)",
-    "ko": "ko (knockout training)",
-    "do": "do (random-unit dropout)",
-    naming.OPTIMUM: "exact knockout optimum (best possible)",
-}
-OPTIMUM_COLOR = "black"
-PLOTTED = (*naming.MODELS, naming.OPTIMUM)
 
 
 @dataclass(frozen=True)
 class PlotSettings:
-    """The ``plot`` section of the config."""
+    """The ``plot`` section of the config; ``colors`` overrides the registry's colours."""
 
     dpi: int = 150
     width: float = 11.0
-    colors: dict[str, str] = field(
-        default_factory=lambda: {"control": "#7f7f7f", "noko": "#1f77b4", "ko": "#d62728", "do": "#2ca02c"}
-    )
+    colors: dict[str, str] = field(default_factory=dict)
 
 
-def _color(model: str, settings: PlotSettings) -> str | None:
-    return OPTIMUM_COLOR if model == naming.OPTIMUM else settings.colors.get(model)
+def _color(model: str, settings: PlotSettings) -> str:
+    return settings.colors.get(model, models.spec(model).color)
+
+
+def _marker(model: str) -> str:
+    return models.spec(model).marker
 
 
 def _present_models(table: pd.DataFrame) -> list[str]:
-    return [m for m in PLOTTED if m in set(table["model"])]
+    return models.ordered(set(table["model"]))
 
 
 def _draw_per_model(
@@ -55,16 +48,16 @@ def _draw_per_model(
 ) -> None:
     """Each seed as a small point, and per model the mean over seeds as a large marker
     with its 95 % confidence interval (with two seeds or more)."""
-    models = _present_models(table)
-    offsets = np.linspace(-0.3, 0.3, len(models)) if len(models) > 1 else [0.0]
+    present = _present_models(table)
+    offsets = np.linspace(-0.3, 0.3, len(present)) if len(present) > 1 else [0.0]
     position = {x: i for i, x in enumerate(x_order)}
     several_seeds = table["seed"].nunique() > 1
-    for offset, model in zip(offsets, models, strict=True):
+    for offset, model in zip(offsets, present, strict=True):
         rows = table[table["model"] == model]
         color = _color(model, settings)
         if several_seeds:
             x = rows[x_column].map(position).to_numpy(float) + offset
-            ax.scatter(x, rows[value], s=9, color=color, alpha=0.35, linewidths=0)
+            ax.scatter(x, rows[value], s=9, color=color, marker=_marker(model), alpha=0.35, linewidths=0)
         intervals = rows.groupby(x_column, sort=False)[value].apply(mean_and_interval)
         x = intervals.index.map(position).to_numpy(float) + offset
         means = np.array([interval[0] for interval in intervals])
@@ -74,7 +67,15 @@ def _draw_per_model(
                 x, means, yerr=[means - lows, highs - means], fmt="none", ecolor=color, lw=1.2, zorder=2
             )
         ax.scatter(
-            x, means, s=42, color=color, edgecolors="black", linewidths=0.5, label=LABELS[model], zorder=3
+            x,
+            means,
+            s=42,
+            color=color,
+            marker=_marker(model),
+            edgecolors="black",
+            linewidths=0.5,
+            label=models.spec(model).label,
+            zorder=3,
         )
 
 
@@ -89,6 +90,13 @@ def _seed_note(table: pd.DataFrame) -> str:
 
 
 def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
+    """Behaviour R² per test set (with several outputs, their mean; the summary table has
+    each output), beside the noise ceiling."""
+    n_outputs = behavior["output"].nunique()
+    if n_outputs > 1:
+        behavior = behavior.groupby(["seed", "model", "dataset", "silenced_unit"], as_index=False)[
+            ["r2", "noise_ceiling"]
+        ].mean()
     datasets = list(dict.fromkeys(behavior.sort_values("silenced_unit")["dataset"]))
     fig = Figure(figsize=(settings.width, 4.8), layout="constrained")
     ax = fig.add_subplot()
@@ -106,7 +114,9 @@ def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
     _draw_per_model(ax, behavior, "dataset", datasets, settings)
     ax.set_xticks(range(len(datasets)), ["control", *[d.removeprefix("unit_") for d in datasets[1:]]])
     ax.set_xlabel("test set (control, or the fly's hidden unit that was silenced)")
-    ax.set_ylabel("behaviour R² on the test set")
+    ax.set_ylabel(
+        "behaviour R² on the test set" + (f"\n(mean over {n_outputs} outputs)" if n_outputs > 1 else "")
+    )
     ax.set_title(f"How well each model predicts the fly's behaviour ({_seed_note(behavior)})")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower left", fontsize="small", ncols=2)
@@ -176,11 +186,19 @@ def _unit_scatter_panels(
 ) -> tuple[Figure, list[Axes]]:
     """One panel per model: every unit of every seed as a point (``x`` against ``y``)."""
     fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
-    models = _present_models(neural)
-    axes = list(fig.subplots(1, len(models), squeeze=False, **shared)[0])
-    for model, ax in zip(models, axes, strict=True):
+    present = _present_models(neural)
+    axes = list(fig.subplots(1, len(present), squeeze=False, **shared)[0])
+    for model, ax in zip(present, axes, strict=True):
         rows = neural[neural["model"] == model]
-        ax.scatter(rows[x], rows[y], s=12, color=_color(model, settings), alpha=0.6, linewidths=0)
+        ax.scatter(
+            rows[x],
+            rows[y],
+            s=12,
+            color=_color(model, settings),
+            marker=_marker(model),
+            alpha=0.6,
+            linewidths=0,
+        )
         ax.set(title=model, xlabel=labels[0])
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(labels[1])
@@ -189,14 +207,43 @@ def _unit_scatter_panels(
 
 
 def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings) -> Figure:
-    """Neural R² (unit i vs unit i) against the fly unit's contribution, every unit of every seed."""
+    """Neural R² (unit i vs unit i) against the fly unit's contribution, every unit of every
+    seed, with the best R² the data allow (``r2_predicted``) where it is defined."""
     labels = ("fly unit's contribution\nstd(w_out,i · h_i)", "neural R² (unit i vs fly unit i)")
     title = "Which units can be identified? Neural R² against each unit's share"
     fig, axes = _unit_scatter_panels(neural, "contribution", "r2", labels, title, settings, sharey=True)
+    predicted = neural.drop_duplicates(["seed", "unit"]).dropna(subset=["r2_predicted"])
+    predicted = predicted.sort_values("contribution")
     for ax in axes:
         ax.axvline(noise_sd, color="black", linestyle="--", linewidth=1, label=f"noise σ = {noise_sd:g}")
+        if len(predicted):
+            ax.plot(
+                predicted["contribution"],
+                predicted["r2_predicted"],
+                color="black",
+                linewidth=1,
+                label="best the data allow:\nc² / (c² + σ²·d/n)",
+            )
         ax.set_xscale("log")
     axes[0].legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def loss_curve_figure(losses: pd.DataFrame, settings: PlotSettings) -> Figure:
+    """One panel per model: the kept restart's training loss per epoch, one line per seed
+    (log scale), so that a run still falling at its end shows as such."""
+    present = _present_models(losses)
+    fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
+    axes = list(fig.subplots(1, len(present), squeeze=False, sharey=True)[0])
+    for model, ax in zip(present, axes, strict=True):
+        for _, table in losses[losses["model"] == model].groupby("seed", sort=True):
+            curve = chosen_losses(table)
+            ax.plot(range(1, len(curve) + 1), curve, color=_color(model, settings), linewidth=0.9, alpha=0.7)
+        ax.set(title=models.spec(model).label.split(" (")[0], xlabel="epoch", yscale="log")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("training MSE (kept restart)")
+    seeds = losses["seed"].nunique()
+    fig.suptitle(f"Training loss per epoch, one line per seed ({seeds} seed{'s' if seeds > 1 else ''})")
     return fig
 
 
@@ -242,38 +289,41 @@ SWEEP_PANELS = {
 }
 
 
-def _axis_values(values: list) -> tuple[np.ndarray, list[str], bool]:
-    """x positions of swept values: the numbers themselves (log-spaced when they span a
-    factor of 10 or more), or evenly spaced categories."""
-    labels = [str(v) for v in values]
+def _axis_values(values: list, labels: list[str]) -> tuple[np.ndarray, list[str], bool]:
+    """x positions of swept values (``labels``: their folder names): the numbers themselves
+    (log-spaced when they span a factor of 10 or more), or evenly spaced categories."""
     if all(isinstance(v, int | float) for v in values):
         numbers = np.array(values, float)
         return numbers, labels, bool(numbers.min() > 0 and numbers.max() / numbers.min() >= 10)
     return np.arange(len(values), dtype=float), labels, False
 
 
-def sweep_figure(summary: pd.DataFrame, key: str, values: list, settings: PlotSettings) -> Figure:
-    """Top: ko's and do's statistics against the swept value; bottom: ko - do. Mean over
-    seeds with its 95 % confidence interval."""
-    x, labels, log_x = _axis_values(values)
+def sweep_figure(
+    summary: pd.DataFrame, key: str, values: list, names: list[str], settings: PlotSettings
+) -> Figure:
+    """Top: the registry's contrast pair (ko and do) against the swept value; bottom: their
+    difference. Mean over seeds with its 95 % confidence interval."""
+    difference = contrast_label()
+    x, labels, log_x = _axis_values(values, names)
     position = dict(zip(labels, x, strict=True))
     fig = Figure(figsize=(settings.width, 5.6), layout="constrained")
     axes = fig.subplots(2, len(SWEEP_PANELS), sharex=True, squeeze=False)
     for column, (measure, label) in enumerate(SWEEP_PANELS.items()):
-        for row, models in enumerate([["ko", "do"], ["ko - do"]]):
+        for row, shown in enumerate([list(models.CONTRAST), [difference]]):
             ax = axes[row, column]
-            for model in models:
+            for model in shown:
                 rows = summary[(summary["model"] == model) & (summary["measure"] == measure)]
                 rows = rows.assign(x=rows["value"].map(position)).sort_values("x")
-                color = "black" if model == "ko - do" else settings.colors.get(model)
-                ax.plot(rows["x"], rows["mean"], marker="o", color=color, label=model)
+                color = "black" if model == difference else _color(model, settings)
+                marker = "o" if model == difference else _marker(model)
+                ax.plot(rows["x"], rows["mean"], marker=marker, color=color, label=model)
                 ax.fill_between(
                     rows["x"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0
                 )
             if row == 1:
                 ax.axhline(0, color="black", linewidth=0.8, linestyle=":")
                 ax.set_xlabel(key)
-            ax.set_ylabel(label if row == 0 else f"ko - do:\n{label.split(chr(10))[0]}")
+            ax.set_ylabel(label if row == 0 else f"{difference}:\n{label.split(chr(10))[0]}")
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
             if log_x:
@@ -282,7 +332,8 @@ def sweep_figure(summary: pd.DataFrame, key: str, values: list, settings: PlotSe
             ax.xaxis.set_minor_locator(ticker.NullLocator())
     n_seeds = int(summary["n_seeds"].max())
     fig.suptitle(
-        f"Sweep of {key}: knockout training (ko) vs dropout control (do), {n_seeds} seeds, mean ± 95% CI"
+        f"Sweep of {key}: {' vs '.join(models.spec(m).label for m in models.CONTRAST)}, "
+        f"{n_seeds} seeds, mean ± 95% CI"
     )
     return fig
 

@@ -1,4 +1,5 @@
-"""The ground-truth fly: a random two-layer linear network and its noisy behaviour."""
+"""The ground-truth fly: a random network (linear or ReLU, two-layer or deeper) and its
+noisy behaviour."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 import torch
 
 from knockout import naming, seeding
-from knockout.network import TwoLayerNet, initialize, silencing_mask
+from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,15 @@ class FlySettings:
     activation: str = "linear"
     silenced_activity: float = 0.0
     """Fraction of a silenced unit's activity that remains (0: fully silenced)."""
+    encoder: tuple[int, ...] = ()
+    decoder: tuple[int, ...] = ()
+    n_outputs: int = 1
+
+    @property
+    def architecture(self) -> Architecture:
+        return Architecture(
+            self.n_inputs, self.n_hidden, self.encoder, self.decoder, self.n_outputs, self.activation
+        )
 
 
 @dataclass(frozen=True)
@@ -35,14 +45,14 @@ class DataSettings:
     """Silenced data sets: units 0 .. n_silenced - 1 (None: every unit)."""
 
 
-def make_fly(settings: FlySettings, seed: int) -> TwoLayerNet:
-    fly = TwoLayerNet(settings.n_inputs, settings.n_hidden, settings.activation)
+def make_fly(settings: FlySettings, seed: int) -> KnockoutNet:
+    fly = KnockoutNet(settings.architecture)
     return initialize(fly, settings.init, seeding.generator(seed, "fly")).eval()
 
 
 @torch.no_grad()
 def behavior_table(
-    fly: TwoLayerNet,
+    fly: KnockoutNet,
     n_per_set: int,
     settings: FlySettings,
     generator: torch.Generator,
@@ -50,28 +60,33 @@ def behavior_table(
 ) -> pd.DataFrame:
     """``n_per_set`` samples of the control set and of each single-unit silencing.
 
-    x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2), where a silenced unit
-    keeps ``settings.silenced_activity`` of its value.
+    x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2) for each output
+    (independent noise per output), where a silenced unit keeps
+    ``settings.silenced_activity`` of its value.
     """
-    n_inputs, n_hidden = fly.hidden.in_features, fly.n_hidden
+    architecture = fly.architecture
+    n_inputs, n_hidden, n_outputs = architecture.n_inputs, architecture.n_hidden, architecture.n_outputs
     blocks = []
     for silenced_unit, name in enumerate(naming.dataset_names(n_hidden, n_silenced), start=-1):
         x = torch.randn(n_per_set, n_inputs, generator=generator)
-        noise = torch.randn(n_per_set, generator=generator)
+        # one output draws [n] noise values (the seed problem's stream); several, [n, outputs]
+        noise = torch.randn(n_per_set, *([n_outputs] if n_outputs > 1 else []), generator=generator)
         keep = silencing_mask(n_hidden, silenced_unit, settings.silenced_activity)
-        y = fly(x, keep) + settings.noise_sd * noise
+        y = fly(x, keep).reshape(noise.shape) + settings.noise_sd * noise
         block = pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs))
         block.insert(0, "silenced_unit", silenced_unit)
         block.insert(0, "dataset", name)
-        block["y"] = y.numpy()
-        blocks.append(block)
+        outputs = pd.DataFrame(
+            y.reshape(n_per_set, n_outputs).numpy(), columns=naming.output_columns(n_outputs)
+        )
+        blocks.append(pd.concat([block, outputs], axis=1))
     return pd.concat(blocks, ignore_index=True)
 
 
 @torch.no_grad()
-def probe_table(fly: TwoLayerNet, n_samples: int, generator: torch.Generator) -> pd.DataFrame:
-    """Fresh inputs with the fly's hidden activity, for comparing model units to neurons."""
-    n_inputs = fly.hidden.in_features
+def probe_table(fly: KnockoutNet, n_samples: int, generator: torch.Generator) -> pd.DataFrame:
+    """Fresh inputs with the fly's bottleneck activity, for comparing model units to neurons."""
+    n_inputs = fly.architecture.n_inputs
     x = torch.randn(n_samples, n_inputs, generator=generator)
     h = fly.activity(x)
     return pd.concat(
@@ -85,7 +100,7 @@ def probe_table(fly: TwoLayerNet, n_samples: int, generator: torch.Generator) ->
 
 def simulate(
     fly_settings: FlySettings, data_settings: DataSettings, seed: int
-) -> tuple[TwoLayerNet, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[KnockoutNet, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One replicate: the fly, its training, test and probe tables."""
     fly = make_fly(fly_settings, seed)
     n_silenced = data_settings.n_silenced

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit  # the t quantile; scipy.stats takes ~1 s to import
 
+from knockout import models
+
 CONFIDENCE = 0.95
 NEURAL_MEASURES = ["r2", "r2_matched", "r2_decoded", "weight_cosine"]
 """Per-unit neural measures summarised per model (see ``metrics.neural_scores``)."""
-UNIT_MEASURES = [*NEURAL_MEASURES, "silencing_effect", "fly_silencing_effect", "contribution"]
+UNIT_MEASURES = [*NEURAL_MEASURES, "r2_predicted", "silencing_effect", "fly_silencing_effect", "contribution"]
 SEED_MEASURES = [
     *[f"{m}_{s}" for m in NEURAL_MEASURES for s in ("median", "mean")],
     "behavior_r2_silenced",
@@ -49,12 +51,13 @@ def across_seeds(per_seed: pd.DataFrame, by: list[str], measures: list[str]) -> 
 
 def seed_statistics(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.DataFrame:
     """One row per seed and model: neural measures' median and mean over the fly's units,
-    behaviour R² on the control set and its mean over the silenced sets."""
+    behaviour R² on the control set and its mean over the silenced sets (each averaged
+    over the behavioural outputs)."""
     by_unit = neural.groupby(["seed", "model"], sort=False)[NEURAL_MEASURES]
     medians = by_unit.median().add_suffix("_median")
     means = by_unit.mean().add_suffix("_mean")
     silenced = behavior[behavior["silenced_unit"] >= 0].groupby(["seed", "model"], sort=False)["r2"].mean()
-    control = behavior[behavior["silenced_unit"] < 0].set_index(["seed", "model"])["r2"]
+    control = behavior[behavior["silenced_unit"] < 0].groupby(["seed", "model"], sort=False)["r2"].mean()
     table = pd.concat(
         [medians, means, silenced.rename("behavior_r2_silenced"), control.rename("behavior_r2_control")],
         axis=1,
@@ -74,7 +77,7 @@ def replicate_summaries(
 ) -> dict[str, pd.DataFrame]:
     """The summary tables of one experiment, by name (each becomes summary/<name>.parquet):
 
-    - behavior: per model and test set, behaviour R² and the noise ceiling;
+    - behavior: per model, test set and output, behaviour R² and the noise ceiling;
     - neural_units: per model and fly unit index, every per-unit measure;
     - models: per model, the per-seed statistics of ``seed_statistics``, and for ko
       (linear networks) its knockout MSE, the exact optimum's, and the gap.
@@ -84,23 +87,30 @@ def replicate_summaries(
         gap = across_seeds(optimum.assign(model="ko"), ["model"], OPTIMUM_MEASURES)
         models = pd.concat([models, gap], ignore_index=True)
     return {
-        "behavior": across_seeds(behavior, ["model", "dataset", "silenced_unit"], ["r2", "noise_ceiling"]),
+        "behavior": across_seeds(
+            behavior, ["model", "dataset", "silenced_unit", "output"], ["r2", "noise_ceiling"]
+        ),
         "neural_units": across_seeds(neural, ["model", "unit"], UNIT_MEASURES),
         "models": models,
     }
 
 
-def sweep_statistics(per_point: pd.DataFrame) -> pd.DataFrame:
-    """Per swept value: ko's and do's statistics and ko - do, each with its interval.
+def contrast_label(contrast: tuple[str, str] = models.CONTRAST) -> str:
+    return f"{contrast[0]} - {contrast[1]}"
+
+
+def sweep_statistics(per_point: pd.DataFrame, contrast: tuple[str, str] = models.CONTRAST) -> pd.DataFrame:
+    """Per swept value: the contrast pair's statistics (ko and do, from the registry) and
+    their difference, each with its interval.
 
     ``per_point`` is ``seed_statistics`` of every point, with a ``value`` column.
     """
     tables = []
     for value, point in per_point.groupby("value", sort=False):
         point = point.drop(columns="value")
-        ko_minus_do = differences(point, "ko", "do").assign(model="ko - do")
-        models = point[point["model"].isin(["ko", "do"])]
-        both = pd.concat([models, ko_minus_do], ignore_index=True)
+        difference = differences(point, *contrast).assign(model=contrast_label(contrast))
+        pair = point[point["model"].isin(contrast)]
+        both = pd.concat([pair, difference], ignore_index=True)
         tables.append(across_seeds(both, ["model"], SEED_MEASURES).assign(value=value))
     table = pd.concat(tables, ignore_index=True)
     return table[["value", "model", "measure", *INTERVAL_COLUMNS]]

@@ -19,7 +19,7 @@ import pyarrow
 from knockout import naming
 from knockout.errors import InputFileError
 
-TEXT_COLUMNS = {"dataset", "model", "measure", "value", "key"}
+TEXT_COLUMNS = {"dataset", "model", "measure", "value", "key", "output"}
 """The only columns of the pipeline's tables that hold text; every other one holds numbers."""
 
 
@@ -86,20 +86,29 @@ def read_table(
     return table
 
 
-def read_seed_tables(paths: list, seeds: list[int], columns: list[str]) -> pd.DataFrame:
+def read_seed_tables(
+    paths: list, seeds: list[int], columns: list[str], may_be_nan: Iterable[str] = ()
+) -> pd.DataFrame:
     """One table per seed (as ``read_table``), concatenated with a ``seed`` column."""
     return pd.concat(
-        [read_table(path, columns).assign(seed=seed) for path, seed in zip(paths, seeds, strict=True)],
+        [
+            read_table(path, columns, may_be_nan).assign(seed=seed)
+            for path, seed in zip(paths, seeds, strict=True)
+        ],
         ignore_index=True,
     )
 
 
 def read_behavior_table(
-    path: str | os.PathLike, n_inputs: int, n_hidden: int, n_silenced: int | None = None
+    path: str | os.PathLike,
+    n_inputs: int,
+    n_hidden: int,
+    n_silenced: int | None = None,
+    n_outputs: int = 1,
 ) -> pd.DataFrame:
     """A training or test table: the contract's columns, and exactly the control set plus
     one set per silenced hidden unit, each labelled with its silenced unit."""
-    table = read_table(path, naming.behavior_columns(n_inputs))
+    table = read_table(path, naming.behavior_columns(n_inputs, n_outputs))
     names = naming.dataset_names(n_hidden, n_silenced)
     expected = dict(zip(names, range(-1, len(names) - 1), strict=True))
     found = table.groupby("dataset", sort=False)["silenced_unit"].unique()

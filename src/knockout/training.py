@@ -1,14 +1,22 @@
-"""Knockout training and its three comparison models.
+"""Knockout training, its comparison models, and random restarts.
 
-Every batch comes from one data set (control, or one unit silenced); an epoch
-shuffles each set, cuts it into batches, and shuffles the batches of all sets
-together, so the sets are interleaved rather than trained one after another
-(training set after set forgets the earlier sets and does not recover the units).
+Every batch comes from one data set (control, or one unit silenced). What a model
+trains on and masks on a silenced batch comes from its registry entry
+(:mod:`knockout.models`): control fits the control set only; noko fits every set and
+masks nothing; ko masks the model unit matching the silenced fly unit; do masks a
+uniformly random unit on silenced batches.
 
-- control: the control set only, nothing masked;
-- noko: all sets, nothing masked (the paper's baseline);
-- ko: all sets; on a set where fly unit i was silenced, model unit i is masked;
-- do: all sets; on a silenced set a uniformly random model unit is masked.
+Schedules: ``interleaved`` (the default) shuffles each set, cuts it into batches and
+shuffles the batches of all sets together; ``blocked`` trains one set after another,
+the sets in a new random order each epoch (as the authors' published script does).
+
+The knockout loss is not convex once units are nonlinear, and one run can stop in a
+poor local minimum. ``restarts`` trains R networks from independent initial weights,
+side by side as one batched computation (stacked parameters, autograd), and keeps the
+one with the lowest final training loss. For the two-layer, one-output network of the
+seed problem trained once, a hand-derived step (:class:`FlatAdamNet`) is used instead:
+it is several times faster there (``make bench``), and the tests check it against the
+autograd trainer.
 """
 
 from __future__ import annotations
@@ -19,15 +27,16 @@ from dataclasses import dataclass
 
 import torch
 
-from knockout import naming, seeding
+from knockout import models, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.errors import TrainingDiverged
-from knockout.network import TwoLayerNet, initialize, silencing_mask
+from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
 
 DIVERGED_LOSS_FACTOR = 1000.0
 """An epoch whose mean loss exceeds this many times the variance of the behaviour it fits
 (predicting the mean scores 1x) has diverged. Adam's bounded steps often keep such a run
 finite, so waiting for NaN would let a useless fit through."""
+SCHEDULES = ("interleaved", "blocked")
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,14 @@ class TrainSettings:
     epochs: int = 60
     init: str = "glorot"
     lr_schedule: str = "cosine"
+    schedule: str = "interleaved"
+    restarts: int = 1
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} unknown (allowed: {', '.join(SCHEDULES)})")
+        if self.restarts < 1:
+            raise ValueError(f"restarts must be at least 1, not {self.restarts}")
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of ``epoch`` (1-based): constant, or cosine-annealed towards 0.
@@ -53,32 +70,53 @@ class TrainSettings:
         raise ValueError(f"lr_schedule {self.lr_schedule!r} unknown (allowed: constant, cosine)")
 
 
+@dataclass(frozen=True)
+class TrainingResult:
+    """The kept network (on the CPU), every restart's mean training MSE per epoch
+    (``losses[epoch][restart]``), and which restart was kept."""
+
+    network: KnockoutNet
+    losses: list[list[float]]
+    chosen: int
+
+    @property
+    def chosen_losses(self) -> list[float]:
+        return [epoch[self.chosen] for epoch in self.losses]
+
+
 def epoch_schedule(
-    sets: list[tuple[int, torch.Tensor]], batch_size: int, generator: torch.Generator
+    sets: list[tuple[int, torch.Tensor]],
+    batch_size: int,
+    generator: torch.Generator,
+    schedule: str = "interleaved",
 ) -> list[tuple[int, torch.Tensor]]:
-    """The batches of one epoch as (silenced unit, rows), all sets interleaved.
+    """The batches of one epoch as (silenced unit, rows).
 
     Each set is shuffled and cut into batches of ``batch_size`` (its last batch may
-    be smaller); then the order of all batches is shuffled.
+    be smaller). interleaved: the order of all batches is then shuffled; blocked: the
+    sets follow each other, in a random order.
     """
+    if schedule == "blocked":
+        sets = [sets[i] for i in torch.randperm(len(sets), generator=generator).tolist()]
     batches = []
     for unit, rows in sets:
         shuffled = rows[torch.randperm(len(rows), generator=generator)]
         batches.extend((unit, chunk) for chunk in shuffled.split(batch_size))
+    if schedule == "blocked":
+        return batches
     order = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in order]
 
 
 def masked_units(model: str, silenced: list[int], n_hidden: int, generator: torch.Generator) -> list[int]:
     """The model unit to mask for batches from sets with these silenced fly units (-1: none)."""
-    if model in ("control", "noko"):
+    mask = models.spec(model).train_mask
+    if mask == "none":
         return [-1] * len(silenced)
-    if model == "ko":  # a model smaller than the fly has no unit to mask for the fly's last units
+    if mask == "matching":  # a model smaller than the fly has no unit to mask for the fly's last units
         return [s if s < n_hidden else -1 for s in silenced]
-    if model == "do":
-        random_units = torch.randint(n_hidden, (len(silenced),), generator=generator).tolist()
-        return [r if s >= 0 else -1 for s, r in zip(silenced, random_units, strict=True)]
-    raise ValueError(f"model {model!r} unknown (allowed: {', '.join(naming.MODELS)})")
+    random_units = torch.randint(n_hidden, (len(silenced),), generator=generator).tolist()
+    return [r if s >= 0 else -1 for s, r in zip(silenced, random_units, strict=True)]
 
 
 def with_ones_column(matrix: torch.Tensor) -> torch.Tensor:
@@ -91,12 +129,45 @@ def keep_masks(n_hidden: int) -> torch.Tensor:
     return torch.stack([silencing_mask(n_hidden, unit) for unit in range(-1, n_hidden)])
 
 
+class Adam:
+    """Adam (no weight decay, no amsgrad) on a list of tensors, by the kernel
+    ``torch.optim.Adam(fused=True)`` runs, called directly: for networks this small the
+    optimizer's own ``step()`` costs more than the whole update."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.steps = [torch.zeros((), device=p.device) for p in params]
+
+    def step(self, grads: list[torch.Tensor]) -> None:
+        beta1, beta2 = self.betas
+        for steps in self.steps:
+            steps += 1
+        torch._fused_adam_(
+            self.params,
+            grads,
+            self.exp_avg,
+            self.exp_avg_sq,
+            [],
+            self.steps,
+            lr=self.lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
+
 class FlatAdamNet:
-    """The network's parameters in one flat buffer, with closed-form gradients and Adam.
+    """The two-layer, one-output network's parameters in one flat buffer, with
+    closed-form gradients and Adam: the fast path for one restart.
 
     For a network this small, time goes to launching tensor operations, not to
     arithmetic, so a step is written as few of them as possible (the unit tests
-    compare it with autograd and ``torch.optim.Adam`` step by step):
+    compare it with autograd step by step, and with the autograd trainer):
 
     - inputs carry a column of ones and the flat buffer stores each hidden unit's
       weights followed by its bias, so one product gives the hidden activity;
@@ -108,22 +179,32 @@ class FlatAdamNet:
     - ``train`` runs it in inference mode and gathers an epoch's rows once.
     """
 
-    def __init__(self, net: TwoLayerNet, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(self, net: KnockoutNet, lr: float) -> None:
+        if not fast_path_fits(net.architecture):
+            raise ValueError(
+                f"the closed-form step is for two-layer, one-output networks, not {net.architecture}"
+            )
+        self.architecture = net.architecture
         self.n_hidden, self.n_inputs = net.hidden.weight.shape
         self.activation = net.activation
-        self.lr, self.betas, self.eps = lr, betas, eps
         with torch.no_grad():
             hidden_with_bias = torch.cat([net.hidden.weight, net.hidden.bias[:, None]], dim=1)
             self.theta = torch.cat([hidden_with_bias.reshape(-1), net.output.weight[0], net.output.bias])
         self.grad = torch.zeros_like(self.theta)
-        self.exp_avg = torch.zeros_like(self.theta)
-        self.exp_avg_sq = torch.zeros_like(self.theta)
-        self.steps = torch.zeros((), device=self.theta.device)
+        self.adam = Adam([self.theta], lr)
         self.hidden_with_bias, self.output_with_bias = self._views(self.theta)
         self.grad_hidden_with_bias, self.grad_output_with_bias = self._views(self.grad)
         self.output_weight = self.output_with_bias[: self.n_hidden]
         self._activity = {}
         self._input_side = torch.zeros(self.n_inputs + 1, device=self.theta.device)
+
+    @property
+    def lr(self) -> float:
+        return self.adam.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.adam.lr = value
 
     def _views(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(hidden weights with bias column [h, d + 1], output weights with bias [h + 1])."""
@@ -147,11 +228,11 @@ class FlatAdamNet:
     ) -> None:
         """One Adam step on the mean squared error of a batch.
 
-        ``x_with_ones`` is [batch, d + 1] with a last column of ones; ``keep`` is the
-        silencing mask [h] and ``keep_column`` the same with a 1 appended (it keeps the
-        output bias), shaped [h + 1, 1]. ``train`` gathers both shapes once per epoch:
-        slicing one from the other here costs about a tenth of a step. The prediction
-        errors (before the step) are written into ``error``.
+        ``x_with_ones`` is [batch, d + 1] with a last column of ones; ``y`` is [batch];
+        ``keep`` is the silencing mask [h] and ``keep_column`` the same with a 1 appended
+        (it keeps the output bias), shaped [h + 1, 1]. ``train`` gathers both shapes once
+        per epoch: slicing one from the other here costs about a tenth of a step. The
+        prediction errors (before the step) are written into ``error``.
         """
         activity = self._activity_buffer(len(y))
         hidden = activity[: self.n_hidden]
@@ -172,33 +253,10 @@ class FlatAdamNet:
             input_side = self._input_side
             torch.addmv(input_side, x_with_ones.T, error, beta=0, alpha=scale, out=input_side)
             torch.outer(self.output_weight * keep, input_side, out=self.grad_hidden_with_bias)
-        self._adam_update()
+        self.adam.step([self.grad])
 
-    def _adam_update(self) -> None:
-        """Adam (no weight decay, no amsgrad) by the kernel ``torch.optim.Adam(fused=True)`` runs.
-
-        Called directly: the optimizer's own ``step()`` costs more than the whole update.
-        """
-        beta1, beta2 = self.betas
-        self.steps += 1
-        torch._fused_adam_(
-            [self.theta],
-            [self.grad],
-            [self.exp_avg],
-            [self.exp_avg_sq],
-            [],
-            [self.steps],
-            lr=self.lr,
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=0.0,
-            eps=self.eps,
-            amsgrad=False,
-            maximize=False,
-        )
-
-    def to_net(self) -> TwoLayerNet:
-        net = TwoLayerNet(self.n_inputs, self.n_hidden, self.activation)
+    def to_net(self) -> KnockoutNet:
+        net = KnockoutNet(self.architecture)
         hidden, output = self._views(self.theta.cpu())
         with torch.no_grad():
             net.hidden.weight.copy_(hidden[:, :-1])
@@ -208,17 +266,67 @@ class FlatAdamNet:
         return net.eval()
 
 
+class StackedNets:
+    """R networks of one architecture as stacked parameters: layer l's weights are one
+    [R, in, out] tensor (transposed, so that autograd's gradients come out contiguous, as
+    the fused Adam kernel needs) and its biases one [R, 1, out], so a batch passes through
+    all R networks in one batched product per layer. Gradients come from autograd; the
+    networks share no parameter, so each one's gradient is its own loss's."""
+
+    def __init__(self, nets: list[KnockoutNet], device: torch.device | str = "cpu") -> None:
+        self.architecture = nets[0].architecture
+        self.bottleneck = len(self.architecture.encoder)
+        layers = [net.layers() for net in nets]
+        with torch.no_grad():
+            self.weights = [
+                torch.stack([layer[i].weight.T for layer in layers]).to(device) for i in range(len(layers[0]))
+            ]
+            self.biases = [
+                torch.stack([layer[i].bias[None] for layer in layers]).to(device)
+                for i in range(len(layers[0]))
+            ]
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return [*self.weights, *self.biases]
+
+    def predict(self, x: torch.Tensor, keep: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+        """Outputs [R, batch, n_outputs] for inputs [batch, d], ``keep`` [h] on the bottleneck."""
+        n_layers = len(self.weights)
+        values = x.expand(len(params[0]), *x.shape)  # a view: every network reads the same batch
+        for index, (weight, bias) in enumerate(zip(params[:n_layers], params[n_layers:], strict=True)):
+            values = torch.baddbmm(bias, values, weight)
+            if index < n_layers - 1 and self.architecture.activation == "relu":
+                values = torch.relu(values)
+            if index == self.bottleneck:
+                values = values * keep
+        return values
+
+    def network(self, restart: int) -> KnockoutNet:
+        net = KnockoutNet(self.architecture)
+        with torch.no_grad():
+            for layer, weight, bias in zip(net.layers(), self.weights, self.biases, strict=True):
+                layer.weight.copy_(weight[restart].T.cpu())
+                layer.bias.copy_(bias[restart, 0].cpu())
+        return net.eval()
+
+
+def fast_path_fits(architecture: Architecture) -> bool:
+    """The closed-form step handles the two-layer network with one output."""
+    return architecture.two_layer and architecture.n_outputs == 1
+
+
 def trained_sets(model: str, data: BehaviorData) -> list[tuple[int, torch.Tensor]]:
-    """The data sets a model fits: the control set for control, every set otherwise."""
-    return data.rows_by_set(include_silenced=model != "control")
+    """The data sets a model fits: the control set only, or every set (its registry entry)."""
+    return data.rows_by_set(include_silenced=models.spec(model).trains_on == "all")
 
 
-def initial_network(
-    n_inputs: int, n_hidden: int, settings: TrainSettings, seed: int, activation: str = "linear"
-) -> TwoLayerNet:
-    """The weights training starts from: the same for all four models of a replicate."""
-    net = TwoLayerNet(n_inputs, n_hidden, activation)
-    return initialize(net, settings.init, seeding.generator(seed, "model_init"))
+def initial_networks(architecture: Architecture, settings: TrainSettings, seed: int) -> list[KnockoutNet]:
+    """The ``settings.restarts`` networks training starts from, drawn one after another
+    from the replicate's model_init stream: the same for every model of a replicate, and
+    restart 0 is the network a run without restarts starts from."""
+    generator = seeding.generator(seed, "model_init")
+    return [initialize(KnockoutNet(architecture), settings.init, generator) for _ in range(settings.restarts)]
 
 
 def epoch_plans(
@@ -227,55 +335,71 @@ def epoch_plans(
     """Per epoch (from 1): each batch's rows in training order, and the unit it masks (-1: none).
 
     noko, ko and do draw their batches from the same stream, so they see the same
-    batches in the same order and differ only in what is masked.
+    batches in the same order and differ only in what is masked; every restart sees the
+    same batches too.
     """
     sets = trained_sets(model, data)
     schedule_rng = seeding.generator(seed, "schedule")
     dropout_rng = seeding.generator(seed, "dropout")
     for epoch in range(1, settings.epochs + 1):
-        batches = epoch_schedule(sets, settings.batch_size, schedule_rng)
+        batches = epoch_schedule(sets, settings.batch_size, schedule_rng, settings.schedule)
         units = masked_units(model, [unit for unit, _ in batches], n_hidden, dropout_rng)
         yield epoch, [rows for _, rows in batches], units
 
 
-def train(
-    model: str,
-    data: BehaviorData,
-    n_hidden: int,
-    settings: TrainSettings,
-    seed: int,
-    device: torch.device | str = "cpu",
-    activation: str = "linear",
-) -> tuple[TwoLayerNet, list[float]]:
-    """Fit one network of ``n_hidden`` units; returns it (on the CPU) and the mean
-    training MSE per epoch.
+class _DivergenceWatch:
+    """Marks restarts whose epoch loss exploded or went non-finite; raises once all have."""
 
-    Raises :class:`TrainingDiverged` naming the epoch where the loss exploded or became
-    non-finite; no network is returned then.
-    """
-    if model not in naming.MODELS:
-        raise ValueError(f"model {model!r} unknown (allowed: {', '.join(naming.MODELS)})")
-    trained_rows = torch.cat([rows for _, rows in trained_sets(model, data)])
-    n_rows = len(trained_rows)
-    divergence_threshold = DIVERGED_LOSS_FACTOR * float(data.y[trained_rows].var())
-    epoch_losses = []
+    def __init__(self, model: str, seed: int, settings: TrainSettings, behaviour_variance: float) -> None:
+        self.model, self.seed, self.settings = model, seed, settings
+        self.threshold = DIVERGED_LOSS_FACTOR * behaviour_variance
+        self.diverged = [False] * settings.restarts
+
+    def check(self, epoch: int, losses: list[float], finite_weights: list[bool]) -> None:
+        for restart, (loss, finite) in enumerate(zip(losses, finite_weights, strict=True)):
+            if not (loss <= self.threshold and finite):
+                self.diverged[restart] = True
+        if all(self.diverged):
+            restarts = "" if len(losses) == 1 else f" (all {len(losses)} restarts)"
+            raise TrainingDiverged(
+                f"model {self.model!r}, seed {self.seed}: training diverged{restarts} at epoch {epoch} "
+                f"of {self.settings.epochs} (mean training loss {min(losses):.3g}, over "
+                f"{DIVERGED_LOSS_FACTOR:g} x the variance of the behaviour); lower train.lr "
+                f"(now {self.settings.lr:g})"
+            )
+
+    def best(self, final_losses: list[float]) -> int:
+        """The restart with the lowest final loss among those that never diverged."""
+        candidates = [r for r in range(len(final_losses)) if not self.diverged[r]]
+        return min(candidates, key=lambda r: final_losses[r])
+
+
+def _epoch_batches(data_x, data_y, batch_rows, device):
+    """An epoch's rows gathered once, in batch order; each batch is then a view."""
+    order = torch.cat(batch_rows).to(device)
+    sizes = [len(rows) for rows in batch_rows]
+    return data_x.index_select(0, order).split(sizes), data_y.index_select(0, order).split(sizes), sizes
+
+
+def _train_fast(model, data, start, settings, seed, device, watch) -> TrainingResult:
+    """One two-layer, one-output network with the closed-form step."""
+    n_hidden = start.n_hidden
+    n_rows = sum(len(rows) for _, rows in trained_sets(model, data))
+    losses = []
     with torch.inference_mode():  # no autograd bookkeeping: about a third of each step's time
-        start = initial_network(data.x.shape[1], n_hidden, settings, seed, activation)
         net = FlatAdamNet(start.to(device), settings.lr)
         x_with_ones = with_ones_column(data.x).to(device)
-        y = data.y.to(device)
+        y = data.y[:, 0].to(device)
         masks = keep_masks(n_hidden).to(device)
         masks_with_one = with_ones_column(masks).unsqueeze(2)
         for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
             net.lr = settings.lr_at(epoch)
-            # The epoch's rows gathered once, in batch order; each batch is then a view.
-            order = torch.cat(batch_rows).to(device)
-            sizes = [len(rows) for rows in batch_rows]
+            xs, ys, sizes = _epoch_batches(x_with_ones, y, batch_rows, device)
             errors = torch.empty(n_rows, device=device)
             masked = torch.tensor(units, device=device) + 1
             for batch in zip(
-                x_with_ones.index_select(0, order).split(sizes),
-                y.index_select(0, order).split(sizes),
+                xs,
+                ys,
                 masks[masked].unbind(0),
                 masks_with_one[masked].unbind(0),
                 errors.split(sizes),
@@ -283,12 +407,76 @@ def train(
             ):
                 net.step(*batch)
             epoch_loss = torch.dot(errors, errors).item() / n_rows
-            if not (epoch_loss <= divergence_threshold and torch.isfinite(net.theta).all()):
-                raise TrainingDiverged(
-                    f"model {model!r}, seed {seed}: training diverged at epoch {epoch} of "
-                    f"{settings.epochs} (mean training loss {epoch_loss:.3g}, over "
-                    f"{DIVERGED_LOSS_FACTOR:g} x the variance of the behaviour); lower train.lr "
-                    f"(now {settings.lr:g})"
-                )
-            epoch_losses.append(epoch_loss)
-    return net.to_net(), epoch_losses
+            watch.check(epoch, [epoch_loss], [bool(torch.isfinite(net.theta).all())])
+            losses.append([epoch_loss])
+    return TrainingResult(net.to_net(), losses, 0)
+
+
+def train_restarts(
+    model: str,
+    data: BehaviorData,
+    starts: list[KnockoutNet],
+    settings: TrainSettings,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> TrainingResult:
+    """Train every network of ``starts`` side by side (autograd, any architecture) and keep
+    the one with the lowest final training loss. ``settings.restarts`` must equal
+    ``len(starts)``."""
+    if len(starts) != settings.restarts:
+        raise ValueError(f"{len(starts)} initial networks for {settings.restarts} restarts")
+    models.spec(model)
+    watch = _DivergenceWatch(model, seed, settings, _trained_variance(model, data))
+    n_hidden, n_outputs = starts[0].n_hidden, starts[0].architecture.n_outputs
+    n_values = sum(len(rows) for _, rows in trained_sets(model, data)) * n_outputs
+    stacked = StackedNets(starts, device)
+    params = [p.requires_grad_() for p in stacked.params]
+    adam = Adam(params, settings.lr)
+    x, y = data.x.to(device), data.y.to(device)
+    masks = keep_masks(n_hidden).to(device)
+    losses = []
+    for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
+        adam.lr = settings.lr_at(epoch)
+        xs, ys, _ = _epoch_batches(x, y, batch_rows, device)
+        squared_errors = torch.zeros(len(starts), device=device)
+        for batch_x, batch_y, keep in zip(xs, ys, masks[torch.tensor(units, device=device) + 1], strict=True):
+            errors = stacked.predict(batch_x, keep, params) - batch_y
+            squared = errors * errors
+            # the sum of every restart's mean squared error: they share no parameter, so each
+            # restart's gradient is its own loss's
+            grads = torch.autograd.grad(squared.sum() / errors[0].numel(), params)
+            with torch.no_grad():
+                adam.step([grad.contiguous() for grad in grads])  # a no-op: they are
+                squared_errors += squared.sum(dim=(1, 2))
+        epoch_losses = (squared_errors / n_values).tolist()
+        with torch.no_grad():
+            finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in params]).all(0).tolist()
+        watch.check(epoch, epoch_losses, finite)
+        losses.append(epoch_losses)
+    chosen = watch.best(losses[-1]) if losses else 0
+    return TrainingResult(stacked.network(chosen), losses, chosen)
+
+
+def _trained_variance(model: str, data: BehaviorData) -> float:
+    """The variance of the behaviour a model fits (all its outputs pooled)."""
+    rows = torch.cat([rows for _, rows in trained_sets(model, data)])
+    return float(data.y[rows].var())
+
+
+def train(
+    model: str,
+    data: BehaviorData,
+    architecture: Architecture,
+    settings: TrainSettings,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> TrainingResult:
+    """Fit ``settings.restarts`` networks of ``architecture`` to a model's data sets and
+    keep the best; raises :class:`TrainingDiverged` naming the epoch where the loss
+    exploded or became non-finite (in every restart); no network is returned then."""
+    models.spec(model)
+    if settings.restarts == 1 and fast_path_fits(architecture):
+        [start] = initial_networks(architecture, settings, seed)
+        watch = _DivergenceWatch(model, seed, settings, _trained_variance(model, data))
+        return _train_fast(model, data, start, settings, seed, device, watch)
+    return train_restarts(model, data, initial_networks(architecture, settings, seed), settings, seed, device)

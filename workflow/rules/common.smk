@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/src")
+from knockout.models import CONTRAST, OPTIMUM
 from knockout.config_checks import config_problems, model_train_settings, sweep_points
 from knockout.sources import core_files
 
@@ -38,7 +39,7 @@ EXPERIMENTS = {"": config}
 SWEEP_VALUES = {}
 for sweep, value, where, point in sweep_points(config):
     EXPERIMENTS[f"sweeps/{sweep}/{value}/"] = _sweep_point_config(where, point)
-    SWEEP_VALUES.setdefault(sweep, []).append(str(value))
+    SWEEP_VALUES.setdefault(sweep, []).append(value)
 
 
 wildcard_constraints:
@@ -62,36 +63,47 @@ def config_slice(section):
     return lambda wildcards: experiment_config(wildcards)[section]
 
 
-def networks_of(experiment):
-    """The activations and the models' unit count (null in the config: the fly's)."""
+ARCHITECTURE_KEYS = ["n_inputs", "n_hidden", "encoder", "decoder", "n_outputs", "activation"]
+MODEL_ARCHITECTURE_KEYS = ["n_hidden", "encoder", "decoder", "activation"]
+"""What the config's model section may change; inputs and outputs are the data's."""
+
+
+def architectures_of(experiment):
+    """The fly's and the fitted models' architectures (knockout.network.Architecture
+    fields); a model key left null takes the fly's value."""
     fly, model = EXPERIMENTS[experiment]["fly"], EXPERIMENTS[experiment]["model"]
-    return {
-        "fly_activation": fly["activation"],
-        "model_activation": model["activation"] or fly["activation"],
-        "model_hidden": model["n_hidden"] or fly["n_hidden"],
-    }
+    fly_architecture = {key: fly[key] for key in ARCHITECTURE_KEYS}
+    overrides = {key: model[key] for key in MODEL_ARCHITECTURE_KEYS if model[key] is not None}
+    return {"fly": fly_architecture, "model": fly_architecture | overrides}
 
 
-def network_settings(wildcards):
-    return networks_of(wildcards.experiment)
+def architectures(wildcards):
+    return architectures_of(wildcards.experiment)
 
 
 def data_shape(wildcards):
-    """What a behaviour table of this experiment holds: inputs, fly units, silenced sets."""
+    """What a behaviour table of this experiment holds: inputs, fly units, silenced sets, outputs."""
     settings = experiment_config(wildcards)
     return {
         "n_inputs": settings["fly"]["n_inputs"],
         "n_hidden": settings["fly"]["n_hidden"],
         "n_silenced": settings["data"]["n_silenced"],
+        "n_outputs": settings["fly"]["n_outputs"],
     }
 
 
 def has_knockout_optimum(experiment):
-    """The knockout objective has a closed-form optimum for linear networks; it is
-    compared with trained ko, so it is computed where ko is trained."""
-    networks = networks_of(experiment)
-    linear = networks["fly_activation"] == networks["model_activation"] == "linear"
-    return "ko" in MODELS and linear
+    """The knockout objective has a closed-form optimum for linear two-layer networks with
+    one output; it is compared with trained ko, so it is computed where ko is trained."""
+    networks = architectures_of(experiment)
+    simple = all(
+        network["activation"] == "linear"
+        and not network["encoder"]
+        and not network["decoder"]
+        and network["n_outputs"] == 1
+        for network in networks.values()
+    )
+    return "ko" in MODELS and simple
 
 
 def core_modules(script):
@@ -122,6 +134,10 @@ def train_settings(wildcards):
     return {model: model_train_settings(train, model) for model in trained_models(wildcards)}
 
 
+def convergence_tolerance(wildcards):
+    return experiment_config(wildcards)["train"]["convergence_tolerance"]
+
+
 def train_job_files(pattern):
     """``pattern`` for the model of a per-model job, or expanded over every model."""
     if ONE_TRAIN_JOB_PER_MODEL:
@@ -131,7 +147,7 @@ def train_job_files(pattern):
 
 def evaluated_models(wildcards):
     """The trained models and, for linear networks, the knockout optimum."""
-    optimum = ["optimum"] if has_knockout_optimum(wildcards.experiment) else []
+    optimum = [OPTIMUM] if has_knockout_optimum(wildcards.experiment) else []
     return [*MODELS, *optimum]
 
 
@@ -153,20 +169,29 @@ def seed_tables(kind, experiment):
     )
 
 
+def loss_tables(experiment):
+    """Every seed's and trained model's loss table of ``experiment`` (seed-major)."""
+    return expand(
+        "results/{experiment}seed{seed}/models/{model}_loss.parquet",
+        experiment=experiment,
+        seed=experiment_seeds(experiment),
+        model=MODELS,
+    )
+
+
 def experiment_tables(wildcards):
     """Every seed's evaluation tables of one experiment, by kind."""
     optimum = ["optimum"] if has_knockout_optimum(wildcards.experiment) else []
-    return {
-        kind: seed_tables(kind, wildcards.experiment) for kind in ["behavior", "neural", *optimum]
-    }
+    tables = {kind: seed_tables(kind, wildcards.experiment) for kind in ["behavior", "neural", *optimum]}
+    return tables | {"losses": loss_tables(wildcards.experiment)}
 
 
 def sweep_tables(wildcards):
     """Every seed's evaluation tables of every point of one sweep, by kind."""
-    if missing := [model for model in ("ko", "do") if model not in MODELS]:
+    if missing := [model for model in CONTRAST if model not in MODELS]:
         raise WorkflowError(
-            f"sweep {wildcards.sweep} compares ko with do, but models ({', '.join(MODELS)}) "
-            f"lacks {' and '.join(missing)}; add it to models to run the sweeps"
+            f"sweep {wildcards.sweep} compares {' with '.join(CONTRAST)}, but models "
+            f"({', '.join(MODELS)}) lacks {' and '.join(missing)}; add it to models to run the sweeps"
         )
     points = [f"sweeps/{wildcards.sweep}/{value}/" for value in SWEEP_VALUES[wildcards.sweep]]
     return {
@@ -175,7 +200,7 @@ def sweep_tables(wildcards):
     }
 
 
-SUMMARY_TABLES = ["behavior", "neural_units", "models"]
+SUMMARY_TABLES = ["behavior", "neural_units", "models", "convergence"]
 FIGURES = {
     "behavior_r2": "behaviour R² per test set",
     "neural_r2": "neural R² per unit",
@@ -183,6 +208,7 @@ FIGURES = {
     "r2_vs_contribution": "neural R² vs contribution",
     "silencing_effect": "silencing effect, fly vs model",
     "weight_cosine": "weight recovery",
+    "loss_curves": "training loss per epoch",
 }
 """The main experiment's figures (results/figures/<name>.png), with their report labels."""
 

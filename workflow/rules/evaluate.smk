@@ -15,7 +15,7 @@ rule evaluate_behavior:
     params:
         models=evaluated_models,
         data_shape=data_shape,
-        networks=network_settings,
+        architectures=architectures,
         silenced_activity=lambda wildcards: experiment_config(wildcards)["fly"]["silenced_activity"],
     script:
         "../scripts/evaluate_behavior.py"
@@ -38,6 +38,10 @@ rule evaluate_neural:
     params:
         models=evaluated_models,
         data_shape=data_shape,
-        networks=network_settings,
+        architectures=architectures,
+        design=lambda wildcards: {
+            "noise_sd": experiment_config(wildcards)["fly"]["noise_sd"],
+            "n_train": experiment_config(wildcards)["data"]["n_train"],
+        },
     script:
         "../scripts/evaluate_neural.py"

@@ -2,6 +2,7 @@ rule plot:
     input:
         behavior=seed_tables("behavior", ""),
         neural=seed_tables("neural", ""),
+        losses=loss_tables(""),
         code=core_modules("plot.py"),
     output:
         **{
@@ -22,6 +23,7 @@ rule plot:
     params:
         plot=lookup(dpath="plot", within=config),
         seeds=config["seeds"],
+        models=MODELS,
         noise_sd=lookup(dpath="fly/noise_sd", within=config),
     script:
         "../scripts/plot.py"

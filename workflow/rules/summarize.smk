@@ -12,5 +12,7 @@ rule summarize:
         "../../envs/plot.yaml"
     params:
         seeds=lambda wildcards: experiment_seeds(wildcards.experiment),
+        models=MODELS,
+        convergence_tolerance=convergence_tolerance,
     script:
         "../scripts/summarize.py"

@@ -39,6 +39,7 @@ rule plot_sweep:
         plot=lookup(dpath="plot", within=config),
         key=lambda wildcards: config["sweeps"][wildcards.sweep]["key"],
         values=lambda wildcards: config["sweeps"][wildcards.sweep]["values"],
+        names=lambda wildcards: SWEEP_VALUES[wildcards.sweep],
         seeds=config["sweep_seeds"],
     script:
         "../scripts/plot_sweep.py"

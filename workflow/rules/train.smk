@@ -18,7 +18,8 @@ rule train_model:
         models=trained_models,
         train=train_settings,
         data_shape=data_shape,
-        networks=network_settings,
+        architectures=architectures,
+        convergence_tolerance=convergence_tolerance,
     script:
         "../scripts/train_model.py"
 
@@ -39,6 +40,7 @@ rule fit_knockout_optimum:
         "../../envs/torch.yaml"
     params:
         data_shape=data_shape,
-        networks=network_settings,
+        architectures=architectures,
+        convergence_tolerance=convergence_tolerance,
     script:
         "../scripts/fit_knockout_optimum.py"

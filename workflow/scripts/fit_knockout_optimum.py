@@ -7,23 +7,30 @@ import pandas as pd
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
+from knockout.convergence import gap_warning
 from knockout.identifiability import UnitProducts, knockout_optimum
-from knockout.jobs import run_job
+from knockout.jobs import run_job, warn
+from knockout.network import Architecture
 
 
 def main(snakemake) -> None:
-    shape, networks = snakemake.params.data_shape, snakemake.params.networks
+    shape = snakemake.params.data_shape
+    architecture = Architecture(**snakemake.params.architectures["model"])
     table = tables.read_behavior_table(snakemake.input.train, **shape)
     data = BehaviorData.from_table(table, shape["n_inputs"])
-    x, y = data.x.double().numpy(), data.y.double().numpy()
+    x, y = data.x.double().numpy(), data.y[:, 0].double().numpy()
     silenced = data.silenced_unit.numpy()
-    optimum = knockout_optimum(x, y, silenced, networks["model_hidden"])
-    ko = weights.load_network(snakemake.input.ko, shape["n_inputs"], networks["model_hidden"])
+    optimum = knockout_optimum(x, y, silenced, architecture.n_hidden)
+    ko = weights.load_network(snakemake.input.ko, architecture)
     optimum_mse = optimum.knockout_mse(x, y, silenced)
     ko_mse = UnitProducts.of_net(ko).knockout_mse(x, y, silenced)
     logging.info(
         "knockout MSE: optimum %.8g, trained ko %.8g, gap %.3g", optimum_mse, ko_mse, ko_mse - optimum_mse
     )
+    seed = int(snakemake.wildcards.seed)
+    tolerance = snakemake.params.convergence_tolerance
+    if warning := gap_warning(seed, ko_mse - optimum_mse, optimum_mse, tolerance):
+        warn(warning)
     gap = pd.DataFrame(
         {"knockout_mse_ko": [ko_mse], "knockout_mse_optimum": [optimum_mse], "gap": [ko_mse - optimum_mse]}
     )

@@ -8,8 +8,10 @@ from knockout.summary import INTERVAL_COLUMNS
 def main(snakemake) -> None:
     settings = plotting.PlotSettings(**snakemake.params.plot)
     columns = ["value", "model", "measure", *INTERVAL_COLUMNS]
-    summary = tables.read_table(snakemake.input.summary, columns, may_be_nan=("ci_low", "ci_high"))
-    figure = plotting.sweep_figure(summary, snakemake.params.key, snakemake.params.values, settings)
+    # a measure undefined for a point's networks (weight cosine with an encoder) is NaN
+    summary = tables.read_table(snakemake.input.summary, columns, may_be_nan=("mean", "ci_low", "ci_high"))
+    params = snakemake.params
+    figure = plotting.sweep_figure(summary, params.key, params.values, params.names, settings)
     plotting.save_figure(figure, snakemake.output[0], settings)
 
 

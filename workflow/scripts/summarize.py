@@ -1,18 +1,27 @@
-"""One experiment's replicates summarised: means over seeds with 95 % confidence intervals."""
+"""One experiment's replicates summarised: means over seeds with 95 % confidence intervals,
+and whether every training converged."""
 
 from knockout import naming, tables
-from knockout.jobs import run_job
+from knockout.convergence import convergence_table, read_loss_tables, unconverged_warnings
+from knockout.jobs import run_job, warn
 from knockout.summary import OPTIMUM_MEASURES, replicate_summaries
 
 
 def main(snakemake) -> None:
-    seeds = snakemake.params.seeds
+    seeds, tolerance = snakemake.params.seeds, snakemake.params.convergence_tolerance
     behavior = tables.read_seed_tables(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
-    neural = tables.read_seed_tables(snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS)
+    neural = tables.read_seed_tables(
+        snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS, naming.NEURAL_MAY_BE_NAN
+    )
     optimum = None
     if hasattr(snakemake.input, "optimum"):  # linear networks only
         optimum = tables.read_seed_tables(snakemake.input.optimum, seeds, OPTIMUM_MEASURES)
-    for name, summary in replicate_summaries(behavior, neural, optimum).items():
+    losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
+    convergence = convergence_table(losses, tolerance, optimum)
+    for warning in unconverged_warnings(convergence, tolerance):
+        warn(warning)
+    summaries = replicate_summaries(behavior, neural, optimum) | {"convergence": convergence}
+    for name, summary in summaries.items():
         tables.write_table(summary, snakemake.output[name])
 
 

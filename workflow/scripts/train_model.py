@@ -9,7 +9,9 @@ import torch
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.jobs import run_job
+from knockout.convergence import training_warning
+from knockout.jobs import run_job, warn
+from knockout.network import Architecture
 from knockout.training import TrainSettings, train
 
 
@@ -26,26 +28,43 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def loss_table(losses: list[list[float]], chosen: int) -> pd.DataFrame:
+    """Every restart's loss per epoch (the file contract of convergence.LOSS_COLUMNS)."""
+    rows = [
+        (epoch, restart, loss, int(restart == chosen))
+        for epoch, per_restart in enumerate(losses, start=1)
+        for restart, loss in enumerate(per_restart)
+    ]
+    return pd.DataFrame(rows, columns=["epoch", "restart", "train_mse", "chosen"])
+
+
 def main(snakemake) -> None:
     torch.set_num_threads(snakemake.threads)
     seed = int(snakemake.wildcards.seed)
-    shape, networks = snakemake.params.data_shape, snakemake.params.networks
+    shape = snakemake.params.data_shape
+    architecture = Architecture(**snakemake.params.architectures["model"])
     table = tables.read_behavior_table(snakemake.input.train, **shape)
-    data = BehaviorData.from_table(table, shape["n_inputs"])
-    n_hidden, activation = networks["model_hidden"], networks["model_activation"]
+    data = BehaviorData.from_table(table, shape["n_inputs"], shape["n_outputs"])
     device = pick_device()
     outputs = zip(snakemake.params.models, snakemake.output.models, snakemake.output.losses, strict=True)
     for model, model_path, losses_path in outputs:
         settings = TrainSettings(**snakemake.params.train[model])
-        logging.info(
-            "seed %d, model %s (%d %s units), %s on %s", seed, model, n_hidden, activation, settings, device
-        )
+        logging.info("seed %d, model %s, %s, %s on %s", seed, model, architecture, settings, device)
         started = time.perf_counter()
-        net, losses = train(model, data, n_hidden, settings, seed, device, activation)
-        logging.info("trained in %.2f s; final training MSE %.5f", time.perf_counter() - started, losses[-1])
-        epochs = pd.DataFrame({"epoch": range(1, len(losses) + 1), "train_mse": losses})
-        tables.write_table(epochs, losses_path)
-        weights.save_network(net, model_path)
+        result = train(model, data, architecture, settings, seed, device)
+        final = [f"{loss:.5g}" for loss in result.losses[-1]] if result.losses else []
+        logging.info(
+            "trained in %.2f s; final training MSE per restart %s; kept restart %d",
+            time.perf_counter() - started,
+            ", ".join(final),
+            result.chosen,
+        )
+        if warning := training_warning(
+            model, seed, result.chosen_losses, snakemake.params.convergence_tolerance
+        ):
+            warn(warning)
+        tables.write_table(loss_table(result.losses, result.chosen), losses_path)
+        weights.save_network(result.network, model_path)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

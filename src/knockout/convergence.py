@@ -1,0 +1,107 @@
+"""Has training converged? Two checks, each a number and a verdict against a tolerance.
+
+- In general: how much the loss still fell over the last tenth of the epochs, relative
+  to the final loss. A run stopped while the loss is still falling is not a result.
+- For linear two-layer networks: trained ko's gap to the knockout objective's exact
+  optimum, relative to the optimum's loss.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from knockout.tables import read_table
+
+LAST_FRACTION = 0.1
+LOSS_COLUMNS = ["epoch", "restart", "train_mse", "chosen"]
+"""A training job's loss table: every restart's mean training MSE per epoch; ``chosen``
+is 1 on the rows of the restart that was kept."""
+CONVERGENCE_COLUMNS = ["seed", "model", "final_mse", "late_improvement", "relative_gap", "converged"]
+"""summary/convergence.parquet: per seed and model; relative_gap is ko's gap to the exact
+optimum over the optimum's loss (NaN where there is none)."""
+
+
+def late_improvement(losses: list[float]) -> float:
+    """(loss at the start of the last tenth of the epochs - final loss) / final loss.
+
+    The last tenth is at least one epoch; with a single epoch nothing can be told (inf).
+    """
+    if len(losses) < 2:
+        return math.inf
+    back = max(1, math.ceil(LAST_FRACTION * len(losses)))
+    final = losses[-1]
+    return (losses[-1 - back] - final) / final if final > 0 else 0.0
+
+
+def training_warning(model: str, seed: int, losses: list[float], tolerance: float) -> str | None:
+    """A sentence for the log and console when the loss still fell by more than ``tolerance``."""
+    improvement = late_improvement(losses)
+    if improvement <= tolerance:
+        return None
+    return (
+        f"model {model!r}, seed {seed}: training has not converged: the loss still fell by "
+        f"{improvement:.1%} over the last {LAST_FRACTION:.0%} of {len(losses)} epochs (tolerance "
+        f"{tolerance:.1%}); raise train.epochs, or treat this result as unfinished"
+    )
+
+
+def gap_warning(seed: int, gap: float, optimum_mse: float, tolerance: float) -> str | None:
+    """A sentence when trained ko's loss is more than ``tolerance`` above the exact optimum's."""
+    relative = gap / optimum_mse
+    if relative <= tolerance:
+        return None
+    return (
+        f"seed {seed}: ko has not converged to the knockout optimum: its training loss is "
+        f"{relative:.1%} above the exact optimum's (tolerance {tolerance:.1%}); raise "
+        f"train.epochs or lower train.lr"
+    )
+
+
+def read_loss_tables(paths: list, seeds: list[int], models: list[str]) -> pd.DataFrame:
+    """Every seed's and model's loss table, with seed and model columns (``paths`` seed-major:
+    every model of the first seed, then of the next)."""
+    keys = [(seed, model) for seed in seeds for model in models]
+    return pd.concat(
+        [
+            read_table(path, LOSS_COLUMNS).assign(seed=seed, model=model)
+            for path, (seed, model) in zip(paths, keys, strict=True)
+        ],
+        ignore_index=True,
+    )
+
+
+def chosen_losses(table: pd.DataFrame) -> list[float]:
+    """The kept restart's loss per epoch, from a loss table."""
+    return table[table["chosen"] == 1].sort_values("epoch")["train_mse"].tolist()
+
+
+def convergence_table(
+    losses: pd.DataFrame, tolerance: float, optimum: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per seed and model (``losses`` has seed and model columns): final loss, late
+    improvement, ko's relative gap to the exact optimum (``optimum``: per seed, the
+    optimum's loss and the gap) and whether both are within ``tolerance``."""
+    gaps = {}
+    if optimum is not None:
+        gaps = dict(zip(optimum["seed"], optimum["gap"] / optimum["knockout_mse_optimum"], strict=True))
+    rows = []
+    for (seed, model), table in losses.groupby(["seed", "model"], sort=False):
+        curve = chosen_losses(table)
+        improvement = late_improvement(curve)
+        gap = gaps.get(seed, math.nan) if model == "ko" else math.nan
+        converged = improvement <= tolerance and not gap > tolerance
+        rows.append((seed, model, curve[-1], improvement, gap, int(converged)))
+    return pd.DataFrame(rows, columns=CONVERGENCE_COLUMNS)
+
+
+def unconverged_warnings(table: pd.DataFrame, tolerance: float) -> list[str]:
+    """One sentence per row of a ``convergence_table`` that is not converged."""
+    return [
+        f"seed {row.seed}, model {row.model!r}: not converged (loss fell {row.late_improvement:.1%} over "
+        f"the last {LAST_FRACTION:.0%} of epochs; gap to the exact optimum {row.relative_gap:.1%}; "
+        f"tolerance {tolerance:.1%})"
+        for row in table.itertuples()
+        if not row.converged
+    ]
