@@ -2,7 +2,8 @@
 
 Measures, in one run:
 
-- training one ko network of the default config with the project's trainer, with
+- training one ko network of the default config with the project's trainer (its
+  closed-form fast path), its autograd trainer (what every other architecture uses), with
   the plain per-batch PyTorch loop (``plain_loop.py``), and the arithmetic floor
   (the step's floating-point operations at this machine's measured matmul rate);
   both trainers' median neural R², so the speed-up is for the same result;
@@ -46,7 +47,7 @@ from knockout.behavior_data import BehaviorData
 from knockout.config_checks import model_train_settings
 from knockout.jobs import FINISHED
 from knockout.simulation import DataSettings, FlySettings, simulate
-from knockout.training import TrainSettings, epoch_plans, train
+from knockout.training import TrainSettings, epoch_plans, initial_networks, train, train_restarts
 
 TRAIN_JOB_LAYOUTS = ["model", "seed"]
 """``train.one_job_per``: a training job per seed and model (the default), or per seed."""
@@ -100,9 +101,15 @@ def step_flops(batch: int, n_inputs: int, n_hidden: int) -> int:
     return forward + gradients + adam
 
 
-def project_trainer(*args):
-    """``train``, returning the network only, as the plain loop does."""
-    return train(*args)[0]
+def project_trainer(model, data, architecture, settings, seed, device):
+    """``train`` (the closed-form fast path here), returning the network only, as the plain loop does."""
+    return train(model, data, architecture, settings, seed, device).network
+
+
+def autograd_trainer(model, data, architecture, settings, seed, device):
+    """The project's autograd trainer (stacked parameters), which every other architecture uses."""
+    starts = initial_networks(architecture, settings, seed)
+    return train_restarts(model, data, starts, settings, seed, device).network
 
 
 def median_neural_r2(fly, net, probe: pd.DataFrame) -> float:
@@ -120,14 +127,20 @@ def time_trainers(config: dict, seeds: list[int], device: str) -> pd.DataFrame:
     for seed in seeds:
         fly, train_table, _, probe = simulate(fly_settings, data_settings, seed)
         data = BehaviorData.from_table(train_table, fly_settings.n_inputs)
+        architecture = fly_settings.architecture
         # Every epoch has the same batch sizes; the first epoch's give the counts.
         _, batch_rows, _ = next(epoch_plans("ko", data, n_hidden, settings, seed))
         steps = len(batch_rows) * settings.epochs
         flops = settings.epochs * sum(step_flops(len(r), fly_settings.n_inputs, n_hidden) for r in batch_rows)
-        for name, fit in [("project", project_trainer), ("plain_loop", train_plain_loop)]:
+        trainers = [
+            ("project", project_trainer),
+            ("autograd", autograd_trainer),
+            ("plain_loop", train_plain_loop),
+        ]
+        for name, fit in trainers:
             synchronize(device)
             started = time.perf_counter()
-            net = fit("ko", data, n_hidden, settings, seed, device)
+            net = fit("ko", data, architecture, settings, seed, device)
             synchronize(device)
             seconds = time.perf_counter() - started
             rows.append((name, seed, seconds, steps, flops, median_neural_r2(fly, net, probe)))
@@ -214,7 +227,7 @@ def figure(trainer: pd.DataFrame, pipeline: pd.DataFrame, jobs: pd.DataFrame, ti
     fig = Figure(figsize=(15, 4.5), layout="constrained")
     ax_train, ax_scale, ax_jobs = fig.subplots(1, 3)
     per_trainer = trainer.groupby("trainer", sort=False)["seconds"].mean()
-    ax_train.bar(per_trainer.index, per_trainer.values, color=["#d62728", "#7f7f7f", "#1f77b4"])
+    ax_train.bar(per_trainer.index, per_trainer.values, color=["#D55E00", "#E69F00", "#999999", "#0072B2"])
     ax_train.set_yscale("log")
     ax_train.set_ylabel("seconds per network (log scale)")
     ax_train.set_title("Training one ko network (default config)")

@@ -11,24 +11,24 @@ from __future__ import annotations
 import torch
 
 from knockout.behavior_data import BehaviorData
-from knockout.network import TwoLayerNet
-from knockout.training import TrainSettings, epoch_plans, initial_network, keep_masks
+from knockout.network import Architecture, KnockoutNet
+from knockout.training import TrainSettings, epoch_plans, initial_networks, keep_masks
 
 
 def train_plain_loop(
     model: str,
     data: BehaviorData,
-    n_hidden: int,
+    architecture: Architecture,
     settings: TrainSettings,
     seed: int,
     device: torch.device | str = "cpu",
-) -> TwoLayerNet:
-    """Same arguments, same initial weights, batches and masks as ``train``."""
-    net = initial_network(data.x.shape[1], n_hidden, settings, seed).to(device)
+) -> KnockoutNet:
+    """Same arguments, same initial weights, batches and masks as ``train`` (one restart)."""
+    net = initial_networks(architecture, settings, seed)[0].to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     x, y = data.x.to(device), data.y.to(device)
-    masks = keep_masks(n_hidden).to(device)
-    for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
+    masks = keep_masks(architecture.n_hidden).to(device)
+    for epoch, batch_rows, units in epoch_plans(model, data, architecture.n_hidden, settings, seed):
         for group in optimizer.param_groups:
             group["lr"] = settings.lr_at(epoch)
         for rows, unit in zip(batch_rows, units, strict=True):

@@ -14,7 +14,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from workflow_helpers import REPO
 
-from knockout.config_checks import config_problems, model_train_settings, sweep_points
+from knockout.config_checks import config_problems, model_train_settings, point_name, sweep_points
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -42,7 +42,10 @@ def test_an_empty_config_gets_every_default():
     validate(config, SCHEMA)
     assert config["seeds"] == DEFAULT["seeds"] and config["train"]["epochs"] == DEFAULT["train"]["epochs"]
     assert config["fly"] == DEFAULT["fly"] and config["data"] == DEFAULT["data"]
-    assert config["model"] == DEFAULT["model"] == {"n_hidden": None, "activation": None}
+    assert config["model"] == DEFAULT["model"]
+    assert config["model"] == {"n_hidden": None, "activation": None, "encoder": None, "decoder": None}
+    assert (config["fly"]["encoder"], config["fly"]["decoder"], config["fly"]["n_outputs"]) == ([], [], 1)
+    assert config["train"]["restarts"] == 1 and config["train"]["schedule"] == "interleaved"
     assert config["sweeps"] == {}  # sweeps run only where declared
 
 
@@ -51,7 +54,6 @@ SCHEMA_REFUSES = [
     ("seeds", [], "seeds"),
     ("seeds", [-1], "seeds"),
     ("seeds", ["0"], "seeds"),
-    ("models", ["ko", "knockout"], "models"),
     ("models", [], "models"),
     ("fly.n_inputs", 0, "n_inputs"),
     ("fly.n_hidden", 5000, "n_hidden"),
@@ -65,7 +67,11 @@ SCHEMA_REFUSES = [
     ("train.epochs", 0, "epochs"),
     ("train.batch_size", 0, "batch_size"),
     ("train.lr_schedule", "linear", "lr_schedule"),
-    ("train.per_model", {"knockout": {"epochs": 5}}, "knockout"),
+    ("train.restarts", 0, "restarts"),
+    ("train.schedule", "sequential", "schedule"),
+    ("fly.decoder", [0], "decoder"),
+    ("fly.encoder", 32, "encoder"),
+    ("fly.n_outputs", 0, "n_outputs"),
     ("train.per_model", {"ko": {"epoch": 5}}, "epoch"),
     ("fly.activation", "tanh", "activation"),
     ("fly.silenced_activity", 1.5, "silenced_activity"),
@@ -137,9 +143,9 @@ def test_a_sweep_point_is_the_config_with_one_key_changed():
     validate(config, SCHEMA)
     points = list(sweep_points(config))
     declared = [(name, value) for name, sweep in DEFAULT["sweeps"].items() for value in sweep["values"]]
-    assert [(sweep, value) for sweep, value, _, _ in points] == declared
+    assert [(sweep, value) for sweep, value, _, _ in points] == [(n, point_name(v)) for n, v in declared]
     sweep, value, where, point = points[1]
-    assert (sweep, value) == ("noise_sd", 0.05)
+    assert (sweep, value) == ("noise_sd", "0.05")
     assert where == "sweeps.noise_sd.values[1] (fly.noise_sd = 0.05)"
     changed = copy.deepcopy(config)
     changed["fly"]["noise_sd"] = 0.05
@@ -153,3 +159,36 @@ def test_a_sweep_value_that_breaks_a_cross_key_rule_is_caught_at_its_point():
     problems = {where: config_problems(point) for _, _, where, point in sweep_points(config)}
     assert problems["sweeps.batch.values[0] (data.n_train = 1000)"] == []
     assert "data.n_train = 10" in problems["sweeps.batch.values[1] (data.n_train = 10)"][0]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("models", ["ko", "knockout"]),
+        ("train.per_model", {"knockout": {"epochs": 5}}),
+        ("plot.colors", {"kox": "red"}),
+    ],
+)
+def test_a_model_outside_the_registry_is_refused_naming_it_and_the_known_ones(key, value):
+    config = with_change(key, value)
+    validate(config, SCHEMA)
+    (problem,) = config_problems(config)
+    assert problem.startswith(key) and "unknown" in problem
+    assert "control, noko, ko, do" in problem
+
+
+def test_a_sweep_sets_its_fixed_keys_at_every_point_and_names_layer_lists():
+    sweep = {
+        "key": "fly.decoder",
+        "values": [[], [32, 16]],
+        "set": {"fly.activation": "relu", "train.restarts": 4},
+    }
+    config = with_change("sweeps", {"deep": sweep})
+    validate(config, SCHEMA)
+    points = list(sweep_points(config))
+    assert [name for _, name, _, _ in points] == ["none", "32x16"]
+    for (_, _, _, point), decoder in zip(points, [[], [32, 16]], strict=True):
+        assert point["fly"]["decoder"] == decoder
+        assert point["fly"]["activation"] == "relu" and point["train"]["restarts"] == 4
+        assert config_problems(point) == []
+    assert config["fly"]["activation"] == "linear"  # the main config is left alone

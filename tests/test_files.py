@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from nets import two_layer
 
 from knockout import naming
 from knockout.errors import InputFileError, TrainingDiverged
 from knockout.jobs import run_job
-from knockout.network import TwoLayerNet, initialize
+from knockout.network import Architecture, KnockoutNet, initialize
 from knockout.tables import read_behavior_table, read_table, write_atomically, write_table
 from knockout.weights import load_fly_and_models, load_network, save_network
 
@@ -112,28 +113,43 @@ def test_a_failing_table_write_keeps_the_previous_file(tmp_path):
 
 
 def make_net(seed=0, n_inputs=6, n_hidden=4):
-    return initialize(TwoLayerNet(n_inputs, n_hidden), "pytorch", torch.Generator().manual_seed(seed))
+    return initialize(two_layer(n_inputs, n_hidden), "pytorch", torch.Generator().manual_seed(seed))
 
 
 def good_state(n_inputs=6, n_hidden=4):
     return {key: value.clone() for key, value in make_net(0, n_inputs, n_hidden).state_dict().items()}
 
 
+SIX_BY_FOUR = Architecture(6, 4)
+
+
 def test_network_round_trip(tmp_path):
     net = make_net()
     save_network(net, tmp_path / "sub" / "net.pt")
-    loaded = load_network(tmp_path / "sub" / "net.pt")
+    loaded = load_network(tmp_path / "sub" / "net.pt", SIX_BY_FOUR)
     assert set(loaded.state_dict()) == set(net.state_dict())
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
     assert (loaded.hidden.in_features, loaded.n_hidden) == (6, 4)
-    assert load_network(tmp_path / "sub" / "net.pt", n_inputs=6, n_hidden=4) is not None
     assert leftovers(tmp_path / "sub") == []
 
 
-def assert_refused(path, *fragments, **shape):
+def test_a_deeper_network_round_trips_with_its_named_layers(tmp_path):
+    architecture = Architecture(6, 4, encoder=(5,), decoder=(7, 3), n_outputs=2, activation="relu")
+    net = initialize(KnockoutNet(architecture), "glorot", torch.Generator().manual_seed(0))
+    save_network(net, tmp_path / "deep.pt")
+    loaded = load_network(tmp_path / "deep.pt", architecture)
+    assert sorted(loaded.state_dict()) == sorted(architecture.expected_shapes())
+    assert "decoder.1.weight" in loaded.state_dict()
+    x = torch.randn(3, 6)
+    torch.testing.assert_close(loaded(x), net(x))
+    # the same file read as the config's two-layer network is refused, naming the keys
+    assert_refused(tmp_path / "deep.pt", "encoder.0.weight", "keys", architecture=SIX_BY_FOUR)
+
+
+def assert_refused(path, *fragments, architecture=SIX_BY_FOUR):
     with pytest.raises(InputFileError) as info:
-        load_network(path, **shape)
+        load_network(path, architecture)
     message = str(info.value)
     assert message.startswith(f"{path}: ")
     for fragment in fragments:
@@ -170,8 +186,9 @@ def test_load_network_rejects_a_wrong_shape_naming_key_and_shapes(tmp_path):
 
 def test_load_network_rejects_a_network_of_another_size(tmp_path):
     save_network(make_net(), tmp_path / "net.pt")
-    assert_refused(tmp_path / "net.pt", "hidden.weight", "(4, 6)", "(4, 7)", n_inputs=7)
-    assert_refused(tmp_path / "net.pt", "(3, 6)", n_hidden=3)
+    assert_refused(tmp_path / "net.pt", "hidden.weight", "(4, 6)", "(4, 7)", architecture=Architecture(7, 4))
+    # consistent shapes of another size are refused too: the config says 3 units
+    assert_refused(tmp_path / "net.pt", "(3, 6)", architecture=Architecture(6, 3))
 
 
 def test_load_network_rejects_non_finite_values(tmp_path):
@@ -240,15 +257,24 @@ def test_load_network_refuses_a_pickled_module(tmp_path):
     assert_refused(tmp_path / "module.pt", "not a loadable weights file")
 
 
-def test_load_fly_and_models_checks_models_against_the_fly(tmp_path):
+def test_load_fly_and_models_checks_each_against_the_config(tmp_path):
     save_network(make_net(0), tmp_path / "fly.pt")
     save_network(make_net(1), tmp_path / "ko.pt")
     save_network(make_net(2, n_hidden=5), tmp_path / "noko.pt")
-    fly, models = load_fly_and_models(tmp_path / "fly.pt", {"ko": tmp_path / "ko.pt"})
+    fly, models = load_fly_and_models(
+        tmp_path / "fly.pt", {"ko": tmp_path / "ko.pt"}, SIX_BY_FOUR, SIX_BY_FOUR
+    )
     assert torch.equal(models["ko"].hidden.weight, make_net(1).hidden.weight)
     assert torch.equal(fly.hidden.weight, make_net(0).hidden.weight)
     with pytest.raises(InputFileError, match=r"noko\.pt: hidden\.weight has shape"):
-        load_fly_and_models(tmp_path / "fly.pt", {"ko": tmp_path / "ko.pt", "noko": tmp_path / "noko.pt"})
+        load_fly_and_models(
+            tmp_path / "fly.pt",
+            {"ko": tmp_path / "ko.pt", "noko": tmp_path / "noko.pt"},
+            SIX_BY_FOUR,
+            SIX_BY_FOUR,
+        )
+    with pytest.raises(InputFileError, match=r"fly\.pt: hidden\.weight has shape"):
+        load_fly_and_models(tmp_path / "fly.pt", {}, Architecture(6, 3), SIX_BY_FOUR)
 
 
 def test_load_network_rejects_a_hidden_weight_that_is_not_a_matrix(tmp_path):

@@ -9,6 +9,7 @@ import torch
 from knockout.behavior_data import BehaviorData
 from knockout.identifiability import UnitProducts, knockout_optimum
 from knockout.metrics import decoded_neural_r2, matched_neural_r2, squared_correlations
+from knockout.network import Architecture
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import TrainSettings, train
 
@@ -18,7 +19,7 @@ def replicate():
     settings = FlySettings(n_inputs=6, n_hidden=4)
     fly, train_table, _, _ = simulate(settings, DataSettings(300, 2, 2), seed=0)
     data = BehaviorData.from_table(train_table, 6)
-    return fly, data, data.x.double().numpy(), data.y.double().numpy(), data.silenced_unit.numpy()
+    return fly, data, data.x.double().numpy(), data.y[:, 0].double().numpy(), data.silenced_unit.numpy()
 
 
 def test_predict_masks_the_silenced_unit_as_the_network_does(replicate):
@@ -27,7 +28,7 @@ def test_predict_masks_the_silenced_unit_as_the_network_does(replicate):
         keep = torch.ones(len(x), 4)
         rows = silenced >= 0
         keep[np.flatnonzero(rows), silenced[rows]] = 0.0
-        expected = fly(data.x, keep).double().numpy()
+        expected = fly(data.x, keep)[:, 0].double().numpy()
     np.testing.assert_allclose(UnitProducts.of_net(fly).predict(x, silenced), expected, atol=1e-5)
 
 
@@ -44,7 +45,9 @@ def test_without_noise_the_optimum_is_the_fly_itself(replicate):
 def test_the_optimum_is_a_lower_bound_that_trained_ko_approaches(replicate):
     fly, data, x, y, silenced = replicate
     optimum = knockout_optimum(x, y, silenced, 4)
-    trained, _ = train("ko", data, 4, TrainSettings(lr=0.01, batch_size=16, epochs=60), seed=0)
+    trained = train(
+        "ko", data, Architecture(6, 4), TrainSettings(lr=0.01, batch_size=16, epochs=60), seed=0
+    ).network
     trained_mse = UnitProducts.of_net(trained).knockout_mse(x, y, silenced)
     fly_mse = UnitProducts.of_net(fly).knockout_mse(x, y, silenced)
     assert optimum.knockout_mse(x, y, silenced) <= min(trained_mse, fly_mse) + 1e-12
@@ -80,6 +83,6 @@ def test_the_optimum_as_a_network_predicts_as_its_products(replicate):
     rows = silenced >= 0
     keep[np.flatnonzero(rows), silenced[rows]] = 0.0
     with torch.no_grad():
-        predicted = net(data.x, keep).double().numpy()
+        predicted = net(data.x, keep)[:, 0].double().numpy()
     np.testing.assert_allclose(predicted, optimum.predict(x, silenced), atol=1e-5)
     np.testing.assert_allclose(UnitProducts.of_net(net).products, optimum.products, atol=1e-6)

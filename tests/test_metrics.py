@@ -7,8 +7,9 @@ import copy
 import numpy as np
 import pytest
 import torch
+from nets import two_layer
 
-from knockout import naming
+from knockout import metrics, naming
 from knockout.metrics import (
     behavior_scores,
     neural_scores,
@@ -16,7 +17,7 @@ from knockout.metrics import (
     squared_correlations,
     unit_contributions,
 )
-from knockout.network import TwoLayerNet
+from knockout.network import KnockoutNet
 from knockout.simulation import DataSettings, FlySettings, simulate
 
 # -------------------------------------------------------------------------------------------- r2_score
@@ -98,7 +99,8 @@ def test_behavior_scores_rows_and_columns(replicate):
     fly, _, test, _ = replicate
     models = {m: copy.deepcopy(fly) for m in ("control", "noko", "ko", "do")}
     scores = behavior_scores(fly, models, test)
-    assert list(scores.columns) == ["model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
+    assert list(scores.columns) == ["model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
+    assert set(scores["output"]) == {"y"}
     assert len(scores) == 17 * 4
     assert sorted(set(zip(scores["model"], scores["dataset"], strict=True))) == sorted(
         (m, d) for m in models for d in naming.dataset_names(16)
@@ -148,7 +150,7 @@ def test_behavior_scores_use_the_silenced_unit_column_not_the_row_order(replicat
 # --------------------------------------------------------------------------------------- neural_scores
 
 
-def permuted(fly: TwoLayerNet, order: list[int]) -> TwoLayerNet:
+def permuted(fly: KnockoutNet, order: list[int]) -> KnockoutNet:
     """The same function as the fly with hidden unit i of the model being fly unit order[i]."""
     model = copy.deepcopy(fly)
     with torch.no_grad():
@@ -192,7 +194,7 @@ def test_a_permuted_model_is_matched_and_decoded_but_not_aligned(replicate):
 
 def test_a_smaller_model_scores_zero_on_the_fly_units_it_lacks(replicate):
     fly, _, _, probe = replicate
-    small = TwoLayerNet(6, 10)
+    small = two_layer(6, 10)
     with torch.no_grad():
         small.hidden.weight.copy_(fly.hidden.weight[:10])
         small.hidden.bias.copy_(fly.hidden.bias[:10])
@@ -247,3 +249,31 @@ def test_squared_correlations_pairs_every_column_of_a_with_every_column_of_b():
     a, b = rng.normal(size=(60, 3)), rng.normal(size=(60, 2))
     expected = [[np.corrcoef(a[:, i], b[:, j])[0, 1] ** 2 for j in range(2)] for i in range(3)]
     np.testing.assert_allclose(squared_correlations(a, b), expected, rtol=1e-10)
+
+
+def test_predicted_neural_r2_is_the_contribution_against_the_estimation_noise():
+    contributions = np.array([0.0, 0.05, 0.5])
+    predicted = metrics.predicted_neural_r2(contributions, noise_sd=0.5, n_inputs=50, n_train=1000)
+    floor = 0.5**2 * 50 / 1000
+    np.testing.assert_allclose(predicted, contributions**2 / (contributions**2 + floor))
+    assert predicted[0] == 0 and 0 < predicted[1] < predicted[2] < 1
+    # with no noise every unit is identifiable
+    np.testing.assert_allclose(metrics.predicted_neural_r2(contributions[1:], 0.0, 50, 1000), 1.0)
+
+
+def test_several_outputs_are_scored_one_by_one_and_deep_flies_get_their_measures():
+
+    settings = FlySettings(n_inputs=6, n_hidden=4, activation="relu", decoder=(5,), n_outputs=3)
+    fly, _, test, probe = simulate(settings, DataSettings(2, 100, 200), seed=0)
+    scores = behavior_scores(fly, {"ko": copy.deepcopy(fly)}, test)
+    assert sorted(set(scores["output"])) == ["y_00", "y_01", "y_02"]
+    assert len(scores) == 5 * 3
+    # the fly itself, masked like ko, scores exactly its noise ceiling on every set and output
+    np.testing.assert_allclose(scores["r2"], scores["noise_ceiling"])
+    neural = metrics.neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe, design=metrics.DataDesign(0.05, 2))
+    np.testing.assert_allclose(neural["r2"], 1.0)
+    assert neural["r2_predicted"].isna().all()  # the prediction is for linear two-layer flies
+    # the contribution (std of the output's change when the unit is silenced) is the silencing
+    # effect's spread: positive, and at most its root mean square
+    assert (neural["contribution"] > 0).all()
+    assert (neural["contribution"] <= neural["fly_silencing_effect"] + 1e-9).all()

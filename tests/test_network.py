@@ -1,4 +1,5 @@
-"""TwoLayerNet: silencing through ``keep``, and the two weight initializations."""
+"""KnockoutNet: every architecture's forward pass, silencing through ``keep``, and the two
+weight initializations."""
 
 from __future__ import annotations
 
@@ -6,21 +7,22 @@ import math
 
 import pytest
 import torch
+from nets import two_layer
 
-from knockout.network import INIT_SCHEMES, TwoLayerNet, expected_shapes, initialize
-
-
-def make_net(n_inputs=6, n_hidden=4, scheme="pytorch", seed=0) -> TwoLayerNet:
-    return initialize(TwoLayerNet(n_inputs, n_hidden), scheme, torch.Generator().manual_seed(seed))
+from knockout.network import INIT_SCHEMES, Architecture, KnockoutNet, initialize, silencing_mask
 
 
-def manual_forward(net: TwoLayerNet, x: torch.Tensor, silenced: list[int]) -> torch.Tensor:
+def make_net(n_inputs=6, n_hidden=4, scheme="pytorch", seed=0) -> KnockoutNet:
+    return initialize(two_layer(n_inputs, n_hidden), scheme, torch.Generator().manual_seed(seed))
+
+
+def manual_forward(net: KnockoutNet, x: torch.Tensor, silenced: list[int]) -> torch.Tensor:
     """Hidden values computed by hand (bias included), silenced units set to 0, then the output."""
     w_in, b_in = net.hidden.weight.detach().double(), net.hidden.bias.detach().double()
     w_out, b_out = net.output.weight.detach().double(), net.output.bias.detach().double()
     h = x.double() @ w_in.T + b_in
     h[:, silenced] = 0.0
-    return (h @ w_out.T + b_out).squeeze(1)
+    return h @ w_out.T + b_out
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def test_forward_without_keep_is_the_plain_two_layer_map(x):
     net = make_net()
     with torch.no_grad():
         out = net(x)
-    assert out.shape == (7,)
+    assert out.shape == (7, 1)
     torch.testing.assert_close(out.double(), manual_forward(net, x, []), rtol=1e-5, atol=1e-6)
 
 
@@ -48,7 +50,7 @@ def test_keep_zeroes_exactly_the_silenced_unit_after_the_bias(x, unit):
     # The output lost exactly w_out[unit] * h[unit], the bias included.
     h_unit = x.double() @ net.hidden.weight[unit].detach().double() + net.hidden.bias[unit].item()
     lost = net.output.weight[0, unit].item() * h_unit
-    torch.testing.assert_close(intact - silenced, lost, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(intact - silenced, lost[:, None], rtol=1e-5, atol=1e-6)
     # Zeroing only the unit's input weights would leave its bias in the output.
     assert abs(net.hidden.bias[unit].item() * net.output.weight[0, unit].item()) > 1e-4
 
@@ -99,7 +101,7 @@ def test_pytorch_init_bounds_by_fan_in_with_nonzero_biases():
 
 def test_unknown_init_scheme_names_the_allowed_ones():
     with pytest.raises(ValueError, match="xavier") as info:
-        initialize(TwoLayerNet(3, 2), "xavier", torch.Generator())
+        initialize(two_layer(3, 2), "xavier", torch.Generator())
     for scheme in INIT_SCHEMES:
         assert scheme in str(info.value)
 
@@ -118,6 +120,67 @@ def test_same_generator_seed_gives_identical_weights(scheme):
 
 
 def test_expected_shapes_match_the_network_state_dict():
-    net = TwoLayerNet(6, 4)
-    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == expected_shapes(6, 4)
+    net = two_layer(6, 4)
+    assert net.architecture.expected_shapes() == {
+        "hidden.weight": (4, 6),
+        "hidden.bias": (4,),
+        "output.weight": (1, 4),
+        "output.bias": (1,),
+    }
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == net.architecture.expected_shapes()
     assert net.n_hidden == 4
+
+
+ARCHITECTURES = [
+    Architecture(6, 4),
+    Architecture(6, 4, activation="relu", n_outputs=3),
+    Architecture(6, 4, encoder=(8,), activation="relu"),
+    Architecture(6, 4, decoder=(5, 7), n_outputs=2, activation="relu"),
+    Architecture(6, 4, encoder=(9, 3), decoder=(5,), n_outputs=3, activation="linear"),
+]
+
+
+def manual_deep_forward(net: KnockoutNet, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Layer by layer from the state dict, in float64: activation on every hidden layer,
+    ``keep`` after the bottleneck's activation, linear outputs."""
+    state = {k: v.double() for k, v in net.state_dict().items()}
+    names = net.architecture.layer_names()
+    values = x.double()
+    for name in names:
+        values = values @ state[f"{name}.weight"].T + state[f"{name}.bias"]
+        if name != "output" and net.activation == "relu":
+            values = values.clamp(min=0)
+        if name == "hidden":
+            values = values * keep.double()
+    return values
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES, ids=str)
+def test_every_architecture_computes_its_layers_and_silences_the_bottleneck(x, architecture):
+    net = initialize(KnockoutNet(architecture), "pytorch", torch.Generator().manual_seed(3))
+    expected_keys = architecture.expected_shapes()
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == expected_keys
+    for key in expected_keys:  # the documented key names
+        assert key.split(".")[0] in {"encoder", "hidden", "decoder", "output"}
+    assert sum(key.startswith("encoder.") for key in expected_keys) == 2 * len(architecture.encoder)
+    assert sum(key.startswith("decoder.") for key in expected_keys) == 2 * len(architecture.decoder)
+    for unit in (-1, 0, 3):
+        keep = silencing_mask(4, unit)
+        with torch.no_grad():
+            out = net(x, keep)
+        assert out.shape == (7, architecture.n_outputs)
+        torch.testing.assert_close(out.double(), manual_deep_forward(net, x, keep), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        activity = net.activity(x)
+        silenced = net(x, silencing_mask(4, 1))
+        by_hand = net.decode(activity * silencing_mask(4, 1))
+    assert activity.shape == (7, 4)
+    torch.testing.assert_close(silenced, by_hand)
+    # silencing changes the output (the unit is wired to it)
+    assert not torch.allclose(silenced, net(x).detach())
+
+
+def test_an_unknown_activation_is_refused_naming_the_allowed_ones():
+    with pytest.raises(ValueError, match="tanh") as info:
+        Architecture(3, 2, activation="tanh")
+    assert "linear" in str(info.value) and "relu" in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.image
+import matplotlib.markers
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,12 +11,13 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.lines import Line2D
 from scipy import stats
 
+from knockout import models as registry
 from knockout import naming
 from knockout.plotting import (
-    LABELS,
     PlotSettings,
     behavior_figure,
     contribution_figure,
+    loss_curve_figure,
     neural_figure,
     save_figure,
     silencing_effect_figure,
@@ -29,18 +31,18 @@ N_HIDDEN = 4
 SETTINGS = PlotSettings(dpi=40, width=6.0)
 
 
-def behavior_table(seeds, models=naming.MODELS):
+def behavior_table(seeds, models=registry.TRAINED):
     rng = np.random.default_rng(len(seeds))
     rows = []
     for seed in seeds:
         for unit, dataset in enumerate(naming.dataset_names(N_HIDDEN), start=-1):
             ceiling = 0.95 - 0.01 * seed
-            rows += [(seed, m, dataset, unit, rng.uniform(0.5, 0.9), ceiling) for m in models]
-    columns = ["seed", "model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
+            rows += [(seed, m, dataset, unit, "y", rng.uniform(0.5, 0.9), ceiling) for m in models]
+    columns = ["seed", "model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def neural_table(seeds, models=naming.MODELS):
+def neural_table(seeds, models=registry.TRAINED):
     """Every column of ``naming.NEURAL_SCORE_COLUMNS``, random but in range."""
     rng = np.random.default_rng(len(seeds))
     tables = []
@@ -48,6 +50,7 @@ def neural_table(seeds, models=naming.MODELS):
         fly = {
             "contribution": rng.uniform(0.01, 1.0, N_HIDDEN),
             "fly_silencing_effect": rng.uniform(0.01, 1, N_HIDDEN),
+            "r2_predicted": rng.uniform(0.5, 1, N_HIDDEN),
         }
         for model in models:
             scores = {
@@ -71,7 +74,7 @@ def legend_texts(ax):
 
 def mean_markers(ax, model):
     """(x, y) of the large markers of ``model``: the collection carrying its legend label."""
-    (collection,) = [c for c in ax.collections if c.get_label() == LABELS[model]]
+    (collection,) = [c for c in ax.collections if c.get_label() == registry.spec(model).label]
     return collection.get_offsets()
 
 
@@ -89,14 +92,14 @@ def test_behavior_figure_draws_every_model_and_saves_a_png(tmp_path, seeds):
     fig = behavior_figure(table, SETTINGS)
     (ax,) = fig.axes
     texts = legend_texts(ax)
-    for model in naming.MODELS:
-        assert LABELS[model] in texts
+    for model in registry.TRAINED:
+        assert registry.spec(model).label in texts
     assert any("noise ceiling" in text for text in texts)
     assert f"{len(seeds)} seed" in ax.get_title()
     # Sets in silenced-unit order, control first.
     assert [t.get_text() for t in ax.get_xticklabels()] == ["control", "00", "01", "02", "03"]
     # The large markers sit at the mean over seeds of each set, near the set's tick.
-    for model in naming.MODELS:
+    for model in registry.TRAINED:
         offsets = mean_markers(ax, model)
         rows = table[table["model"] == model]
         expected = rows.groupby("silenced_unit")["r2"].mean()
@@ -121,8 +124,8 @@ def test_behavior_figure_ignores_row_order_and_absent_models():
     table = behavior_table([0, 1], models=("noko", "ko")).sample(frac=1.0, random_state=0)
     (ax,) = behavior_figure(table, SETTINGS).axes
     texts = legend_texts(ax)
-    assert LABELS["ko"] in texts and LABELS["noko"] in texts
-    assert LABELS["control"] not in texts and LABELS["do"] not in texts
+    assert registry.spec("ko").label in texts and registry.spec("noko").label in texts
+    assert registry.spec("control").label not in texts and registry.spec("do").label not in texts
     assert [t.get_text() for t in ax.get_xticklabels()] == ["control", "00", "01", "02", "03"]
 
 
@@ -132,9 +135,9 @@ def test_neural_figure_draws_every_model_and_the_noise_line(tmp_path, seeds):
     fig = neural_figure(table, noise_sd=0.05, settings=SETTINGS)
     top, bottom = fig.axes
     texts = legend_texts(top)
-    for model in naming.MODELS:
-        assert LABELS[model] in texts
-    for model in naming.MODELS:
+    for model in registry.TRAINED:
+        assert registry.spec(model).label in texts
+    for model in registry.TRAINED:
         means = table[table["model"] == model].groupby("unit")["r2"].mean()
         got = sorted((round(x), y) for x, y in mean_markers(top, model))
         assert [u for u, _ in got] == list(range(N_HIDDEN))
@@ -149,9 +152,9 @@ def test_neural_figure_draws_every_model_and_the_noise_line(tmp_path, seeds):
     assert sum(len(c.get_offsets()) for c in bottom.collections) == N_HIDDEN * len(seeds)
     # With several seeds, each mean carries its 95 % t-interval over seeds.
     bars = [c for c in top.collections if isinstance(c, LineCollection)]
-    assert len(bars) == (len(naming.MODELS) if len(seeds) > 1 else 0)
+    assert len(bars) == (len(registry.TRAINED) if len(seeds) > 1 else 0)
     if bars:
-        ko_bars = bars[naming.MODELS.index("ko")].get_segments()
+        ko_bars = bars[registry.TRAINED.index("ko")].get_segments()
         values = table[(table["model"] == "ko") & (table["unit"] == 0)]["r2"].to_numpy()
         half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
         (segment,) = [seg for seg in ko_bars if round(seg[0, 0]) == 0]
@@ -166,7 +169,7 @@ def test_settings_change_the_figure(tmp_path):
     save_figure(fig, tmp_path / "wide.png", wide)
     assert_png(tmp_path / "wide.png", wide)
     (ax,) = fig.axes
-    (ko,) = [c for c in ax.collections if c.get_label() == LABELS["ko"]]
+    (ko,) = [c for c in ax.collections if c.get_label() == registry.spec("ko").label]
     np.testing.assert_allclose(ko.get_facecolor()[0][:3], [1.0, 0.0, 0.0])
 
 
@@ -191,7 +194,7 @@ def test_the_identifiability_figures_draw_every_model(tmp_path, seeds):
     np.testing.assert_allclose(got, sorted(expected))
     for name in ("contribution", "silencing"):  # one panel per model, every unit of every seed
         axes = figures[name].axes
-        assert [a.get_title() for a in axes] == list(naming.MODELS)
+        assert [a.get_title() for a in axes] == list(registry.TRAINED)
         assert all(sum(len(c.get_offsets()) for c in a.collections) == N_HIDDEN * len(seeds) for a in axes)
     assert figures["contribution"].axes[0].get_xscale() == "log"
     (cosine_ax,) = figures["cosine"].axes
@@ -208,7 +211,7 @@ def test_sweep_figure_plots_ko_do_and_their_difference_against_the_value(tmp_pat
         [seed_statistics(behavior_table(seeds), neural_table(seeds)).assign(value=str(v)) for v in values]
     )
     summary = sweep_statistics(per_point)
-    fig = sweep_figure(summary, "fly.noise_sd", values, SETTINGS)
+    fig = sweep_figure(summary, "fly.noise_sd", values, [str(v) for v in values], SETTINGS)
     top_left, _, bottom_left, _ = fig.axes
     assert [line.get_label() for line in top_left.get_lines()] == ["ko", "do"]
     (difference,) = [line for line in bottom_left.get_lines() if line.get_label() == "ko - do"]
@@ -218,3 +221,41 @@ def test_sweep_figure_plots_ko_do_and_their_difference_against_the_value(tmp_pat
     assert [t.get_text() for t in bottom_left.get_xticklabels()] == [str(v) for v in values]
     save_figure(fig, tmp_path / "sweep.png", SETTINGS)
     assert_png(tmp_path / "sweep.png", SETTINGS)
+
+
+def test_every_model_has_its_own_marker_shape_and_colour():
+    specs = list(registry.REGISTRY.values())
+    assert len({spec.marker for spec in specs}) == len(specs)
+    assert len({spec.color for spec in specs}) == len(specs)
+    fig = behavior_figure(behavior_table([0, 1]), SETTINGS)
+    (ax,) = fig.axes
+    for model in registry.TRAINED:
+        (collection,) = [c for c in ax.collections if c.get_label() == registry.spec(model).label]
+        style = matplotlib.markers.MarkerStyle(registry.spec(model).marker)
+        expected = style.get_path().transformed(style.get_transform())
+        np.testing.assert_allclose(collection.get_paths()[0].vertices, expected.vertices)
+
+
+def loss_table(seeds, models=registry.TRAINED, epochs=5, restarts=2):
+    rows = []
+    for seed in seeds:
+        for model in models:
+            for epoch in range(1, epochs + 1):
+                for restart in range(restarts):
+                    loss = (1 + restart) * (1 + seed) / epoch
+                    rows.append((seed, model, epoch, restart, loss, int(restart == 0)))
+    return pd.DataFrame(rows, columns=["seed", "model", "epoch", "restart", "train_mse", "chosen"])
+
+
+def test_loss_curve_figure_draws_the_kept_restart_of_every_seed_per_model(tmp_path):
+    losses = loss_table([0, 1, 2])
+    fig = loss_curve_figure(losses, SETTINGS)
+    assert len(fig.axes) == len(registry.TRAINED)
+    for ax in fig.axes:
+        lines = ax.get_lines()
+        assert len(lines) == 3  # one per seed
+        for seed, line in enumerate(lines):
+            np.testing.assert_allclose(line.get_ydata(), [(1 + seed) / epoch for epoch in range(1, 6)])
+        assert ax.get_yscale() == "log"
+    save_figure(fig, tmp_path / "loss.png", SETTINGS)
+    assert_png(tmp_path / "loss.png", SETTINGS)

@@ -142,7 +142,7 @@ def large():
 
 def predictions(fly, x, silenced_unit):
     with torch.no_grad():
-        return fly(x, silencing_mask(fly.n_hidden, silenced_unit)).double().numpy()
+        return fly(x, silencing_mask(fly.n_hidden, silenced_unit))[:, 0].double().numpy()
 
 
 def test_inputs_are_standard_normal(large):

@@ -55,15 +55,14 @@ def evaluation_tables(seeds=(0, 1, 2), models=("ko", "do")):
                         model,
                         "control" if unit < 0 else f"unit_{unit:02d}",
                         unit,
+                        "y",
                         r2 - 0.1 * (unit < 0),
                         1.0,
                     )
                 )
             for unit, scale in enumerate([1.0, 0.5, 0.0]):
-                neural.append((seed, model, unit, 1, r2 * scale, r2, r2, r2, 0.1, 0.1, 0.1))
-    behavior = pd.DataFrame(
-        behavior, columns=["seed", "model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
-    )
+                neural.append((seed, model, unit, 1, r2 * scale, r2, r2, 0.99, r2, 0.1, 0.1, 0.1))
+    behavior = pd.DataFrame(behavior, columns=["seed", *naming.BEHAVIOR_SCORE_COLUMNS])
     neural = pd.DataFrame(neural, columns=["seed", *naming.NEURAL_SCORE_COLUMNS])
     return behavior, neural
 

@@ -9,21 +9,33 @@ import math
 import numpy as np
 import pytest
 import torch
+from nets import two_layer
 
 from knockout import metrics, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.errors import TrainingDiverged
-from knockout.network import TwoLayerNet, initialize, silencing_mask
+from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import (
     FlatAdamNet,
     TrainSettings,
     epoch_schedule,
+    initial_networks,
     keep_masks,
     masked_units,
     train,
+    train_restarts,
     with_ones_column,
 )
+
+ARCH = Architecture(6, 4)
+
+
+def fit(model, data, settings, seed, architecture=ARCH):
+    """``train``'s kept network and its loss per epoch."""
+    result = train(model, data, architecture, settings, seed)
+    return result.network, result.chosen_losses
+
 
 # ------------------------------------------------------------------------------------------- BehaviorData
 
@@ -33,7 +45,7 @@ def test_behavior_data_from_table_and_rows_by_set(small_replicate):
     data = BehaviorData.from_table(train_table, 6)
     assert data.x.dtype == torch.float32 and data.x.shape == (5 * 40, 6)
     assert data.y.dtype == torch.float32 and data.silenced_unit.dtype == torch.int64
-    np.testing.assert_array_equal(data.y.numpy(), train_table["y"].to_numpy())
+    np.testing.assert_array_equal(data.y.numpy(), train_table[["y"]].to_numpy())
     sets = data.rows_by_set(include_silenced=True)
     assert [unit for unit, _ in sets] == [-1, 0, 1, 2, 3]
     for unit, rows in sets:
@@ -171,7 +183,7 @@ def flat_step_inputs(x, y, keep):
 def test_flat_adam_matches_autograd_and_torch_adam_step_by_step(activation):
     n_inputs, n_hidden = 6, 4
     generator = torch.Generator().manual_seed(0)
-    reference = initialize(TwoLayerNet(n_inputs, n_hidden, activation), "pytorch", generator)
+    reference = initialize(two_layer(n_inputs, n_hidden, activation), "pytorch", generator)
     initial = copy.deepcopy(reference)
     flat = FlatAdamNet(reference, lr=0.01)
     optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
@@ -182,7 +194,7 @@ def test_flat_adam_matches_autograd_and_torch_adam_step_by_step(activation):
             optimizer.param_groups[0]["lr"] = 0.003
         batch = int(torch.randint(3, 12, (), generator=generator))
         x = torch.randn(batch, n_inputs, generator=generator)
-        y = torch.randn(batch, generator=generator)
+        y = torch.randn(batch, 1, generator=generator)
         keep = masks[int(torch.randint(-1, n_hidden, (), generator=generator)) + 1]
 
         with torch.no_grad():
@@ -191,7 +203,7 @@ def test_flat_adam_matches_autograd_and_torch_adam_step_by_step(activation):
         torch.nn.functional.mse_loss(reference(x, keep), y).backward()
         optimizer.step()
         error = torch.empty(batch)
-        flat.step(*flat_step_inputs(x, y, keep), error)
+        flat.step(*flat_step_inputs(x, y[:, 0], keep), error)
 
         torch.testing.assert_close(torch.dot(error, error), expected_sse, rtol=1e-5, atol=1e-6)
         # The closed-form gradient is autograd's (Adam alone would hide a wrong gradient scale).
@@ -216,7 +228,7 @@ def test_flat_adam_matches_autograd_and_torch_adam_step_by_step(activation):
 
 
 def test_flat_adam_does_not_modify_the_network_it_was_built_from():
-    net = initialize(TwoLayerNet(3, 2), "pytorch", torch.Generator().manual_seed(0))
+    net = initialize(two_layer(3, 2), "pytorch", torch.Generator().manual_seed(0))
     before = copy.deepcopy(net.state_dict())
     flat = FlatAdamNet(net, lr=0.1)
     flat.step(*flat_step_inputs(torch.randn(5, 3), torch.randn(5), torch.ones(2)), torch.empty(5))
@@ -243,42 +255,40 @@ def assert_same_weights(a, b):
 
 @pytest.mark.parametrize("model", ["control", "noko", "ko", "do"])
 def test_train_is_bit_reproducible(data, model):
-    net_a, losses_a = train(model, data, 4, SETTINGS, seed=3)
+    net_a, losses_a = fit(model, data, SETTINGS, 3)
     torch.manual_seed(0)  # the global RNG plays no part
-    net_b, losses_b = train(model, data, 4, SETTINGS, seed=3)
+    net_b, losses_b = fit(model, data, SETTINGS, 3)
     assert_same_weights(net_a, net_b)
     assert losses_a == losses_b
     assert len(losses_a) == SETTINGS.epochs
     assert all(np.isfinite(losses_a))
-    net_c, _ = train(model, data, 4, SETTINGS, seed=4)
+    net_c, _ = fit(model, data, SETTINGS, 4)
     assert not torch.equal(net_a.hidden.weight, net_c.hidden.weight)
 
 
 def test_models_differ_only_in_masking(data):
     """All models start from the same weights; without silenced sets ko/do/noko/control coincide."""
-    start = initialize(TwoLayerNet(6, 4), "glorot", seeding.generator(3, "model_init"))
+    start = initialize(two_layer(6, 4), "glorot", seeding.generator(3, "model_init"))
     zero_epochs = TrainSettings(epochs=0)
     for model in ("control", "noko", "ko", "do"):
-        assert_same_weights(train(model, data, 4, zero_epochs, seed=3)[0], start)
+        assert_same_weights(fit(model, data, zero_epochs, 3)[0], start)
 
     control_rows = data.silenced_unit == -1
     control_only = BehaviorData(data.x[control_rows], data.y[control_rows], data.silenced_unit[control_rows])
-    nets = {m: train(m, control_only, 4, SETTINGS, seed=3)[0] for m in ("control", "noko", "ko", "do")}
+    nets = {m: fit(m, control_only, SETTINGS, 3)[0] for m in ("control", "noko", "ko", "do")}
     for model in ("noko", "ko", "do"):
         assert_same_weights(nets[model], nets["control"])
     # With the silenced sets, masking makes them differ.
-    ko, noko = train("ko", data, 4, SETTINGS, seed=3)[0], train("noko", data, 4, SETTINGS, seed=3)[0]
+    ko, noko = fit("ko", data, SETTINGS, 3)[0], fit("noko", data, SETTINGS, 3)[0]
     assert not torch.equal(ko.hidden.weight, noko.hidden.weight)
 
 
 def test_control_model_ignores_the_silenced_sets(data):
-    garbage_y = torch.where(data.silenced_unit >= 0, 1e3, data.y)
+    garbage_y = torch.where(data.silenced_unit[:, None] >= 0, 1e3, data.y)
     garbage = BehaviorData(data.x, garbage_y, data.silenced_unit)
-    assert_same_weights(
-        train("control", data, 4, SETTINGS, 0)[0], train("control", garbage, 4, SETTINGS, 0)[0]
-    )
+    assert_same_weights(fit("control", data, SETTINGS, 0)[0], fit("control", garbage, SETTINGS, 0)[0])
     # ...while noko does use them.
-    noko_a, noko_b = train("noko", data, 4, SETTINGS, 0)[0], train("noko", garbage, 4, SETTINGS, 0)[0]
+    noko_a, noko_b = fit("noko", data, SETTINGS, 0)[0], fit("noko", garbage, SETTINGS, 0)[0]
     assert not torch.equal(noko_a.output.bias, noko_b.output.bias)
 
 
@@ -286,8 +296,8 @@ def test_control_model_ignores_the_silenced_sets(data):
 def test_epoch_loss_is_the_mean_squared_error_over_the_rows_trained_on(data, model):
     """With lr = 0 the weights stay at their start, so epoch 1's loss is the start network's MSE."""
     frozen = TrainSettings(lr=0.0, batch_size=8, epochs=2, lr_schedule="constant")
-    net, losses = train(model, data, 4, frozen, seed=2)
-    start = initialize(TwoLayerNet(6, 4), "glorot", seeding.generator(2, "model_init"))
+    net, losses = fit(model, data, frozen, 2)
+    start = initialize(two_layer(6, 4), "glorot", seeding.generator(2, "model_init"))
     assert_same_weights(net, start)
     squared_errors = []
     for unit in range(-1, 4) if model != "control" else [-1]:
@@ -300,7 +310,7 @@ def test_epoch_loss_is_the_mean_squared_error_over_the_rows_trained_on(data, mod
 
 
 def test_training_lowers_the_loss(data):
-    _, losses = train("ko", data, 4, TrainSettings(lr=0.01, batch_size=8, epochs=15), seed=0)
+    _, losses = fit("ko", data, TrainSettings(lr=0.01, batch_size=8, epochs=15), 0)
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -327,19 +337,19 @@ def test_train_follows_the_schedule(data):
     """Epoch 1 runs at lr under both schedules; epoch 2 of 2 runs at lr / 2 under cosine."""
     constant = TrainSettings(lr=0.01, batch_size=8, epochs=2, lr_schedule="constant")
     cosine = TrainSettings(lr=0.01, batch_size=8, epochs=2, lr_schedule="cosine")
-    _, loss_constant = train("noko", data, 4, constant, seed=0)
-    _, loss_cosine = train("noko", data, 4, cosine, seed=0)
+    _, loss_constant = fit("noko", data, constant, 0)
+    _, loss_cosine = fit("noko", data, cosine, 0)
     assert loss_constant[0] == loss_cosine[0]
     assert loss_constant[1] != loss_cosine[1]
     # A shorter run is the start of a longer one (same batches, same rates).
     one_epoch = TrainSettings(lr=0.01, batch_size=8, epochs=1, lr_schedule="constant")
-    assert train("noko", data, 4, one_epoch, seed=0)[1] == loss_constant[:1]
+    assert fit("noko", data, one_epoch, 0)[1] == loss_constant[:1]
 
 
 def test_huge_learning_rate_raises_training_diverged_naming_model_seed_and_epoch(data):
     settings = TrainSettings(lr=1e9, batch_size=8, epochs=5, lr_schedule="constant")
     with pytest.raises(TrainingDiverged) as info:
-        train("ko", data, 4, settings, seed=3)
+        fit("ko", data, settings, 3)
     message = str(info.value)
     assert "'ko'" in message
     assert "seed 3" in message
@@ -350,12 +360,12 @@ def test_huge_learning_rate_raises_training_diverged_naming_model_seed_and_epoch
 def test_learning_rate_1e6_is_reported_as_diverged(data):
     settings = TrainSettings(lr=1e6, batch_size=8, epochs=5, lr_schedule="constant")
     with pytest.raises(TrainingDiverged):
-        train("ko", data, 4, settings, seed=3)
+        fit("ko", data, settings, 3)
 
 
 def test_unknown_model_raises_value_error(data):
     with pytest.raises(ValueError, match="'knockout'") as info:
-        train("knockout", data, 4, SETTINGS, seed=0)
+        fit("knockout", data, SETTINGS, 0)
     assert all(model in str(info.value) for model in ("control", "noko", "ko", "do"))
 
 
@@ -369,7 +379,7 @@ def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
     )
     data = BehaviorData.from_table(train_table, 10)
     settings = TrainSettings(lr=0.01, batch_size=16, epochs=40)
-    models = {model: train(model, data, 4, settings, seed=1)[0] for model in ("noko", "ko")}
+    models = {model: fit(model, data, settings, 1, Architecture(10, 4))[0] for model in ("noko", "ko")}
     scores = metrics.neural_scores(fly, models, probe)
     median = scores.groupby("model")["r2"].median()
     assert median["ko"] > 0.9
@@ -378,7 +388,112 @@ def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
 
 def test_trained_network_is_an_ordinary_module(data):
     """Training runs in inference mode; the returned network must still support autograd."""
-    net, _ = train("ko", data, 4, SETTINGS, seed=0)
+    net, _ = fit("ko", data, SETTINGS, 0)
     assert not net.hidden.weight.is_inference()
     net(data.x[:5]).sum().backward()
     assert net.hidden.weight.grad is not None
+
+
+# ------------------------------------------------------------------- blocked schedule, restarts, autograd
+
+
+def test_blocked_schedule_trains_one_set_after_another_in_a_random_order(sets):
+    owner = set_of_row(sets)
+    generator = torch.Generator().manual_seed(0)
+    first = epoch_schedule(sets, BATCH, generator, "blocked")
+    second = epoch_schedule(sets, BATCH, generator, "blocked")
+    for batches in (first, second):
+        units = [unit for unit, _ in batches]
+        # each set's batches are contiguous: 16 changes of set for 17 sets
+        assert sum(a != b for a, b in itertools.pairwise(units)) == N_SETS - 1
+        for unit, rows in batches:
+            assert {owner[r] for r in rows.tolist()} == {unit}
+        all_rows = torch.cat([rows for _, rows in batches])
+        assert torch.equal(all_rows.sort().values, torch.arange(N_SETS * SET_SIZE))
+    order = [list(dict.fromkeys(u for u, _ in batches)) for batches in (first, second)]
+    assert order[0] != order[1]  # a new set order each epoch
+    assert order[0] != sorted(order[0])
+
+
+def test_an_unknown_schedule_or_restart_count_is_refused():
+    with pytest.raises(ValueError, match="'sequential'"):
+        TrainSettings(schedule="sequential")
+    with pytest.raises(ValueError, match="restarts"):
+        TrainSettings(restarts=0)
+
+
+@pytest.mark.parametrize("model", ["control", "ko", "do"])
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_the_fast_path_and_the_autograd_trainer_train_the_same_network(data, model, activation):
+    """The closed-form step (one restart, two layers, one output) against autograd on stacked
+    parameters: same batches, same masks, same Adam, so the same weights to rounding."""
+    architecture = Architecture(6, 4, activation=activation)
+    settings = TrainSettings(lr=0.01, batch_size=8, epochs=6)
+    fast = train(model, data, architecture, settings, seed=1)
+    general = train_restarts(model, data, initial_networks(architecture, settings, 1), settings, seed=1)
+    for key, value in fast.network.state_dict().items():
+        torch.testing.assert_close(general.network.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(general.losses, fast.losses, rtol=1e-4)
+    start = initial_networks(architecture, settings, 1)[0]
+    assert (fast.network.hidden.weight - start.hidden.weight).abs().max() > 0.01  # it did train
+
+
+def test_batched_restarts_equal_the_same_restarts_trained_one_at_a_time(data):
+    architecture = Architecture(6, 4, activation="relu", decoder=(5,), n_outputs=1)
+    batched_settings = TrainSettings(lr=0.01, batch_size=8, epochs=5, restarts=3)
+    starts = initial_networks(architecture, batched_settings, seed=2)
+    batched = train_restarts("ko", data, starts, batched_settings, seed=2)
+    alone = TrainSettings(lr=0.01, batch_size=8, epochs=5, restarts=1)
+    for restart, start in enumerate(starts):
+        single = train_restarts("ko", data, [start], alone, seed=2)
+        np.testing.assert_allclose(
+            [epoch[restart] for epoch in batched.losses], single.chosen_losses, rtol=1e-4
+        )
+    # the kept restart is the one with the lowest final loss, and it is that restart's network
+    finals = batched.losses[-1]
+    assert batched.chosen == int(np.argmin(finals))
+    kept = train_restarts("ko", data, [starts[batched.chosen]], alone, seed=2).network
+    for key, value in kept.state_dict().items():
+        torch.testing.assert_close(batched.network.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+    assert len(set(finals)) == 3  # independent initial weights
+
+
+def test_restart_zero_is_the_network_a_single_run_starts_from():
+    settings = TrainSettings(restarts=4)
+    nets = initial_networks(ARCH, settings, seed=5)
+    [single] = initial_networks(ARCH, TrainSettings(restarts=1), seed=5)
+    assert_same_weights(nets[0], single)
+    assert not torch.equal(nets[1].hidden.weight, nets[0].hidden.weight)
+    again = initial_networks(ARCH, settings, seed=5)
+    for a, b in zip(nets, again, strict=True):
+        assert_same_weights(a, b)
+
+
+@pytest.fixture(scope="module")
+def deep_data():
+    fly = FlySettings(n_inputs=6, n_hidden=4, activation="relu", decoder=(8,), n_outputs=3, noise_sd=0.05)
+    _, train_table, _, _ = simulate(fly, DataSettings(60, 2, 2), seed=0)
+    return fly.architecture, BehaviorData.from_table(train_table, 6, 3)
+
+
+def test_a_deep_several_output_network_trains_reproducibly_and_lowers_the_loss(deep_data):
+    architecture, data = deep_data
+    assert data.y.shape == (5 * 60, 3)
+    settings = TrainSettings(lr=0.01, batch_size=16, epochs=15, restarts=2)
+    first = train("ko", data, architecture, settings, seed=0)
+    torch.manual_seed(1)  # the global RNG plays no part
+    second = train("ko", data, architecture, settings, seed=0)
+    assert first.losses == second.losses
+    assert_same_weights(first.network, second.network)
+    assert isinstance(first.network, KnockoutNet) and first.network.architecture == architecture
+    assert len(first.losses) == 15 and all(len(epoch) == 2 for epoch in first.losses)
+    assert first.chosen_losses[-1] < 0.5 * first.chosen_losses[0]
+    # the loss is the mean over rows and outputs of the squared error of the kept network
+    assert not first.network.hidden.weight.is_inference()
+
+
+def test_a_restart_that_diverges_is_never_kept(deep_data):
+    architecture, data = deep_data
+    settings = TrainSettings(lr=1e9, batch_size=16, epochs=3, restarts=2, lr_schedule="constant")
+    with pytest.raises(TrainingDiverged, match="all 2 restarts"):
+        train("ko", data, architecture, settings, seed=0)
