@@ -98,7 +98,8 @@ def test_behavior_r2_recomputed_independently(finished_run):
         run = finished_run / f"results/seed{seed}"
         test = pd.read_parquet(run / "data/test.parquet")
         table = pd.read_parquet(run / "eval/behavior.parquet")
-        assert list(table.columns) == ["model", "dataset", "silenced_unit", "r2", "noise_ceiling"]
+        assert list(table.columns) == ["model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
+        assert set(table["output"]) == {"y"}
         assert len(table) == len(EVALUATED) * (N_HIDDEN + 1)
         fly = load_state(run / "fly.pt")
         for row in table.itertuples():
@@ -127,6 +128,7 @@ def test_neural_r2_recomputed_independently(finished_run):
             "r2",
             "r2_matched",
             "r2_decoded",
+            "r2_predicted",
             "weight_cosine",
             "silencing_effect",
             "fly_silencing_effect",
@@ -162,6 +164,9 @@ def test_neural_r2_recomputed_independently(finished_run):
                 fly_share = fly["output.weight"][0, unit] * fly_hidden[:, unit]
                 assert row.fly_silencing_effect == pytest.approx(np.sqrt(np.mean(fly_share**2)), rel=1e-4)
                 assert row.contribution == pytest.approx(np.std(fly_share), abs=1e-4)
+                # c² / (c² + σ² d / n) with the tiny config's σ, d and n
+                floor = TINY_CONFIG["fly"]["noise_sd"] ** 2 * N_INPUTS / TINY_CONFIG["data"]["n_train"]
+                assert row.r2_predicted == pytest.approx(row.contribution**2 / (row.contribution**2 + floor))
                 assert row.silenced == 1
 
 

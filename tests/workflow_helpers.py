@@ -21,6 +21,7 @@ FIGURES = [
     "r2_vs_contribution",
     "silencing_effect",
     "weight_cosine",
+    "loss_curves",
 ]
 """The main experiment's figures, results/figures/<name>.png."""
 TINY_CONFIG = {

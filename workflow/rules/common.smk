@@ -182,7 +182,9 @@ def loss_tables(experiment):
 def experiment_tables(wildcards):
     """Every seed's evaluation tables of one experiment, by kind."""
     optimum = ["optimum"] if has_knockout_optimum(wildcards.experiment) else []
-    tables = {kind: seed_tables(kind, wildcards.experiment) for kind in ["behavior", "neural", *optimum]}
+    tables = {
+        kind: seed_tables(kind, wildcards.experiment) for kind in ["behavior", "neural", *optimum]
+    }
     return tables | {"losses": loss_tables(wildcards.experiment)}
 
 
