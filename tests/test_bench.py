@@ -53,7 +53,7 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
     assert result.returncode == 0, result.stderr
 
     trainer = pd.read_parquet(out / "trainer.parquet")
-    assert sorted(trainer["trainer"]) == ["arithmetic_floor", "plain_loop", "project"]
+    assert sorted(trainer["trainer"]) == ["arithmetic_floor", "autograd", "plain_loop", "project"]
     assert (trainer["seconds"] > 0).all()
     # ko's own epochs (its per_model override) are the ones timed
     n_batches = 5 * -(-400 // 32)  # 5 sets of 400 rows in batches of 32
