@@ -1,4 +1,4 @@
-"""How well the fly's units can be identified, in the linear case.
+"""How well the fly's units can be identified, in the linear two-layer, one-output case.
 
 The knockout objective has an exact optimum. With linear hidden units, a network's
 prediction on a set where unit i is silenced is

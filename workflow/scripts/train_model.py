@@ -52,7 +52,7 @@ def main(snakemake) -> None:
         logging.info("seed %d, model %s, %s, %s on %s", seed, model, architecture, settings, device)
         started = time.perf_counter()
         result = train(model, data, architecture, settings, seed, device)
-        final = [f"{loss:.5g}" for loss in result.losses[-1]] if result.losses else []
+        final = [f"{loss:.5g}" for loss in result.losses[-1]]  # the schema asks epochs >= 1
         logging.info(
             "trained in %.2f s; final training MSE per restart %s; kept restart %d",
             time.perf_counter() - started,
