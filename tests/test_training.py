@@ -11,18 +11,22 @@ import pytest
 import torch
 from nets import two_layer
 
-from knockout import metrics, seeding
+from knockout import metrics, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.errors import TrainingDiverged
 from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import (
     FlatAdamNet,
+    StackedNets,
     TrainSettings,
+    best_order,
     epoch_schedule,
     initial_networks,
     keep_masks,
+    knockout_costs,
     masked_units,
+    relabels,
     train,
     train_restarts,
     with_ones_column,
@@ -428,7 +432,7 @@ def test_the_fast_path_and_the_autograd_trainer_train_the_same_network(data, mod
     """The closed-form step (one restart, two layers, one output) against autograd on stacked
     parameters: same batches, same masks, same Adam, so the same weights to rounding."""
     architecture = Architecture(6, 4, activation=activation)
-    settings = TrainSettings(lr=0.01, batch_size=8, epochs=6)
+    settings = TrainSettings(lr=0.01, batch_size=8, epochs=6, relabel="never")  # the fast path has none
     fast = train(model, data, architecture, settings, seed=1)
     general = train_restarts(model, data, initial_networks(architecture, settings, 1), settings, seed=1)
     for key, value in fast.network.state_dict().items():
@@ -497,3 +501,93 @@ def test_a_restart_that_diverges_is_never_kept(deep_data):
     settings = TrainSettings(lr=1e9, batch_size=16, epochs=3, restarts=2, lr_schedule="constant")
     with pytest.raises(TrainingDiverged, match="all 2 restarts"):
         train("ko", data, architecture, settings, seed=0)
+
+
+# ------------------------------------------------------------------------------------------- relabelling
+
+
+def test_relabelling_is_for_the_model_that_masks_the_matching_unit():
+    relu, linear = Architecture(6, 4, activation="relu"), Architecture(6, 4)
+    assert relabels("ko", relu, TrainSettings())  # auto: ReLU networks
+    assert not relabels("ko", linear, TrainSettings())
+    assert relabels("ko", linear, TrainSettings(relabel="always"))
+    assert not relabels("ko", relu, TrainSettings(relabel="never"))
+    for model in ("control", "noko", "do"):  # nothing they mask depends on the units' order
+        assert not relabels(model, relu, TrainSettings(relabel="always"))
+    with pytest.raises(ValueError, match="'sometimes'"):
+        TrainSettings(relabel="sometimes")
+
+
+def test_best_order_solves_the_assignment_and_keeps_an_order_that_is_already_best():
+    costs = np.array([[5.0, 1.0, 9.0], [1.0, 5.0, 9.0], [9.0, 9.0, 1.0]])
+    # sets of fly units 0, 1, 2: the set of unit 0 is fitted best with model unit 1 masked
+    assert best_order(costs, [0, 1, 2], 3) == [1, 0, 2]
+    assert best_order(np.eye(3) * -1 + 2, [0, 1, 2], 3) is None  # identity is already best
+    # a model larger than the fly: units no set masks keep their relative order after
+    wider = np.array([[9.0, 9.0, 1.0, 9.0], [9.0, 1.0, 9.0, 9.0]])
+    assert best_order(wider, [0, 1], 4) == [2, 1, 0, 3]
+    # only units 1 and 2 were silenced: the order is built around them
+    assert best_order(np.array([[1.0, 9.0, 9.0], [9.0, 9.0, 1.0]]), [1, 2], 3) == [1, 0, 2]
+
+
+def test_permuting_units_renames_them_and_knockout_costs_mask_each_one(deep_data):
+    architecture, data = deep_data
+    nets = initial_networks(architecture, TrainSettings(restarts=2), seed=3)
+    stacked = StackedNets(nets)
+    x, y = data.x, data.y
+    set_index = (data.silenced_unit.clamp(min=0)).long()
+    costs = knockout_costs(stacked, stacked.params, x, y, set_index)
+    for restart, net in enumerate(nets):
+        for unit in range(4):
+            errors = net(x, silencing_mask(4, unit)) - y
+            expected = torch.zeros(4, dtype=torch.float64).index_add_(
+                0, set_index, (errors**2).sum(1).double()
+            )
+            torch.testing.assert_close(costs[restart, :, unit], expected, rtol=1e-5, atol=1e-6)
+    order = torch.tensor([2, 0, 3, 1])
+    before = [stacked.predict(x, silencing_mask(4, unit), stacked.params) for unit in range(4)]
+    stacked.permute_units(1, order, stacked.params)
+    after = [stacked.predict(x, silencing_mask(4, unit), stacked.params) for unit in range(4)]
+    torch.testing.assert_close(after[0][0], before[0][0])  # restart 0 untouched
+    for new, old in enumerate(order.tolist()):  # masking new unit k is masking old unit order[k]
+        torch.testing.assert_close(after[new][1], before[old][1], rtol=1e-5, atol=1e-6)
+    no_mask = torch.ones(4)
+    torch.testing.assert_close(
+        stacked.predict(x, no_mask, stacked.params)[1], net(x).detach(), rtol=1e-5, atol=1e-6
+    )
+
+
+def swapped(net: KnockoutNet, a: int, b: int) -> KnockoutNet:
+    """``net`` with bottleneck units a and b exchanged (the same function unmasked)."""
+    other = copy.deepcopy(net)
+    order = list(range(net.n_hidden))
+    order[a], order[b] = b, a
+    with torch.no_grad():
+        other.hidden.weight.copy_(net.hidden.weight[order])
+        other.hidden.bias.copy_(net.hidden.bias[order])
+        other.output.weight.copy_(net.output.weight[:, order])
+    return other
+
+
+@pytest.mark.parametrize("relabel", ["always", "never"])
+def test_relabelling_puts_swapped_units_back_where_gradient_steps_cannot(small_replicate, relabel):
+    """ko started from the fly itself with two units exchanged: only relabelling undoes it."""
+    fly, train_table, _, probe = small_replicate
+    fly_relu = KnockoutNet(Architecture(6, 4, activation="relu"))
+    fly_relu.load_state_dict(fly.state_dict())
+    data = BehaviorData.from_table(train_table, 6)
+    with torch.no_grad():  # the table's behaviour, as this ReLU fly would give it
+        data.y.copy_(fly_relu(data.x, keep_masks(4)[data.silenced_unit + 1]))
+    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel=relabel)
+    result = train_restarts("ko", data, [swapped(fly_relu, 0, 2)], settings, seed=0)
+    x = torch.tensor(probe[naming.input_columns(6)].to_numpy(np.float32))
+    with torch.no_grad():
+        r2 = np.diag(
+            metrics.squared_correlations(fly_relu.activity(x).numpy(), result.network.activity(x).numpy())
+        )
+    if relabel == "always":
+        assert result.relabelled == [[1]]
+        assert r2.min() > 0.99
+    else:
+        assert result.relabelled == [[]]
+        assert r2[0] < 0.9 and r2[2] < 0.9

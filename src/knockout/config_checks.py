@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from knockout import models
 
-NOT_TRAINING_SETTINGS = ("per_model", "one_job_per", "convergence_tolerance")
+NOT_TRAINING_SETTINGS = ("per_model", "one_job_per", "convergence")
 """Keys of ``train`` that say how to run or judge training, not what a network's training is."""
 
 

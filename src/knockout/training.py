@@ -11,12 +11,23 @@ shuffles the batches of all sets together; ``blocked`` trains one set after anot
 the sets in a new random order each epoch (as the authors' published script does).
 
 The knockout loss is not convex once units are nonlinear, and one run can stop in a
-poor local minimum. ``restarts`` trains R networks from independent initial weights,
-side by side as one batched computation (stacked parameters, autograd), and keeps the
-one with the lowest final training loss. For the two-layer, one-output network of the
-seed problem trained once, a hand-derived step (:class:`FlatAdamNet`) is used instead:
-it is several times faster there (``make bench``), and the tests check it against the
-autograd trainer.
+poor local minimum. Two remedies, both measured on the ReLU fly (README):
+
+- ``restarts`` trains R networks from independent initial weights, side by side as one
+  batched computation (stacked parameters, autograd), and keeps the one with the lowest
+  final training loss.
+- ``relabel``: ko's stuck runs are mostly ones whose units learned the fly's units in
+  the wrong order (a permutation of the bottleneck leaves the network unchanged on
+  control data, but ko masks unit i on set i, and gradient steps cannot swap two
+  units). After epochs 1, 2, 4, 8, ... (each check costs about a tenth of an epoch, and
+  the swaps come early), each restart's bottleneck units are reordered by the assignment
+  of units to silenced sets with the lowest knockout loss (the Hungarian algorithm on
+  the loss of each set with each unit masked), when it is lower than the current
+  order's. It uses the behaviour data only, and only lowers the loss ko trains on.
+
+For the two-layer, one-output network of the seed problem trained once without
+relabelling, a hand-derived step (:class:`FlatAdamNet`) is used instead: it is several
+times faster there (``make bench``), and the tests check it against the autograd trainer.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from knockout import models, seeding
@@ -37,6 +49,7 @@ DIVERGED_LOSS_FACTOR = 1000.0
 (predicting the mean scores 1x) has diverged. Adam's bounded steps often keep such a run
 finite, so waiting for NaN would let a useless fit through."""
 SCHEDULES = ("interleaved", "blocked")
+RELABEL_CHOICES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -50,10 +63,15 @@ class TrainSettings:
     lr_schedule: str = "cosine"
     schedule: str = "interleaved"
     restarts: int = 1
+    relabel: str = "auto"
+    """Reorder ko's units after epochs 1, 2, 4, ...: always, never, or auto (ReLU networks only:
+    plain training of linear ones reaches the exact optimum, and keeps the fast path)."""
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} unknown (allowed: {', '.join(SCHEDULES)})")
+        if self.relabel not in RELABEL_CHOICES:
+            raise ValueError(f"relabel {self.relabel!r} unknown (allowed: {', '.join(RELABEL_CHOICES)})")
         if self.restarts < 1:
             raise ValueError(f"restarts must be at least 1, not {self.restarts}")
 
@@ -73,11 +91,13 @@ class TrainSettings:
 @dataclass(frozen=True)
 class TrainingResult:
     """The kept network (on the CPU), every restart's mean training MSE per epoch
-    (``losses[epoch][restart]``), and which restart was kept."""
+    (``losses[epoch][restart]``), which restart was kept, and per restart the epochs
+    after which its units were relabelled (empty lists when no relabelling ran)."""
 
     network: KnockoutNet
     losses: list[list[float]]
     chosen: int
+    relabelled: list[list[int]]
 
     @property
     def chosen_losses(self) -> list[float]:
@@ -290,17 +310,39 @@ class StackedNets:
     def params(self) -> list[torch.Tensor]:
         return [*self.weights, *self.biases]
 
+    def _layers(self, params: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        n_layers = len(self.weights)
+        return list(zip(params[:n_layers], params[n_layers:], strict=True))
+
+    def _apply(self, values: torch.Tensor, layers, activate_last: bool) -> torch.Tensor:
+        for index, (weight, bias) in enumerate(layers):
+            values = torch.baddbmm(bias, values, weight)
+            if (activate_last or index < len(layers) - 1) and self.architecture.activation == "relu":
+                values = torch.relu(values)
+        return values
+
+    def activity(self, x: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+        """Bottleneck activity [R, batch, h] for inputs [batch, d]."""
+        values = x.expand(len(params[0]), *x.shape)  # a view: every network reads the same batch
+        return self._apply(values, self._layers(params)[: self.bottleneck + 1], activate_last=True)
+
+    def decode(self, activity: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+        """Outputs [R, batch, n_outputs] from bottleneck activity [R, batch, h]."""
+        return self._apply(activity, self._layers(params)[self.bottleneck + 1 :], activate_last=False)
+
     def predict(self, x: torch.Tensor, keep: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
         """Outputs [R, batch, n_outputs] for inputs [batch, d], ``keep`` [h] on the bottleneck."""
-        n_layers = len(self.weights)
-        values = x.expand(len(params[0]), *x.shape)  # a view: every network reads the same batch
-        for index, (weight, bias) in enumerate(zip(params[:n_layers], params[n_layers:], strict=True)):
-            values = torch.baddbmm(bias, values, weight)
-            if index < n_layers - 1 and self.architecture.activation == "relu":
-                values = torch.relu(values)
-            if index == self.bottleneck:
-                values = values * keep
-        return values
+        return self.decode(self.activity(x, params) * keep, params)
+
+    def permute_units(self, restart: int, order: torch.Tensor, tensors: list[torch.Tensor]) -> None:
+        """Reorder one restart's bottleneck units in ``tensors`` (laid out as ``params``: the
+        parameters, or an optimizer state of the same shapes): unit k becomes old unit
+        ``order[k]``. The network computes the same function; only the units' names change."""
+        n_layers, into, out_of = len(self.weights), self.bottleneck, self.bottleneck + 1
+        weight_in, bias_in, weight_out = tensors[into], tensors[n_layers + into], tensors[out_of]
+        weight_in[restart] = weight_in[restart][:, order]
+        bias_in[restart] = bias_in[restart][:, order]
+        weight_out[restart] = weight_out[restart][order, :]
 
     def network(self, restart: int) -> KnockoutNet:
         net = KnockoutNet(self.architecture)
@@ -314,6 +356,88 @@ class StackedNets:
 def fast_path_fits(architecture: Architecture) -> bool:
     """The closed-form step handles the two-layer network with one output."""
     return architecture.two_layer and architecture.n_outputs == 1
+
+
+def relabels(model: str, architecture: Architecture, settings: TrainSettings) -> bool:
+    """Whether this model's units are reordered during training: only a model that masks
+    the unit matching the silenced one (ko) has an order to get wrong."""
+    if models.spec(model).train_mask != "matching" or settings.relabel == "never":
+        return False
+    return settings.relabel == "always" or architecture.activation == "relu"
+
+
+@torch.no_grad()
+def knockout_costs(
+    stacked: StackedNets,
+    params: list[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    set_index: torch.Tensor,
+) -> torch.Tensor:
+    """[R, set, unit]: each restart's summed squared error on each silenced set (rows of
+    ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit masked."""
+    activity = stacked.activity(x, params)
+    n_restarts, _, n_hidden = activity.shape
+    n_sets = int(set_index.max()) + 1
+    costs = torch.zeros(n_restarts, n_sets, n_hidden, dtype=torch.float64, device=x.device)
+    for unit, keep in enumerate(keep_masks(n_hidden)[1:].to(x.device)):
+        errors = stacked.decode(activity * keep, params) - y
+        per_row = (errors * errors).sum(dim=2).double()
+        costs[:, :, unit].index_add_(1, set_index, per_row)
+    return costs
+
+
+def best_order(costs, set_units: list[int], n_hidden: int) -> list[int] | None:
+    """The unit order with the lowest knockout loss (unit k becomes old unit ``order[k]``),
+    or None when the current order is already as good.
+
+    ``costs`` [set, unit] is one restart's :func:`knockout_costs`; set j is the one where
+    the fly's unit ``set_units[j]`` was silenced, so ko masks model unit ``set_units[j]``
+    on it. Units no set masks (a model larger than the fly) keep their relative order.
+    """
+    from scipy.optimize import linear_sum_assignment  # ~0.7 s to import: only where it runs
+
+    costs = np.asarray(costs)
+    current = costs[np.arange(len(set_units)), set_units].sum()
+    sets, units = linear_sum_assignment(costs)
+    if not costs[sets, units].sum() < current:
+        return None
+    order: list[int | None] = [None] * n_hidden
+    for set_number, unit in zip(sets, units, strict=True):
+        order[set_units[set_number]] = int(unit)
+    assigned = set(units.tolist())
+    unassigned = iter(u for u in range(n_hidden) if u not in assigned)
+    return [unit if unit is not None else next(unassigned) for unit in order]
+
+
+class _Relabeller:
+    """After epochs 1, 2, 4, 8, ..., reorders every restart's units (and its Adam state with
+    them) to the knockout loss's best assignment of units to silenced sets."""
+
+    def __init__(self, model: str, data: BehaviorData, n_hidden: int, n_restarts: int, device) -> None:
+        silenced = [(unit, rows) for unit, rows in trained_sets(model, data) if 0 <= unit < n_hidden]
+        self.set_units = [unit for unit, _ in silenced]
+        rows = torch.cat([rows for _, rows in silenced])
+        self.x, self.y = data.x[rows].to(device), data.y[rows].to(device)
+        self.set_index = torch.cat(
+            [torch.full((len(rows),), number) for number, (_, rows) in enumerate(silenced)]
+        ).to(device)
+        self.n_hidden = n_hidden
+        self.epochs: list[list[int]] = [[] for _ in range(n_restarts)]
+
+    def __call__(self, epoch: int, stacked: StackedNets, params: list[torch.Tensor], adam: Adam) -> None:
+        if not self.set_units or epoch & (epoch - 1):  # not a power of two
+            return
+        costs = knockout_costs(stacked, params, self.x, self.y, self.set_index).cpu().numpy()
+        for restart, restart_costs in enumerate(costs):
+            order = best_order(restart_costs, self.set_units, self.n_hidden)
+            if order is None:
+                continue
+            order = torch.tensor(order, device=params[0].device)
+            with torch.no_grad():
+                for tensors in (params, adam.exp_avg, adam.exp_avg_sq):
+                    stacked.permute_units(restart, order, tensors)
+            self.epochs[restart].append(epoch)
 
 
 def trained_sets(model: str, data: BehaviorData) -> list[tuple[int, torch.Tensor]]:
@@ -409,7 +533,7 @@ def _train_fast(model, data, start, settings, seed, device, watch) -> TrainingRe
             epoch_loss = torch.dot(errors, errors).item() / n_rows
             watch.check(epoch, [epoch_loss], [bool(torch.isfinite(net.theta).all())])
             losses.append([epoch_loss])
-    return TrainingResult(net.to_net(), losses, 0)
+    return TrainingResult(net.to_net(), losses, 0, [[]])
 
 
 def train_restarts(
@@ -420,9 +544,9 @@ def train_restarts(
     seed: int,
     device: torch.device | str = "cpu",
 ) -> TrainingResult:
-    """Train every network of ``starts`` side by side (autograd, any architecture) and keep
-    the one with the lowest final training loss. ``settings.restarts`` must equal
-    ``len(starts)``."""
+    """Train every network of ``starts`` side by side (autograd, any architecture), relabelling
+    ko's units after epochs 1, 2, 4, ... where :func:`relabels` says so, and keep the one with the
+    lowest final training loss. ``settings.restarts`` must equal ``len(starts)``."""
     if len(starts) != settings.restarts:
         raise ValueError(f"{len(starts)} initial networks for {settings.restarts} restarts")
     models.spec(model)
@@ -434,6 +558,9 @@ def train_restarts(
     adam = Adam(params, settings.lr)
     x, y = data.x.to(device), data.y.to(device)
     masks = keep_masks(n_hidden).to(device)
+    relabel = None
+    if relabels(model, starts[0].architecture, settings):
+        relabel = _Relabeller(model, data, n_hidden, len(starts), device)
     losses = []
     for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
         adam.lr = settings.lr_at(epoch)
@@ -453,8 +580,11 @@ def train_restarts(
             finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in params]).all(0).tolist()
         watch.check(epoch, epoch_losses, finite)
         losses.append(epoch_losses)
+        if relabel is not None:
+            relabel(epoch, stacked, params, adam)
     chosen = watch.best(losses[-1]) if losses else 0
-    return TrainingResult(stacked.network(chosen), losses, chosen)
+    relabelled = relabel.epochs if relabel is not None else [[] for _ in starts]
+    return TrainingResult(stacked.network(chosen), losses, chosen, relabelled)
 
 
 def _trained_variance(model: str, data: BehaviorData) -> float:
@@ -475,7 +605,11 @@ def train(
     keep the best; raises :class:`TrainingDiverged` naming the epoch where the loss
     exploded or became non-finite (in every restart); no network is returned then."""
     models.spec(model)
-    if settings.restarts == 1 and fast_path_fits(architecture):
+    if (
+        settings.restarts == 1
+        and fast_path_fits(architecture)
+        and not relabels(model, architecture, settings)
+    ):
         [start] = initial_networks(architecture, settings, seed)
         watch = _DivergenceWatch(model, seed, settings, _trained_variance(model, data))
         return _train_fast(model, data, start, settings, seed, device, watch)

@@ -134,8 +134,9 @@ def train_settings(wildcards):
     return {model: model_train_settings(train, model) for model in trained_models(wildcards)}
 
 
-def convergence_tolerance(wildcards):
-    return experiment_config(wildcards)["train"]["convergence_tolerance"]
+def convergence_tolerances(wildcards):
+    """The ``train.convergence`` section: when a model is reported as not converged."""
+    return experiment_config(wildcards)["train"]["convergence"]
 
 
 def train_job_files(pattern):

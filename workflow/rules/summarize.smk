@@ -13,6 +13,6 @@ rule summarize:
     params:
         seeds=lambda wildcards: experiment_seeds(wildcards.experiment),
         models=MODELS,
-        convergence_tolerance=convergence_tolerance,
+        convergence=convergence_tolerances,
     script:
         "../scripts/summarize.py"

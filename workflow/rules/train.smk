@@ -19,7 +19,7 @@ rule train_model:
         train=train_settings,
         data_shape=data_shape,
         architectures=architectures,
-        convergence_tolerance=convergence_tolerance,
+        convergence=convergence_tolerances,
     script:
         "../scripts/train_model.py"
 
@@ -41,6 +41,6 @@ rule fit_knockout_optimum:
     params:
         data_shape=data_shape,
         architectures=architectures,
-        convergence_tolerance=convergence_tolerance,
+        convergence=convergence_tolerances,
     script:
         "../scripts/fit_knockout_optimum.py"

@@ -7,7 +7,7 @@ import pandas as pd
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.convergence import gap_warning
+from knockout.convergence import Tolerances, gap_warning
 from knockout.identifiability import UnitProducts, knockout_optimum
 from knockout.jobs import run_job, warn
 from knockout.network import Architecture
@@ -28,8 +28,8 @@ def main(snakemake) -> None:
         "knockout MSE: optimum %.8g, trained ko %.8g, gap %.3g", optimum_mse, ko_mse, ko_mse - optimum_mse
     )
     seed = int(snakemake.wildcards.seed)
-    tolerance = snakemake.params.convergence_tolerance
-    if warning := gap_warning(seed, ko_mse - optimum_mse, optimum_mse, tolerance):
+    tolerances = Tolerances(**snakemake.params.convergence)
+    if warning := gap_warning(seed, ko_mse - optimum_mse, optimum_mse, tolerances):
         warn(warning)
     gap = pd.DataFrame(
         {"knockout_mse_ko": [ko_mse], "knockout_mse_optimum": [optimum_mse], "gap": [ko_mse - optimum_mse]}

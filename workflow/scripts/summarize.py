@@ -2,13 +2,13 @@
 and whether every training converged."""
 
 from knockout import naming, tables
-from knockout.convergence import convergence_table, read_loss_tables, unconverged_warnings
+from knockout.convergence import Tolerances, convergence_table, read_loss_tables, unconverged_warnings
 from knockout.jobs import run_job, warn
 from knockout.summary import OPTIMUM_MEASURES, replicate_summaries
 
 
 def main(snakemake) -> None:
-    seeds, tolerance = snakemake.params.seeds, snakemake.params.convergence_tolerance
+    seeds, tolerances = snakemake.params.seeds, Tolerances(**snakemake.params.convergence)
     behavior = tables.read_seed_tables(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
     neural = tables.read_seed_tables(
         snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS, naming.NEURAL_MAY_BE_NAN
@@ -17,8 +17,8 @@ def main(snakemake) -> None:
     if hasattr(snakemake.input, "optimum"):  # linear networks only
         optimum = tables.read_seed_tables(snakemake.input.optimum, seeds, OPTIMUM_MEASURES)
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
-    convergence = convergence_table(losses, tolerance, optimum)
-    for warning in unconverged_warnings(convergence, tolerance):
+    convergence = convergence_table(losses, tolerances, optimum)
+    for warning in unconverged_warnings(convergence, tolerances):
         warn(warning)
     summaries = replicate_summaries(behavior, neural, optimum) | {"convergence": convergence}
     for name, summary in summaries.items():

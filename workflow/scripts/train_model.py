@@ -9,7 +9,7 @@ import torch
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.convergence import training_warning
+from knockout.convergence import Tolerances, training_warning
 from knockout.jobs import run_job, warn
 from knockout.network import Architecture
 from knockout.training import TrainSettings, train
@@ -46,6 +46,7 @@ def main(snakemake) -> None:
     table = tables.read_behavior_table(snakemake.input.train, **shape)
     data = BehaviorData.from_table(table, shape["n_inputs"], shape["n_outputs"])
     device = pick_device()
+    tolerances = Tolerances(**snakemake.params.convergence)
     outputs = zip(snakemake.params.models, snakemake.output.models, snakemake.output.losses, strict=True)
     for model, model_path, losses_path in outputs:
         settings = TrainSettings(**snakemake.params.train[model])
@@ -53,15 +54,16 @@ def main(snakemake) -> None:
         started = time.perf_counter()
         result = train(model, data, architecture, settings, seed, device)
         final = [f"{loss:.5g}" for loss in result.losses[-1]]  # the schema asks epochs >= 1
+        relabelled = result.relabelled[result.chosen]
         logging.info(
-            "trained in %.2f s; final training MSE per restart %s; kept restart %d",
+            "trained in %.2f s; final training MSE per restart %s; kept restart %d; its units "
+            "relabelled after epochs %s",
             time.perf_counter() - started,
             ", ".join(final),
             result.chosen,
+            ", ".join(map(str, relabelled)) or "(none)",
         )
-        if warning := training_warning(
-            model, seed, result.chosen_losses, snakemake.params.convergence_tolerance
-        ):
+        if warning := training_warning(model, seed, result.chosen_losses, tolerances):
             warn(warning)
         tables.write_table(loss_table(result.losses, result.chosen), losses_path)
         weights.save_network(result.network, model_path)
