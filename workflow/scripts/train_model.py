@@ -56,12 +56,11 @@ def main(snakemake) -> None:
         final = [f"{loss:.5g}" for loss in result.losses[-1]]  # the schema asks epochs >= 1
         relabelled = result.relabelled[result.chosen]
         logging.info(
-            "trained in %.2f s; final training MSE per restart %s; kept restart %d; its units "
-            "relabelled after epochs %s",
+            "trained in %.2f s; final training MSE per restart %s; kept restart %d%s",
             time.perf_counter() - started,
             ", ".join(final),
             result.chosen,
-            ", ".join(map(str, relabelled)) or "(none)",
+            f"; its units relabelled after epochs {', '.join(map(str, relabelled))}" if relabelled else "",
         )
         if warning := training_warning(model, seed, result.chosen_losses, tolerances):
             warn(warning)
