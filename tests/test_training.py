@@ -537,6 +537,8 @@ def test_permuting_units_renames_them_and_knockout_costs_mask_each_one(deep_data
     x, y = data.x, data.y
     set_index = (data.silenced_unit.clamp(min=0)).long()
     costs = knockout_costs(stacked, stacked.params, x, y, set_index)
+    # rows in chunks (here of one row per network) add up to the same costs
+    torch.testing.assert_close(knockout_costs(stacked, stacked.params, x, y, set_index, max_values=1), costs)
     for restart, net in enumerate(nets):
         for unit in range(4):
             errors = net(x, silencing_mask(4, unit)) - y

@@ -50,6 +50,9 @@ DIVERGED_LOSS_FACTOR = 1000.0
 finite, so waiting for NaN would let a useless fit through."""
 SCHEDULES = ("interleaved", "blocked")
 RELABEL_CHOICES = ("auto", "always", "never")
+RELABEL_CHUNK_VALUES = 1 << 23
+"""Numbers (per layer, all restarts together) one chunk of rows of a relabelling check may
+hold: 32 MiB of float32, so the check's memory is bounded whatever the data size."""
 
 
 @dataclass(frozen=True)
@@ -373,17 +376,27 @@ def knockout_costs(
     x: torch.Tensor,
     y: torch.Tensor,
     set_index: torch.Tensor,
+    max_values: int = RELABEL_CHUNK_VALUES,
 ) -> torch.Tensor:
     """[R, set, unit]: each restart's summed squared error on each silenced set (rows of
-    ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit masked."""
-    activity = stacked.activity(x, params)
-    n_restarts, _, n_hidden = activity.shape
+    ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit masked.
+
+    Rows go through in chunks whose widest layer holds at most ``max_values`` numbers
+    across the R networks, so memory stays bounded for any data size.
+    """
+    architecture = stacked.architecture
+    n_restarts, n_hidden = len(params[0]), architecture.n_hidden
+    widest = max(width for sizes in architecture.layer_sizes() for width in sizes)
+    chunk = max(1, max_values // (n_restarts * widest))
     n_sets = int(set_index.max()) + 1
     costs = torch.zeros(n_restarts, n_sets, n_hidden, dtype=torch.float64, device=x.device)
-    for unit, keep in enumerate(keep_masks(n_hidden)[1:].to(x.device)):
-        errors = stacked.decode(activity * keep, params) - y
-        per_row = (errors * errors).sum(dim=2).double()
-        costs[:, :, unit].index_add_(1, set_index, per_row)
+    masks = keep_masks(n_hidden)[1:].to(x.device)
+    for rows in torch.arange(len(x), device=x.device).split(chunk):
+        activity = stacked.activity(x[rows], params)
+        for unit, keep in enumerate(masks):
+            errors = stacked.decode(activity * keep, params) - y[rows]
+            per_row = (errors * errors).sum(dim=2).double()
+            costs[:, :, unit].index_add_(1, set_index[rows], per_row)
     return costs
 
 
