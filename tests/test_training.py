@@ -593,3 +593,13 @@ def test_relabelling_puts_swapped_units_back_where_gradient_steps_cannot(small_r
     else:
         assert result.relabelled == [[]]
         assert r2[0] < 0.9 and r2[2] < 0.9
+
+
+@pytest.mark.parametrize("n_hidden", [2, 6])
+def test_relabelling_trains_models_smaller_and_larger_than_the_fly(data, n_hidden):
+    architecture = Architecture(6, n_hidden, activation="relu")
+    settings = TrainSettings(lr=0.01, batch_size=8, epochs=4, restarts=2, relabel="always")
+    result = train("ko", data, architecture, settings, seed=0)
+    assert result.network.architecture == architecture and len(result.relabelled) == 2
+    assert all(set(epochs) <= {1, 2, 4} for epochs in result.relabelled)
+    assert math.isfinite(result.chosen_losses[-1])

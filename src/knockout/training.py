@@ -430,13 +430,15 @@ class _Relabeller:
     def __init__(self, model: str, data: BehaviorData, n_hidden: int, n_restarts: int, device) -> None:
         silenced = [(unit, rows) for unit, rows in trained_sets(model, data) if 0 <= unit < n_hidden]
         self.set_units = [unit for unit, _ in silenced]
+        self.n_hidden = n_hidden
+        self.epochs: list[list[int]] = [[] for _ in range(n_restarts)]
+        if not silenced:  # no set masks a unit this model has: there is no order to fix
+            return
         rows = torch.cat([rows for _, rows in silenced])
         self.x, self.y = data.x[rows].to(device), data.y[rows].to(device)
         self.set_index = torch.cat(
             [torch.full((len(rows),), number) for number, (_, rows) in enumerate(silenced)]
         ).to(device)
-        self.n_hidden = n_hidden
-        self.epochs: list[list[int]] = [[] for _ in range(n_restarts)]
 
     def __call__(self, epoch: int, stacked: StackedNets, params: list[torch.Tensor], adam: Adam) -> None:
         if not self.set_units or epoch & (epoch - 1):  # not a power of two
