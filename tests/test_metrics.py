@@ -17,7 +17,7 @@ from knockout.metrics import (
     squared_correlations,
     unit_contributions,
 )
-from knockout.network import KnockoutNet
+from knockout.network import Architecture, KnockoutNet
 from knockout.simulation import DataSettings, FlySettings, simulate
 
 # -------------------------------------------------------------------------------------------- r2_score
@@ -277,3 +277,18 @@ def test_several_outputs_are_scored_one_by_one_and_deep_flies_get_their_measures
     # effect's spread: positive, and at most its root mean square
     assert (neural["contribution"] > 0).all()
     assert (neural["contribution"] <= neural["fly_silencing_effect"] + 1e-9).all()
+
+
+def test_the_prediction_covers_silenced_units_and_only_the_designs_it_was_derived_for(small_replicate):
+    fly, _, _, probe = small_replicate
+    models = {"ko": copy.deepcopy(fly)}
+    design = metrics.DataDesign(noise_sd=0.05, n_train=40)
+    full = metrics.neural_scores(fly, models, probe, n_silenced=3, design=design)
+    expected = metrics.predicted_neural_r2(full["contribution"].to_numpy(), 0.05, 6, 40)
+    silenced = full["silenced"] == 1
+    np.testing.assert_allclose(full.loc[silenced, "r2_predicted"], expected[silenced])
+    assert (full.loc[~silenced, "r2_predicted"] == 0).all() and (~silenced).sum() == 1
+    incomplete = metrics.DataDesign(noise_sd=0.05, n_train=40, silenced_activity=0.5)
+    assert metrics.neural_scores(fly, models, probe, design=incomplete)["r2_predicted"].isna().all()
+    smaller = KnockoutNet(Architecture(6, 3))
+    assert metrics.neural_scores(fly, {"ko": smaller}, probe, design=design)["r2_predicted"].isna().all()

@@ -197,10 +197,12 @@ def _padded(values: np.ndarray, length: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DataDesign:
-    """What the identifiability prediction needs of the experiment: noise and samples per set."""
+    """What the identifiability prediction needs of the experiment: noise, samples per set,
+    and how complete the silencing was (the prediction holds for complete silencing only)."""
 
     noise_sd: float
     n_train: int
+    silenced_activity: float = 0.0
 
 
 @torch.no_grad()
@@ -220,8 +222,10 @@ def neural_scores(
     - ``silencing_effect`` and ``fly_silencing_effect``: the RMS change of the output
       when unit i is silenced, in the model and in the fly;
     - ``contribution`` of the fly unit, and ``silenced`` (1 if the experiment silenced it);
-    - ``r2_predicted``: the best neural R² the data allow (``predicted_neural_r2``), for a
-      linear two-layer, one-output fly and a ``design``; NaN otherwise.
+    - ``r2_predicted``: the best neural R² the data allow (``predicted_neural_r2``) for a
+      silenced unit, 0 for a unit no set silenced (nothing singles it out). Its premises:
+      a linear two-layer, one-output fly, complete silencing, and models with at least
+      the fly's units; NaN where one fails or there is no ``design``.
     """
     n_inputs, n_hidden = fly.architecture.n_inputs, fly.n_hidden
     x = torch.from_numpy(probe[naming.input_columns(n_inputs)].to_numpy(np.float32, copy=True))
@@ -229,13 +233,17 @@ def neural_scores(
     silenced = (np.arange(n_hidden) < (n_hidden if n_silenced is None else n_silenced)).astype(np.int64)
     contributions = unit_contributions(fly, fly_hidden)
     predictable = (
-        fly.architecture.two_layer and fly.activation == "linear" and fly.architecture.n_outputs == 1
+        design is not None
+        and design.silenced_activity == 0
+        and fly.architecture.two_layer
+        and fly.activation == "linear"
+        and fly.architecture.n_outputs == 1
+        and all(net.n_hidden >= n_hidden for net in nets.values())
     )
-    predicted = (
-        predicted_neural_r2(contributions, design.noise_sd, n_inputs, design.n_train)
-        if predictable and design is not None
-        else np.full(n_hidden, np.nan)
-    )
+    predicted = np.full(n_hidden, np.nan)
+    if predictable:
+        best = predicted_neural_r2(contributions, design.noise_sd, n_inputs, design.n_train)
+        predicted = np.where(silenced == 1, best, 0.0)
     fly_columns = {
         "unit": np.arange(n_hidden),
         "silenced": silenced,

@@ -42,6 +42,7 @@ rule evaluate_neural:
         design=lambda wildcards: {
             "noise_sd": experiment_config(wildcards)["fly"]["noise_sd"],
             "n_train": experiment_config(wildcards)["data"]["n_train"],
+            "silenced_activity": experiment_config(wildcards)["fly"]["silenced_activity"],
         },
     script:
         "../scripts/evaluate_neural.py"
