@@ -17,7 +17,13 @@ from knockout import naming
 from knockout.errors import InputFileError, TrainingDiverged
 from knockout.jobs import run_job
 from knockout.network import Architecture, KnockoutNet, initialize
-from knockout.tables import read_behavior_table, read_table, write_atomically, write_table
+from knockout.tables import (
+    read_behavior_table,
+    read_neural_scores,
+    read_table,
+    write_atomically,
+    write_table,
+)
 from knockout.weights import load_fly_and_models, load_network, save_network
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -85,6 +91,20 @@ def test_read_table_with_no_rows(tmp_path):
     path = tmp_path / "t.parquet"
     write_table(pd.DataFrame({"a": np.array([], np.float32)}), path)
     assert "no rows" in assert_input_error_starts_with_path(path)
+
+
+def test_neural_tables_may_hold_nan_only_where_a_measure_is_undefined(tmp_path):
+    """Every reader of neural tables (summaries, sweeps, figures) goes through one function."""
+    table = pd.DataFrame({column: [0.5, 0.25] for column in naming.NEURAL_SCORE_COLUMNS})
+    table["model"], table["unit"], table["silenced"] = "ko", [0, 1], 1
+    table[list(naming.NEURAL_MAY_BE_NAN)] = np.nan  # a ReLU fly: no prediction, no cosine
+    write_table(table, tmp_path / "relu.parquet")
+    read = read_neural_scores([tmp_path / "relu.parquet"], [3])
+    assert read["seed"].tolist() == [3, 3] and read["r2_predicted"].isna().all()
+    table.loc[0, "r2"] = np.nan
+    write_table(table, tmp_path / "broken.parquet")
+    with pytest.raises(InputFileError, match="r2 hold NaN"):
+        read_neural_scores([tmp_path / "broken.parquet"], [3])
 
 
 def test_a_failing_writer_leaves_no_file(tmp_path):

@@ -99,6 +99,12 @@ def read_seed_tables(
     )
 
 
+def read_neural_scores(paths: list, seeds: list[int]) -> pd.DataFrame:
+    """Every seed's neural table (``metrics.neural_scores``), where only the columns of
+    ``naming.NEURAL_MAY_BE_NAN`` may be NaN (they are undefined for some architectures)."""
+    return read_seed_tables(paths, seeds, naming.NEURAL_SCORE_COLUMNS, naming.NEURAL_MAY_BE_NAN)
+
+
 def read_behavior_table(
     path: str | os.PathLike,
     n_inputs: int,

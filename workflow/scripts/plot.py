@@ -9,9 +9,7 @@ def main(snakemake) -> None:
     settings = plotting.PlotSettings(**snakemake.params.plot)
     seeds, noise_sd = snakemake.params.seeds, snakemake.params.noise_sd
     behavior = tables.read_seed_tables(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
-    neural = tables.read_seed_tables(
-        snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS, naming.NEURAL_MAY_BE_NAN
-    )
+    neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
     figures = {
         "behavior_r2": plotting.behavior_figure(behavior, settings),

@@ -10,9 +10,7 @@ from knockout.summary import OPTIMUM_MEASURES, replicate_summaries
 def main(snakemake) -> None:
     seeds, tolerances = snakemake.params.seeds, Tolerances(**snakemake.params.convergence)
     behavior = tables.read_seed_tables(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
-    neural = tables.read_seed_tables(
-        snakemake.input.neural, seeds, naming.NEURAL_SCORE_COLUMNS, naming.NEURAL_MAY_BE_NAN
-    )
+    neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     optimum = None
     if hasattr(snakemake.input, "optimum"):  # linear networks only
         optimum = tables.read_seed_tables(snakemake.input.optimum, seeds, OPTIMUM_MEASURES)

@@ -15,9 +15,7 @@ def main(snakemake) -> None:
         behavior = tables.read_seed_tables(
             snakemake.input.behavior[per_point], seeds, naming.BEHAVIOR_SCORE_COLUMNS
         )
-        neural = tables.read_seed_tables(
-            snakemake.input.neural[per_point], seeds, naming.NEURAL_SCORE_COLUMNS
-        )
+        neural = tables.read_neural_scores(snakemake.input.neural[per_point], seeds)
         points.append(seed_statistics(behavior, neural).assign(value=value))
     summary = sweep_statistics(pd.concat(points, ignore_index=True))
     tables.write_table(summary.assign(key=snakemake.params.key), snakemake.output[0])
