@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.image
 import matplotlib.markers
 import numpy as np
@@ -11,12 +13,13 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.lines import Line2D
 from scipy import stats
 
+from knockout import metrics, naming
 from knockout import models as registry
-from knockout import naming
 from knockout.plotting import (
     PlotSettings,
     behavior_figure,
     contribution_figure,
+    estimation_floor,
     loss_curve_figure,
     neural_figure,
     save_figure,
@@ -259,3 +262,29 @@ def test_loss_curve_figure_draws_the_kept_restart_of_every_seed_per_model(tmp_pa
         assert ax.get_yscale() == "log"
     save_figure(fig, tmp_path / "loss.png", SETTINGS)
     assert_png(tmp_path / "loss.png", SETTINGS)
+
+
+def test_the_contribution_figure_draws_the_prediction_of_the_design_it_reads_back():
+    contributions = np.geomspace(1e-3, 1.0, 8)
+    floor = 0.05**2 * 50 / 1000
+    neural = pd.DataFrame(
+        {
+            "seed": 0,
+            "model": "ko",
+            "unit": range(8),
+            "silenced": [1] * 7 + [0],
+            "contribution": contributions,
+            "r2": 0.5,
+            "r2_predicted": [*metrics.predicted_neural_r2(contributions[:7], 0.05, 50, 1000), 0.0],
+        }
+    )
+    assert math.isclose(estimation_floor(neural), floor, rel_tol=1e-9)
+    (ax,) = contribution_figure(neural, 0.05, SETTINGS).axes
+    curve = next(line for line in ax.get_lines() if len(line.get_xdata()) > 2)
+    x, y = curve.get_xdata(), curve.get_ydata()
+    np.testing.assert_allclose(y, x**2 / (x**2 + floor))
+    assert x.min() == pytest.approx(1e-3) and x.max() == pytest.approx(1.0)
+    no_prediction = neural.assign(r2_predicted=np.nan)
+    assert estimation_floor(no_prediction) is None
+    (ax,) = contribution_figure(no_prediction, 0.05, SETTINGS).axes
+    assert [line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 2] == [0.05]

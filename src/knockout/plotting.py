@@ -7,6 +7,7 @@ confidence interval (``summary.mean_and_interval``, the numbers of the summary t
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -206,23 +207,44 @@ def _unit_scatter_panels(
     return fig, axes
 
 
+def estimation_floor(neural: pd.DataFrame) -> float | None:
+    """σ²·d/n, read back from the prediction c² / (c² + σ²·d/n) of the silenced units
+    (None where the table has no prediction strictly between 0 and 1)."""
+    rows = neural[neural["silenced"] == 1].dropna(subset=["r2_predicted"])
+    rows = rows[(rows["r2_predicted"] > 0) & (rows["r2_predicted"] < 1)]
+    if rows.empty:
+        return None
+    predicted = rows["r2_predicted"].to_numpy()
+    return float(np.median(rows["contribution"].to_numpy() ** 2 * (1 - predicted) / predicted))
+
+
 def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings) -> Figure:
     """Neural R² (unit i vs unit i) against the fly unit's contribution, every unit of every
-    seed, with the best R² the data allow (``r2_predicted``) where it is defined."""
+    seed, with the best R² the data allow (``r2_predicted``) as a curve where it is defined;
+    otherwise the noise σ marks where units start to drown."""
     labels = ("fly unit's contribution\nstd(w_out,i · h_i)", "neural R² (unit i vs fly unit i)")
     title = "Which units can be identified? Neural R² against each unit's share"
     fig, axes = _unit_scatter_panels(neural, "contribution", "r2", labels, title, settings, sharey=True)
-    predicted = neural.drop_duplicates(["seed", "unit"]).dropna(subset=["r2_predicted"])
-    predicted = predicted.sort_values("contribution")
+    floor = estimation_floor(neural)
+    low, high = neural["contribution"].min(), neural["contribution"].max()
+    grid = np.geomspace(max(low, 1e-12), max(high, 1e-12), 200)
     for ax in axes:
-        ax.axvline(noise_sd, color="black", linestyle="--", linewidth=1, label=f"noise σ = {noise_sd:g}")
-        if len(predicted):
+        if floor is None:
+            ax.axvline(noise_sd, color="black", linestyle="--", linewidth=1, label=f"noise σ = {noise_sd:g}")
+        else:
             ax.plot(
-                predicted["contribution"],
-                predicted["r2_predicted"],
+                grid,
+                grid**2 / (grid**2 + floor),
                 color="black",
                 linewidth=1,
                 label="best the data allow:\nc² / (c² + σ²·d/n)",
+            )
+            ax.axvline(
+                math.sqrt(floor),
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label=f"√(σ²·d/n) = {math.sqrt(floor):.2g} (best R² 0.5)",
             )
         ax.set_xscale("log")
     axes[0].legend(loc="upper left", fontsize="small")
