@@ -270,7 +270,9 @@ def test_several_outputs_are_scored_one_by_one_and_deep_flies_get_their_measures
     assert len(scores) == 5 * 3
     # the fly itself, masked like ko, scores exactly its noise ceiling on every set and output
     np.testing.assert_allclose(scores["r2"], scores["noise_ceiling"])
-    neural = metrics.neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe, design=metrics.DataDesign(0.05, 2))
+    neural = metrics.neural_scores(
+        fly, {"ko": copy.deepcopy(fly)}, probe, design=metrics.DataDesign(0.05, 2, 0.0)
+    )
     np.testing.assert_allclose(neural["r2"], 1.0)
     assert neural["r2_predicted"].isna().all()  # the prediction is for linear two-layer flies
     # the contribution (std of the output's change when the unit is silenced) is the silencing
@@ -282,7 +284,7 @@ def test_several_outputs_are_scored_one_by_one_and_deep_flies_get_their_measures
 def test_the_prediction_covers_silenced_units_and_only_the_designs_it_was_derived_for(small_replicate):
     fly, _, _, probe = small_replicate
     models = {"ko": copy.deepcopy(fly)}
-    design = metrics.DataDesign(noise_sd=0.05, n_train=40)
+    design = metrics.DataDesign(noise_sd=0.05, n_train=40, silenced_activity=0.0)
     full = metrics.neural_scores(fly, models, probe, n_silenced=3, design=design)
     expected = metrics.predicted_neural_r2(full["contribution"].to_numpy(), 0.05, 6, 40)
     silenced = full["silenced"] == 1

@@ -202,7 +202,7 @@ class DataDesign:
 
     noise_sd: float
     n_train: int
-    silenced_activity: float = 0.0
+    silenced_activity: float
 
 
 @torch.no_grad()
