@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 from knockout import models
 
+SIMULATED = "simulate"
+"""``data.source`` for the simulated fly (any other value is a data folder)."""
 NOT_TRAINING_SETTINGS = ("per_model", "one_job_per", "convergence")
 """Keys of ``train`` that say how to run or judge training, not what a network's training is."""
 
@@ -41,6 +43,19 @@ def config_problems(config: dict) -> list[str]:
         )
     if problems:
         return problems
+    data = config["data"]
+    if data["source"] != SIMULATED:
+        if not data["units"]:
+            problems.append(
+                f"data.units: missing; data.source {data['source']} is a data folder, so list its "
+                f"silenceable units in order (the names its silenced column and r_<unit> columns use)"
+            )
+        return problems + _shared_problems(config)
+    if data["units"] is not None:
+        problems.append(
+            "data.units is for a data folder (data.source); the simulated fly's units are "
+            "unit_00, unit_01 ... (fly.n_hidden); remove data.units"
+        )
     n_train = config["data"]["n_train"]
     train = config["train"]
     settings = {"train": shared_train_settings(train)} | {
@@ -58,6 +73,12 @@ def config_problems(config: dict) -> list[str]:
             f"data.n_silenced = {n_silenced} is larger than fly.n_hidden = {n_hidden}; "
             f"use 1-{n_hidden}, or null to silence every unit"
         )
+    return problems + _shared_problems(config)
+
+
+def _shared_problems(config: dict) -> list[str]:
+    """Problems whatever the data source."""
+    problems = []
     unused = sorted(set(config["train"]["per_model"]) - set(config["models"]))
     if unused:
         problems.append(

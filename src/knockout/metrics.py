@@ -13,6 +13,7 @@ import torch
 
 from knockout import models, naming
 from knockout.behavior_data import BehaviorData
+from knockout.dataset import Layout
 from knockout.network import KnockoutNet, silencing_mask
 
 
@@ -44,10 +45,15 @@ def matched_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.nd
 
     With more fly units than model units, the unmatched fly units score 0.
     """
+    return matched_from_r2(squared_correlations(fly_hidden, model_hidden))
+
+
+def matched_from_r2(r2: np.ndarray) -> np.ndarray:
+    """Per row (neuron) of an R² matrix [neuron, model unit], the R² of the model unit a
+    one-to-one matching of maximum total R² gives it (0 for neurons left unmatched)."""
     # imported here: scipy.optimize costs ~0.7 s, which evaluate_behavior would pay for nothing
     from scipy.optimize import linear_sum_assignment
 
-    r2 = squared_correlations(fly_hidden, model_hidden)
     fly_units, model_units = linear_sum_assignment(r2, maximize=True)
     matched = np.zeros(r2.shape[0])
     matched[fly_units] = r2[fly_units, model_units]
@@ -70,39 +76,68 @@ def decoded_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray, folds: i
     return np.array([r2_score(targets[:, unit], predicted[:, unit]) for unit in range(targets.shape[1])])
 
 
-@torch.no_grad()
-def _predict(net: KnockoutNet, x: torch.Tensor, masked_unit: int, remaining: float = 0.0) -> np.ndarray:
-    return net(x, silencing_mask(net.n_hidden, masked_unit, remaining)).numpy()
+def _keep(n_hidden: int, units: tuple[int, ...], remaining: float = 0.0) -> torch.Tensor:
+    """The ``keep`` multiplier silencing ``units`` (those the network has) to ``remaining``."""
+    keep = torch.ones(n_hidden)
+    keep[[unit for unit in units if unit < n_hidden]] = remaining
+    return keep
 
 
 def behavior_scores(
-    fly: KnockoutNet, nets: dict[str, KnockoutNet], test: pd.DataFrame, silenced_activity: float = 0.0
+    nets: dict[str, KnockoutNet],
+    test: BehaviorData,
+    layout: Layout,
+    fly: KnockoutNet | None = None,
+    silenced_activity: float = 0.0,
 ) -> pd.DataFrame:
     """Behaviour R² of every model on every test set and output, beside the noise ceiling.
 
     A model whose registry entry masks at test time (ko, the knockout optimum) masks the
-    unit matching the set's silenced unit, when it has it; the others mask nothing. The
-    noise ceiling is the fly's own R² on the same noisy test set, silenced as the data
-    were made (``silenced_activity`` of the unit's value remaining).
+    units matching the set's silenced ones, where it has them; the others mask nothing.
+    The noise ceiling is the true network's R² on the same noisy test set, silenced as the
+    data were made (``silenced_activity`` of the unit's value remaining); NaN without one
+    (recorded data).
     """
-    n_outputs = fly.architecture.n_outputs
-    outputs = naming.output_columns(n_outputs)
-    data = BehaviorData.from_table(test, fly.architecture.n_inputs, n_outputs)
-    sets = test.drop_duplicates("dataset").sort_values("silenced_unit")
     rows = []
-    for name, silenced_unit in zip(sets["dataset"], sets["silenced_unit"].tolist(), strict=True):
-        in_set = (data.silenced_unit == silenced_unit).numpy()
-        x, y = data.x[in_set], data.y.numpy()[in_set]
-        fly_prediction = _predict(fly, x, silenced_unit, silenced_activity)
-        predictions = {
-            model: _predict(net, x, silenced_unit if models.spec(model).test_mask == "matching" else -1)
-            for model, net in nets.items()
-        }
-        for k, output in enumerate(outputs):
-            ceiling = r2_score(y[:, k], fly_prediction[:, k])
-            for model, predicted in predictions.items():
-                rows.append((model, name, silenced_unit, output, r2_score(y[:, k], predicted[:, k]), ceiling))
+    with torch.no_grad():
+        for number, (name, units) in enumerate(layout.sets):
+            in_set = (test.set_index == number).numpy()
+            x, y = test.x[in_set], test.y.numpy()[in_set]
+            fly_prediction = None
+            if fly is not None:
+                fly_prediction = fly(x, _keep(fly.n_hidden, units, silenced_activity)).numpy()
+            predictions = {
+                model: net(
+                    x, _keep(net.n_hidden, units if models.spec(model).test_mask == "matching" else ())
+                ).numpy()
+                for model, net in nets.items()
+            }
+            silenced = naming.UNIT_SEPARATOR.join(layout.units[unit] for unit in units)
+            for k, output in enumerate(layout.outputs):
+                ceiling = np.nan if fly_prediction is None else r2_score(y[:, k], fly_prediction[:, k])
+                for model, predicted in predictions.items():
+                    rows.append((model, name, silenced, output, r2_score(y[:, k], predicted[:, k]), ceiling))
     return pd.DataFrame(rows, columns=naming.BEHAVIOR_SCORE_COLUMNS)
+
+
+@torch.no_grad()
+def silencing_table(
+    nets: dict[str, KnockoutNet], x: torch.Tensor, units: list[str], outputs: list[str]
+) -> pd.DataFrame:
+    """Per model, bottleneck unit and output: the root-mean-square change of the output on
+    inputs ``x`` when the unit is silenced (what silencing it would do to each behaviour;
+    written for every unit, recorded or not, silenced in the data or not)."""
+    rows = []
+    for model, net in nets.items():
+        intact = net(x).double()
+        names = naming.model_unit_names(units, net.n_hidden)
+        for unit in range(net.n_hidden):
+            change = intact - net(x, silencing_mask(net.n_hidden, unit)).double()
+            effect = torch.sqrt(torch.mean(change * change, dim=0)).tolist()
+            rows.extend(
+                (model, unit, names[unit], output, e) for output, e in zip(outputs, effect, strict=True)
+            )
+    return pd.DataFrame(rows, columns=naming.SILENCING_COLUMNS)
 
 
 @torch.no_grad()
@@ -182,16 +217,8 @@ def weight_cosines(fly: KnockoutNet, net: KnockoutNet) -> np.ndarray:
     return cosines
 
 
-def _same_index_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.ndarray:
-    """R² of model unit i against fly unit i; 0 for fly units the model does not have."""
-    shared = min(fly_hidden.shape[1], model_hidden.shape[1])
-    r2 = np.zeros(fly_hidden.shape[1])
-    r2[:shared] = np.diag(squared_correlations(fly_hidden[:, :shared], model_hidden[:, :shared]))
-    return r2
-
-
 def _padded(values: np.ndarray, length: int) -> np.ndarray:
-    """``values`` cut or zero-padded to ``length`` (one entry per fly unit)."""
+    """``values`` cut or zero-padded to ``length`` (one entry per unit of the data)."""
     return np.pad(values, (0, max(0, length - len(values))))[:length]
 
 
@@ -205,61 +232,118 @@ class DataDesign:
     silenced_activity: float
 
 
+def _recording_groups(recordings: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(neurons, stimuli) groups: neurons recorded on the same stimuli are scored together,
+    on exactly those stimuli (a simulated fly's neurons form one group)."""
+    recorded = np.isfinite(recordings)
+    patterns: dict[bytes, list[int]] = {}
+    for neuron in range(recordings.shape[1]):
+        patterns.setdefault(recorded[:, neuron].tobytes(), []).append(neuron)
+    return [(np.array(neurons), np.flatnonzero(recorded[:, neurons[0]])) for neurons in patterns.values()]
+
+
+def recording_scores(
+    recordings: np.ndarray, model_hidden: np.ndarray, units: list[int]
+) -> dict[str, np.ndarray]:
+    """Per recorded neuron (columns of ``recordings``, NaN where not recorded; neuron j is
+    the data's unit ``units[j]``), its R² with model unit ``units[j]`` (0 if the model lacks
+    it), with the model unit a one-to-one matching gives it, and decoded from all model units."""
+    n_neurons, n_model = recordings.shape[1], model_hidden.shape[1]
+    r2 = np.zeros((n_neurons, n_model))
+    decoded = np.zeros(n_neurons)
+    for neurons, stimuli in _recording_groups(recordings):
+        responses = recordings[np.ix_(stimuli, neurons)]
+        r2[neurons] = squared_correlations(responses, model_hidden[stimuli])
+        decoded[neurons] = decoded_neural_r2(responses, model_hidden[stimuli])
+    same = np.array([r2[j, unit] if unit < n_model else 0.0 for j, unit in enumerate(units)])
+    return {"r2": same, "r2_matched": matched_from_r2(r2), "r2_decoded": decoded}
+
+
 @torch.no_grad()
 def neural_scores(
-    fly: KnockoutNet,
     nets: dict[str, KnockoutNet],
-    probe: pd.DataFrame,
-    n_silenced: int | None = None,
+    stimuli: torch.Tensor,
+    recordings: pd.DataFrame,
+    layout: Layout,
+    fly: KnockoutNet | None = None,
     design: DataDesign | None = None,
 ) -> pd.DataFrame:
-    """Per model and fly unit, on the probe inputs:
+    """Per model and unit of the data (``layout.units``), on the neuron ``stimuli``:
 
-    - ``r2``: neural R² of model unit i against fly unit i (0 if the model has no unit i);
-    - ``r2_matched``: against the model unit a one-to-one matching assigns it;
-    - ``r2_decoded``: decoded linearly from all model units (cross-validated);
-    - ``weight_cosine``: |cosine| of fly and model unit i's input weights;
-    - ``silencing_effect`` and ``fly_silencing_effect``: the RMS change of the output
-      when unit i is silenced, in the model and in the fly;
-    - ``contribution`` of the fly unit, and ``silenced`` (1 if the experiment silenced it);
-    - ``r2_predicted``: the best neural R² the data allow (``predicted_neural_r2``) for a
-      silenced unit, 0 for a unit no set silenced (nothing singles it out). Its premises:
-      a linear two-layer, one-output fly, complete silencing, and models with at least
-      the fly's units; NaN where one fails or there is no ``design``.
+    - ``recorded`` (1 if ``recordings`` has the unit's response) and ``silenced`` (1 if a set
+      silenced it);
+    - for recorded units (NaN for the others), on the stimuli where the neuron was recorded:
+      ``r2`` (model unit i against neuron i; 0 if the model has no unit i), ``r2_matched``
+      (against the model unit a one-to-one matching assigns it), ``r2_decoded`` (decoded
+      linearly from all model units, cross-validated);
+    - ``silencing_effect``: the RMS change of the outputs when model unit i is silenced;
+    - with the true network ``fly`` (NaN without): ``fly_silencing_effect``, the unit's
+      ``contribution``, ``weight_cosine`` of its and model unit i's input weights, and
+      ``r2_predicted``, the best neural R² the data allow (``predicted_neural_r2``) for a
+      silenced unit, 0 for a unit no set silenced. Its premises: a linear two-layer,
+      one-output fly, complete silencing, and models with at least the fly's units; NaN
+      where one fails or there is no ``design``.
     """
-    n_inputs, n_hidden = fly.architecture.n_inputs, fly.n_hidden
-    x = torch.from_numpy(probe[naming.input_columns(n_inputs)].to_numpy(np.float32, copy=True))
-    fly_hidden = probe[naming.hidden_columns(n_hidden)].to_numpy(np.float64)
-    silenced = (np.arange(n_hidden) < (n_hidden if n_silenced is None else n_silenced)).astype(np.int64)
-    contributions = unit_contributions(fly, fly_hidden)
-    predictable = (
-        design is not None
-        and design.silenced_activity == 0
-        and fly.architecture.two_layer
-        and fly.activation == "linear"
-        and fly.architecture.n_outputs == 1
-        and all(net.n_hidden >= n_hidden for net in nets.values())
-    )
-    predicted = np.full(n_hidden, np.nan)
-    if predictable:
-        best = predicted_neural_r2(contributions, design.noise_sd, n_inputs, design.n_train)
-        predicted = np.where(silenced == 1, best, 0.0)
-    fly_columns = {
-        "unit": np.arange(n_hidden),
+    units = list(layout.units)
+    n_units = len(units)
+    recorded_units = [unit for unit in units if naming.response_column(unit) in recordings]
+    recorded_index = [units.index(unit) for unit in recorded_units]
+    values = recordings[[naming.response_column(unit) for unit in recorded_units]].to_numpy(np.float64)
+    silenced = np.array(layout.silenced, dtype=np.int64)
+    unknown = np.full(n_units, np.nan)
+    truth = {"fly_silencing_effect": unknown, "contribution": unknown, "r2_predicted": unknown}
+    if fly is not None:
+        contributions = unit_contributions(fly, fly.activity(stimuli).double().numpy())
+        predicted = unknown
+        if (
+            design is not None
+            and design.silenced_activity == 0
+            and fly.architecture.two_layer
+            and fly.activation == "linear"
+            and fly.architecture.n_outputs == 1
+            and all(net.n_hidden >= n_units for net in nets.values())
+        ):
+            n_inputs = fly.architecture.n_inputs
+            best = predicted_neural_r2(contributions, design.noise_sd, n_inputs, design.n_train)
+            predicted = np.where(silenced == 1, best, 0.0)
+        truth = {
+            "fly_silencing_effect": silencing_effects(fly, stimuli),
+            "contribution": contributions,
+            "r2_predicted": predicted,
+        }
+    unit_columns = {
+        "unit": np.arange(n_units),
+        "unit_name": units,
+        "recorded": np.isin(np.arange(n_units), recorded_index).astype(np.int64),
         "silenced": silenced,
-        "fly_silencing_effect": silencing_effects(fly, x),
-        "contribution": contributions,
-        "r2_predicted": predicted,
+        **truth,
     }
     tables = []
     for model, net in nets.items():
-        model_hidden = net.activity(x).double().numpy()
-        scores = {
-            "r2": _same_index_r2(fly_hidden, model_hidden),
-            "r2_matched": matched_neural_r2(fly_hidden, model_hidden),
-            "r2_decoded": decoded_neural_r2(fly_hidden, model_hidden),
-            "weight_cosine": weight_cosines(fly, net),
-            "silencing_effect": _padded(silencing_effects(net, x), n_hidden),
+        model_hidden = net.activity(stimuli).double().numpy()
+        scores = {measure: np.full(n_units, np.nan) for measure in naming.RECORDING_MEASURES}
+        if recorded_units:
+            for measure, per_neuron in recording_scores(values, model_hidden, recorded_index).items():
+                scores[measure][recorded_index] = per_neuron
+        cosines = weight_cosines(fly, net) if fly is not None else unknown
+        scores |= {
+            "weight_cosine": cosines,
+            "silencing_effect": _padded(silencing_effects(net, stimuli), n_units),
         }
-        tables.append(pd.DataFrame({"model": model, **fly_columns, **scores}))
+        tables.append(pd.DataFrame({"model": model, **unit_columns, **scores}))
     return pd.concat(tables, ignore_index=True)[naming.NEURAL_SCORE_COLUMNS]
+
+
+@torch.no_grad()
+def response_table(nets: dict[str, KnockoutNet], stimuli: torch.Tensor, units: list[str]) -> pd.DataFrame:
+    """Every model unit's predicted response to each stimulus (``r_<unit>``, as in the
+    neurons file; a model's extra units ``r_extra_00`` ...), one row per model and stimulus:
+    what an experimenter compares with the next recording."""
+    tables = []
+    for model, net in nets.items():
+        names = [naming.response_column(name) for name in naming.model_unit_names(units, net.n_hidden)]
+        activity = pd.DataFrame(net.activity(stimuli).numpy(), columns=names)
+        activity.insert(0, "stimulus", np.arange(len(activity)))
+        activity.insert(0, "model", model)
+        tables.append(activity)
+    return pd.concat(tables, ignore_index=True)

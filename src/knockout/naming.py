@@ -7,13 +7,26 @@ Zero-padding follows the count (at least two digits): 16 units give
 from __future__ import annotations
 
 CONTROL = "control"
-BEHAVIOR_SCORE_COLUMNS = ["model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
-NEURAL_MAY_BE_NAN = ("r2_predicted", "weight_cosine")
-"""Neural measures that are undefined for some networks: the predicted R² needs a linear
-two-layer fly, the weight cosine a bottleneck that reads the inputs directly."""
+"""The set with nothing silenced."""
+UNIT_SEPARATOR = "+"
+"""Joins the units one set silences (a cell-type line may silence several): ``LC16+LC17``."""
+SPLITS = ("train", "test")
+BEHAVIOR_SCORE_COLUMNS = ["model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
+BEHAVIOR_MAY_BE_NAN = ("noise_ceiling",)
+"""The noise ceiling needs the true network: NaN on recorded data."""
+GROUND_TRUTH_MEASURES = ("r2_predicted", "weight_cosine", "fly_silencing_effect", "contribution")
+"""Neural measures that need the true network (a simulated fly): NaN on recorded data."""
+RECORDING_MEASURES = ("r2", "r2_matched", "r2_decoded")
+"""Neural measures against a recorded neuron: NaN for units that were not recorded."""
+NEURAL_MAY_BE_NAN = (*RECORDING_MEASURES, *GROUND_TRUTH_MEASURES)
+"""Also NaN where undefined: the predicted R² needs a linear two-layer fly, the weight
+cosine a bottleneck that reads the inputs directly."""
+SILENCING_COLUMNS = ["model", "unit", "unit_name", "output", "effect"]
 NEURAL_SCORE_COLUMNS = [
     "model",
     "unit",
+    "unit_name",
+    "recorded",
     "silenced",
     "r2",
     "r2_matched",
@@ -39,18 +52,30 @@ def input_columns(n_inputs: int) -> list[str]:
     return _numbered("x_", n_inputs)
 
 
-def hidden_columns(n_hidden: int) -> list[str]:
-    return _numbered("h_", n_hidden)
+def unit_names(n_hidden: int) -> list[str]:
+    """The simulated fly's units: ``unit_00`` ..."""
+    return _numbered("unit_", n_hidden)
+
+
+def model_unit_names(units: list[str], n_hidden: int) -> list[str]:
+    """A model's bottleneck units: unit i plays ``units[i]``; a model with more units than
+    the data names calls the extra ones ``extra_00`` ... (never masked, never recorded)."""
+    return [*units[:n_hidden], *_numbered("extra_", max(0, n_hidden - len(units)))][:n_hidden]
 
 
 def dataset_names(n_hidden: int, n_silenced: int | None = None) -> list[str]:
-    """``control`` then one silenced set per hidden unit; index i+1 silences unit i.
+    """The simulated experiment's sets: ``control``, then one per silenced unit, named after
+    it; index i+1 silences unit i.
 
     ``n_silenced`` < ``n_hidden`` keeps the sets of units 0 .. n_silenced - 1 only (an
     experiment that silences some of the fly's neurons).
     """
-    names = _numbered("unit_", n_hidden)
-    return [CONTROL, *names[:n_silenced]]
+    return [CONTROL, *unit_names(n_hidden)[:n_silenced]]
+
+
+def response_column(unit: str) -> str:
+    """A recorded (or a model unit's predicted) response to the neuron stimuli."""
+    return f"r_{unit}"
 
 
 def output_columns(n_outputs: int) -> list[str]:
@@ -59,8 +84,10 @@ def output_columns(n_outputs: int) -> list[str]:
 
 
 def behavior_columns(n_inputs: int, n_outputs: int = 1) -> list[str]:
-    return ["dataset", "silenced_unit", *input_columns(n_inputs), *output_columns(n_outputs)]
+    """The simulated behaviour file's columns (the import contract, with ``split``)."""
+    return ["set", "silenced", "split", *input_columns(n_inputs), *output_columns(n_outputs)]
 
 
-def probe_columns(n_inputs: int, n_hidden: int) -> list[str]:
-    return [*input_columns(n_inputs), *hidden_columns(n_hidden)]
+def neurons_columns(n_inputs: int, units: list[str]) -> list[str]:
+    """A neurons file's columns: the stimuli, then a response per recorded unit."""
+    return [*input_columns(n_inputs), *map(response_column, units)]

@@ -92,51 +92,79 @@ def _seed_note(table: pd.DataFrame) -> str:
 
 def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
     """Behaviour R² per test set (with several outputs, their mean; the summary table has
-    each output), beside the noise ceiling."""
+    each output), beside the noise ceiling where the true network is known."""
     n_outputs = behavior["output"].nunique()
     if n_outputs > 1:
-        behavior = behavior.groupby(["seed", "model", "dataset", "silenced_unit"], as_index=False)[
+        behavior = behavior.groupby(["seed", "model", "set", "silenced_units"], as_index=False, sort=False)[
             ["r2", "noise_ceiling"]
         ].mean()
-    datasets = list(dict.fromkeys(behavior.sort_values("silenced_unit")["dataset"]))
+    sets = list(dict.fromkeys(behavior["set"]))  # the evaluation's order: control first
     fig = Figure(figsize=(settings.width, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    ceiling = behavior.drop_duplicates(["seed", "dataset"]).groupby("dataset")["noise_ceiling"].mean()
-    ax.scatter(
-        [datasets.index(d) for d in ceiling.index],
-        ceiling.to_numpy(),
-        marker="_",
-        s=420,
-        color="black",
-        linewidths=1.5,
-        label="noise ceiling (the fly itself)",
-        zorder=4,
-    )
-    _draw_per_model(ax, behavior, "dataset", datasets, settings)
-    ax.set_xticks(range(len(datasets)), ["control", *[d.removeprefix("unit_") for d in datasets[1:]]])
-    ax.set_xlabel("test set (control, or the fly's hidden unit that was silenced)")
+    ceiling = behavior.drop_duplicates(["seed", "set"]).groupby("set")["noise_ceiling"].mean().dropna()
+    if len(ceiling):
+        ax.scatter(
+            [sets.index(name) for name in ceiling.index],
+            ceiling.to_numpy(),
+            marker="_",
+            s=420,
+            color="black",
+            linewidths=1.5,
+            label="noise ceiling (the fly itself)",
+            zorder=4,
+        )
+    _draw_per_model(ax, behavior, "set", sets, settings)
+    ax.set_xticks(range(len(sets)), [name.removeprefix("unit_") for name in sets])
+    if max(len(name) for name in sets) > 4:
+        ax.tick_params(axis="x", labelrotation=45)
+    ax.set_xlabel("test set (control, or the silenced units)")
     ax.set_ylabel(
         "behaviour R² on the test set" + (f"\n(mean over {n_outputs} outputs)" if n_outputs > 1 else "")
     )
-    ax.set_title(f"How well each model predicts the fly's behaviour ({_seed_note(behavior)})")
+    ax.set_title(f"How well each model predicts the behaviour ({_seed_note(behavior)})")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower left", fontsize="small", ncols=2)
     return fig
 
 
-def neural_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings) -> Figure:
-    units = sorted(neural["unit"].unique())
-    fig = Figure(figsize=(settings.width, 6.6), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
-    _draw_per_model(top, neural, "unit", units, settings)
+def unit_labels(neural: pd.DataFrame) -> dict[int, str]:
+    """Per unit index, its name, marked ``°`` when no set silenced it."""
+    units = neural.drop_duplicates("unit").sort_values("unit")
+    return {
+        int(unit): str(name).removeprefix("unit_") + ("°" if not silenced else "")
+        for unit, name, silenced in zip(units["unit"], units["unit_name"], units["silenced"], strict=True)
+    }
+
+
+def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSettings) -> Figure:
+    """Per recorded unit, neural R² of model unit i against neuron i; below it, with the
+    true network, each unit's contribution to behaviour."""
+    recorded = neural[neural["recorded"] == 1]
+    labels = unit_labels(recorded)
+    units = list(labels)
+    truth = noise_sd is not None and recorded["contribution"].notna().any()
+    fig = Figure(figsize=(settings.width, 6.6 if truth else 4.6), layout="constrained")
+    top, bottom = (
+        fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1]) if truth else (fig.add_subplot(), None)
+    )
+    _draw_per_model(top, recorded, "unit", units, settings)
     top.set_ylim(-0.03, 1.05)
-    top.set_ylabel("neural R² (model unit i vs fly unit i)")
-    top.set_title(f"How well each model unit tracks the fly's own hidden unit ({_seed_note(neural)})")
+    top.set_ylabel("neural R² (model unit i vs neuron i)")
+    top.set_title(f"How well each model unit tracks its recorded neuron ({_seed_note(recorded)})")
     top.grid(axis="y", alpha=0.3)
     top.legend(loc="center left", fontsize="small", ncols=2, bbox_to_anchor=(0.0, 0.62))
-
-    contribution = neural.drop_duplicates(["seed", "unit"])
-    bottom.scatter(contribution["unit"], contribution["contribution"], s=14, color="black", alpha=0.6)
+    top.set_xticks(range(len(units)), [labels[unit] for unit in units])
+    if bottom is None:
+        top.set_xlabel("recorded unit (° never silenced)")
+        return fig
+    contribution = recorded.drop_duplicates(["seed", "unit"])
+    bottom.scatter(
+        contribution["unit"].map({unit: i for i, unit in enumerate(units)}),
+        contribution["contribution"],
+        s=14,
+        color="black",
+        alpha=0.6,
+    )
     bottom.axhline(
         noise_sd, color="black", linestyle="--", linewidth=1, label=f"behavioural noise σ = {noise_sd:g}"
     )
@@ -144,8 +172,7 @@ def neural_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings)
     bottom.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     bottom.yaxis.set_minor_formatter(ticker.NullFormatter())
     bottom.set_ylabel("unit's contribution\nstd(w_out,i · h_i)")
-    bottom.set_xlabel("hidden unit i")
-    bottom.set_xticks(units)
+    bottom.set_xlabel("hidden unit i (° never silenced)")
     bottom.grid(axis="y", alpha=0.3, which="both")
     bottom.legend(loc="lower right", fontsize="small")
     return fig
@@ -159,7 +186,7 @@ THREE_WAYS = {
 
 
 def three_ways_figure(behavior: pd.DataFrame, neural: pd.DataFrame, settings: PlotSettings) -> Figure:
-    """Per model, the median over the fly's units of neural R² measured three ways."""
+    """Per model, the median over the recorded units of neural R² measured three ways."""
     per_seed = seed_statistics(behavior, neural).melt(
         id_vars=["seed", "model"], value_vars=list(THREE_WAYS), var_name="measure", value_name="r2"
     )
@@ -167,8 +194,8 @@ def three_ways_figure(behavior: pd.DataFrame, neural: pd.DataFrame, settings: Pl
     ax = fig.add_subplot()
     _draw_per_model(ax, per_seed, "measure", list(THREE_WAYS), settings)
     ax.set_xticks(range(len(THREE_WAYS)), list(THREE_WAYS.values()))
-    ax.set_xlabel("how each fly unit is compared with the model's units")
-    ax.set_ylabel("median over the fly's units of neural R²")
+    ax.set_xlabel("how each recorded neuron is compared with the model's units")
+    ax.set_ylabel("median over the recorded units of neural R²")
     ax.set_ylim(-0.03, 1.05)
     ax.set_title(f"Did a model learn the fly's neurons, or only their span? ({_seed_note(neural)})")
     ax.grid(axis="y", alpha=0.3)

@@ -10,7 +10,7 @@ import hashlib
 
 import torch
 
-STREAMS = ("fly", "train_data", "test_data", "probe_data", "model_init", "schedule", "dropout")
+STREAMS = ("fly", "train_data", "test_data", "probe_data", "model_init", "schedule", "dropout", "split")
 
 
 def generator(seed: int, stream: str) -> torch.Generator:

@@ -58,7 +58,8 @@ def behavior_table(
     generator: torch.Generator,
     n_silenced: int | None = None,
 ) -> pd.DataFrame:
-    """``n_per_set`` samples of the control set and of each single-unit silencing.
+    """``n_per_set`` samples of the control set and of each single-unit silencing, as the
+    import contract's rows (``set``, ``silenced``, inputs, outputs).
 
     x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2) for each output
     (independent noise per output), where a silenced unit keeps
@@ -74,8 +75,8 @@ def behavior_table(
         keep = silencing_mask(n_hidden, silenced_unit, settings.silenced_activity)
         y = fly(x, keep).reshape(noise.shape) + settings.noise_sd * noise
         block = pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs))
-        block.insert(0, "silenced_unit", silenced_unit)
-        block.insert(0, "dataset", name)
+        block.insert(0, "silenced", "" if silenced_unit < 0 else name)
+        block.insert(0, "set", name)
         outputs = pd.DataFrame(
             y.reshape(n_per_set, n_outputs).numpy(), columns=naming.output_columns(n_outputs)
         )
@@ -84,28 +85,37 @@ def behavior_table(
 
 
 @torch.no_grad()
-def probe_table(fly: KnockoutNet, n_samples: int, generator: torch.Generator) -> pd.DataFrame:
-    """Fresh inputs with the fly's bottleneck activity, for comparing model units to neurons."""
+def neurons_table(fly: KnockoutNet, n_samples: int, generator: torch.Generator) -> pd.DataFrame:
+    """Fresh stimuli and every fly unit's noise-free response (the neurons file of the
+    import contract, every unit recorded), for comparing model units to neurons."""
     n_inputs = fly.architecture.n_inputs
     x = torch.randn(n_samples, n_inputs, generator=generator)
     h = fly.activity(x)
+    responses = [naming.response_column(unit) for unit in naming.unit_names(fly.n_hidden)]
     return pd.concat(
         [
             pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs)),
-            pd.DataFrame(h.numpy(), columns=naming.hidden_columns(fly.n_hidden)),
+            pd.DataFrame(h.numpy(), columns=responses),
         ],
         axis=1,
     )
 
 
+def behavior_file(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """The training and test rows as one behaviour file, told apart by ``split``."""
+    tables = [table.assign(split=part) for table, part in ((train, "train"), (test, "test"))]
+    both = pd.concat(tables, ignore_index=True)
+    return both[["set", "silenced", "split", *both.columns.drop(["set", "silenced", "split"])]]
+
+
 def simulate(
     fly_settings: FlySettings, data_settings: DataSettings, seed: int
 ) -> tuple[KnockoutNet, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One replicate: the fly, its training, test and probe tables."""
+    """One replicate: the fly, its training and test rows, and its neurons table."""
     fly = make_fly(fly_settings, seed)
     n_silenced = data_settings.n_silenced
     train_rng, test_rng = seeding.generator(seed, "train_data"), seeding.generator(seed, "test_data")
     train = behavior_table(fly, data_settings.n_train, fly_settings, train_rng, n_silenced)
     test = behavior_table(fly, data_settings.n_test, fly_settings, test_rng, n_silenced)
-    probe = probe_table(fly, data_settings.n_probe, seeding.generator(seed, "probe_data"))
-    return fly, train, test, probe
+    neurons = neurons_table(fly, data_settings.n_probe, seeding.generator(seed, "probe_data"))
+    return fly, train, test, neurons

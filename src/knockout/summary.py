@@ -50,14 +50,16 @@ def across_seeds(per_seed: pd.DataFrame, by: list[str], measures: list[str]) -> 
 
 
 def seed_statistics(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.DataFrame:
-    """One row per seed and model: neural measures' median and mean over the fly's units,
+    """One row per seed and model: neural measures' median and mean over the units that
+    have them (the recorded ones; on simulated data, every fly unit),
     behaviour R² on the control set and its mean over the silenced sets (each averaged
     over the behavioural outputs)."""
     by_unit = neural.groupby(["seed", "model"], sort=False)[NEURAL_MEASURES]
     medians = by_unit.median().add_suffix("_median")
     means = by_unit.mean().add_suffix("_mean")
-    silenced = behavior[behavior["silenced_unit"] >= 0].groupby(["seed", "model"], sort=False)["r2"].mean()
-    control = behavior[behavior["silenced_unit"] < 0].groupby(["seed", "model"], sort=False)["r2"].mean()
+    is_control = behavior["silenced_units"] == ""
+    silenced = behavior[~is_control].groupby(["seed", "model"], sort=False)["r2"].mean()
+    control = behavior[is_control].groupby(["seed", "model"], sort=False)["r2"].mean()
     table = pd.concat(
         [medians, means, silenced.rename("behavior_r2_silenced"), control.rename("behavior_r2_control")],
         axis=1,
@@ -78,7 +80,9 @@ def replicate_summaries(
     """The summary tables of one experiment, by name (each becomes summary/<name>.parquet):
 
     - behavior: per model, test set and output, behaviour R² and the noise ceiling;
-    - neural_units: per model and fly unit index, every per-unit measure;
+    - neural_units: per model and unit, every per-unit measure (on recorded data a unit is
+      the same named neuron in every seed; on simulated data unit i of one seed's fly is
+      not unit i of another's);
     - models: per model, the per-seed statistics of ``seed_statistics``, and for ko
       (linear networks) its knockout MSE, the exact optimum's, and the gap.
     """
@@ -88,9 +92,11 @@ def replicate_summaries(
         models = pd.concat([models, gap], ignore_index=True)
     return {
         "behavior": across_seeds(
-            behavior, ["model", "dataset", "silenced_unit", "output"], ["r2", "noise_ceiling"]
+            behavior, ["model", "set", "silenced_units", "output"], ["r2", "noise_ceiling"]
         ),
-        "neural_units": across_seeds(neural, ["model", "unit"], UNIT_MEASURES),
+        "neural_units": across_seeds(
+            neural, ["model", "unit", "unit_name", "recorded", "silenced"], UNIT_MEASURES
+        ),
         "models": models,
     }
 

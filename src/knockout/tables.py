@@ -19,7 +19,7 @@ import pyarrow
 from knockout import naming
 from knockout.errors import InputFileError
 
-TEXT_COLUMNS = {"dataset", "model", "measure", "value", "key", "output"}
+TEXT_COLUMNS = {"set", "silenced_units", "unit_name", "model", "measure", "value", "key", "output"}
 """The only columns of the pipeline's tables that hold text; every other one holds numbers."""
 
 
@@ -105,27 +105,7 @@ def read_neural_scores(paths: list, seeds: list[int]) -> pd.DataFrame:
     return read_seed_tables(paths, seeds, naming.NEURAL_SCORE_COLUMNS, naming.NEURAL_MAY_BE_NAN)
 
 
-def read_behavior_table(
-    path: str | os.PathLike,
-    n_inputs: int,
-    n_hidden: int,
-    n_silenced: int | None = None,
-    n_outputs: int = 1,
-) -> pd.DataFrame:
-    """A training or test table: the contract's columns, and exactly the control set plus
-    one set per silenced hidden unit, each labelled with its silenced unit."""
-    table = read_table(path, naming.behavior_columns(n_inputs, n_outputs))
-    names = naming.dataset_names(n_hidden, n_silenced)
-    expected = dict(zip(names, range(-1, len(names) - 1), strict=True))
-    found = table.groupby("dataset", sort=False)["silenced_unit"].unique()
-    if set(found.index) != set(expected):
-        raise InputFileError(
-            f"{path}: {len(found)} data sets, expected {len(expected)} (control and one per "
-            f"silenced unit: {', '.join(names[:2])} ... {names[-1]}); does the file match the config?"
-        )
-    mislabelled = [name for name, units in found.items() if list(units) != [expected[name]]]
-    if mislabelled:
-        raise InputFileError(
-            f"{path}: silenced_unit does not match the data set for {', '.join(mislabelled[:3])}"
-        )
-    return table
+def read_behavior_scores(paths: list, seeds: list[int]) -> pd.DataFrame:
+    """Every seed's behaviour table (``metrics.behavior_scores``); the noise ceiling is NaN
+    on recorded data."""
+    return read_seed_tables(paths, seeds, naming.BEHAVIOR_SCORE_COLUMNS, naming.BEHAVIOR_MAY_BE_NAN)

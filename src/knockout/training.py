@@ -1,10 +1,10 @@
 """Knockout training, its comparison models, and random restarts.
 
-Every batch comes from one data set (control, or one unit silenced). What a model
-trains on and masks on a silenced batch comes from its registry entry
+Every batch comes from one data set (control, or a silencing of one or several units).
+What a model trains on and masks on a silenced batch comes from its registry entry
 (:mod:`knockout.models`): control fits the control set only; noko fits every set and
-masks nothing; ko masks the model unit matching the silenced fly unit; do masks a
-uniformly random unit on silenced batches.
+masks nothing; ko masks the model units matching the silenced ones; do masks as many
+uniformly random units on silenced batches.
 
 Schedules: ``interleaved`` (the default) shuffles each set, cuts it into batches and
 shuffles the batches of all sets together; ``blocked`` trains one set after another,
@@ -23,7 +23,8 @@ poor local minimum. Two remedies, both measured on the ReLU fly (README):
   the swaps come early), each restart's bottleneck units are reordered by the assignment
   of units to silenced sets with the lowest knockout loss (the Hungarian algorithm on
   the loss of each set with each unit masked), when it is lower than the current
-  order's. It uses the behaviour data only, and only lowers the loss ko trains on.
+  order's. It uses the behaviour data only, and only lowers the loss ko trains on. It
+  needs every set to silence one unit (a two-unit line's loss does not split by unit).
 
 For the two-layer, one-output network of the seed problem trained once without
 relabelling, a hand-derived step (:class:`FlatAdamNet`) is used instead: it is several
@@ -108,12 +109,12 @@ class TrainingResult:
 
 
 def epoch_schedule(
-    sets: list[tuple[int, torch.Tensor]],
+    sets: list[tuple[tuple[int, ...], torch.Tensor]],
     batch_size: int,
     generator: torch.Generator,
     schedule: str = "interleaved",
-) -> list[tuple[int, torch.Tensor]]:
-    """The batches of one epoch as (silenced unit, rows).
+) -> list[tuple[tuple[int, ...], torch.Tensor]]:
+    """The batches of one epoch as (silenced units, rows).
 
     Each set is shuffled and cut into batches of ``batch_size`` (its last batch may
     be smaller). interleaved: the order of all batches is then shuffled; blocked: the
@@ -131,15 +132,36 @@ def epoch_schedule(
     return [batches[i] for i in order]
 
 
-def masked_units(model: str, silenced: list[int], n_hidden: int, generator: torch.Generator) -> list[int]:
-    """The model unit to mask for batches from sets with these silenced fly units (-1: none)."""
+def masked_units(
+    model: str, silenced: list[tuple[int, ...]], n_hidden: int, generator: torch.Generator
+) -> list[tuple[int, ...]]:
+    """The model units to mask for batches from sets that silenced these units (() for none).
+
+    random: one uniform draw per batch; a set that silences k > 1 units draws k distinct
+    units more (after the batch's draws), so one-unit sets see the same stream either way.
+    """
     mask = models.spec(model).train_mask
     if mask == "none":
-        return [-1] * len(silenced)
+        return [()] * len(silenced)
     if mask == "matching":  # a model smaller than the fly has no unit to mask for the fly's last units
-        return [s if s < n_hidden else -1 for s in silenced]
+        return [tuple(unit for unit in units if unit < n_hidden) for units in silenced]
     random_units = torch.randint(n_hidden, (len(silenced),), generator=generator).tolist()
-    return [r if s >= 0 else -1 for s, r in zip(silenced, random_units, strict=True)]
+    masked = []
+    for units, drawn in zip(silenced, random_units, strict=True):
+        if len(units) > 1:
+            drawn_units = torch.randperm(n_hidden, generator=generator)[: len(units)].tolist()
+            masked.append(tuple(drawn_units))
+        else:
+            masked.append((drawn,) if units else ())
+    return masked
+
+
+def keep_matrix(masked: list[tuple[int, ...]], n_hidden: int, device) -> torch.Tensor:
+    """[batch, n_hidden] ``keep`` multipliers: 0 at each batch's masked units, else 1."""
+    keep = torch.ones(len(masked), n_hidden)
+    batches = [batch for batch, units in enumerate(masked) for _ in units]
+    keep[batches, [unit for units in masked for unit in units]] = 0.0
+    return keep.to(device)
 
 
 def with_ones_column(matrix: torch.Tensor) -> torch.Tensor:
@@ -361,12 +383,23 @@ def fast_path_fits(architecture: Architecture) -> bool:
     return architecture.two_layer and architecture.n_outputs == 1
 
 
-def relabels(model: str, architecture: Architecture, settings: TrainSettings) -> bool:
+def relabels(
+    model: str, architecture: Architecture, settings: TrainSettings, single_unit_sets: bool = True
+) -> bool:
     """Whether this model's units are reordered during training: only a model that masks
-    the unit matching the silenced one (ko) has an order to get wrong."""
+    the unit matching the silenced one (ko) has an order to get wrong, and the reordering
+    needs sets that each silence one unit (auto skips it otherwise; always refuses)."""
     if models.spec(model).train_mask != "matching" or settings.relabel == "never":
         return False
-    return settings.relabel == "always" or architecture.activation == "relu"
+    wanted = settings.relabel == "always" or architecture.activation == "relu"
+    if wanted and not single_unit_sets:
+        if settings.relabel == "always":
+            raise ValueError(
+                "train.relabel: always needs every set to silence one unit, and a set of this data "
+                "silences several; use auto (which skips it then) or never"
+            )
+        return False
+    return wanted
 
 
 @torch.no_grad()
@@ -428,7 +461,11 @@ class _Relabeller:
     them) to the knockout loss's best assignment of units to silenced sets."""
 
     def __init__(self, model: str, data: BehaviorData, n_hidden: int, n_restarts: int, device) -> None:
-        silenced = [(unit, rows) for unit, rows in trained_sets(model, data) if 0 <= unit < n_hidden]
+        silenced = [
+            (units[0], rows)
+            for units, rows in trained_sets(model, data)
+            if len(units) == 1 and units[0] < n_hidden
+        ]
         self.set_units = [unit for unit, _ in silenced]
         self.n_hidden = n_hidden
         self.epochs: list[list[int]] = [[] for _ in range(n_restarts)]
@@ -455,7 +492,7 @@ class _Relabeller:
             self.epochs[restart].append(epoch)
 
 
-def trained_sets(model: str, data: BehaviorData) -> list[tuple[int, torch.Tensor]]:
+def trained_sets(model: str, data: BehaviorData) -> list[tuple[tuple[int, ...], torch.Tensor]]:
     """The data sets a model fits: the control set only, or every set (its registry entry)."""
     return data.rows_by_set(include_silenced=models.spec(model).trains_on == "all")
 
@@ -470,8 +507,8 @@ def initial_networks(architecture: Architecture, settings: TrainSettings, seed: 
 
 def epoch_plans(
     model: str, data: BehaviorData, n_hidden: int, settings: TrainSettings, seed: int
-) -> Iterator[tuple[int, list[torch.Tensor], list[int]]]:
-    """Per epoch (from 1): each batch's rows in training order, and the unit it masks (-1: none).
+) -> Iterator[tuple[int, list[torch.Tensor], list[tuple[int, ...]]]]:
+    """Per epoch (from 1): each batch's rows in training order, and the units it masks.
 
     noko, ko and do draw their batches from the same stream, so they see the same
     batches in the same order and differ only in what is masked; every restart sees the
@@ -482,7 +519,7 @@ def epoch_plans(
     dropout_rng = seeding.generator(seed, "dropout")
     for epoch in range(1, settings.epochs + 1):
         batches = epoch_schedule(sets, settings.batch_size, schedule_rng, settings.schedule)
-        units = masked_units(model, [unit for unit, _ in batches], n_hidden, dropout_rng)
+        units = masked_units(model, [units for units, _ in batches], n_hidden, dropout_rng)
         yield epoch, [rows for _, rows in batches], units
 
 
@@ -529,18 +566,16 @@ def _train_fast(model, data, start, settings, seed, device, watch) -> TrainingRe
         net = FlatAdamNet(start.to(device), settings.lr)
         x_with_ones = with_ones_column(data.x).to(device)
         y = data.y[:, 0].to(device)
-        masks = keep_masks(n_hidden).to(device)
-        masks_with_one = with_ones_column(masks).unsqueeze(2)
         for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
             net.lr = settings.lr_at(epoch)
             xs, ys, sizes = _epoch_batches(x_with_ones, y, batch_rows, device)
             errors = torch.empty(n_rows, device=device)
-            masked = torch.tensor(units, device=device) + 1
+            keep = keep_matrix(units, n_hidden, device)
             for batch in zip(
                 xs,
                 ys,
-                masks[masked].unbind(0),
-                masks_with_one[masked].unbind(0),
+                keep.unbind(0),
+                with_ones_column(keep).unsqueeze(2).unbind(0),
                 errors.split(sizes),
                 strict=True,
             ):
@@ -572,16 +607,15 @@ def train_restarts(
     params = [p.requires_grad_() for p in stacked.params]
     adam = Adam(params, settings.lr)
     x, y = data.x.to(device), data.y.to(device)
-    masks = keep_masks(n_hidden).to(device)
     relabel = None
-    if relabels(model, starts[0].architecture, settings):
+    if relabels(model, starts[0].architecture, settings, data.single_unit_sets):
         relabel = _Relabeller(model, data, n_hidden, len(starts), device)
     losses = []
     for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
         adam.lr = settings.lr_at(epoch)
         xs, ys, _ = _epoch_batches(x, y, batch_rows, device)
         squared_errors = torch.zeros(len(starts), device=device)
-        for batch_x, batch_y, keep in zip(xs, ys, masks[torch.tensor(units, device=device) + 1], strict=True):
+        for batch_x, batch_y, keep in zip(xs, ys, keep_matrix(units, n_hidden, device), strict=True):
             errors = stacked.predict(batch_x, keep, params) - batch_y
             squared = errors * errors
             # the sum of every restart's mean squared error: they share no parameter, so each
@@ -623,7 +657,7 @@ def train(
     if (
         settings.restarts == 1
         and fast_path_fits(architecture)
-        and not relabels(model, architecture, settings)
+        and not relabels(model, architecture, settings, data.single_unit_sets)
     ):
         [start] = initial_networks(architecture, settings, seed)
         watch = _DivergenceWatch(model, seed, settings, _trained_variance(model, data))

@@ -60,13 +60,8 @@ def load_network(path: str | os.PathLike, architecture: Architecture) -> Knockou
     return net.eval()
 
 
-def load_fly_and_models(
-    fly_path: str | os.PathLike,
-    model_paths: dict[str, str | os.PathLike],
-    fly: Architecture,
-    model: Architecture,
-) -> tuple[KnockoutNet, dict[str, KnockoutNet]]:
-    """The fly, and every model, each checked against its architecture from the config."""
-    return load_network(fly_path, fly), {
-        name: load_network(path, model) for name, path in model_paths.items()
-    }
+def load_models(
+    model_paths: dict[str, str | os.PathLike], architecture: Architecture
+) -> dict[str, KnockoutNet]:
+    """Every model, each checked against the architecture from the config."""
+    return {name: load_network(path, architecture) for name, path in model_paths.items()}

@@ -1,3 +1,4 @@
+import functools
 import os
 import re
 import sys
@@ -8,7 +9,9 @@ from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/src")
 from knockout.models import CONTRAST, OPTIMUM
-from knockout.config_checks import config_problems, model_train_settings, sweep_points
+from knockout import dataset
+from knockout.config_checks import SIMULATED, config_problems, model_train_settings, sweep_points
+from knockout.errors import InputFileError
 from knockout.sources import core_files
 
 SCHEMA = "../schemas/config.schema.yaml"
@@ -63,47 +66,136 @@ def config_slice(section):
     return lambda wildcards: experiment_config(wildcards)[section]
 
 
+# ---------------------------------------------------------------- the data source (the seam)
+# An experiment's data are the import contract's files (knockout.dataset): a user's folder
+# (data.source), or the simulated fly's, which generate_fly_data writes per seed. Every
+# rule that reads data gets its files from data_files and its layout from data_layout;
+# adding a source means a rule that writes the contract's files and a branch in both.
+SIMULATED_FILES = {
+    "behavior": "results/{experiment}seed{seed}/data/behavior.parquet",
+    "neurons": "results/{experiment}seed{seed}/data/neurons.parquet",
+    "fly": "results/{experiment}seed{seed}/fly.pt",
+}
+
+
+def is_simulated(experiment):
+    return EXPERIMENTS[experiment]["data"]["source"] == SIMULATED
+
+
+@functools.cache  # a folder is read and checked once per workflow start, for every experiment
+def _folder_layout(folder, units):
+    try:
+        return dataset.load(folder, list(units)).layout
+    except InputFileError as error:
+        raise WorkflowError(f"data.source: {error}") from None
+
+
+def data_layout(experiment):
+    """What the experiment's files hold (knockout.dataset.Layout), before any job runs:
+    from the config for the simulated fly, from the checked files for a folder."""
+    settings = EXPERIMENTS[experiment]
+    if is_simulated(experiment):
+        fly, data = settings["fly"], settings["data"]
+        return dataset.simulated_layout(
+            fly["n_inputs"], fly["n_hidden"], fly["n_outputs"], data["n_silenced"]
+        )
+    return _folder_layout(settings["data"]["source"], tuple(settings["data"]["units"]))
+
+
+for _experiment in EXPERIMENTS:  # bad files stop the run here, before any job
+    data_layout(_experiment)
+
+
+def data_files(*kinds):
+    """An input function: the experiment's files of these kinds (behavior, neurons, fly)
+    that exist for its source, by kind (for ``unpack``)."""
+
+    def files(wildcards):
+        if is_simulated(wildcards.experiment):
+            return {kind: SIMULATED_FILES[kind].format(**wildcards) for kind in kinds}
+        folder = experiment_config(wildcards)["data"]["source"]
+        found = {
+            kind: dataset.find_file(folder, kind, required=kind == dataset.BEHAVIOR)
+            for kind in kinds
+            if kind != "fly"
+        }
+        return {kind: str(path) for kind, path in found.items() if path is not None}
+
+    return files
+
+
+def neural_inputs(wildcards):
+    """The neurons file (the stimuli and recordings) and the fly where there is one; without
+    a neurons file, the behaviour file (the model units respond to its test inputs)."""
+    files = data_files("neurons", "fly")(wildcards)
+    return files if "neurons" in files else files | data_files("behavior")(wildcards)
+
+
+def behavior_reading(wildcards):
+    """What a step reading the behaviour file needs: its layout (without the neurons
+    file's part, so that editing that file does not rerun training) and, for data without
+    a split column, the test fraction the seeded split uses."""
+    layout = data_layout(wildcards.experiment)
+    test_fraction = experiment_config(wildcards)["data"]["test_fraction"]
+    return {
+        "layout": layout.as_dict(behavior_only=True),
+        "test_fraction": None if layout.has_split else test_fraction,
+    }
+
+
+def fly_design(wildcards):
+    """The simulated experiment's design (metrics.DataDesign fields); None on recorded data,
+    so that the fly's keys do not touch its steps."""
+    if not is_simulated(wildcards.experiment):
+        return None
+    settings = experiment_config(wildcards)
+    return {
+        "noise_sd": settings["fly"]["noise_sd"],
+        "n_train": settings["data"]["n_train"],
+        "silenced_activity": settings["fly"]["silenced_activity"],
+    }
+
+
 ARCHITECTURE_KEYS = ["n_inputs", "n_hidden", "encoder", "decoder", "n_outputs", "activation"]
 MODEL_ARCHITECTURE_KEYS = ["n_hidden", "encoder", "decoder", "activation"]
 """What the config's model section may change; inputs and outputs are the data's."""
 
 
 def architectures_of(experiment):
-    """The fly's and the fitted models' architectures (knockout.network.Architecture
-    fields); a model key left null takes the fly's value."""
+    """The fly's (None for recorded data) and the fitted models' architectures
+    (knockout.network.Architecture fields). A model key left null takes the fly's value;
+    on recorded data the inputs, outputs and units (data.units) are the files'."""
     fly, model = EXPERIMENTS[experiment]["fly"], EXPERIMENTS[experiment]["model"]
     fly_architecture = {key: fly[key] for key in ARCHITECTURE_KEYS}
+    if not is_simulated(experiment):
+        layout = data_layout(experiment)
+        fly_architecture |= {
+            "n_inputs": len(layout.inputs),
+            "n_outputs": len(layout.outputs),
+            "n_hidden": len(layout.units),
+        }
     overrides = {key: model[key] for key in MODEL_ARCHITECTURE_KEYS if model[key] is not None}
-    return {"fly": fly_architecture, "model": fly_architecture | overrides}
+    true_network = fly_architecture if is_simulated(experiment) else None
+    return {"fly": true_network, "model": fly_architecture | overrides}
 
 
 def architectures(wildcards):
     return architectures_of(wildcards.experiment)
 
 
-def data_shape(wildcards):
-    """What a behaviour table of this experiment holds: inputs, fly units, silenced sets, outputs."""
-    settings = experiment_config(wildcards)
-    return {
-        "n_inputs": settings["fly"]["n_inputs"],
-        "n_hidden": settings["fly"]["n_hidden"],
-        "n_silenced": settings["data"]["n_silenced"],
-        "n_outputs": settings["fly"]["n_outputs"],
-    }
-
-
 def has_knockout_optimum(experiment):
     """The knockout objective has a closed-form optimum for linear two-layer networks with
-    one output; it is compared with trained ko, so it is computed where ko is trained."""
-    networks = architectures_of(experiment)
+    one output; it is compared with trained ko, so it is computed where ko is trained (on
+    simulated data, where the optimum's units can be scored against the fly's)."""
+    networks = [network for network in architectures_of(experiment).values() if network]
     simple = all(
         network["activation"] == "linear"
         and not network["encoder"]
         and not network["decoder"]
         and network["n_outputs"] == 1
-        for network in networks.values()
+        for network in networks
     )
-    return "ko" in MODELS and simple
+    return "ko" in MODELS and simple and is_simulated(experiment)
 
 
 def core_modules(script):
@@ -214,6 +306,10 @@ FIGURES = {
     "loss_curves": "training loss per epoch",
 }
 """The main experiment's figures (results/figures/<name>.png), with their report labels."""
+GROUND_TRUTH_FIGURES = ["r2_vs_contribution", "silencing_effect", "weight_cosine"]
+"""Figures that compare with the true network: drawn for simulated data only."""
+if not is_simulated(""):
+    FIGURES = {name: label for name, label in FIGURES.items() if name not in GROUND_TRUTH_FIGURES}
 
 
 def final_outputs():

@@ -1,11 +1,11 @@
 rule evaluate_behavior:
     input:
-        fly=rules.generate_fly_data.output.fly,
-        test=rules.generate_fly_data.output.test,
+        unpack(data_files("behavior", "fly")),
         models=model_files,
         code=core_modules("evaluate_behavior.py"),
     output:
-        "results/{experiment}seed{seed}/eval/behavior.parquet",
+        behavior="results/{experiment}seed{seed}/eval/behavior.parquet",
+        silencing="results/{experiment}seed{seed}/eval/silencing.parquet",
     log:
         "logs/evaluate_behavior/{experiment}seed{seed}.log",
     benchmark:
@@ -14,21 +14,21 @@ rule evaluate_behavior:
         "../../envs/torch.yaml"
     params:
         models=evaluated_models,
-        data_shape=data_shape,
+        behavior=behavior_reading,
         architectures=architectures,
-        silenced_activity=lambda wildcards: experiment_config(wildcards)["fly"]["silenced_activity"],
+        silenced_activity=lambda wildcards: (fly_design(wildcards) or {}).get("silenced_activity", 0.0),
     script:
         "../scripts/evaluate_behavior.py"
 
 
 rule evaluate_neural:
     input:
-        fly=rules.generate_fly_data.output.fly,
-        probe=rules.generate_fly_data.output.probe,
+        unpack(neural_inputs),
         models=model_files,
         code=core_modules("evaluate_neural.py"),
     output:
-        "results/{experiment}seed{seed}/eval/neural.parquet",
+        neural="results/{experiment}seed{seed}/eval/neural.parquet",
+        responses="results/{experiment}seed{seed}/eval/responses.parquet",
     log:
         "logs/evaluate_neural/{experiment}seed{seed}.log",
     benchmark:
@@ -37,12 +37,9 @@ rule evaluate_neural:
         "../../envs/torch.yaml"
     params:
         models=evaluated_models,
-        data_shape=data_shape,
+        layout=lambda wildcards: data_layout(wildcards.experiment).as_dict(),
+        test_fraction=lambda wildcards: behavior_reading(wildcards)["test_fraction"],
         architectures=architectures,
-        design=lambda wildcards: {
-            "noise_sd": experiment_config(wildcards)["fly"]["noise_sd"],
-            "n_train": experiment_config(wildcards)["data"]["n_train"],
-            "silenced_activity": experiment_config(wildcards)["fly"]["silenced_activity"],
-        },
+        design=fly_design,
     script:
         "../scripts/evaluate_neural.py"

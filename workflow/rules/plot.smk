@@ -24,6 +24,6 @@ rule plot:
         plot=lookup(dpath="plot", within=config),
         seeds=config["seeds"],
         models=MODELS,
-        noise_sd=lookup(dpath="fly/noise_sd", within=config),
+        noise_sd=config["fly"]["noise_sd"] if is_simulated("") else None,
     script:
         "../scripts/plot.py"

@@ -2,10 +2,7 @@ rule generate_fly_data:
     input:
         code=core_modules("generate_fly_data.py"),
     output:
-        fly="results/{experiment}seed{seed}/fly.pt",
-        train="results/{experiment}seed{seed}/data/train.parquet",
-        test="results/{experiment}seed{seed}/data/test.parquet",
-        probe="results/{experiment}seed{seed}/data/probe.parquet",
+        **SIMULATED_FILES,
     log:
         "logs/generate_fly_data/{experiment}seed{seed}.log",
     benchmark:
@@ -14,6 +11,9 @@ rule generate_fly_data:
         "../../envs/torch.yaml"
     params:
         fly=config_slice("fly"),
-        data=config_slice("data"),
+        data=lambda wildcards: {
+            key: experiment_config(wildcards)["data"][key]
+            for key in ("n_train", "n_test", "n_probe", "n_silenced")
+        },
     script:
         "../scripts/generate_fly_data.py"

@@ -1,6 +1,6 @@
 rule train_model:
     input:
-        train=rules.generate_fly_data.output.train,
+        unpack(data_files("behavior")),
         code=core_modules("train_model.py"),
     output:
         models=train_job_files("results/{experiment}seed{seed}/models/{model}.pt"),
@@ -17,7 +17,7 @@ rule train_model:
     params:
         models=trained_models,
         train=train_settings,
-        data_shape=data_shape,
+        behavior=behavior_reading,
         architectures=architectures,
         convergence=convergence_tolerances,
     script:
@@ -26,7 +26,7 @@ rule train_model:
 
 rule fit_knockout_optimum:
     input:
-        train=rules.generate_fly_data.output.train,
+        unpack(data_files("behavior")),
         ko="results/{experiment}seed{seed}/models/ko.pt",
         code=core_modules("fit_knockout_optimum.py"),
     output:
@@ -39,7 +39,7 @@ rule fit_knockout_optimum:
     conda:
         "../../envs/torch.yaml"
     params:
-        data_shape=data_shape,
+        behavior=behavior_reading,
         architectures=architectures,
         convergence=convergence_tolerances,
     script:

@@ -1,24 +1,40 @@
-"""Per model and fly unit: neural R² three ways, weight cosine, silencing effect, contribution."""
+"""Per model and unit: neural R² three ways against the recorded neurons, silencing effect,
+and, where the true network is known, contribution, weight cosine and the predicted R²;
+and every model unit's predicted response to each neuron stimulus."""
 
-from knockout import naming, tables, weights
+import pandas as pd
+import torch
+
+from knockout import tables, weights
+from knockout.dataset import Layout, expect_layout, read_neurons, read_rows
 from knockout.jobs import run_job
-from knockout.metrics import DataDesign, neural_scores
+from knockout.metrics import DataDesign, neural_scores, response_table
 from knockout.network import Architecture
 
 
 def main(snakemake) -> None:
-    model_paths = dict(zip(snakemake.params.models, snakemake.input.models, strict=True))
-    fly_architecture, model_architecture = (
-        Architecture(**snakemake.params.architectures[network]) for network in ("fly", "model")
+    layout = Layout.from_dict(snakemake.params.layout)
+    if "neurons" in snakemake.input.keys():  # noqa: SIM118 (a Namedlist: "in" tests its values)
+        neurons, found = read_neurons(snakemake.input.neurons, layout)
+        expect_layout(snakemake.input.neurons, found, layout)
+        stimuli = neurons[list(layout.inputs)]
+    else:  # nothing recorded: the model units' responses to the test inputs
+        seed = int(snakemake.wildcards.seed)
+        _, stimuli = read_rows(snakemake.input.behavior, layout, snakemake.params.test_fraction, seed)
+        neurons, stimuli = pd.DataFrame(), stimuli[list(layout.inputs)]
+    x = torch.from_numpy(stimuli.to_numpy("float32", copy=True))
+    architectures = snakemake.params.architectures
+    models = weights.load_models(
+        dict(zip(snakemake.params.models, snakemake.input.models, strict=True)),
+        Architecture(**architectures["model"]),
     )
-    fly, models = weights.load_fly_and_models(
-        snakemake.input.fly, model_paths, fly_architecture, model_architecture
-    )
-    columns = naming.probe_columns(fly_architecture.n_inputs, fly_architecture.n_hidden)
-    probe = tables.read_table(snakemake.input.probe, columns)
-    n_silenced = snakemake.params.data_shape["n_silenced"]
-    scores = neural_scores(fly, models, probe, n_silenced, DataDesign(**snakemake.params.design))
-    tables.write_table(scores, snakemake.output[0])
+    fly, design = None, None
+    if "fly" in snakemake.input.keys():  # noqa: SIM118 (a Namedlist: "in" tests its values)
+        fly = weights.load_network(snakemake.input.fly, Architecture(**architectures["fly"]))
+        design = DataDesign(**snakemake.params.design)
+    scores = neural_scores(models, x, neurons, layout, fly, design)
+    tables.write_table(scores, snakemake.output.neural)
+    tables.write_table(response_table(models, x, list(layout.units)), snakemake.output.responses)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

@@ -8,18 +8,21 @@ import pandas as pd
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.convergence import Tolerances, gap_warning
+from knockout.dataset import Layout, read_rows
 from knockout.identifiability import UnitProducts, knockout_optimum
 from knockout.jobs import run_job, warn
 from knockout.network import Architecture
 
 
 def main(snakemake) -> None:
-    shape = snakemake.params.data_shape
+    behavior = snakemake.params.behavior
+    layout = Layout.from_dict(behavior["layout"])
     architecture = Architecture(**snakemake.params.architectures["model"])
-    table = tables.read_behavior_table(snakemake.input.train, **shape)
-    data = BehaviorData.from_table(table, shape["n_inputs"])
+    seed = int(snakemake.wildcards.seed)
+    train_rows, _ = read_rows(snakemake.input.behavior, layout, behavior["test_fraction"], seed)
+    data = BehaviorData.from_table(train_rows, layout)
     x, y = data.x.double().numpy(), data.y[:, 0].double().numpy()
-    silenced = data.silenced_unit.numpy()
+    silenced = data.silenced_unit()
     optimum = knockout_optimum(x, y, silenced, architecture.n_hidden)
     ko = weights.load_network(snakemake.input.ko, architecture)
     optimum_mse = optimum.knockout_mse(x, y, silenced)
@@ -27,7 +30,6 @@ def main(snakemake) -> None:
     logging.info(
         "knockout MSE: optimum %.8g, trained ko %.8g, gap %.3g", optimum_mse, ko_mse, ko_mse - optimum_mse
     )
-    seed = int(snakemake.wildcards.seed)
     tolerances = Tolerances(**snakemake.params.convergence)
     if warning := gap_warning(seed, ko_mse - optimum_mse, optimum_mse, tolerances):
         warn(warning)

@@ -1,7 +1,7 @@
 """One experiment's replicates summarised: means over seeds with 95 % confidence intervals,
 and whether every training converged."""
 
-from knockout import naming, tables
+from knockout import tables
 from knockout.convergence import Tolerances, convergence_table, read_loss_tables, unconverged_warnings
 from knockout.jobs import run_job, warn
 from knockout.summary import OPTIMUM_MEASURES, replicate_summaries
@@ -9,7 +9,7 @@ from knockout.summary import OPTIMUM_MEASURES, replicate_summaries
 
 def main(snakemake) -> None:
     seeds, tolerances = snakemake.params.seeds, Tolerances(**snakemake.params.convergence)
-    behavior = tables.read_seed_tables(snakemake.input.behavior, seeds, naming.BEHAVIOR_SCORE_COLUMNS)
+    behavior = tables.read_behavior_scores(snakemake.input.behavior, seeds)
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     optimum = None
     if hasattr(snakemake.input, "optimum"):  # linear networks only

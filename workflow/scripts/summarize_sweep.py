@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from knockout import naming, tables
+from knockout import tables
 from knockout.jobs import run_job
 from knockout.summary import seed_statistics, sweep_statistics
 
@@ -12,9 +12,7 @@ def main(snakemake) -> None:
     points = []
     for index, value in enumerate(values):
         per_point = slice(index * len(seeds), (index + 1) * len(seeds))
-        behavior = tables.read_seed_tables(
-            snakemake.input.behavior[per_point], seeds, naming.BEHAVIOR_SCORE_COLUMNS
-        )
+        behavior = tables.read_behavior_scores(snakemake.input.behavior[per_point], seeds)
         neural = tables.read_neural_scores(snakemake.input.neural[per_point], seeds)
         points.append(seed_statistics(behavior, neural).assign(value=value))
     summary = sweep_statistics(pd.concat(points, ignore_index=True))

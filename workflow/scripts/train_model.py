@@ -10,6 +10,7 @@ import torch
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.convergence import Tolerances, training_warning
+from knockout.dataset import Layout, read_rows
 from knockout.jobs import run_job, warn
 from knockout.network import Architecture
 from knockout.training import TrainSettings, train
@@ -41,10 +42,11 @@ def loss_table(losses: list[list[float]], chosen: int) -> pd.DataFrame:
 def main(snakemake) -> None:
     torch.set_num_threads(snakemake.threads)
     seed = int(snakemake.wildcards.seed)
-    shape = snakemake.params.data_shape
+    behavior = snakemake.params.behavior
+    layout = Layout.from_dict(behavior["layout"])
     architecture = Architecture(**snakemake.params.architectures["model"])
-    table = tables.read_behavior_table(snakemake.input.train, **shape)
-    data = BehaviorData.from_table(table, shape["n_inputs"], shape["n_outputs"])
+    train_rows, _ = read_rows(snakemake.input.behavior, layout, behavior["test_fraction"], seed)
+    data = BehaviorData.from_table(train_rows, layout)
     device = pick_device()
     tolerances = Tolerances(**snakemake.params.convergence)
     outputs = zip(snakemake.params.models, snakemake.output.models, snakemake.output.losses, strict=True)
