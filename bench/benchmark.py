@@ -45,6 +45,7 @@ from workflow_helpers import REPO, SNAKEMAKE, copy_workflow
 from knockout import metrics, tables
 from knockout.behavior_data import BehaviorData
 from knockout.config_checks import model_train_settings
+from knockout.dataset import simulated_layout
 from knockout.jobs import FINISHED
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import TrainSettings, epoch_plans, initial_networks, train, train_restarts
@@ -113,20 +114,23 @@ def autograd_trainer(model, data, architecture, settings, seed, device):
 
 
 def median_neural_r2(fly, net, probe: pd.DataFrame) -> float:
-    return float(metrics.neural_scores(fly, {"model": net}, probe)["r2"].median())
+    layout = simulated_layout(fly.architecture.n_inputs, fly.n_hidden, 1, None)
+    return float(metrics.neural_scores({"model": net}, probe, layout, fly)["r2"].median())
 
 
 def time_trainers(config: dict, seeds: list[int], device: str) -> pd.DataFrame:
     """Project trainer and plain loop on the default config's ko network, per seed."""
     torch.set_num_threads(1)  # as the train_model rule runs
     fly_settings = FlySettings(**config["fly"])
-    data_settings = DataSettings(**config["data"])
+    data_settings = DataSettings(**{key: config["data"][key] for key in ("n_train", "n_test", "n_probe")})
     settings = TrainSettings(**model_train_settings(config["train"], "ko"))
     n_hidden = fly_settings.n_hidden
     rows = []
     for seed in seeds:
         fly, train_table, _, probe = simulate(fly_settings, data_settings, seed)
-        data = BehaviorData.from_table(train_table, fly_settings.n_inputs)
+        data = BehaviorData.from_table(
+            train_table, simulated_layout(fly_settings.n_inputs, n_hidden, 1, None)
+        )
         architecture = fly_settings.architecture
         # Every epoch has the same batch sizes; the first epoch's give the counts.
         _, batch_rows, _ = next(epoch_plans("ko", data, n_hidden, settings, seed))

@@ -12,7 +12,7 @@ import torch
 
 from knockout.behavior_data import BehaviorData
 from knockout.network import Architecture, KnockoutNet
-from knockout.training import TrainSettings, epoch_plans, initial_networks, keep_masks
+from knockout.training import TrainSettings, epoch_plans, initial_networks, keep_matrix
 
 
 def train_plain_loop(
@@ -27,14 +27,13 @@ def train_plain_loop(
     net = initial_networks(architecture, settings, seed)[0].to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     x, y = data.x.to(device), data.y.to(device)
-    masks = keep_masks(architecture.n_hidden).to(device)
     for epoch, batch_rows, units in epoch_plans(model, data, architecture.n_hidden, settings, seed):
         for group in optimizer.param_groups:
             group["lr"] = settings.lr_at(epoch)
-        for rows, unit in zip(batch_rows, units, strict=True):
+        for rows, keep in zip(batch_rows, keep_matrix(units, architecture.n_hidden, device), strict=True):
             rows = rows.to(device)
             optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(net(x[rows], masks[unit + 1]), y[rows])
+            loss = torch.nn.functional.mse_loss(net(x[rows], keep), y[rows])
             loss.backward()
             optimizer.step()
     return net.cpu().eval()

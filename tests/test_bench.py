@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from nets import simulated_data
 from plain_loop import train_plain_loop
 from workflow_helpers import REPO, TINY_CONFIG
 
-from knockout.behavior_data import BehaviorData
 from knockout.network import Architecture
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import TrainSettings, train
@@ -27,7 +27,7 @@ from knockout.training import TrainSettings, train
 def test_plain_loop_trains_the_same_network_as_the_project_trainer(model):
     """Same batches, masks, schedule and optimizer: only the mechanics of a step differ."""
     _, train_table, _, _ = simulate(FlySettings(n_inputs=6, n_hidden=4), DataSettings(40, 2, 2), seed=0)
-    data = BehaviorData.from_table(train_table, 6)
+    data = simulated_data(train_table, 6, 4)
     settings = TrainSettings(lr=0.01, batch_size=8, epochs=3)
     project = train(model, data, Architecture(6, 4), settings, seed=1).network
     plain = train_plain_loop(model, data, Architecture(6, 4), settings, seed=1)

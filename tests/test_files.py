@@ -18,13 +18,12 @@ from knockout.errors import InputFileError, TrainingDiverged
 from knockout.jobs import run_job
 from knockout.network import Architecture, KnockoutNet, initialize
 from knockout.tables import (
-    read_behavior_table,
     read_neural_scores,
     read_table,
     write_atomically,
     write_table,
 )
-from knockout.weights import load_fly_and_models, load_network, save_network
+from knockout.weights import load_models, load_network, save_network
 
 # ---------------------------------------------------------------------------------------------- tables
 
@@ -37,9 +36,11 @@ def test_table_round_trip_keeps_values_and_dtypes(small_replicate, tmp_path):
     _, train, _, probe = small_replicate
     path = tmp_path / "new" / "folder" / "train.parquet"  # parent folders are created
     write_table(train, path)
-    pd.testing.assert_frame_equal(read_table(path, naming.behavior_columns(6)), train)
+    columns = ["set", *naming.input_columns(6), "y"]
+    pd.testing.assert_frame_equal(read_table(path, columns), train[columns])
     write_table(probe, tmp_path / "probe.parquet")
-    pd.testing.assert_frame_equal(read_table(tmp_path / "probe.parquet", naming.probe_columns(6, 4)), probe)
+    probe_columns = naming.neurons_columns(6, naming.unit_names(4))
+    pd.testing.assert_frame_equal(read_table(tmp_path / "probe.parquet", probe_columns), probe)
     assert leftovers(path.parent) == leftovers(tmp_path) == []
 
 
@@ -96,14 +97,14 @@ def test_read_table_with_no_rows(tmp_path):
 def test_neural_tables_may_hold_nan_only_where_a_measure_is_undefined(tmp_path):
     """Every reader of neural tables (summaries, sweeps, figures) goes through one function."""
     table = pd.DataFrame({column: [0.5, 0.25] for column in naming.NEURAL_SCORE_COLUMNS})
-    table["model"], table["unit"], table["silenced"] = "ko", [0, 1], 1
-    table[list(naming.NEURAL_MAY_BE_NAN)] = np.nan  # a ReLU fly: no prediction, no cosine
+    table["model"], table["unit"], table["silenced"], table["unit_name"] = "ko", [0, 1], 1, ["a", "b"]
+    table[list(naming.GROUND_TRUTH_MEASURES)] = np.nan  # recorded data: no fly to compare with
     write_table(table, tmp_path / "relu.parquet")
     read = read_neural_scores([tmp_path / "relu.parquet"], [3])
     assert read["seed"].tolist() == [3, 3] and read["r2_predicted"].isna().all()
-    table.loc[0, "r2"] = np.nan
+    table.loc[0, "silencing_effect"] = np.nan
     write_table(table, tmp_path / "broken.parquet")
-    with pytest.raises(InputFileError, match="r2 hold NaN"):
+    with pytest.raises(InputFileError, match="silencing_effect hold NaN"):
         read_neural_scores([tmp_path / "broken.parquet"], [3])
 
 
@@ -277,24 +278,13 @@ def test_load_network_refuses_a_pickled_module(tmp_path):
     assert_refused(tmp_path / "module.pt", "not a loadable weights file")
 
 
-def test_load_fly_and_models_checks_each_against_the_config(tmp_path):
-    save_network(make_net(0), tmp_path / "fly.pt")
+def test_load_models_checks_each_against_the_config(tmp_path):
     save_network(make_net(1), tmp_path / "ko.pt")
     save_network(make_net(2, n_hidden=5), tmp_path / "noko.pt")
-    fly, models = load_fly_and_models(
-        tmp_path / "fly.pt", {"ko": tmp_path / "ko.pt"}, SIX_BY_FOUR, SIX_BY_FOUR
-    )
+    models = load_models({"ko": tmp_path / "ko.pt"}, SIX_BY_FOUR)
     assert torch.equal(models["ko"].hidden.weight, make_net(1).hidden.weight)
-    assert torch.equal(fly.hidden.weight, make_net(0).hidden.weight)
     with pytest.raises(InputFileError, match=r"noko\.pt: hidden\.weight has shape"):
-        load_fly_and_models(
-            tmp_path / "fly.pt",
-            {"ko": tmp_path / "ko.pt", "noko": tmp_path / "noko.pt"},
-            SIX_BY_FOUR,
-            SIX_BY_FOUR,
-        )
-    with pytest.raises(InputFileError, match=r"fly\.pt: hidden\.weight has shape"):
-        load_fly_and_models(tmp_path / "fly.pt", {}, Architecture(6, 3), SIX_BY_FOUR)
+        load_models({"ko": tmp_path / "ko.pt", "noko": tmp_path / "noko.pt"}, SIX_BY_FOUR)
 
 
 def test_load_network_rejects_a_hidden_weight_that_is_not_a_matrix(tmp_path):
@@ -397,32 +387,7 @@ def test_written_files_get_the_permissions_open_would_give(tmp_path):
     assert stat.S_IMODE((tmp_path / "net.pt").stat().st_mode) == 0o644
 
 
-# ------------------------------------------------------------------ read_behavior_table, non-finite values
-
-
-def test_read_behavior_table_accepts_a_simulated_table(tmp_path, small_replicate):
-    _, train_table, _, _ = small_replicate
-    path = tmp_path / "train.parquet"
-    write_table(train_table, path)
-    assert len(read_behavior_table(path, 6, 4)) == len(train_table)
-
-
-def test_read_behavior_table_refuses_a_table_of_another_unit_count(tmp_path, small_replicate):
-    _, train_table, _, _ = small_replicate
-    path = tmp_path / "train.parquet"
-    write_table(train_table, path)
-    with pytest.raises(InputFileError, match=r"5 data sets, expected 9 .*unit_07\); does the file match"):
-        read_behavior_table(path, 6, 8)
-
-
-def test_read_behavior_table_refuses_mislabelled_sets(tmp_path, small_replicate):
-    _, train_table, _, _ = small_replicate
-    table = train_table.copy()
-    table.loc[table["dataset"] == "unit_02", "silenced_unit"] = 3
-    path = tmp_path / "train.parquet"
-    write_table(table, path)
-    with pytest.raises(InputFileError, match="silenced_unit does not match the data set for unit_02"):
-        read_behavior_table(path, 6, 4)
+# ------------------------------------------------------------------------------------ non-finite values
 
 
 def test_read_table_refuses_non_finite_values(tmp_path, small_replicate):
@@ -454,5 +419,5 @@ def test_read_table_refuses_text_in_a_numeric_column(tmp_path, small_replicate):
     path = tmp_path / "train.parquet"
     write_table(table, path)
     with pytest.raises(InputFileError, match=r"column\(s\) x_01 \(.*\) should hold numbers") as error:
-        read_behavior_table(path, 6, 4)
+        read_table(path, ["set", "x_00", "x_01", "y"])
     assert str(error.value).startswith(str(path))

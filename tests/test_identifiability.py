@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nets import simulated_data
 
-from knockout.behavior_data import BehaviorData
 from knockout.identifiability import UnitProducts, knockout_optimum
 from knockout.metrics import decoded_neural_r2, matched_neural_r2, squared_correlations
 from knockout.network import Architecture
@@ -18,8 +18,8 @@ from knockout.training import TrainSettings, train
 def replicate():
     settings = FlySettings(n_inputs=6, n_hidden=4)
     fly, train_table, _, _ = simulate(settings, DataSettings(300, 2, 2), seed=0)
-    data = BehaviorData.from_table(train_table, 6)
-    return fly, data, data.x.double().numpy(), data.y[:, 0].double().numpy(), data.silenced_unit.numpy()
+    data = simulated_data(train_table, 6, 4)
+    return fly, data, data.x.double().numpy(), data.y[:, 0].double().numpy(), data.silenced_unit()
 
 
 def test_predict_masks_the_silenced_unit_as_the_network_does(replicate):

@@ -7,12 +7,10 @@ import copy
 import numpy as np
 import pytest
 import torch
-from nets import two_layer
+from nets import simulated_behavior_scores, simulated_neural_scores, two_layer
 
 from knockout import metrics, naming
 from knockout.metrics import (
-    behavior_scores,
-    neural_scores,
     r2_score,
     squared_correlations,
     unit_contributions,
@@ -98,35 +96,34 @@ def replicate():
 def test_behavior_scores_rows_and_columns(replicate):
     fly, _, test, _ = replicate
     models = {m: copy.deepcopy(fly) for m in ("control", "noko", "ko", "do")}
-    scores = behavior_scores(fly, models, test)
-    assert list(scores.columns) == ["model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
+    scores = simulated_behavior_scores(fly, models, test)
+    assert list(scores.columns) == ["model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
     assert set(scores["output"]) == {"y"}
     assert len(scores) == 17 * 4
-    assert sorted(set(zip(scores["model"], scores["dataset"], strict=True))) == sorted(
+    assert sorted(set(zip(scores["model"], scores["set"], strict=True))) == sorted(
         (m, d) for m in models for d in naming.dataset_names(16)
     )
-    unit_of = {name: i - 1 for i, name in enumerate(naming.dataset_names(16))}
-    assert (scores["silenced_unit"] == scores["dataset"].map(unit_of)).all()
+    assert (scores["silenced_units"] == scores["set"].where(scores["set"] != "control", "")).all()
     # One ceiling per test set, the same for every model.
-    assert (scores.groupby("dataset")["noise_ceiling"].nunique() == 1).all()
+    assert (scores.groupby("set")["noise_ceiling"].nunique() == 1).all()
 
 
 def test_the_fly_scores_exactly_the_noise_ceiling_on_every_set(replicate):
     fly, _, test, _ = replicate
-    scores = behavior_scores(fly, {"ko": copy.deepcopy(fly)}, test)
+    scores = simulated_behavior_scores(fly, {"ko": copy.deepcopy(fly)}, test)
     np.testing.assert_array_equal(scores["r2"], scores["noise_ceiling"])
     # The ceiling is the fly's R² against noisy data: below 1 by about noise_sd² / var(y).
     for _, row in scores.iterrows():
-        y = test.loc[test["dataset"] == row["dataset"], "y"].to_numpy(np.float64)
+        y = test.loc[test["set"] == row["set"], "y"].to_numpy(np.float64)
         assert row["noise_ceiling"] == pytest.approx(1 - NOISE_SD**2 / y.var(), abs=0.03)
         assert row["noise_ceiling"] < 1
 
 
 def test_ko_masks_the_matching_unit_at_test_time_and_the_others_do_not(replicate):
     fly, _, test, _ = replicate
-    scores = behavior_scores(fly, {"ko": copy.deepcopy(fly), "noko": copy.deepcopy(fly)}, test)
-    ko = scores[scores["model"] == "ko"].set_index("dataset")
-    noko = scores[scores["model"] == "noko"].set_index("dataset")
+    scores = simulated_behavior_scores(fly, {"ko": copy.deepcopy(fly), "noko": copy.deepcopy(fly)}, test)
+    ko = scores[scores["model"] == "ko"].set_index("set")
+    noko = scores[scores["model"] == "noko"].set_index("set")
     np.testing.assert_array_equal(ko["r2"], ko["noise_ceiling"])
     assert noko.loc["control", "r2"] == noko.loc["control", "noise_ceiling"]
     # Unmasked, the fly's own weights miss the silenced unit's contribution, std |w_out,i| |w_in,i|
@@ -142,7 +139,7 @@ def test_behavior_scores_use_the_silenced_unit_column_not_the_row_order(replicat
     fly, _, test, _ = replicate
     models = {"ko": copy.deepcopy(fly), "noko": copy.deepcopy(fly)}
     shuffled = test.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    a, b = behavior_scores(fly, models, test), behavior_scores(fly, models, shuffled)
+    a, b = simulated_behavior_scores(fly, models, test), simulated_behavior_scores(fly, models, shuffled)
     np.testing.assert_allclose(a["r2"], b["r2"], rtol=1e-6)
     np.testing.assert_allclose(a["noise_ceiling"], b["noise_ceiling"], rtol=1e-6)
 
@@ -161,12 +158,12 @@ def permuted(fly: KnockoutNet, order: list[int]) -> KnockoutNet:
 
 
 def probe_hidden(probe, n_hidden):
-    return probe[naming.hidden_columns(n_hidden)].to_numpy(np.float64)
+    return probe[[naming.response_column(unit) for unit in naming.unit_names(n_hidden)]].to_numpy(np.float64)
 
 
 def test_the_fly_as_a_model_has_neural_r2_one_for_every_unit(replicate):
     fly, _, _, probe = replicate
-    scores = neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe)
+    scores = simulated_neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe)
     assert list(scores.columns) == naming.NEURAL_SCORE_COLUMNS
     assert scores["unit"].tolist() == list(range(16))
     for measure in ("r2", "r2_matched", "r2_decoded", "weight_cosine"):
@@ -178,14 +175,14 @@ def test_the_fly_as_a_model_has_neural_r2_one_for_every_unit(replicate):
 def test_silencing_effect_is_the_rms_of_the_units_share_of_the_output(replicate):
     """For a linear network, silencing unit i removes w_out,i * h_i from the output."""
     fly, _, _, probe = replicate
-    scores = neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe)
+    scores = simulated_neural_scores(fly, {"ko": copy.deepcopy(fly)}, probe)
     shares = probe_hidden(probe, 16) * fly.output.weight.detach().double().numpy()[0]
     np.testing.assert_allclose(scores["fly_silencing_effect"], np.sqrt(np.mean(shares**2, axis=0)), rtol=1e-5)
 
 
 def test_a_permuted_model_is_matched_and_decoded_but_not_aligned(replicate):
     fly, _, _, probe = replicate
-    scores = neural_scores(fly, {"noko": permuted(fly, [(i + 1) % 16 for i in range(16)])}, probe)
+    scores = simulated_neural_scores(fly, {"noko": permuted(fly, [(i + 1) % 16 for i in range(16)])}, probe)
     np.testing.assert_allclose(scores["r2_matched"], 1.0, atol=1e-6)
     np.testing.assert_allclose(scores["r2_decoded"], 1.0, atol=1e-6)
     assert np.median(scores["weight_cosine"]) < 0.5
@@ -199,7 +196,7 @@ def test_a_smaller_model_scores_zero_on_the_fly_units_it_lacks(replicate):
         small.hidden.weight.copy_(fly.hidden.weight[:10])
         small.hidden.bias.copy_(fly.hidden.bias[:10])
         small.output.weight.copy_(fly.output.weight[:, :10])
-    scores = neural_scores(fly, {"ko": small}, probe, n_silenced=12)
+    scores = simulated_neural_scores(fly, {"ko": small}, probe, n_silenced=12)
     assert len(scores) == 16
     np.testing.assert_allclose(scores["r2"][:10], 1.0, atol=1e-6)
     for measure in ("r2", "r2_matched", "weight_cosine", "silencing_effect"):
@@ -213,7 +210,7 @@ def test_scaled_and_sign_flipped_units_still_score_one(replicate):
     with torch.no_grad():
         model.hidden.weight.mul_(-2.5)
         model.hidden.bias.add_(1.0)
-    np.testing.assert_allclose(neural_scores(fly, {"ko": model}, probe)["r2"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(simulated_neural_scores(fly, {"ko": model}, probe)["r2"], 1.0, atol=1e-6)
 
 
 def test_permuted_model_units_score_low(replicate):
@@ -221,9 +218,9 @@ def test_permuted_model_units_score_low(replicate):
     order = [(i + 1) % 16 for i in range(16)]
     model = permuted(fly, order)
     # Same behaviour as the fly on the control set, different units.
-    behavior = behavior_scores(fly, {"noko": model}, test).set_index("dataset")
+    behavior = simulated_behavior_scores(fly, {"noko": model}, test).set_index("set")
     assert behavior.loc["control", "r2"] == pytest.approx(behavior.loc["control", "noise_ceiling"], abs=1e-5)
-    scores = neural_scores(fly, {"noko": model}, probe)
+    scores = simulated_neural_scores(fly, {"noko": model}, probe)
     hidden = probe_hidden(probe, 16)
     expected = [np.corrcoef(hidden[:, i], hidden[:, order[i]])[0, 1] ** 2 for i in range(16)]
     np.testing.assert_allclose(scores["r2"], expected, rtol=1e-5, atol=1e-7)
@@ -232,7 +229,7 @@ def test_permuted_model_units_score_low(replicate):
 
 def test_contribution_is_the_std_of_w_out_times_h(replicate):
     fly, _, _, probe = replicate
-    scores = neural_scores(
+    scores = simulated_neural_scores(
         fly, {"ko": copy.deepcopy(fly), "noko": permuted(fly, list(range(16))[::-1])}, probe
     )
     hidden = probe_hidden(probe, 16)
@@ -265,12 +262,12 @@ def test_several_outputs_are_scored_one_by_one_and_deep_flies_get_their_measures
 
     settings = FlySettings(n_inputs=6, n_hidden=4, activation="relu", decoder=(5,), n_outputs=3)
     fly, _, test, probe = simulate(settings, DataSettings(2, 100, 200), seed=0)
-    scores = behavior_scores(fly, {"ko": copy.deepcopy(fly)}, test)
+    scores = simulated_behavior_scores(fly, {"ko": copy.deepcopy(fly)}, test)
     assert sorted(set(scores["output"])) == ["y_00", "y_01", "y_02"]
     assert len(scores) == 5 * 3
     # the fly itself, masked like ko, scores exactly its noise ceiling on every set and output
     np.testing.assert_allclose(scores["r2"], scores["noise_ceiling"])
-    neural = metrics.neural_scores(
+    neural = simulated_neural_scores(
         fly, {"ko": copy.deepcopy(fly)}, probe, design=metrics.DataDesign(0.05, 2, 0.0)
     )
     np.testing.assert_allclose(neural["r2"], 1.0)
@@ -285,12 +282,12 @@ def test_the_prediction_covers_silenced_units_and_only_the_designs_it_was_derive
     fly, _, _, probe = small_replicate
     models = {"ko": copy.deepcopy(fly)}
     design = metrics.DataDesign(noise_sd=0.05, n_train=40, silenced_activity=0.0)
-    full = metrics.neural_scores(fly, models, probe, n_silenced=3, design=design)
+    full = simulated_neural_scores(fly, models, probe, n_silenced=3, design=design)
     expected = metrics.predicted_neural_r2(full["contribution"].to_numpy(), 0.05, 6, 40)
     silenced = full["silenced"] == 1
     np.testing.assert_allclose(full.loc[silenced, "r2_predicted"], expected[silenced])
     assert (full.loc[~silenced, "r2_predicted"] == 0).all() and (~silenced).sum() == 1
     incomplete = metrics.DataDesign(noise_sd=0.05, n_train=40, silenced_activity=0.5)
-    assert metrics.neural_scores(fly, models, probe, design=incomplete)["r2_predicted"].isna().all()
+    assert simulated_neural_scores(fly, models, probe, design=incomplete)["r2_predicted"].isna().all()
     smaller = KnockoutNet(Architecture(6, 3))
-    assert metrics.neural_scores(fly, {"ko": smaller}, probe, design=design)["r2_predicted"].isna().all()
+    assert simulated_neural_scores(fly, {"ko": smaller}, probe, design=design)["r2_predicted"].isna().all()

@@ -40,8 +40,9 @@ def behavior_table(seeds, models=registry.TRAINED):
     for seed in seeds:
         for unit, dataset in enumerate(naming.dataset_names(N_HIDDEN), start=-1):
             ceiling = 0.95 - 0.01 * seed
-            rows += [(seed, m, dataset, unit, "y", rng.uniform(0.5, 0.9), ceiling) for m in models]
-    columns = ["seed", "model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
+            silenced = dataset if unit >= 0 else ""
+            rows += [(seed, m, dataset, silenced, "y", rng.uniform(0.5, 0.9), ceiling) for m in models]
+    columns = ["seed", "model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -62,7 +63,8 @@ def neural_table(seeds, models=registry.TRAINED):
             effect = rng.uniform(0.01, 1, N_HIDDEN)
             tables.append(
                 pd.DataFrame(
-                    {"seed": seed, "model": model, "unit": range(N_HIDDEN), "silenced": 1}
+                    {"seed": seed, "model": model, "unit": range(N_HIDDEN), "silenced": 1, "recorded": 1}
+                    | {"unit_name": naming.unit_names(N_HIDDEN)}
                     | scores
                     | fly
                     | {"silencing_effect": effect}
@@ -105,7 +107,7 @@ def test_behavior_figure_draws_every_model_and_saves_a_png(tmp_path, seeds):
     for model in registry.TRAINED:
         offsets = mean_markers(ax, model)
         rows = table[table["model"] == model]
-        expected = rows.groupby("silenced_unit")["r2"].mean()
+        expected = rows.groupby(rows["set"].map(naming.dataset_names(N_HIDDEN).index) - 1)["r2"].mean()
         got = {round(x) - 1: y for x, y in offsets}
         assert got.keys() == set(expected.index)
         for unit, mean in expected.items():

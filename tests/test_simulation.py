@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from nets import silenced_unit
 
 from knockout import naming, seeding
 from knockout.network import silencing_mask
@@ -30,7 +31,7 @@ from knockout.simulation import (
         (naming.input_columns(101), "x_000", "x_100", 101),
         (naming.input_columns(120), "x_000", "x_119", 120),
         (naming.input_columns(3), "x_00", "x_02", 3),
-        (naming.hidden_columns(1000), "h_000", "h_999", 1000),
+        (naming.unit_names(1000), "unit_000", "unit_999", 1000),
     ],
 )
 def test_padding_follows_the_count(names, first, last, count):
@@ -48,8 +49,10 @@ def test_dataset_names_start_with_control_then_unit_i_at_index_i_plus_1():
 
 
 def test_column_contracts():
-    assert naming.behavior_columns(3) == ["dataset", "silenced_unit", "x_00", "x_01", "x_02", "y"]
-    assert naming.probe_columns(2, 3) == ["x_00", "x_01", "h_00", "h_01", "h_02"]
+    assert naming.behavior_columns(3) == ["set", "silenced", "split", "x_00", "x_01", "x_02", "y"]
+    assert naming.neurons_columns(2, ["a", "b"]) == ["x_00", "x_01", "r_a", "r_b"]
+    assert naming.model_unit_names(["a", "b"], 4) == ["a", "b", "extra_00", "extra_01"]
+    assert naming.model_unit_names(["a", "b", "c"], 2) == ["a", "b"]
 
 
 # --------------------------------------------------------------------------------------------- seeding
@@ -93,19 +96,17 @@ def test_silencing_mask():
 def test_behavior_table_columns_and_dtypes_follow_the_contract():
     _, train, test, _ = simulate(FlySettings(n_inputs=5, n_hidden=16), DataSettings(7, 3, 4), seed=1)
     for table, n in ((train, 7), (test, 3)):
-        assert list(table.columns) == naming.behavior_columns(5)
-        assert pd.api.types.is_string_dtype(table["dataset"])
-        assert all(isinstance(value, str) for value in table["dataset"])
-        assert table["silenced_unit"].dtype == np.int64
+        assert list(table.columns) == ["set", "silenced", *naming.input_columns(5), "y"]
+        assert all(isinstance(value, str) for value in table["set"])
+        assert all(isinstance(value, str) for value in table["silenced"])
         for column in [*naming.input_columns(5), "y"]:
             assert table[column].dtype == np.float32, column
         assert isinstance(table.index, pd.RangeIndex) and table.index.equals(pd.RangeIndex(17 * n))
-        # 17 sets of n rows, in order, silenced_unit -1 for control and i for unit_i.
-        sizes = table.groupby("dataset", sort=False).size()
+        # 17 sets of n rows, in order; control silences nothing, unit_i silences unit_i.
+        sizes = table.groupby("set", sort=False).size()
         assert list(sizes.index) == naming.dataset_names(16)
         assert (sizes == n).all()
-        expected_unit = {name: i - 1 for i, name in enumerate(naming.dataset_names(16))}
-        assert (table["silenced_unit"] == table["dataset"].map(expected_unit)).all()
+        assert (table["silenced"] == table["set"].where(table["set"] != "control", "")).all()
         assert table.notna().all().all()
 
 
@@ -113,13 +114,14 @@ def test_probe_table_columns_and_hidden_activity():
     fly, _, _, probe = simulate(
         FlySettings(n_inputs=5, n_hidden=3, init="pytorch"), DataSettings(2, 2, 40), 0
     )
-    assert list(probe.columns) == naming.probe_columns(5, 3)
+    assert list(probe.columns) == naming.neurons_columns(5, naming.unit_names(3))
     assert (probe.dtypes == np.float32).all()
     assert len(probe) == 40
     x = torch.from_numpy(probe[naming.input_columns(5)].to_numpy(np.float32, copy=True))
     with torch.no_grad():
         hidden = fly.hidden(x).numpy()
-    np.testing.assert_allclose(probe[naming.hidden_columns(3)].to_numpy(), hidden, rtol=1e-6, atol=1e-6)
+    responses = [naming.response_column(unit) for unit in naming.unit_names(3)]
+    np.testing.assert_allclose(probe[responses].to_numpy(), hidden, rtol=1e-6, atol=1e-6)
     # h is the hidden value itself (with the bias), not the output and not the weights alone.
     assert np.abs(fly.hidden.bias.detach().numpy()).min() > 0
 
@@ -159,7 +161,7 @@ def test_inputs_are_standard_normal(large):
 def test_behavior_is_the_silenced_fly_plus_gaussian_noise(large):
     fly, table, x = large
     for unit in range(-1, fly.n_hidden):
-        rows = table["silenced_unit"].to_numpy() == unit
+        rows = silenced_unit(table) == unit
         residual = table["y"].to_numpy(np.float64)[rows] - predictions(fly, x[rows], unit)
         # 5000 draws: the sample std has a relative std error of 1 / sqrt(2 * 5000) = 1 %; allow 5 %.
         assert residual.std() == pytest.approx(NOISE_SD, rel=0.05), unit
@@ -171,7 +173,7 @@ def test_on_a_silenced_set_behaviour_does_not_depend_on_the_silenced_unit(large)
     w_in = fly.hidden.weight.detach().double().numpy()
     w_out = fly.output.weight.detach().double().numpy()[0]
     for unit in range(fly.n_hidden):
-        rows = table["silenced_unit"].to_numpy() == unit
+        rows = silenced_unit(table) == unit
         y = table["y"].to_numpy(np.float64)[rows]
         with torch.no_grad():
             h_unit = fly.hidden(x[rows])[:, unit].double().numpy()
@@ -194,7 +196,7 @@ def test_zero_noise_gives_the_fly_output_exactly():
     table = behavior_table(fly, 10, settings, torch.Generator().manual_seed(0))
     x = torch.from_numpy(table[naming.input_columns(6)].to_numpy(np.float32, copy=True))
     for unit in range(-1, 4):
-        rows = table["silenced_unit"].to_numpy() == unit
+        rows = silenced_unit(table) == unit
         np.testing.assert_allclose(table["y"].to_numpy()[rows], predictions(fly, x[rows], unit), atol=1e-6)
 
 
@@ -205,7 +207,7 @@ def test_partial_silencing_leaves_the_configured_fraction_of_the_unit():
     x = torch.from_numpy(table[naming.input_columns(6)].to_numpy(np.float32, copy=True))
     w_out = fly.output.weight.detach()[0]
     for unit in range(4):
-        rows = table["silenced_unit"].to_numpy() == unit
+        rows = silenced_unit(table) == unit
         with torch.no_grad():
             removed = 0.75 * w_out[unit] * fly.hidden(x[rows])[:, unit]
         expected = predictions(fly, x[rows], -1) - removed.double().numpy()
@@ -214,20 +216,20 @@ def test_partial_silencing_leaves_the_configured_fraction_of_the_unit():
 
 def test_a_subset_experiment_silences_the_first_units_only():
     _, train, _, _ = simulate(FlySettings(n_inputs=3, n_hidden=6), DataSettings(5, 5, 5, n_silenced=2), 0)
-    assert train["dataset"].unique().tolist() == ["control", "unit_00", "unit_01"]
+    assert train["set"].unique().tolist() == ["control", "unit_00", "unit_01"]
 
 
 def test_a_relu_fly_records_and_silences_rectified_activity():
     settings = FlySettings(n_inputs=5, n_hidden=8, activation="relu", init="pytorch", noise_sd=0.0)
     fly, train, _, probe = simulate(settings, DataSettings(40, 2, 200), 0)
-    hidden = probe[naming.hidden_columns(8)].to_numpy()
+    hidden = probe[[naming.response_column(unit) for unit in naming.unit_names(8)]].to_numpy()
     assert hidden.min() == 0.0 and 0.2 < (hidden > 0).mean() < 0.8
     x = torch.from_numpy(probe[naming.input_columns(5)].to_numpy(np.float32, copy=True))
     with torch.no_grad():
         np.testing.assert_allclose(hidden, torch.relu(fly.hidden(x)).numpy(), atol=1e-6)
     x_train = torch.from_numpy(train[naming.input_columns(5)].to_numpy(np.float32, copy=True))
     for unit in range(-1, 8):
-        rows = train["silenced_unit"].to_numpy() == unit
+        rows = silenced_unit(train) == unit
         np.testing.assert_allclose(
             train["y"].to_numpy()[rows], predictions(fly, x_train[rows], unit), atol=1e-5
         )

@@ -9,10 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from nets import two_layer
+from nets import silenced_unit, simulated_data, two_layer
 
 from knockout import metrics, naming, seeding
 from knockout.behavior_data import BehaviorData
+from knockout.dataset import simulated_layout
 from knockout.errors import TrainingDiverged
 from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
 from knockout.simulation import DataSettings, FlySettings, simulate
@@ -24,6 +25,7 @@ from knockout.training import (
     epoch_schedule,
     initial_networks,
     keep_masks,
+    keep_matrix,
     knockout_costs,
     masked_units,
     relabels,
@@ -46,17 +48,18 @@ def fit(model, data, settings, seed, architecture=ARCH):
 
 def test_behavior_data_from_table_and_rows_by_set(small_replicate):
     _, train_table, _, _ = small_replicate
-    data = BehaviorData.from_table(train_table, 6)
+    data = simulated_data(train_table, 6, 4)
     assert data.x.dtype == torch.float32 and data.x.shape == (5 * 40, 6)
-    assert data.y.dtype == torch.float32 and data.silenced_unit.dtype == torch.int64
+    assert data.y.dtype == torch.float32 and data.set_index.dtype == torch.int64
     np.testing.assert_array_equal(data.y.numpy(), train_table[["y"]].to_numpy())
     sets = data.rows_by_set(include_silenced=True)
-    assert [unit for unit, _ in sets] == [-1, 0, 1, 2, 3]
-    for unit, rows in sets:
+    assert [units for units, _ in sets] == [(), (0,), (1,), (2,), (3,)]
+    for units, rows in sets:
         assert len(rows) == 40
-        assert (train_table["silenced_unit"].to_numpy()[rows.numpy()] == unit).all()
+        assert (silenced_unit(train_table)[rows.numpy()] == (units[0] if units else -1)).all()
+    np.testing.assert_array_equal(data.silenced_unit(), silenced_unit(train_table))
     control_only = data.rows_by_set(include_silenced=False)
-    assert [unit for unit, _ in control_only] == [-1]
+    assert [units for units, _ in control_only] == [()]
     assert torch.equal(control_only[0][1], sets[0][1])
 
 
@@ -133,25 +136,41 @@ def test_uneven_sets_and_batch_larger_than_a_set():
 # ------------------------------------------------------------------------------- masked_units, keep_masks
 
 
-SILENCED = [-1, 0, 1, 2, 3, -1, 3, 3, 0]
+SILENCED = [(), (0,), (1,), (2,), (3,), (), (3,), (1, 3), (0,)]
 
 
 @pytest.mark.parametrize("model", ["control", "noko"])
 def test_control_and_noko_mask_nothing(model):
-    assert masked_units(model, SILENCED, 4, torch.Generator()) == [-1] * len(SILENCED)
+    assert masked_units(model, SILENCED, 4, torch.Generator()) == [()] * len(SILENCED)
 
 
-def test_ko_masks_the_silenced_unit():
+def test_ko_masks_the_silenced_units():
     assert masked_units("ko", SILENCED, 4, torch.Generator()) == SILENCED
 
 
 def test_a_ko_model_smaller_than_the_fly_masks_nothing_for_the_units_it_lacks():
-    assert masked_units("ko", SILENCED, 2, torch.Generator()) == [-1, 0, 1, -1, -1, -1, -1, -1, 0]
+    assert masked_units("ko", SILENCED, 2, torch.Generator()) == [(), (0,), (1,), (), (), (), (), (1,), (0,)]
+
+
+def test_keep_matrix_zeroes_each_batch_s_masked_units():
+    keep = keep_matrix([(), (2,), (0, 3)], 4, "cpu")
+    expected = torch.tensor([[1.0, 1, 1, 1], [1, 1, 0, 1], [0, 1, 1, 0]])
+    assert torch.equal(keep, expected)
+
+
+def test_do_masks_as_many_distinct_random_units_as_the_set_silences():
+    units = masked_units("do", [(), (1, 3), (2,)] * 500, 4, torch.Generator().manual_seed(0))
+    assert all(not masked for masked in units[0::3])
+    pairs = units[1::3]
+    assert all(len(pair) == 2 and pair[0] != pair[1] for pair in pairs)
+    assert len(set(pairs)) > 6  # not tied to the silenced pair
+    assert all(len(single) == 1 for single in units[2::3])
 
 
 def test_do_masks_a_uniformly_random_unit_on_silenced_batches_only():
-    silenced = [-1, 2] * 2000
-    units = np.array(masked_units("do", silenced, 4, torch.Generator().manual_seed(0)))
+    silenced = [(), (2,)] * 2000
+    masked = masked_units("do", silenced, 4, torch.Generator().manual_seed(0))
+    units = np.array([units[0] if units else -1 for units in masked])
     on_control, on_silenced = units[0::2], units[1::2]
     assert (on_control == -1).all()
     assert set(on_silenced.tolist()) == {0, 1, 2, 3}
@@ -249,7 +268,7 @@ SETTINGS = TrainSettings(lr=0.01, batch_size=8, epochs=4, init="glorot", lr_sche
 @pytest.fixture(scope="module")
 def data():
     _, train_table, _, _ = simulate(FlySettings(n_inputs=6, n_hidden=4), DataSettings(40, 2, 2), seed=0)
-    return BehaviorData.from_table(train_table, 6)
+    return simulated_data(train_table, 6, 4)
 
 
 def assert_same_weights(a, b):
@@ -277,8 +296,10 @@ def test_models_differ_only_in_masking(data):
     for model in ("control", "noko", "ko", "do"):
         assert_same_weights(fit(model, data, zero_epochs, 3)[0], start)
 
-    control_rows = data.silenced_unit == -1
-    control_only = BehaviorData(data.x[control_rows], data.y[control_rows], data.silenced_unit[control_rows])
+    control_rows = data.set_index == 0
+    control_only = BehaviorData(
+        data.x[control_rows], data.y[control_rows], data.set_index[control_rows], data.set_units
+    )
     nets = {m: fit(m, control_only, SETTINGS, 3)[0] for m in ("control", "noko", "ko", "do")}
     for model in ("noko", "ko", "do"):
         assert_same_weights(nets[model], nets["control"])
@@ -288,8 +309,8 @@ def test_models_differ_only_in_masking(data):
 
 
 def test_control_model_ignores_the_silenced_sets(data):
-    garbage_y = torch.where(data.silenced_unit[:, None] >= 0, 1e3, data.y)
-    garbage = BehaviorData(data.x, garbage_y, data.silenced_unit)
+    garbage_y = torch.where(data.set_index[:, None] > 0, 1e3, data.y)
+    garbage = BehaviorData(data.x, garbage_y, data.set_index, data.set_units)
     assert_same_weights(fit("control", data, SETTINGS, 0)[0], fit("control", garbage, SETTINGS, 0)[0])
     # ...while noko does use them.
     noko_a, noko_b = fit("noko", data, SETTINGS, 0)[0], fit("noko", garbage, SETTINGS, 0)[0]
@@ -305,7 +326,7 @@ def test_epoch_loss_is_the_mean_squared_error_over_the_rows_trained_on(data, mod
     assert_same_weights(net, start)
     squared_errors = []
     for unit in range(-1, 4) if model != "control" else [-1]:
-        rows = data.silenced_unit == unit
+        rows = torch.from_numpy(data.silenced_unit() == unit)
         keep = silencing_mask(4, unit if model == "ko" else -1)
         with torch.no_grad():
             squared_errors.append(((start(data.x[rows], keep) - data.y[rows]).double() ** 2).numpy())
@@ -381,10 +402,10 @@ def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
     fly, train_table, _, probe = simulate(
         FlySettings(n_inputs=10, n_hidden=4, noise_sd=0.01), DataSettings(200, 2, 500), seed=1
     )
-    data = BehaviorData.from_table(train_table, 10)
+    data = simulated_data(train_table, 10, 4)
     settings = TrainSettings(lr=0.01, batch_size=16, epochs=40)
     models = {model: fit(model, data, settings, 1, Architecture(10, 4))[0] for model in ("noko", "ko")}
-    scores = metrics.neural_scores(fly, models, probe)
+    scores = metrics.neural_scores(models, probe, simulated_layout(10, 4, 1, None), fly)
     median = scores.groupby("model")["r2"].median()
     assert median["ko"] > 0.9
     assert median["noko"] < 0.5
@@ -477,7 +498,7 @@ def test_restart_zero_is_the_network_a_single_run_starts_from():
 def deep_data():
     fly = FlySettings(n_inputs=6, n_hidden=4, activation="relu", decoder=(8,), n_outputs=3, noise_sd=0.05)
     _, train_table, _, _ = simulate(fly, DataSettings(60, 2, 2), seed=0)
-    return fly.architecture, BehaviorData.from_table(train_table, 6, 3)
+    return fly.architecture, simulated_data(train_table, 6, 4, 3)
 
 
 def test_a_deep_several_output_network_trains_reproducibly_and_lowers_the_loss(deep_data):
@@ -535,7 +556,7 @@ def test_permuting_units_renames_them_and_knockout_costs_mask_each_one(deep_data
     nets = initial_networks(architecture, TrainSettings(restarts=2), seed=3)
     stacked = StackedNets(nets)
     x, y = data.x, data.y
-    set_index = (data.silenced_unit.clamp(min=0)).long()
+    set_index = torch.from_numpy(data.silenced_unit()).clamp(min=0)
     costs = knockout_costs(stacked, stacked.params, x, y, set_index)
     # rows in chunks (here of one row per network) add up to the same costs
     torch.testing.assert_close(knockout_costs(stacked, stacked.params, x, y, set_index, max_values=1), costs)
@@ -577,9 +598,9 @@ def test_relabelling_puts_swapped_units_back_where_gradient_steps_cannot(small_r
     fly, train_table, _, probe = small_replicate
     fly_relu = KnockoutNet(Architecture(6, 4, activation="relu"))
     fly_relu.load_state_dict(fly.state_dict())
-    data = BehaviorData.from_table(train_table, 6)
+    data = simulated_data(train_table, 6, 4)
     with torch.no_grad():  # the table's behaviour, as this ReLU fly would give it
-        data.y.copy_(fly_relu(data.x, keep_masks(4)[data.silenced_unit + 1]))
+        data.y.copy_(fly_relu(data.x, keep_masks(4)[torch.from_numpy(data.silenced_unit()) + 1]))
     settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel=relabel)
     result = train_restarts("ko", data, [swapped(fly_relu, 0, 2)], settings, seed=0)
     x = torch.tensor(probe[naming.input_columns(6)].to_numpy(np.float32))

@@ -262,15 +262,15 @@ def recording_scores(
 @torch.no_grad()
 def neural_scores(
     nets: dict[str, KnockoutNet],
-    stimuli: torch.Tensor,
-    recordings: pd.DataFrame,
+    neurons: pd.DataFrame,
     layout: Layout,
     fly: KnockoutNet | None = None,
     design: DataDesign | None = None,
 ) -> pd.DataFrame:
-    """Per model and unit of the data (``layout.units``), on the neuron ``stimuli``:
+    """Per model and unit of the data (``layout.units``), on the stimuli of ``neurons`` (a
+    neurons table: inputs ``layout.inputs`` and responses ``r_<unit>`` of the recorded units):
 
-    - ``recorded`` (1 if ``recordings`` has the unit's response) and ``silenced`` (1 if a set
+    - ``recorded`` (1 if ``neurons`` has the unit's response) and ``silenced`` (1 if a set
       silenced it);
     - for recorded units (NaN for the others), on the stimuli where the neuron was recorded:
       ``r2`` (model unit i against neuron i; 0 if the model has no unit i), ``r2_matched``
@@ -286,9 +286,10 @@ def neural_scores(
     """
     units = list(layout.units)
     n_units = len(units)
-    recorded_units = [unit for unit in units if naming.response_column(unit) in recordings]
+    stimuli = torch.from_numpy(neurons[list(layout.inputs)].to_numpy(np.float32, copy=True))
+    recorded_units = [unit for unit in units if naming.response_column(unit) in neurons]
     recorded_index = [units.index(unit) for unit in recorded_units]
-    values = recordings[[naming.response_column(unit) for unit in recorded_units]].to_numpy(np.float64)
+    values = neurons[[naming.response_column(unit) for unit in recorded_units]].to_numpy(np.float64)
     silenced = np.array(layout.silenced, dtype=np.int64)
     unknown = np.full(n_units, np.nan)
     truth = {"fly_silencing_effect": unknown, "contribution": unknown, "r2_predicted": unknown}
@@ -335,10 +336,12 @@ def neural_scores(
 
 
 @torch.no_grad()
-def response_table(nets: dict[str, KnockoutNet], stimuli: torch.Tensor, units: list[str]) -> pd.DataFrame:
-    """Every model unit's predicted response to each stimulus (``r_<unit>``, as in the
-    neurons file; a model's extra units ``r_extra_00`` ...), one row per model and stimulus:
-    what an experimenter compares with the next recording."""
+def response_table(nets: dict[str, KnockoutNet], neurons: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """Every model unit's predicted response to each stimulus of ``neurons`` (``r_<unit>``,
+    as in the neurons file; a model's extra units ``r_extra_00`` ...), one row per model and
+    stimulus: what an experimenter compares with the next recording."""
+    stimuli = torch.from_numpy(neurons[list(layout.inputs)].to_numpy(np.float32, copy=True))
+    units = list(layout.units)
     tables = []
     for model, net in nets.items():
         names = [naming.response_column(name) for name in naming.model_unit_names(units, net.n_hidden)]

@@ -98,7 +98,7 @@ def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
         behavior = behavior.groupby(["seed", "model", "set", "silenced_units"], as_index=False, sort=False)[
             ["r2", "noise_ceiling"]
         ].mean()
-    sets = list(dict.fromkeys(behavior["set"]))  # the evaluation's order: control first
+    sets = sorted(set(behavior["set"]), key=lambda name: (name != "control", name))
     fig = Figure(figsize=(settings.width, 4.8), layout="constrained")
     ax = fig.add_subplot()
     ceiling = behavior.drop_duplicates(["seed", "set"]).groupby("set")["noise_ceiling"].mean().dropna()

@@ -2,9 +2,6 @@
 and, where the true network is known, contribution, weight cosine and the predicted R²;
 and every model unit's predicted response to each neuron stimulus."""
 
-import pandas as pd
-import torch
-
 from knockout import tables, weights
 from knockout.dataset import Layout, expect_layout, read_neurons, read_rows
 from knockout.jobs import run_job
@@ -17,12 +14,10 @@ def main(snakemake) -> None:
     if "neurons" in snakemake.input.keys():  # noqa: SIM118 (a Namedlist: "in" tests its values)
         neurons, found = read_neurons(snakemake.input.neurons, layout)
         expect_layout(snakemake.input.neurons, found, layout)
-        stimuli = neurons[list(layout.inputs)]
     else:  # nothing recorded: the model units' responses to the test inputs
         seed = int(snakemake.wildcards.seed)
-        _, stimuli = read_rows(snakemake.input.behavior, layout, snakemake.params.test_fraction, seed)
-        neurons, stimuli = pd.DataFrame(), stimuli[list(layout.inputs)]
-    x = torch.from_numpy(stimuli.to_numpy("float32", copy=True))
+        _, test = read_rows(snakemake.input.behavior, layout, snakemake.params.test_fraction, seed)
+        neurons = test[list(layout.inputs)].reset_index(drop=True)
     architectures = snakemake.params.architectures
     models = weights.load_models(
         dict(zip(snakemake.params.models, snakemake.input.models, strict=True)),
@@ -32,9 +27,8 @@ def main(snakemake) -> None:
     if "fly" in snakemake.input.keys():  # noqa: SIM118 (a Namedlist: "in" tests its values)
         fly = weights.load_network(snakemake.input.fly, Architecture(**architectures["fly"]))
         design = DataDesign(**snakemake.params.design)
-    scores = neural_scores(models, x, neurons, layout, fly, design)
-    tables.write_table(scores, snakemake.output.neural)
-    tables.write_table(response_table(models, x, list(layout.units)), snakemake.output.responses)
+    tables.write_table(neural_scores(models, neurons, layout, fly, design), snakemake.output.neural)
+    tables.write_table(response_table(models, neurons, layout), snakemake.output.responses)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)
