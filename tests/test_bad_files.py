@@ -49,9 +49,9 @@ def wrong_shape(path: Path) -> None:
 
 
 CASES = [
-    ("data/train.parquet", truncate, "not a readable Parquet file", "models/ko.pt"),
-    ("data/train.parquet", drop_column, "column(s) x_03 missing", "models/ko.pt"),
-    ("data/test.parquet", nan_in_y, "column(s) y hold NaN or infinite values", "eval/behavior.parquet"),
+    ("data/behavior.parquet", truncate, "not a readable parquet file", "models/ko.pt"),
+    ("data/behavior.parquet", drop_column, "its inputs (9: x_00, x_01, x_02 ...) differ", "models/ko.pt"),
+    ("data/behavior.parquet", nan_in_y, "column y, row 0: nan (allowed: finite numbers)", "models/ko.pt"),
     ("models/ko.pt", truncate, "not a loadable weights file", "eval/behavior.parquet"),
     ("models/ko.pt", pickle_code, "files carrying pickled code are refused", "eval/behavior.parquet"),
     ("models/ko.pt", wrong_shape, "hidden.bias has shape (7,), expected (4,)", "eval/behavior.parquet"),

@@ -65,18 +65,15 @@ def test_data_files_follow_the_contract(finished_run):
     names = ["control", *[f"unit_{i:02d}" for i in range(N_HIDDEN)]]
     for seed in SEEDS:
         data = finished_run / f"results/seed{seed}/data"
+        behavior = pd.read_parquet(data / "behavior.parquet")
+        assert list(behavior.columns) == ["set", "silenced", "split", *inputs, "y"]
+        assert all(behavior[c].dtype == np.float32 for c in [*inputs, "y"])
         for split, per_set in [("train", 400), ("test", 200)]:
-            table = pd.read_parquet(data / f"{split}.parquet")
-            assert list(table.columns) == ["dataset", "silenced_unit", *inputs, "y"]
-            assert all(table[c].dtype == np.float32 for c in [*inputs, "y"])
-            assert pd.api.types.is_integer_dtype(table["silenced_unit"])
-            assert table.groupby("dataset", sort=False).size().to_dict() == dict.fromkeys(names, per_set)
-            assert (
-                table.groupby("dataset")["silenced_unit"].first()
-                == pd.Series(range(-1, N_HIDDEN), index=names)
-            ).all()
-        probe = pd.read_parquet(data / "probe.parquet")
-        assert list(probe.columns) == [*inputs, *[f"h_{i:02d}" for i in range(N_HIDDEN)]]
+            table = behavior[behavior["split"] == split]
+            assert table.groupby("set", sort=False).size().to_dict() == dict.fromkeys(names, per_set)
+            assert (table.groupby("set")["silenced"].first() == pd.Series(["", *names[1:]], index=names)).all()
+        probe = pd.read_parquet(data / "neurons.parquet")
+        assert list(probe.columns) == [*inputs, *[f"r_unit_{i:02d}" for i in range(N_HIDDEN)]]
         assert len(probe) == 400
 
 
@@ -96,34 +93,38 @@ def test_weight_files_follow_the_contract(finished_run):
 def test_behavior_r2_recomputed_independently(finished_run):
     for seed in SEEDS:
         run = finished_run / f"results/seed{seed}"
-        test = pd.read_parquet(run / "data/test.parquet")
+        behavior = pd.read_parquet(run / "data/behavior.parquet")
+        test = behavior[behavior["split"] == "test"]
         table = pd.read_parquet(run / "eval/behavior.parquet")
-        assert list(table.columns) == ["model", "dataset", "silenced_unit", "output", "r2", "noise_ceiling"]
+        assert list(table.columns) == ["model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
         assert set(table["output"]) == {"y"}
         assert len(table) == len(EVALUATED) * (N_HIDDEN + 1)
         fly = load_state(run / "fly.pt")
         for row in table.itertuples():
-            rows = test[test["dataset"] == row.dataset]
+            rows = test[test["set"] == row.set]
             x = rows[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64)
             y = rows["y"].to_numpy(np.float64)
             model = load_state(run / f"models/{row.model}.pt")
-            masked = row.silenced_unit if row.model in ("ko", "optimum") else -1
+            silenced_unit = int(row.silenced_units.removeprefix("unit_")) if row.silenced_units else -1
+            masked = silenced_unit if row.model in ("ko", "optimum") else -1
             assert row.r2 == pytest.approx(r2(y, predict(model, x, masked)), abs=1e-4)
-            assert row.noise_ceiling == pytest.approx(r2(y, predict(fly, x, row.silenced_unit)), abs=1e-4)
+            assert row.noise_ceiling == pytest.approx(r2(y, predict(fly, x, silenced_unit)), abs=1e-4)
 
 
 def test_neural_r2_recomputed_independently(finished_run):
     for seed in SEEDS:
         run = finished_run / f"results/seed{seed}"
-        probe = pd.read_parquet(run / "data/probe.parquet")
+        probe = pd.read_parquet(run / "data/neurons.parquet")
         x = probe[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64)
-        fly_hidden = probe[[f"h_{i:02d}" for i in range(N_HIDDEN)]].to_numpy(np.float64)
+        fly_hidden = probe[[f"r_unit_{i:02d}" for i in range(N_HIDDEN)]].to_numpy(np.float64)
         fly = load_state(run / "fly.pt")
         np.testing.assert_allclose(fly_hidden, hidden(fly, x), atol=1e-4)
         table = pd.read_parquet(run / "eval/neural.parquet")
         assert list(table.columns) == [
             "model",
             "unit",
+            "unit_name",
+            "recorded",
             "silenced",
             "r2",
             "r2_matched",
@@ -167,19 +168,20 @@ def test_neural_r2_recomputed_independently(finished_run):
                 # c² / (c² + σ² d / n) with the tiny config's σ, d and n
                 floor = TINY_CONFIG["fly"]["noise_sd"] ** 2 * N_INPUTS / TINY_CONFIG["data"]["n_train"]
                 assert row.r2_predicted == pytest.approx(row.contribution**2 / (row.contribution**2 + floor))
-                assert row.silenced == 1
+                assert row.silenced == 1 and row.recorded == 1 and row.unit_name == f"unit_{unit:02d}"
 
 
 def test_knockout_optimum_recomputed_independently(finished_run):
     """The closed-form optimum from the saved training data, by least squares written here."""
     for seed in SEEDS:
         run = finished_run / f"results/seed{seed}"
-        train = pd.read_parquet(run / "data/train.parquet")
+        behavior = pd.read_parquet(run / "data/behavior.parquet")
+        train = behavior[behavior["split"] == "train"]
         x = np.hstack(
             [train[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64), np.ones((len(train), 1))]
         )
         y = train["y"].to_numpy(np.float64)
-        silenced = train["silenced_unit"].to_numpy()
+        silenced = np.array([int(name[5:]) if name else -1 for name in train["silenced"]])
         # unit j's columns are [x, 1], zeroed on rows of the set where unit j was silenced
         design = np.hstack([x * (silenced != j)[:, None] for j in range(N_HIDDEN)] + [np.ones((len(x), 1))])
         theta = np.linalg.lstsq(design, y, rcond=None)[0]
@@ -232,9 +234,7 @@ def test_knockout_training_recovers_the_units_and_the_others_do_not(finished_run
         for other in ["control", "noko", "do"]:
             assert median[other] < median["ko"] - 0.3, median
         behavior = pd.read_parquet(finished_run / f"results/seed{seed}/eval/behavior.parquet")
-        silenced = behavior[behavior["silenced_unit"] >= 0].pivot(
-            index="dataset", columns="model", values="r2"
-        )
+        silenced = behavior[behavior["silenced_units"] != ""].pivot(index="set", columns="model", values="r2")
         assert (silenced["ko"] > silenced["do"]).all(), silenced
 
 
@@ -255,7 +255,7 @@ def test_rerun_reproduces_the_tables_byte_for_byte(finished_run):
     outputs = [
         f"results/seed{s}/{kind}"
         for s in SEEDS
-        for kind in ["data/train.parquet", "eval/behavior.parquet", "eval/neural.parquet", "models/ko.pt"]
+        for kind in ["data/behavior.parquet", "eval/behavior.parquet", "eval/neural.parquet", "models/ko.pt"]
     ]
     before = {p: (finished_run / p).read_bytes() for p in outputs}
     snakemake(finished_run, "--forceall", "--cores", "2")

@@ -221,6 +221,12 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
     silenced = _check_text(path, table, "silenced")
     _check_numeric(path, table, [*inputs, *outputs], nan_allowed=False)
     known = {unit: index for index, unit in enumerate(units)}
+    for row, joined in silenced.drop_duplicates().items():
+        if unknown := [unit for unit in joined.split(naming.UNIT_SEPARATOR) if joined and unit not in known]:
+            raise InputFileError(
+                f"{path}: column silenced, row {row}: unit {unknown[0]!r} is not in data.units "
+                f"({', '.join(units[:6])}{' ...' if len(units) > 6 else ''})"
+            )
     silenced_of: dict[str, tuple[int, ...]] = {}
     first_row_of: dict[str, int] = {}
     for row, (name, joined) in enumerate(zip(set_names.to_numpy(), silenced.to_numpy(), strict=True)):
@@ -230,11 +236,6 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
         if not name:
             raise InputFileError(f"{path}: column set, row {label}: empty (a set's name, or control)")
         names = joined.split(naming.UNIT_SEPARATOR) if joined else []
-        if unknown := [unit for unit in names if unit not in known]:
-            raise InputFileError(
-                f"{path}: column silenced, row {label}: unit {unknown[0]!r} is not in data.units "
-                f"({', '.join(units[:6])}{' ...' if len(units) > 6 else ''})"
-            )
         if len(set(names)) != len(names):
             raise InputFileError(f"{path}: column silenced, row {label}: {joined!r} names a unit twice")
         if (name == naming.CONTROL) != (not names):
@@ -366,11 +367,29 @@ def load(folder: str | os.PathLike, units: list[str]) -> Dataset:
 
 
 def expect_layout(path: str | os.PathLike, found: Layout, expected: Layout) -> None:
-    """A job's file must still hold what the workflow planned the run for."""
-    if found != expected:
-        raise InputFileError(
-            f"{path}: its columns or sets changed since the workflow started; run snakemake again"
-        )
+    """A job's file must hold what the workflow planned the run for (from the config, or
+    from the files as they were when it started)."""
+    for field, what in (
+        ("inputs", "inputs"),
+        ("outputs", "outputs"),
+        ("sets", "sets"),
+        ("has_split", "split column"),
+        ("recorded", "recorded units"),
+    ):
+        have, want = getattr(found, field), getattr(expected, field)
+        if have != want:
+            raise InputFileError(
+                f"{path}: its {what} ({_shown(have)}) differ from those the run was planned for "
+                f"({_shown(want)}); does the file match the config? (a file edited during a run: "
+                f"run snakemake again)"
+            )
+
+
+def _shown(values) -> str:
+    if isinstance(values, bool):
+        return "present" if values else "absent"
+    values = [name if isinstance(name, str) else name[0] for name in values]
+    return f"{len(values)}: {', '.join(values[:3])}{' ...' if len(values) > 3 else ''}"
 
 
 def read_rows(
