@@ -64,7 +64,7 @@ def test_a_valid_folder_loads_with_its_layout(tmp_path):
     assert layout.units == tuple(UNITS)
     assert layout.sets == (("control", ()), ("A", (0,)), ("B+C", (1, 2)))
     assert layout.recorded == ("A", "C") and layout.has_neurons and not layout.has_split
-    assert layout.silenced == [True, True, True] and not layout.single_unit_sets
+    assert layout.silenced == [True, True, True]
     assert Layout.from_dict(layout.as_dict()) == layout
     behavior_only = Layout.from_dict(layout.as_dict(behavior_only=True))
     assert behavior_only.recorded == () and behavior_only.sets == layout.sets

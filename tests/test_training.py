@@ -616,6 +616,36 @@ def test_relabelling_puts_swapped_units_back_where_gradient_steps_cannot(small_r
         assert r2[0] < 0.9 and r2[2] < 0.9
 
 
+@pytest.mark.parametrize(("swap", "relabelled"), [((0, 3), True), ((0, 1), True), ((1, 2), False)])
+def test_relabelling_handles_a_line_that_silences_two_units(small_replicate, swap, relabelled):
+    """Sets: control, unit 0, units 1 and 2 together, unit 3. Swapped single units, or a
+    single unit swapped with one of the pair, are put back; the pair's two units play
+    interchangeable roles (knockout training cannot tell them apart), so swapping them
+    changes no loss and nothing is relabelled."""
+    fly, train_table, _, probe = small_replicate
+    fly_relu = KnockoutNet(Architecture(6, 4, activation="relu"))
+    fly_relu.load_state_dict(fly.state_dict())
+    plain = simulated_data(train_table, 6, 4)
+    set_index = torch.tensor([0, 1, 2, 2, 3])[plain.set_index]
+    set_units = ((), (0,), (1, 2), (3,))
+    data = BehaviorData(plain.x, plain.y.clone(), set_index, set_units)
+    keep = keep_matrix([set_units[s] for s in set_index.tolist()], 4, "cpu")
+    with torch.no_grad():
+        data.y.copy_(fly_relu(data.x, keep))
+    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel="always")
+    result = train_restarts("ko", data, [swapped(fly_relu, *swap)], settings, seed=0)
+    x = torch.tensor(probe[naming.input_columns(6)].to_numpy(np.float32))
+    with torch.no_grad():
+        r2 = np.diag(
+            metrics.squared_correlations(fly_relu.activity(x).numpy(), result.network.activity(x).numpy())
+        )
+    assert result.relabelled == ([[1]] if relabelled else [[]])
+    if relabelled:
+        assert r2.min() > 0.99
+    else:
+        assert r2[0] > 0.99 and r2[3] > 0.99 and r2[1] < 0.9
+
+
 @pytest.mark.parametrize("n_hidden", [2, 6])
 def test_relabelling_trains_models_smaller_and_larger_than_the_fly(data, n_hidden):
     architecture = Architecture(6, n_hidden, activation="relu")

@@ -84,11 +84,6 @@ class Layout:
         hit = {unit for _, units in self.sets for unit in units}
         return [unit in hit for unit in range(len(self.units))]
 
-    @property
-    def single_unit_sets(self) -> bool:
-        """Whether every silenced set silences exactly one unit."""
-        return all(len(units) == 1 for _, units in self.sets if units)
-
 
 def simulated_layout(n_inputs: int, n_hidden: int, n_outputs: int, n_silenced: int | None) -> Layout:
     """The layout of the files the simulated fly writes (every unit recorded)."""

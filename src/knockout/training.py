@@ -23,8 +23,8 @@ poor local minimum. Two remedies, both measured on the ReLU fly (README):
   the swaps come early), each restart's bottleneck units are reordered by the assignment
   of units to silenced sets with the lowest knockout loss (the Hungarian algorithm on
   the loss of each set with each unit masked), when it is lower than the current
-  order's. It uses the behaviour data only, and only lowers the loss ko trains on. It
-  needs every set to silence one unit (a two-unit line's loss does not split by unit).
+  order's. It uses the behaviour data only, and only lowers the loss ko trains on (a
+  line that silences several units couples their roles: see :class:`_Relabeller`).
 
 For the two-layer, one-output network of the seed problem trained once without
 relabelling, a hand-derived step (:class:`FlatAdamNet`) is used instead: it is several
@@ -383,23 +383,20 @@ def fast_path_fits(architecture: Architecture) -> bool:
     return architecture.two_layer and architecture.n_outputs == 1
 
 
-def relabels(
-    model: str, architecture: Architecture, settings: TrainSettings, single_unit_sets: bool = True
-) -> bool:
+def relabels(model: str, architecture: Architecture, settings: TrainSettings) -> bool:
     """Whether this model's units are reordered during training: only a model that masks
-    the unit matching the silenced one (ko) has an order to get wrong, and the reordering
-    needs sets that each silence one unit (auto skips it otherwise; always refuses)."""
+    the unit matching the silenced one (ko) has an order to get wrong."""
     if models.spec(model).train_mask != "matching" or settings.relabel == "never":
         return False
-    wanted = settings.relabel == "always" or architecture.activation == "relu"
-    if wanted and not single_unit_sets:
-        if settings.relabel == "always":
-            raise ValueError(
-                "train.relabel: always needs every set to silence one unit, and a set of this data "
-                "silences several; use auto (which skips it then) or never"
-            )
-        return False
-    return wanted
+    return settings.relabel == "always" or architecture.activation == "relu"
+
+
+@torch.no_grad()
+def _row_chunks(stacked: StackedNets, n_restarts: int, n_rows: int, max_values: int, device):
+    """Row indices in chunks whose widest layer holds at most ``max_values`` numbers across
+    the R networks, so that memory stays bounded for any data size."""
+    widest = max(width for sizes in stacked.architecture.layer_sizes() for width in sizes)
+    return torch.arange(n_rows, device=device).split(max(1, max_values // (n_restarts * widest)))
 
 
 @torch.no_grad()
@@ -410,27 +407,44 @@ def knockout_costs(
     y: torch.Tensor,
     set_index: torch.Tensor,
     max_values: int = RELABEL_CHUNK_VALUES,
+    base_keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[R, set, unit]: each restart's summed squared error on each silenced set (rows of
-    ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit masked.
-
-    Rows go through in chunks whose widest layer holds at most ``max_values`` numbers
-    across the R networks, so memory stays bounded for any data size.
+    ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit masked, on
+    top of each row's ``base_keep`` [rows, units] (the set's other silenced units; None:
+    nothing else), in chunks of rows (:func:`_row_chunks`).
     """
-    architecture = stacked.architecture
-    n_restarts, n_hidden = len(params[0]), architecture.n_hidden
-    widest = max(width for sizes in architecture.layer_sizes() for width in sizes)
-    chunk = max(1, max_values // (n_restarts * widest))
+    n_restarts, n_hidden = len(params[0]), stacked.architecture.n_hidden
     n_sets = int(set_index.max()) + 1
     costs = torch.zeros(n_restarts, n_sets, n_hidden, dtype=torch.float64, device=x.device)
     masks = keep_masks(n_hidden)[1:].to(x.device)
-    for rows in torch.arange(len(x), device=x.device).split(chunk):
+    for rows in _row_chunks(stacked, n_restarts, len(x), max_values, x.device):
         activity = stacked.activity(x[rows], params)
+        if base_keep is not None:
+            activity = activity * base_keep[rows]
         for unit, keep in enumerate(masks):
             errors = stacked.decode(activity * keep, params) - y[rows]
             per_row = (errors * errors).sum(dim=2).double()
             costs[:, :, unit].index_add_(1, set_index[rows], per_row)
     return costs
+
+
+@torch.no_grad()
+def masked_losses(
+    stacked: StackedNets,
+    params: list[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    keep: torch.Tensor,
+    max_values: int = RELABEL_CHUNK_VALUES,
+) -> torch.Tensor:
+    """[R]: each restart's summed squared error on rows ``x``, ``y`` masked by ``keep`` [rows, units]."""
+    n_restarts = len(params[0])
+    total = torch.zeros(n_restarts, dtype=torch.float64, device=x.device)
+    for rows in _row_chunks(stacked, n_restarts, len(x), max_values, x.device):
+        errors = stacked.predict(x[rows], keep[rows], params) - y[rows]
+        total += (errors * errors).sum(dim=(1, 2)).double()
+    return total
 
 
 def best_order(costs, set_units: list[int], n_hidden: int) -> list[int] | None:
@@ -458,32 +472,60 @@ def best_order(costs, set_units: list[int], n_hidden: int) -> list[int] | None:
 
 class _Relabeller:
     """After epochs 1, 2, 4, 8, ..., reorders every restart's units (and its Adam state with
-    them) to the knockout loss's best assignment of units to silenced sets."""
+    them) to the knockout loss's best assignment of units to the silenced units' roles.
+
+    Each silenced unit the model has is a role; the cost of model unit k in role i is the
+    loss of every set that silences i with k masked in i's place (and the set's other
+    units masked as now). With sets of one unit each that is the knockout loss exactly;
+    a set of several units couples their roles, so there a proposed order is kept only if
+    the knockout loss computed with it is lower.
+    """
 
     def __init__(self, model: str, data: BehaviorData, n_hidden: int, n_restarts: int, device) -> None:
-        silenced = [
-            (units[0], rows)
-            for units, rows in trained_sets(model, data)
-            if len(units) == 1 and units[0] < n_hidden
-        ]
-        self.set_units = [unit for unit, _ in silenced]
+        sets = [(units, rows) for units, rows in trained_sets(model, data) if units]
+        self.set_units = sorted({unit for units, _ in sets for unit in units if unit < n_hidden})
         self.n_hidden = n_hidden
         self.epochs: list[list[int]] = [[] for _ in range(n_restarts)]
-        if not silenced:  # no set masks a unit this model has: there is no order to fix
+        if not self.set_units:  # no set masks a unit this model has: there is no order to fix
             return
-        rows = torch.cat([rows for _, rows in silenced])
+        role = {unit: number for number, unit in enumerate(self.set_units)}
+        entries = [(role[unit], units, rows) for units, rows in sets for unit in units if unit < n_hidden]
+        rows = torch.cat([rows for _, _, rows in entries])
         self.x, self.y = data.x[rows].to(device), data.y[rows].to(device)
-        self.set_index = torch.cat(
-            [torch.full((len(rows),), number) for number, (_, rows) in enumerate(silenced)]
-        ).to(device)
+        self.set_index = torch.cat([torch.full((len(rows),), number) for number, _, rows in entries]).to(
+            device
+        )
+        self.exact = all(len(units) == 1 for units, _ in sets)
+        self.base_keep = self.sets = None
+        if not self.exact:
+            others = [tuple(u for u in units if u != self.set_units[number]) for number, units, _ in entries]
+            self.base_keep = torch.cat(
+                [
+                    keep_matrix([masked] * len(rows), n_hidden, device)
+                    for masked, (_, _, rows) in zip(others, entries, strict=True)
+                ]
+            )
+            self.sets = [(tuple(u for u in units if u < n_hidden), rows) for units, rows in sets]
+            set_rows = torch.cat([rows for _, rows in sets])
+            self.set_x, self.set_y = data.x[set_rows].to(device), data.y[set_rows].to(device)
+
+    def _loss_with(self, order: list[int], stacked: StackedNets, params: list[torch.Tensor]) -> torch.Tensor:
+        """[R]: the knockout loss over the silenced sets if units were renamed by ``order``
+        (unit i's role played by old unit ``order[i]``)."""
+        masked = [tuple(order[unit] for unit in units) for units, rows in self.sets for _ in range(len(rows))]
+        keep = keep_matrix(masked, self.n_hidden, self.set_x.device)
+        return masked_losses(stacked, params, self.set_x, self.set_y, keep)
 
     def __call__(self, epoch: int, stacked: StackedNets, params: list[torch.Tensor], adam: Adam) -> None:
         if not self.set_units or epoch & (epoch - 1):  # not a power of two
             return
-        costs = knockout_costs(stacked, params, self.x, self.y, self.set_index).cpu().numpy()
-        for restart, restart_costs in enumerate(costs):
+        costs = knockout_costs(stacked, params, self.x, self.y, self.set_index, base_keep=self.base_keep)
+        current = None if self.exact else self._loss_with(list(range(self.n_hidden)), stacked, params)
+        for restart, restart_costs in enumerate(costs.cpu().numpy()):
             order = best_order(restart_costs, self.set_units, self.n_hidden)
             if order is None:
+                continue
+            if not self.exact and not self._loss_with(order, stacked, params)[restart] < current[restart]:
                 continue
             order = torch.tensor(order, device=params[0].device)
             with torch.no_grad():
@@ -608,7 +650,7 @@ def train_restarts(
     adam = Adam(params, settings.lr)
     x, y = data.x.to(device), data.y.to(device)
     relabel = None
-    if relabels(model, starts[0].architecture, settings, data.single_unit_sets):
+    if relabels(model, starts[0].architecture, settings):
         relabel = _Relabeller(model, data, n_hidden, len(starts), device)
     losses = []
     for epoch, batch_rows, units in epoch_plans(model, data, n_hidden, settings, seed):
@@ -657,7 +699,7 @@ def train(
     if (
         settings.restarts == 1
         and fast_path_fits(architecture)
-        and not relabels(model, architecture, settings, data.single_unit_sets)
+        and not relabels(model, architecture, settings)
     ):
         [start] = initial_networks(architecture, settings, seed)
         watch = _DivergenceWatch(model, seed, settings, _trained_variance(model, data))
