@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run figures sweeps report chromium test test-slurm bench lint format clean
+.PHONY: venv run example figures sweeps report chromium test test-slurm bench lint format clean
 
 venv: $(VENV)/.installed
 
@@ -17,6 +17,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 ## run: the whole pipeline on config/config.yaml (only stale steps rerun)
 run: venv
 	$(BIN)/snakemake --cores $(CORES)
+
+## example: the worked example, knockout training on the recorded experiment in
+## examples/lc_lines/ (README, "Your own data"); runs in examples/, results in examples/results/
+example: venv
+	$(BIN)/snakemake --cores $(CORES) --directory examples --configfile examples/config.yaml
 
 ## figures: bring the figures up to date after a config or code change
 figures: venv
@@ -66,3 +71,4 @@ format: venv
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+	rm -rf examples/results examples/logs examples/benchmarks examples/.snakemake

@@ -91,7 +91,7 @@ def test_a_unit_never_silenced_is_allowed_and_reported(tmp_path):
 
 
 def test_the_simulated_fly_writes_the_contract(tmp_path):
-    fly, train, test, neurons = simulate(FlySettings(n_inputs=5, n_hidden=3), DataSettings(4, 3, 6), seed=0)
+    _, train, test, neurons = simulate(FlySettings(n_inputs=5, n_hidden=3), DataSettings(4, 3, 6), seed=0)
     write_folder(tmp_path, behavior_file(train, test), neurons)
     units = ["unit_00", "unit_01", "unit_02"]
     assert load(tmp_path, units).layout == simulated_layout(5, 3, 1, None)

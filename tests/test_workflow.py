@@ -71,7 +71,9 @@ def test_data_files_follow_the_contract(finished_run):
         for split, per_set in [("train", 400), ("test", 200)]:
             table = behavior[behavior["split"] == split]
             assert table.groupby("set", sort=False).size().to_dict() == dict.fromkeys(names, per_set)
-            assert (table.groupby("set")["silenced"].first() == pd.Series(["", *names[1:]], index=names)).all()
+            assert (
+                table.groupby("set")["silenced"].first() == pd.Series(["", *names[1:]], index=names)
+            ).all()
         probe = pd.read_parquet(data / "neurons.parquet")
         assert list(probe.columns) == [*inputs, *[f"r_unit_{i:02d}" for i in range(N_HIDDEN)]]
         assert len(probe) == 400
@@ -269,7 +271,7 @@ def test_one_training_job_per_seed_trains_the_same_networks(finished_run, tmp_pa
     assert scheduled_jobs(workdir)["train_model"] == len(SEEDS)
     snakemake(workdir)
     outputs = sorted(p.relative_to(finished_run) for p in (finished_run / "results").glob("seed*/*/*"))
-    assert len(outputs) == len(SEEDS) * (3 + 2 * len(MODELS) + 1 + 3)  # data; models, optimum; eval
+    assert len(outputs) == len(SEEDS) * (2 + 2 * len(MODELS) + 1 + 5)  # data; models, optimum; eval
     for path in outputs:
         assert (workdir / path).read_bytes() == (finished_run / path).read_bytes(), path
 

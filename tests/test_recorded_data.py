@@ -1,0 +1,178 @@
+"""A user's own experiment end to end: a data folder written to the import contract runs
+through the same workflow as the simulated fly, with no code change.
+
+The folder is made here by a generator of the test's own (tanh units, a line that
+silences two units, half the units recorded, some stimuli missed); the neural R² of the
+recorded units is recomputed from the weight files and the neurons file.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from workflow_helpers import TINY_CONFIG, copy_workflow, scheduled_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+UNITS = ["A", "B", "C", "D", "E"]
+SETS = {"control": "", "A": "A", "B": "B", "C+D": "C+D"}  # E is never silenced
+RECORDED = ["A", "C", "E"]
+N_INPUTS, ROWS_PER_SET = 6, 240
+MODELS = ["control", "noko", "ko", "do"]
+SEEDS = [0, 1]
+
+
+def write_experiment(folder: Path) -> None:
+    rng = np.random.default_rng(7)
+    w_in = rng.normal(size=(len(UNITS), N_INPUTS)) / np.sqrt(N_INPUTS) * 1.5
+    w_out = rng.normal(size=(2, len(UNITS)))
+
+    def units(x):
+        return np.tanh(x @ w_in.T)
+
+    blocks = []
+    for name, silenced in SETS.items():
+        x = rng.normal(size=(ROWS_PER_SET, N_INPUTS))
+        h = units(x)
+        for unit in filter(None, silenced.split("+")):
+            h[:, UNITS.index(unit)] = 0.0
+        y = h @ w_out.T + 0.05 * rng.normal(size=(ROWS_PER_SET, 2))
+        block = pd.DataFrame(x, columns=[f"x_{i:02d}" for i in range(N_INPUTS)])
+        block[["y_00", "y_01"]] = y
+        block.insert(0, "silenced", silenced)
+        block.insert(0, "set", name)
+        blocks.append(block)
+    folder.mkdir(parents=True)
+    pd.concat(blocks, ignore_index=True).to_parquet(folder / "behavior.parquet", index=False)
+    stimuli = rng.normal(size=(300, N_INPUTS))
+    neurons = pd.DataFrame(stimuli, columns=[f"x_{i:02d}" for i in range(N_INPUTS)])
+    for unit in RECORDED:
+        response = 3.0 * units(stimuli)[:, UNITS.index(unit)] + 1.0
+        response[rng.random(300) < 0.1] = np.nan  # stimuli this neuron was not recorded on
+        neurons[f"r_{unit}"] = response
+    neurons.to_parquet(folder / "neurons.parquet", index=False)
+
+
+def recorded_config(folder: Path) -> dict:
+    config = copy.deepcopy(TINY_CONFIG)
+    del config["fly"]
+    config["data"] = {"source": str(folder), "units": UNITS, "test_fraction": 0.25}
+    config["train"]["epochs"] = 60
+    config["train"]["batch_size"] = 32
+    config["model"] = {"activation": "relu", "decoder": [16]}
+    config["train"]["restarts"] = 4
+    return config
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("recorded")
+    write_experiment(base / "experiment")
+    workdir = copy_workflow(base / "run", recorded_config(base / "experiment"))
+    snakemake(workdir)
+    return workdir
+
+
+def load_state(path: Path) -> dict[str, np.ndarray]:
+    return {k: v.double().numpy() for k, v in torch.load(path, weights_only=True).items()}
+
+
+def bottleneck(state: dict, x: np.ndarray) -> np.ndarray:
+    """The documented network up to the silenceable units (no encoder here): ReLU(W x + b)."""
+    return np.maximum(x @ state["hidden.weight"].T + state["hidden.bias"], 0.0)
+
+
+def test_the_tables_say_what_was_recorded_and_silenced_and_leave_the_unknown_empty(finished_run):
+    for seed in SEEDS:
+        neural = pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
+        ko = neural[neural["model"] == "ko"].set_index("unit_name")
+        assert ko.index.tolist() == UNITS
+        assert ko["recorded"].tolist() == [int(u in RECORDED) for u in UNITS]
+        assert ko["silenced"].tolist() == [1, 1, 1, 1, 0]
+        assert ko.loc[["B", "D"], ["r2", "r2_matched", "r2_decoded"]].isna().all().all()
+        assert (
+            ko[["contribution", "weight_cosine", "r2_predicted", "fly_silencing_effect"]].isna().all().all()
+        )
+        behavior = pd.read_parquet(finished_run / f"results/seed{seed}/eval/behavior.parquet")
+        assert behavior["noise_ceiling"].isna().all()  # no true network to compare with
+        assert set(behavior["set"]) == set(SETS) and set(behavior["output"]) == {"y_00", "y_01"}
+        assert dict(zip(behavior["set"], behavior["silenced_units"], strict=True))["C+D"] == "C+D"
+        silencing = pd.read_parquet(finished_run / f"results/seed{seed}/eval/silencing.parquet")
+        assert len(silencing[silencing["model"] == "ko"]) == len(UNITS) * 2  # every unit, each output
+        responses = pd.read_parquet(finished_run / f"results/seed{seed}/eval/responses.parquet")
+        assert [c for c in responses.columns if c.startswith("r_")] == [f"r_{u}" for u in UNITS]
+    figures = sorted(p.stem for p in (finished_run / "results/figures").iterdir())
+    assert figures == ["behavior_r2", "loss_curves", "neural_r2", "neural_r2_three_ways"]
+
+
+def test_recorded_neural_r2_recomputed_from_the_weight_files(finished_run):
+    config = yaml.safe_load((finished_run / "config/config.yaml").read_text())
+    neurons = pd.read_parquet(Path(config["data"]["source"]) / "neurons.parquet")
+    x = neurons[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64)
+    for seed in SEEDS:
+        table = pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
+        for model in MODELS:
+            model_units = bottleneck(load_state(finished_run / f"results/seed{seed}/models/{model}.pt"), x)
+            rows = table[table["model"] == model].set_index("unit_name")
+            for unit in RECORDED:
+                recorded = neurons[f"r_{unit}"].notna().to_numpy()
+                r = np.corrcoef(neurons.loc[recorded, f"r_{unit}"], model_units[recorded, UNITS.index(unit)])[
+                    0, 1
+                ]
+                expected = 0.0 if np.isnan(r) else r**2  # a unit that never fires tracks nothing
+                assert rows.loc[unit, "r2"] == pytest.approx(expected, abs=1e-5), (seed, model, unit)
+
+
+def test_knockout_training_identifies_the_recorded_single_unit_lines(finished_run):
+    for seed in SEEDS:
+        neural = pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
+        r2 = neural.pivot(index="unit_name", columns="model", values="r2")
+        assert r2.loc["A", "ko"] > 0.9 and r2.loc["A", "ko"] > r2.loc["A", "do"] + 0.3, r2
+        assert r2.loc["E", "ko"] < 0.9  # never silenced: nothing singles it out
+
+
+def test_nothing_to_do_after_a_finished_run(finished_run):
+    result = snakemake(finished_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_editing_the_neurons_file_reruns_only_the_neural_evaluation(finished_run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    folder = tmp_path / "experiment"
+    shutil.copytree(config["data"]["source"], folder)
+    config["data"]["source"] = str(folder)
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copystat(finished_run / "config/config.yaml", workdir / "config/config.yaml")
+    assert scheduled_jobs(workdir) == {}  # the copy is as finished as the original
+    neurons = pd.read_parquet(folder / "neurons.parquet")
+    neurons.loc[0, "r_A"] = 0.5
+    neurons.to_parquet(folder / "neurons.parquet", index=False)
+    assert scheduled_jobs(workdir) == {"evaluate_neural": 2, "summarize": 1, "plot": 1, "all": 1}
+    behavior = pd.read_parquet(folder / "behavior.parquet")
+    behavior.loc[0, "y_00"] = 0.5
+    behavior.to_parquet(folder / "behavior.parquet", index=False)
+    jobs = scheduled_jobs(workdir)
+    assert jobs["train_model"] == len(SEEDS) * len(MODELS) and jobs["evaluate_behavior"] == 2
+
+
+def test_a_damaged_folder_is_refused_before_any_job_naming_file_column_and_row(tmp_path):
+    write_experiment(tmp_path / "experiment")
+    behavior = pd.read_parquet(tmp_path / "experiment/behavior.parquet")
+    behavior.loc[250, "x_03"] = np.nan
+    behavior.to_parquet(tmp_path / "experiment/behavior.parquet", index=False)
+    workdir = copy_workflow(tmp_path / "run", recorded_config(tmp_path / "experiment"))
+    result = snakemake(workdir, check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "behavior.parquet: column x_03, row 250: nan (allowed: finite numbers)" in output
+    assert "Traceback" not in output
+    assert not (workdir / "results").exists()
