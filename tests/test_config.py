@@ -76,6 +76,13 @@ SCHEMA_REFUSES = [
     ("fly.activation", "tanh", "activation"),
     ("fly.silenced_activity", 1.5, "silenced_activity"),
     ("data.n_silenced", 0, "n_silenced"),
+    ("data.source", "", "source"),
+    ("data.units", ["LC4", "LC4"], "units"),
+    ("data.units", ["LC 4"], "units"),
+    ("data.units", ["LC4+LC6"], "units"),
+    ("data.units", [], "units"),
+    ("data.test_fraction", 1.0, "test_fraction"),
+    ("data.test_fraction", 0, "test_fraction"),
     ("model.n_hidden", 0, "n_hidden"),
     ("model.activation", "sigmoid", "activation"),
     ("sweeps", {"noise": {"key": "fly.noise", "values": [0.1]}}, "fly.noise"),
@@ -136,6 +143,21 @@ def test_more_silenced_units_than_the_fly_has_are_refused():
     assert config_problems(config) == [
         "data.n_silenced = 17 is larger than fly.n_hidden = 16; use 1-16, or null to silence every unit"
     ]
+
+
+def test_a_data_folder_needs_its_units_and_the_simulated_fly_refuses_them():
+    folder = with_change("data.source", "my_experiment")
+    validate(folder, SCHEMA)
+    assert config_problems(folder) == [
+        "data.units: missing; data.source my_experiment is a data folder, so list its silenceable "
+        "units in order (the names its silenced column and r_<unit> columns use)"
+    ]
+    folder["data"]["units"] = ["LC4", "LC6"]
+    folder["data"]["n_silenced"] = 40  # a simulated-fly key: not checked against a folder
+    assert config_problems(folder) == []
+    simulated = with_change("data.units", ["LC4"])
+    validate(simulated, SCHEMA)
+    assert config_problems(simulated)[0].startswith("data.units is for a data folder (data.source)")
 
 
 def test_a_sweep_point_is_the_config_with_one_key_changed():

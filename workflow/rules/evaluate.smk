@@ -16,7 +16,9 @@ rule evaluate_behavior:
         models=evaluated_models,
         behavior=behavior_reading,
         architectures=architectures,
-        silenced_activity=lambda wildcards: (fly_design(wildcards) or {}).get("silenced_activity", 0.0),
+        silenced_activity=lambda wildcards: (fly_design(wildcards) or {}).get(
+            "silenced_activity", 0.0
+        ),
     script:
         "../scripts/evaluate_behavior.py"
 
