@@ -285,3 +285,11 @@ def test_a_file_changed_after_planning_is_refused_naming_what_changed(tmp_path):
         InputFileError, match=r"its inputs \(2: x_00, x_01\) differ .* \(3: x_00, x_01, x_02\)"
     ):
         dataset.read_rows(folder / "behavior.parquet", planned, 0.2, seed=0)
+
+
+def test_text_columns_may_be_categorical_and_a_missing_silenced_value_is_control(tmp_path):
+    table = behavior_table()
+    table["set"] = table["set"].astype("category")
+    table["silenced"] = table["silenced"].where(table["set"] != "control", None)
+    layout = load(write_folder(tmp_path, table, None), UNITS).layout
+    assert layout.sets == (("control", ()), ("A", (0,)), ("B+C", (1, 2)))

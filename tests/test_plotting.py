@@ -290,3 +290,27 @@ def test_the_contribution_figure_draws_the_prediction_of_the_design_it_reads_bac
     assert estimation_floor(no_prediction) is None
     (ax,) = contribution_figure(no_prediction, 0.05, SETTINGS).axes
     assert [line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()) == 2] == [0.05]
+
+
+def test_the_figures_of_recorded_data_without_ground_truth_or_recordings_still_draw(tmp_path):
+    """A data folder without a neurons file: no recorded unit, no noise ceiling."""
+    neural = neural_table([0, 1])
+    neural[[*naming.RECORDING_MEASURES, *naming.GROUND_TRUTH_MEASURES]] = np.nan
+    neural["recorded"] = 0
+    behavior = behavior_table([0, 1]).assign(noise_ceiling=np.nan)
+    (ax,) = neural_figure(neural, None, SETTINGS).axes
+    assert "no unit was recorded" in ax.texts[0].get_text()
+    (ax,) = behavior_figure(behavior, SETTINGS).axes
+    assert not any("noise ceiling" in text for text in legend_texts(ax))
+    save_figure(three_ways_figure(behavior, neural, SETTINGS), tmp_path / "three.png", SETTINGS)
+    assert_png(tmp_path / "three.png", SETTINGS)
+
+
+def test_the_neural_figure_shows_recorded_units_by_name_and_marks_the_never_silenced():
+    neural = neural_table([0])
+    neural["unit_name"] = neural["unit"].map(dict(enumerate(["LC4", "LC6", "LC9", "LC11"])))
+    neural["recorded"] = (neural["unit"] != 1).astype(int)
+    neural["silenced"] = (neural["unit"] != 3).astype(int)
+    neural[list(naming.GROUND_TRUTH_MEASURES)] = np.nan
+    (ax,) = neural_figure(neural, None, SETTINGS).axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["LC4", "LC9", "LC11°"]

@@ -169,3 +169,22 @@ def test_a_damaged_folder_is_refused_before_any_job_naming_file_column_and_row(t
     assert "behavior.parquet: column x_03, row 250: nan (allowed: finite numbers)" in output
     assert "Traceback" not in output
     assert not (workdir / "results").exists()
+
+
+def test_a_folder_without_neurons_trains_evaluates_and_plots(tmp_path):
+    config = recorded_config() | {"seeds": [0], "models": ["ko", "do"]}
+    workdir = copy_workflow(tmp_path, config)
+    write_experiment(workdir / "experiment")
+    (workdir / "experiment/neurons.parquet").unlink()
+    snakemake(workdir)
+    neural = pd.read_parquet(workdir / "results/seed0/eval/neural.parquet")
+    assert (neural["recorded"] == 0).all() and neural["r2"].isna().all()
+    assert neural["silencing_effect"].notna().all()
+    responses = pd.read_parquet(workdir / "results/seed0/eval/responses.parquet")
+    assert len(responses) == 2 * len(SETS) * ROWS_PER_SET // 4  # the test inputs (test_fraction 0.25)
+    assert sorted(p.stem for p in (workdir / "results/figures").iterdir()) == [
+        "behavior_r2",
+        "loss_curves",
+        "neural_r2",
+        "neural_r2_three_ways",
+    ]

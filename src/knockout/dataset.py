@@ -36,8 +36,8 @@ MIN_ROWS_PER_SPLIT = 2
 """Each set needs this many training and this many test rows (R² needs two)."""
 MIN_RECORDED = 3
 """A recorded neuron needs this many finite responses (a correlation needs three to mean anything)."""
-UNIT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
-"""Unit names: a letter, then letters, digits, ``_``, ``.`` or ``-`` (``+`` joins them)."""
+UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""Unit names: a letter or digit, then letters, digits, ``_``, ``.`` or ``-`` (``+`` joins them)."""
 
 
 @dataclass(frozen=True)
@@ -125,16 +125,26 @@ def read_file(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if path.suffix == ".csv":
             table = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS}, keep_default_na=True)
-            for column in TEXT_COLUMNS:
-                if column in table:
-                    table[column] = table[column].fillna("")
-            return table
-        return pd.read_parquet(path, engine="pyarrow")
+            return _plain_text(table)
+        return _plain_text(pd.read_parquet(path, engine="pyarrow"))
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
     except Exception as error:  # pyarrow and the CSV parser raise many types for damaged files
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputFileError(f"{path}: not a readable {path.suffix[1:]} file ({reason})") from None
+
+
+def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain Python strings (a categorical or Arrow string column too); a
+    missing ``silenced`` value is the empty string (control silences nothing)."""
+    for column in TEXT_COLUMNS:
+        if column in table and not pd.api.types.is_numeric_dtype(table[column]):
+            values = table[column].astype(object)
+            missing = values.isna()
+            if column == "silenced":
+                values = values.where(~missing, "")
+            table[column] = values
+    return table
 
 
 def _first_row(table: pd.DataFrame, bad: np.ndarray) -> int:
@@ -183,7 +193,7 @@ def _check_units(units: list[str]) -> None:
     for unit in units:
         if not isinstance(unit, str) or not UNIT_NAME.match(unit):
             raise InputFileError(
-                f"data.units: {unit!r} is not a unit name (a letter, then letters, digits, _ . -)"
+                f"data.units: {unit!r} is not a unit name (a letter or digit, then letters, digits, _ . -)"
             )
     if len(set(units)) != len(units):
         raise InputFileError("data.units: names must be unique")

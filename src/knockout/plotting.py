@@ -140,6 +140,12 @@ def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSe
     """Per recorded unit, neural R² of model unit i against neuron i; below it, with the
     true network, each unit's contribution to behaviour."""
     recorded = neural[neural["recorded"] == 1]
+    if recorded.empty:  # a data folder without a neurons file
+        fig = Figure(figsize=(settings.width, 3.0), layout="constrained")
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no unit was recorded (no neurons file): nothing to compare", ha="center")
+        ax.set_axis_off()
+        return fig
     labels = unit_labels(recorded)
     units = list(labels)
     truth = noise_sd is not None and recorded["contribution"].notna().any()
