@@ -115,7 +115,7 @@ def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
         )
     _draw_per_model(ax, behavior, "set", sets, settings)
     ax.set_xticks(range(len(sets)), [name.removeprefix("unit_") for name in sets])
-    if max(len(name) for name in sets) > 4:
+    if max(len(name) for name in sets if name != "control") > 4:  # long set names
         ax.tick_params(axis="x", labelrotation=45)
     ax.set_xlabel("test set (control, or the silenced units)")
     ax.set_ylabel(
