@@ -7,7 +7,9 @@ import pytest
 import torch
 from nets import simulated_data
 
-from knockout.identifiability import UnitProducts, knockout_optimum
+from knockout.behavior_data import BehaviorData
+from knockout.dataset import simulated_layout
+from knockout.identifiability import KnockoutStatistics, UnitProducts, knockout_optimum
 from knockout.metrics import decoded_neural_r2, matched_neural_r2, squared_correlations
 from knockout.network import Architecture
 from knockout.simulation import DataSettings, FlySettings, simulate
@@ -36,22 +38,24 @@ def test_without_noise_the_optimum_is_the_fly_itself(replicate):
     fly, _, x, _, silenced = replicate
     truth = UnitProducts.of_net(fly)
     clean = truth.predict(x, silenced)
-    optimum = knockout_optimum(x, clean, silenced, 4)
+    statistics = KnockoutStatistics.of(x, clean, silenced, 4)
+    optimum = knockout_optimum(statistics)
     np.testing.assert_allclose(optimum.products, truth.products, atol=1e-8)
     assert optimum.output_bias == pytest.approx(truth.output_bias, abs=1e-8)
-    assert optimum.knockout_mse(x, clean, silenced) < 1e-16
+    assert optimum.knockout_mse(statistics) < 1e-14
 
 
 def test_the_optimum_is_a_lower_bound_that_trained_ko_approaches(replicate):
     fly, data, x, y, silenced = replicate
-    optimum = knockout_optimum(x, y, silenced, 4)
+    statistics = KnockoutStatistics.of(x, y, silenced, 4)
+    optimum = knockout_optimum(statistics)
     trained = train(
         "ko", data, Architecture(6, 4), TrainSettings(lr=0.01, batch_size=16, epochs=60), seed=0
     ).network
-    trained_mse = UnitProducts.of_net(trained).knockout_mse(x, y, silenced)
-    fly_mse = UnitProducts.of_net(fly).knockout_mse(x, y, silenced)
-    assert optimum.knockout_mse(x, y, silenced) <= min(trained_mse, fly_mse) + 1e-12
-    assert trained_mse - optimum.knockout_mse(x, y, silenced) < 1e-4  # noise variance is 2.5e-3
+    trained_mse = UnitProducts.of_net(trained).knockout_mse(statistics)
+    fly_mse = UnitProducts.of_net(fly).knockout_mse(statistics)
+    assert optimum.knockout_mse(statistics) <= min(trained_mse, fly_mse) + 1e-12
+    assert trained_mse - optimum.knockout_mse(statistics) < 1e-4  # noise variance is 2.5e-3
 
 
 def test_matching_and_decoding_see_through_a_permutation_and_a_mixing():
@@ -77,7 +81,7 @@ def test_matching_with_fewer_model_units_leaves_fly_units_unmatched():
 
 def test_the_optimum_as_a_network_predicts_as_its_products(replicate):
     _, data, x, y, silenced = replicate
-    optimum = knockout_optimum(x, y, silenced, 4)
+    optimum = knockout_optimum(KnockoutStatistics.of(x, y, silenced, 4))
     net = optimum.as_network()
     keep = torch.ones(len(x), 4)
     rows = silenced >= 0
@@ -86,3 +90,31 @@ def test_the_optimum_as_a_network_predicts_as_its_products(replicate):
         predicted = net(data.x, keep)[:, 0].double().numpy()
     np.testing.assert_allclose(predicted, optimum.predict(x, silenced), atol=1e-5)
     np.testing.assert_allclose(UnitProducts.of_net(net).products, optimum.products, atol=1e-6)
+
+
+def least_squares_optimum(x, y, silenced, n_hidden):
+    """The optimum as the seed problem computed it: least squares on the dense design."""
+    inputs = np.hstack([x, np.ones((len(x), 1))])
+    design = np.hstack([inputs * (silenced != j)[:, None] for j in range(n_hidden)] + [np.ones((len(x), 1))])
+    theta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return theta, design
+
+
+@pytest.mark.parametrize(
+    ("n_hidden", "n_silenced"),
+    [(4, None), (4, 2), (3, None), (6, None)],
+    ids=["every unit (set by set)", "some units (dense)", "a smaller model", "a larger model"],
+)
+def test_the_optimum_from_statistics_is_the_dense_least_squares_solution(n_hidden, n_silenced):
+    _, train_table, _, _ = simulate(
+        FlySettings(n_inputs=6, n_hidden=4), DataSettings(200, 2, 2, n_silenced=n_silenced), seed=2
+    )
+    data = BehaviorData.from_table(train_table, simulated_layout(6, 4, 1, n_silenced))
+    x, y, silenced = data.x.double().numpy(), data.y[:, 0].double().numpy(), data.silenced_unit()
+    theta, design = least_squares_optimum(x, y, silenced, n_hidden)
+    statistics = KnockoutStatistics.of(x, y, silenced, n_hidden)
+    optimum = knockout_optimum(statistics)
+    np.testing.assert_allclose(np.append(optimum.products.ravel(), optimum.output_bias), theta, atol=1e-8)
+    expected_mse = np.mean((design @ theta - y) ** 2)
+    assert optimum.knockout_mse(statistics) == pytest.approx(expected_mse, rel=1e-9)
+    np.testing.assert_allclose(optimum.predict(x, silenced), design @ theta, atol=1e-9)

@@ -21,21 +21,54 @@ import torch
 
 from knockout.network import Architecture, KnockoutNet
 
+STATISTICS_CHUNK_ROWS = 1 << 16
+"""Rows per chunk when the statistics are accumulated (bounds the float64 copies)."""
+DENSE_LIMIT_BYTES = 1 << 30
+"""The general solve forms the (h(d+1)+1)² normal matrix: refused above this size."""
 
-def _with_ones(matrix: np.ndarray) -> np.ndarray:
-    return np.hstack([matrix, np.ones((len(matrix), 1))])
 
+@dataclass(frozen=True)
+class KnockoutStatistics:
+    """Per data set (control, or one unit silenced), the sufficient statistics of least
+    squares on ``[x, 1]``: the Gram matrix, the column sums, ``[x, 1]ᵀy``, Σy, Σy² and the
+    row count. The knockout objective is a quadratic in the unit products whose
+    coefficients are sums of these, so its optimum and its loss need only them: memory
+    O(sets · (d+1)²), whatever the number of samples."""
 
-def knockout_design(x: np.ndarray, silenced_unit: np.ndarray, n_hidden: int) -> np.ndarray:
-    """Least-squares design of the knockout objective, one row per sample.
+    set_units: np.ndarray
+    """[sets]: the unit each set silenced (-1: control)."""
+    gram: np.ndarray
+    """[sets, d+1, d+1]"""
+    sums: np.ndarray
+    """[sets, d+1]"""
+    cross: np.ndarray
+    """[sets, d+1]"""
+    y_sum: np.ndarray
+    y_squares: np.ndarray
+    counts: np.ndarray
+    n_hidden: int
 
-    Unit j's block of columns is the sample's inputs with a 1 (for its bias), zeroed
-    on samples whose data set silenced unit j; the last column is the output bias.
-    """
-    inputs = _with_ones(np.asarray(x, dtype=np.float64))
-    kept = np.asarray(silenced_unit)[:, None] != np.arange(n_hidden)[None, :]
-    blocks = kept[:, :, None] * inputs[:, None, :]
-    return _with_ones(blocks.reshape(len(inputs), -1))
+    @classmethod
+    def of(cls, x, y, silenced_unit, n_hidden: int) -> KnockoutStatistics:
+        """From samples ``x`` [rows, d], ``y`` [rows] and each row's silenced unit (-1: none)."""
+        silenced_unit = np.asarray(silenced_unit)
+        set_units = np.unique(silenced_unit)
+        d1 = np.asarray(x).shape[1] + 1
+        n_sets = len(set_units)
+        gram, sums, cross = np.zeros((n_sets, d1, d1)), np.zeros((n_sets, d1)), np.zeros((n_sets, d1))
+        y_sum, y_squares, counts = np.zeros(n_sets), np.zeros(n_sets), np.zeros(n_sets)
+        for number, unit in enumerate(set_units):
+            rows = np.flatnonzero(silenced_unit == unit)
+            for chunk in np.array_split(rows, max(1, len(rows) // STATISTICS_CHUNK_ROWS)):
+                inputs = np.hstack([np.asarray(x[chunk], np.float64), np.ones((len(chunk), 1))])
+                values = np.asarray(y[chunk], np.float64)
+                gram[number] += inputs.T @ inputs
+                sums[number] += inputs.sum(axis=0)
+                cross[number] += inputs.T @ values
+                y_sum[number] += values.sum()
+                y_squares[number] += values @ values
+                counts[number] += len(chunk)
+        return cls(set_units, gram, sums, cross, y_sum, y_squares, counts, n_hidden)
 
 
 @dataclass(frozen=True)
@@ -67,18 +100,113 @@ class UnitProducts:
             net.output.bias.fill_(self.output_bias)
         return net.eval()
 
+    def set_weights(self, silenced_unit: int) -> np.ndarray:
+        """[d + 1]: the weights of ``[x, 1]`` on a set where ``silenced_unit`` is silenced
+        (-1: none): the sum of the other units' products."""
+        kept = np.arange(len(self.products)) != silenced_unit
+        return self.products[kept].sum(axis=0)
+
     def predict(self, x: np.ndarray, silenced_unit: np.ndarray) -> np.ndarray:
         """The output with each sample's silenced unit masked (-1: none), as ko is trained."""
-        theta = np.append(self.products.reshape(-1), self.output_bias)
-        return knockout_design(x, silenced_unit, len(self.products)) @ theta
+        x, silenced_unit = np.asarray(x, np.float64), np.asarray(silenced_unit)
+        predicted = np.empty(len(x))
+        for unit in np.unique(silenced_unit):
+            rows = silenced_unit == unit
+            weights = self.set_weights(unit)
+            predicted[rows] = x[rows] @ weights[:-1] + weights[-1] + self.output_bias
+        return predicted
 
-    def knockout_mse(self, x: np.ndarray, y: np.ndarray, silenced_unit: np.ndarray) -> float:
-        """Mean squared error of ``predict`` (ko's training loss over all data sets)."""
-        return float(np.mean((self.predict(x, silenced_unit) - np.asarray(y, np.float64)) ** 2))
+    def knockout_mse(self, statistics: KnockoutStatistics) -> float:
+        """Mean squared error over all data sets, with each set's unit masked (ko's training
+        loss), from the sets' statistics: Σ ‖[x, 1] w + c − y‖² expanded per set."""
+        c, total = self.output_bias, 0.0
+        for number, unit in enumerate(statistics.set_units):
+            w = self.set_weights(unit)
+            total += (
+                w @ statistics.gram[number] @ w
+                + 2 * c * w @ statistics.sums[number]
+                + c * c * statistics.counts[number]
+                - 2 * w @ statistics.cross[number]
+                - 2 * c * statistics.y_sum[number]
+                + statistics.y_squares[number]
+            )
+        return float(max(total, 0.0) / statistics.counts.sum())
 
 
-def knockout_optimum(x: np.ndarray, y: np.ndarray, silenced_unit: np.ndarray, n_hidden: int) -> UnitProducts:
-    """The network that minimises the knockout loss on this data (least squares)."""
-    design = knockout_design(x, silenced_unit, n_hidden)
-    theta, *_ = np.linalg.lstsq(design, np.asarray(y, np.float64), rcond=None)
-    return UnitProducts(theta[:-1].reshape(n_hidden, -1), float(theta[-1]))
+def knockout_optimum(statistics: KnockoutStatistics) -> UnitProducts:
+    """The network that minimises the knockout loss on these data.
+
+    When there is a control set and every unit is silenced by a set of its own, each
+    set's weights w_s (the sum of the products of the units it keeps) are free but for
+    one constraint, Σ_units w_i = (h − 1) w_control, and the least-squares problem splits
+    by set: a (d + 2)-equation system for the constraint's multiplier and the output bias,
+    then one solve per set (:func:`_by_set`). Otherwise the normal equations are formed
+    from the statistics and solved for their minimum-norm solution (:func:`_dense`).
+    """
+    units = statistics.set_units
+    every_unit_once = sorted(units[units >= 0].tolist()) == list(range(statistics.n_hidden))
+    if -1 in units and every_unit_once:
+        try:
+            return _by_set(statistics)
+        except np.linalg.LinAlgError:  # a set too small to determine its weights
+            pass
+    return _dense(statistics)
+
+
+def _by_set(statistics: KnockoutStatistics) -> UnitProducts:
+    """The optimum from per-set solves (Lagrange multiplier λ of the constraint).
+
+    Stationarity per set: G_s w_s + m_s c − b_s + ν_s λ = 0 with ν = −(h − 1) for control,
+    1 for each unit's set; [x, 1] holds a constant column, so G_s⁻¹ m_s = e (the last unit
+    vector) and the output bias's equation reduces to λ_last = 0.
+    """
+    h = statistics.n_hidden
+    nu = np.where(statistics.set_units < 0, -(h - 1.0), 1.0)
+    d1 = statistics.gram.shape[1]
+    solved_cross = np.stack(
+        [np.linalg.solve(g, b) for g, b in zip(statistics.gram, statistics.cross, strict=True)]
+    )
+    inverse_sum = sum(n * n * np.linalg.inv(g) for n, g in zip(nu, statistics.gram, strict=True))
+    system = np.zeros((d1 + 1, d1 + 1))
+    system[:d1, :d1] = inverse_sum
+    system[d1 - 1, d1] = system[d1, d1 - 1] = nu.sum()
+    rhs = np.append((nu[:, None] * solved_cross).sum(axis=0), 0.0)
+    solution = np.linalg.solve(system, rhs)
+    multiplier, output_bias = solution[:d1], solution[d1]
+    weights = {
+        int(unit): np.linalg.solve(g, b - m * output_bias - n * multiplier)
+        for unit, g, b, m, n in zip(
+            statistics.set_units, statistics.gram, statistics.cross, statistics.sums, nu, strict=True
+        )
+    }
+    products = np.stack([weights[-1] - weights[unit] for unit in range(h)])
+    return UnitProducts(products, float(output_bias))
+
+
+def _dense(statistics: KnockoutStatistics) -> UnitProducts:
+    """The minimum-norm solution of the normal equations A θ = r, θ = (p_1 .. p_h, c).
+
+    Unit j's block of a set's design row is [x, 1] unless the set silenced j, so block
+    (j, k) of A is the sum of the Grams of the sets that keep both j and k.
+    """
+    h, d1 = statistics.n_hidden, statistics.gram.shape[1]
+    size = h * d1 + 1
+    if size * size * 8 * 3 > DENSE_LIMIT_BYTES:
+        raise MemoryError(
+            f"the knockout optimum's normal equations would hold {size}² numbers "
+            f"({size * size * 8 / 2**30:.1f} GiB); with every unit silenced by a set of its own it "
+            f"is solved set by set instead"
+        )
+    matrix, rhs = np.zeros((size, size)), np.zeros(size)
+    for number, unit in enumerate(statistics.set_units):
+        kept = np.arange(h) != unit
+        blocks = np.kron(np.outer(kept, kept), statistics.gram[number])
+        matrix[: h * d1, : h * d1] += blocks
+        sums = np.kron(kept, statistics.sums[number])
+        matrix[: h * d1, -1] += sums
+        matrix[-1, : h * d1] += sums
+        matrix[-1, -1] += statistics.counts[number]
+        rhs[: h * d1] += np.kron(kept, statistics.cross[number])
+        rhs[-1] += statistics.y_sum[number]
+    theta, *_ = np.linalg.lstsq(matrix, rhs, rcond=None)
+    return UnitProducts(theta[:-1].reshape(h, d1), float(theta[-1]))

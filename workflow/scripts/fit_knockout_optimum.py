@@ -9,7 +9,7 @@ from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.convergence import Tolerances, gap_warning
 from knockout.dataset import Layout, read_rows
-from knockout.identifiability import UnitProducts, knockout_optimum
+from knockout.identifiability import KnockoutStatistics, UnitProducts, knockout_optimum
 from knockout.jobs import run_job, warn
 from knockout.network import Architecture
 
@@ -21,12 +21,13 @@ def main(snakemake) -> None:
     seed = int(snakemake.wildcards.seed)
     train_rows, _ = read_rows(snakemake.input.behavior, layout, behavior["test_fraction"], seed)
     data = BehaviorData.from_table(train_rows, layout)
-    x, y = data.x.double().numpy(), data.y[:, 0].double().numpy()
-    silenced = data.silenced_unit()
-    optimum = knockout_optimum(x, y, silenced, architecture.n_hidden)
+    statistics = KnockoutStatistics.of(
+        data.x.numpy(), data.y[:, 0].numpy(), data.silenced_unit(), architecture.n_hidden
+    )
+    optimum = knockout_optimum(statistics)
     ko = weights.load_network(snakemake.input.ko, architecture)
-    optimum_mse = optimum.knockout_mse(x, y, silenced)
-    ko_mse = UnitProducts.of_net(ko).knockout_mse(x, y, silenced)
+    optimum_mse = optimum.knockout_mse(statistics)
+    ko_mse = UnitProducts.of_net(ko).knockout_mse(statistics)
     logging.info(
         "knockout MSE: optimum %.8g, trained ko %.8g, gap %.3g", optimum_mse, ko_mse, ko_mse - optimum_mse
     )
