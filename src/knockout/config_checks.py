@@ -7,6 +7,7 @@ stops the run with one sentence naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator
 
 from knockout import models
@@ -25,6 +26,40 @@ def shared_train_settings(train: dict) -> dict:
 def model_train_settings(train: dict, model: str) -> dict:
     """One model's training settings: the shared ones, then its ``per_model`` overrides."""
     return shared_train_settings(train) | train["per_model"].get(model, {})
+
+
+def number_problems(config, schema: dict) -> list[str]:
+    """Numbers the JSON schema lets through: NaN and infinity (its range checks do not catch
+    NaN), and integer-valued floats where an integer is required (``200.0``: JSON Schema
+    counts it as an integer, but PyTorch does not)."""
+    definitions = schema.get("$defs", {})
+    problems = []
+
+    def walk(value, node: dict, where: str) -> None:
+        while "$ref" in node:
+            node = definitions[node["$ref"].rsplit("/", 1)[-1]] | {
+                key: item for key, item in node.items() if key != "$ref"
+            }
+        types = node.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{where or 'config'}: {value} is not a finite number")
+        elif isinstance(value, float) and "integer" in types and "number" not in types:
+            problems.append(f"{where}: {value!r} must be an integer (write {int(value)})")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = node.get("properties", {}).get(key)
+                if child is None:
+                    extra = node.get("additionalProperties")
+                    child = extra if isinstance(extra, dict) else {}
+                walk(item, child, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list):
+            items = node.get("items")
+            for index, item in enumerate(value):
+                walk(item, items if isinstance(items, dict) else {}, f"{where}[{index}]")
+
+    walk(config, schema, "")
+    return problems
 
 
 def config_problems(config: dict) -> list[str]:
@@ -101,7 +136,7 @@ def sweep_points(config: dict) -> Iterator[tuple[str, str, str, dict]]:
     A point is the config with the sweep's ``set`` keys and then its ``key`` (each
     ``section.name``) set; the caller checks each point's config like the main one.
     """
-    for sweep, declaration in config["sweeps"].items():
+    for sweep, declaration in (config["sweeps"] or {}).items():
         section, name = declaration["key"].split(".")
         for index, value in enumerate(declaration["values"]):
             point = copy.deepcopy(config)

@@ -1,48 +1,59 @@
 import functools
 import os
 import re
-import sys
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-sys.path.insert(0, f"{workflow.basedir}/src")
 from knockout.models import CONTRAST, OPTIMUM
 from knockout import dataset
-from knockout.config_checks import SIMULATED, config_problems, model_train_settings, sweep_points
+from knockout.config_checks import (
+    SIMULATED,
+    config_problems,
+    model_train_settings,
+    number_problems,
+    sweep_points,
+)
 from knockout.errors import InputFileError
 from knockout.sources import core_files
 
 SCHEMA = "../schemas/config.schema.yaml"
-validate(config, SCHEMA)
-if problems := config_problems(config):
-    raise WorkflowError("invalid config:\n" + "\n".join(f"  {p}" for p in problems))
+with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml") as _schema:
+    SCHEMA_RULES = yaml.safe_load(_schema)
+
+
+def checked_config(settings, where="config"):
+    """A config checked as a whole: the schema (which fills defaults), then numbers and the
+    cross-key rules; the problems are raised as one error naming ``where``."""
+    try:
+        validate(settings, SCHEMA)
+    except WorkflowError as error:
+        raise WorkflowError(f"invalid {where}: {error}") from None
+    if problems := number_problems(settings, SCHEMA_RULES) or config_problems(settings):
+        raise WorkflowError(f"invalid {where}:\n" + "\n".join(f"  {p}" for p in problems))
+    return settings
+
+
+checked_config(config)
 
 MODELS = config["models"]
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 
-def _sweep_point_config(where, point):
-    """A sweep point's config, checked as a whole (schema, then cross-key rules)."""
-    try:
-        validate(point, SCHEMA)
-    except WorkflowError as error:
-        raise WorkflowError(f"invalid config for {where}: {error}") from None
-    if problems := config_problems(point):
-        raise WorkflowError(
-            f"invalid config for {where}:\n" + "\n".join(f"  {p}" for p in problems)
-        )
-    return point
-
-
 # Every experiment by its folder under results/: "" is config/config.yaml itself; a sweep
-# point "sweeps/<sweep>/<value>/" is the same config with one key set to the value.
+# point "sweeps/<sweep>/<value>/" is the same config with one key set to the value. A
+# point's problems stop only the sweeps target (sweep_tables), not the main run.
 EXPERIMENTS = {"": config}
 SWEEP_VALUES = {}
+SWEEP_PROBLEMS = {}
 for sweep, value, where, point in sweep_points(config):
-    EXPERIMENTS[f"sweeps/{sweep}/{value}/"] = _sweep_point_config(where, point)
     SWEEP_VALUES.setdefault(sweep, []).append(value)
+    try:
+        EXPERIMENTS[f"sweeps/{sweep}/{value}/"] = checked_config(point, f"config for {where}")
+    except WorkflowError as error:
+        SWEEP_PROBLEMS.setdefault(sweep, str(error))
 
 
 wildcard_constraints:
@@ -283,6 +294,8 @@ def experiment_tables(wildcards):
 
 def sweep_tables(wildcards):
     """Every seed's evaluation tables of every point of one sweep, by kind."""
+    if wildcards.sweep in SWEEP_PROBLEMS:
+        raise WorkflowError(SWEEP_PROBLEMS[wildcards.sweep])
     if missing := [model for model in CONTRAST if model not in MODELS]:
         raise WorkflowError(
             f"sweep {wildcards.sweep} compares {' with '.join(CONTRAST)}, but models "
