@@ -49,7 +49,7 @@ def wrong_shape(path: Path) -> None:
 
 
 CASES = [
-    ("data/behavior.parquet", truncate, "not a readable parquet file", "models/ko.pt"),
+    ("data/behavior.parquet", truncate, "not a readable Parquet file", "models/ko.pt"),
     ("data/behavior.parquet", drop_column, "its inputs (9: x_00, x_01, x_02 ...) differ", "models/ko.pt"),
     ("data/behavior.parquet", nan_in_y, "column y, row 0: nan (allowed: finite numbers)", "models/ko.pt"),
     ("models/ko.pt", truncate, "not a loadable weights file", "eval/behavior.parquet"),

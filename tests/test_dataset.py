@@ -256,7 +256,7 @@ def test_a_damaged_csv_row_is_named_as_pandas_counts_it(tmp_path):
         ),
         (
             lambda folder: (folder.mkdir(), (folder / "behavior.parquet").write_bytes(b"PAR1 half a file")),
-            "behavior.parquet: not a readable parquet file",
+            "behavior.parquet: not a readable Parquet file",
         ),
     ],
     ids=["no folder", "no behavior file", "parquet and csv", "not parquet"],

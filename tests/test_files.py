@@ -421,3 +421,32 @@ def test_read_table_refuses_text_in_a_numeric_column(tmp_path, small_replicate):
     with pytest.raises(InputFileError, match=r"column\(s\) x_01 \(.*\) should hold numbers") as error:
         read_table(path, ["set", "x_00", "x_01", "y"])
     assert str(error.value).startswith(str(path))
+
+
+# ------------------------------------------------------------------ files that would allocate too much
+
+
+def test_a_weights_archive_declaring_more_than_the_network_needs_is_refused_unread(tmp_path):
+    """A few kilobytes that unpack to 50 MB: refused from the zip directory, nothing inflated."""
+    import zipfile
+
+    save_network(make_net(), tmp_path / "net.pt")
+    with zipfile.ZipFile(tmp_path / "net.pt", "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("net/data/99", b"\0" * 50_000_000)
+    assert (tmp_path / "net.pt").stat().st_size < 200_000
+    assert_refused(tmp_path / "net.pt", "would take", "bytes unpacked", "refused unread")
+
+
+def test_a_weights_file_that_is_not_a_zip_archive_is_refused(tmp_path):
+    (tmp_path / "net.pt").write_bytes(b"\x80\x02not a zip")
+    assert_refused(tmp_path / "net.pt", "not a loadable weights file", "zip archive")
+
+
+def test_a_parquet_table_larger_than_the_limit_is_refused_from_its_metadata(tmp_path):
+    from knockout import tables
+
+    write_table(pd.DataFrame({"a": np.zeros(100_000)}), tmp_path / "t.parquet")
+    tables.check_parquet_size(tmp_path / "t.parquet")  # within the limit
+    assert (tmp_path / "t.parquet").stat().st_size < 10_000  # 100000 zeros compress to almost nothing
+    with pytest.raises(InputFileError, match=r"t\.parquet: 100000 rows x 1 columns would take 0\.00 GiB"):
+        tables.check_parquet_size(tmp_path / "t.parquet", limit=10_000)

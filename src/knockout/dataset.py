@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from knockout import naming, seeding
+from knockout import naming, seeding, tables
 from knockout.errors import InputFileError
 
 BEHAVIOR, NEURONS = "behavior", "neurons"
@@ -122,6 +122,13 @@ def find_file(folder: str | os.PathLike, stem: str, required: bool) -> Path | No
 def read_file(path: str | os.PathLike) -> pd.DataFrame:
     """A Parquet or CSV table; text columns stay text (an empty ``silenced`` is "")."""
     path = Path(path)
+    if path.suffix == ".csv" and path.is_file() and path.stat().st_size > tables.MAX_TABLE_BYTES // 2:
+        raise InputFileError(
+            f"{path}: {path.stat().st_size / 2**30:.1f} GiB of CSV; at most "
+            f"{tables.MAX_TABLE_BYTES / 2**31:.0f} GiB (convert it to Parquet, which is read column-wise)"
+        )
+    if path.suffix != ".csv" and path.is_file():
+        tables.check_parquet_size(path)
     try:
         if path.suffix == ".csv":
             table = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS}, keep_default_na=True)
@@ -131,7 +138,8 @@ def read_file(path: str | os.PathLike) -> pd.DataFrame:
         raise InputFileError(f"{path}: file not found") from None
     except Exception as error:  # pyarrow and the CSV parser raise many types for damaged files
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputFileError(f"{path}: not a readable {path.suffix[1:]} file ({reason})") from None
+        kind = "CSV" if path.suffix == ".csv" else "Parquet"
+        raise InputFileError(f"{path}: not a readable {kind} file ({reason})") from None
 
 
 def _plain_text(table: pd.DataFrame) -> pd.DataFrame:

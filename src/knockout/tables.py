@@ -43,6 +43,31 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> N
         raise
 
 
+MAX_TABLE_BYTES = 4 << 30
+"""A Parquet table read into memory may take at most this many bytes (its metadata gives
+rows and columns before anything is read; a compressed file can hold far more)."""
+
+
+def check_parquet_size(path: str | os.PathLike, limit: int = MAX_TABLE_BYTES) -> None:
+    """Refuse, unread, a Parquet file whose rows would take more than ``limit`` bytes in memory
+    (a small file of repeated values can declare billions of rows)."""
+    import pyarrow.parquet
+
+    try:
+        metadata = pyarrow.parquet.read_metadata(path)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except (pyarrow.ArrowException, OSError) as error:
+        raise InputFileError(f"{path}: not a readable Parquet file ({error})") from None
+    encoded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    size = max(encoded, 8 * metadata.num_rows * metadata.num_columns)  # 8 bytes a number in memory
+    if size > limit:
+        raise InputFileError(
+            f"{path}: {metadata.num_rows} rows x {metadata.num_columns} columns would take "
+            f"{size / 2**30:.2f} GiB in memory; tables are read whole, at most {limit / 2**30:.0f} GiB"
+        )
+
+
 def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Parquet, written atomically and byte-for-byte reproducibly (no index, no timestamps)."""
     write_atomically(path, lambda tmp: table.to_parquet(tmp, index=False, engine="pyarrow"))
@@ -54,6 +79,7 @@ def read_table(
     """A Parquet table that must hold ``columns`` (in any order; others are ignored), with
     finite numbers except NaN in ``may_be_nan`` (e.g. an undefined confidence interval)."""
     columns = list(columns)
+    check_parquet_size(path)
     try:
         table = pd.read_parquet(path, engine="pyarrow")
     except FileNotFoundError:

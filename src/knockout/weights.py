@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -30,7 +31,11 @@ def save_network(net: KnockoutNet, path: str | os.PathLike) -> None:
 def load_network(path: str | os.PathLike, architecture: Architecture) -> KnockoutNet:
     """A fly or model ``state_dict``, checked for keys, shapes and finite values against
     the ``architecture`` the config describes (not against the file's own shapes). The
-    file holds weights only: the activation comes from the config too."""
+    file holds weights only: the activation comes from the config too.
+
+    Before anything is unpacked, the archive's declared sizes are checked against what the
+    architecture needs (a small file can declare gigabytes of compressed contents)."""
+    _check_archive(path, architecture)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -58,6 +63,31 @@ def load_network(path: str | os.PathLike, architecture: Architecture) -> Knockou
     net = KnockoutNet(architecture)
     net.load_state_dict({key: value.float() for key, value in state.items()})
     return net.eval()
+
+
+ARCHIVE_SLACK_BYTES = 1 << 20
+"""What a weights archive may hold beyond its tensors (the pickled index, names, padding)."""
+
+
+def _check_archive(path: str | os.PathLike, architecture: Architecture) -> None:
+    """A ``torch.save`` zip archive whose contents, uncompressed, fit the architecture's
+    tensors in float64 plus a little (a file saved from this config is about half that)."""
+    if not Path(path).is_file():
+        raise InputFileError(f"{path}: file not found")
+    n_values = sum(int(torch.Size(shape).numel()) for shape in architecture.expected_shapes().values())
+    allowed = 8 * n_values + ARCHIVE_SLACK_BYTES
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InputFileError(
+            f"{path}: not a loadable weights file (saved with torch.save(state_dict), a zip archive): {error}"
+        ) from None
+    if declared > allowed:
+        raise InputFileError(
+            f"{path}: its contents would take {declared} bytes unpacked; the config's network needs at "
+            f"most {allowed} (does the file match the config? it is refused unread)"
+        )
 
 
 def load_models(
