@@ -7,6 +7,7 @@ and the cross-key rules on a table of bad values.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -214,3 +215,55 @@ def test_a_sweep_sets_its_fixed_keys_at_every_point_and_names_layer_lists():
         assert point["fly"]["activation"] == "relu" and point["train"]["restarts"] == 4
         assert config_problems(point) == []
     assert config["fly"]["activation"] == "linear"  # the main config is left alone
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "step"),
+    [("data.n_train", 10_000_000, "generate_fly_data"), ("fly.n_inputs", 10_000, "train_model")],
+)
+def test_a_config_whose_steps_would_exceed_the_memory_budget_is_refused_naming_the_keys(path, value, step):
+    config = with_change(path, value)
+    if path == "fly.n_inputs":
+        config["fly"]["n_hidden"] = 1000
+    validate(config, SCHEMA)
+    problems = config_problems(config)
+    assert any(problem.startswith(f"{step} would need about") for problem in problems), problems
+    assert all("limits.memory_gb = 8" in problem and "data.n_train" in problem for problem in problems)
+    config["limits"]["memory_gb"] = 10_000
+    assert config_problems(config) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("fly.noise_sd", float("nan"), "fly.noise_sd: nan is not a finite number"),
+        ("train.lr", float("inf"), "train.lr: inf is not a finite number"),
+        ("plot.width", float("-inf"), "plot.width: -inf is not a finite number"),
+        ("data.n_train", 200.0, "data.n_train: 200.0 must be an integer (write 200)"),
+        ("seeds", [0, 1.0], "seeds[1]: 1.0 must be an integer (write 1)"),
+        ("fly.decoder", [32.0], "fly.decoder[0]: 32.0 must be an integer (write 32)"),
+        ("train.per_model", {"ko": {"epochs": 20.0}}, "train.per_model.ko.epochs: 20.0 must be an integer"),
+    ],
+)
+def test_numbers_must_be_finite_and_integers_integers(path, value, message):
+    from knockout.config_checks import number_problems
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    config = with_change(path, value)
+    problems = number_problems(config, schema)
+    assert any(problem.startswith(message) for problem in problems), problems
+    assert number_problems(copy.deepcopy(DEFAULT), schema) == []
+
+
+@pytest.mark.parametrize("name", ["..", ".", ".hidden"])
+def test_sweep_names_and_values_are_plain_folder_names(name):
+    with pytest.raises(WorkflowError):
+        validate(with_change("sweeps", {name: {"key": "fly.noise_sd", "values": [0.1]}}), SCHEMA)
+    with pytest.raises(WorkflowError):
+        validate(with_change("sweeps", {"ok": {"key": "fly.init", "values": [name]}}), SCHEMA)
+
+
+def test_sweeps_null_switches_the_shipped_sweeps_off():
+    config = with_change("sweeps", None)
+    validate(config, SCHEMA)
+    assert config_problems(config) == [] and list(sweep_points(config)) == []

@@ -7,6 +7,7 @@ stops the run with one sentence naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterator
 
@@ -62,6 +63,62 @@ def number_problems(config, schema: dict) -> list[str]:
     return problems
 
 
+GIB = 1 << 30
+
+
+def _model_architecture(config: dict) -> dict:
+    fly, model = config["fly"], config["model"]
+    return {
+        key: fly[key] if model.get(key) is None else model[key]
+        for key in ("n_hidden", "encoder", "decoder", "activation")
+    }
+
+
+def memory_estimates(config: dict) -> dict[str, float]:
+    """Bytes each step of a simulated experiment will hold at its peak, roughly (from the
+    table sizes and networks the config asks for; measured jobs stay below these)."""
+    fly, data, train = config["fly"], config["data"], config["train"]
+    d, n_outputs = fly["n_inputs"], fly["n_outputs"]
+    n_sets = (data["n_silenced"] or fly["n_hidden"]) + 1
+    rows = n_sets * (data["n_train"] + data["n_test"])
+    behavior = rows * (d + n_outputs) * 4 * 3  # the tensors, the table, the file's copy
+    neurons = data["n_probe"] * (d + fly["n_hidden"]) * 4 * 3
+    model = _model_architecture(config)
+    widths = [d, *model["encoder"], model["n_hidden"], *model["decoder"], n_outputs]
+    parameters = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    restarts = max([train["restarts"], *(o.get("restarts", 1) for o in train["per_model"].values())])
+    batch_rows = n_sets * data["n_train"] * (d + 1) * 4 * 2  # an epoch's rows gathered in order
+    estimates = {
+        "generate_fly_data": behavior + neurons,
+        "train_model": behavior + batch_rows + restarts * parameters * 4 * 4 + (1 << 28),
+        "evaluate_neural": neurons + data["n_probe"] * max(widths) * 8 * 8,
+    }
+    linear = model["activation"] == "linear" and not model["encoder"] and not model["decoder"]
+    if linear and n_outputs == 1:
+        h = model["n_hidden"]
+        statistics = n_sets * (d + 1) ** 2 * 8 * 3
+        dense = (h * (d + 1) + 1) ** 2 * 8 * 3 if (data["n_silenced"] or fly["n_hidden"]) != h else 0
+        estimates["fit_knockout_optimum"] = behavior + statistics + dense
+    return estimates
+
+
+def budget_problems(config: dict) -> list[str]:
+    """Steps whose estimated memory exceeds ``limits.memory_gb``, naming the keys that set it."""
+    if config["data"]["source"] != SIMULATED:
+        return []  # a data folder's size is checked when its files are read
+    limit = config["limits"]["memory_gb"] * GIB
+    problems = []
+    for step, estimate in memory_estimates(config).items():
+        if estimate > limit:
+            problems.append(
+                f"{step} would need about {estimate / GIB:.1f} GB, over limits.memory_gb = "
+                f"{config['limits']['memory_gb']:g} (it grows with data.n_train, data.n_test, data.n_probe, "
+                f"fly.n_inputs, fly.n_hidden, the layer widths and train.restarts); make them smaller, or "
+                f"raise limits.memory_gb if the machine has the memory"
+            )
+    return problems
+
+
 def config_problems(config: dict) -> list[str]:
     """Every cross-key problem of a schema-valid config (empty when it is fine)."""
     problems = []
@@ -108,7 +165,7 @@ def config_problems(config: dict) -> list[str]:
             f"data.n_silenced = {n_silenced} is larger than fly.n_hidden = {n_hidden}; "
             f"use 1-{n_hidden}, or null to silence every unit"
         )
-    return problems + _shared_problems(config)
+    return problems + _shared_problems(config) + budget_problems(config)
 
 
 def _shared_problems(config: dict) -> list[str]:

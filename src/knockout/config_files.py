@@ -20,6 +20,14 @@ from knockout.errors import InputFileError
 MAX_CONFIG_BYTES = 1 << 20
 """A config file's size limit (the shipped one is about 8 KB)."""
 YTE_KEY = "__use_yte__"
+PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
+"""Explicit YAML tags a config may use: plain data types only."""
+
+
+def _implicit(event) -> bool:
+    """Whether an event's tag was written in the file (False) or resolved from its value."""
+    implicit = getattr(event, "implicit", True)
+    return all(implicit) if isinstance(implicit, tuple) else bool(implicit)
 
 
 def check_config_file(path: str | os.PathLike) -> None:
@@ -44,7 +52,7 @@ def check_config_file(path: str | os.PathLike) -> None:
                     f"not allowed in a config (they can expand without bound); write the values out"
                 )
             tag = getattr(event, "tag", None)
-            if tag and not getattr(event, "implicit", True) and not tag.startswith("tag:yaml.org,2002:"):
+            if tag and tag not in PLAIN_TAGS and not _implicit(event):
                 raise InputFileError(f"{path}, line {event.start_mark.line + 1}: YAML tag {tag} not allowed")
         content = yaml.safe_load(text)
     except yaml.YAMLError as error:
