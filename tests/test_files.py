@@ -6,6 +6,7 @@ import logging
 import os
 import stat
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -450,3 +451,25 @@ def test_a_parquet_table_larger_than_the_limit_is_refused_from_its_metadata(tmp_
     assert (tmp_path / "t.parquet").stat().st_size < 10_000  # 100000 zeros compress to almost nothing
     with pytest.raises(InputFileError, match=r"t\.parquet: 100000 rows x 1 columns would take 0\.00 GiB"):
         tables.check_parquet_size(tmp_path / "t.parquet", limit=10_000)
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_nothing_half_written_is_left(
+    tmp_path, capsys, restore_logging
+):
+    import errno
+
+    def writer(temporary):
+        Path(temporary).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", "results/figures/neural_r2.png")
+
+    def job():
+        write_atomically(tmp_path / "figure.png", writer)
+
+    with pytest.raises(SystemExit) as info:
+        run_job(str(tmp_path / "job.log"), job)
+    assert info.value.code == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        "ERROR: no space left writing results/figures/neural_r2.png (No space left on device)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log"]

@@ -7,6 +7,7 @@ traceback, and the job exits non-zero so the workflow stops.
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from knockout.errors import InputFileError, TrainingDiverged
 
 USER_ERRORS = (InputFileError, TrainingDiverged)
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 FINISHED = "job finished; time after start-up and imports:"
 """Closes every successful job's log, so the benchmark can split a job's time into its
 start-up (interpreter, imports) and its work."""
@@ -41,6 +43,17 @@ def run_job(log_path: str, job: Callable[[], None]) -> None:
         except USER_ERRORS as error:
             logging.error("%s", error)
             print(f"ERROR: {error}", file=console)
+            sys.exit(1)
+        except OSError as error:
+            if error.errno not in FULL_DISK:
+                logging.exception("unexpected error")
+                raise
+            message = (
+                f"no space left writing {error.filename or 'an output'} ({error.strerror}); free some "
+                f"space and rerun: outputs are written whole or not at all, so nothing is half-written"
+            )
+            logging.error("%s", message)
+            print(f"ERROR: {message}", file=console)
             sys.exit(1)
         except Exception:
             logging.exception("unexpected error")
