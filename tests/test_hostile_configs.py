@@ -7,7 +7,7 @@ import time
 
 import pytest
 import yaml
-from workflow_helpers import REPO, TINY_CONFIG, copy_workflow, snakemake
+from workflow_helpers import REPO, TINY_CONFIG, copy_workflow, scheduled_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +71,9 @@ def test_an_overlay_config_is_checked_on_its_own_and_the_shipped_sweeps_only_for
     assert "sweeps.n_silenced.values[2] (data.n_silenced = 12)" in sweeps.stdout + sweeps.stderr
     (workdir / "off.yaml").write_text(yaml.safe_dump({"seeds": [0], "fly": {"n_hidden": 8}, "sweeps": None}))
     assert snakemake(workdir, "sweeps", "-n", "--configfile", "off.yaml").returncode == 0
+
+
+def test_the_optimum_can_be_switched_off(tmp_path):
+    workdir = copy_workflow(tmp_path, TINY_CONFIG | {"optimum": False})
+    jobs = scheduled_jobs(workdir)
+    assert "fit_knockout_optimum" not in jobs and jobs["train_model"] == 8

@@ -118,3 +118,13 @@ def test_the_optimum_from_statistics_is_the_dense_least_squares_solution(n_hidde
     expected_mse = np.mean((design @ theta - y) ** 2)
     assert optimum.knockout_mse(statistics) == pytest.approx(expected_mse, rel=1e-9)
     np.testing.assert_allclose(optimum.predict(x, silenced), design @ theta, atol=1e-9)
+
+
+def test_the_dense_solve_refuses_normal_equations_beyond_its_limit(monkeypatch):
+    from knockout import identifiability
+    from knockout.errors import ResourceLimit
+
+    statistics = KnockoutStatistics.of(np.zeros((4, 3)), np.zeros(4), np.array([-1, -1, 0, 0]), 2)
+    monkeypatch.setattr(identifiability, "DENSE_LIMIT_BYTES", 100)
+    with pytest.raises(ResourceLimit, match=r"9² numbers .* optimum: false skips it"):
+        knockout_optimum(statistics)

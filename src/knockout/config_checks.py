@@ -94,7 +94,7 @@ def memory_estimates(config: dict) -> dict[str, float]:
         "evaluate_neural": neurons + data["n_probe"] * max(widths) * 8 * 8,
     }
     linear = model["activation"] == "linear" and not model["encoder"] and not model["decoder"]
-    if linear and n_outputs == 1:
+    if config["optimum"] and linear and n_outputs == 1:
         h = model["n_hidden"]
         statistics = n_sets * (d + 1) ** 2 * 8 * 3
         dense = (h * (d + 1) + 1) ** 2 * 8 * 3 if (data["n_silenced"] or fly["n_hidden"]) != h else 0

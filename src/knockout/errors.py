@@ -7,3 +7,7 @@ class InputFileError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """The loss or the weights stopped being finite (learning rate too high)."""
+
+
+class ResourceLimit(RuntimeError):
+    """A step would need more memory than the data or config allow."""

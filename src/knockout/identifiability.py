@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from knockout.errors import ResourceLimit
 from knockout.network import Architecture, KnockoutNet
 
 STATISTICS_CHUNK_ROWS = 1 << 16
@@ -192,10 +193,10 @@ def _dense(statistics: KnockoutStatistics) -> UnitProducts:
     h, d1 = statistics.n_hidden, statistics.gram.shape[1]
     size = h * d1 + 1
     if size * size * 8 * 3 > DENSE_LIMIT_BYTES:
-        raise MemoryError(
+        raise ResourceLimit(
             f"the knockout optimum's normal equations would hold {size}² numbers "
             f"({size * size * 8 / 2**30:.1f} GiB); with every unit silenced by a set of its own it "
-            f"is solved set by set instead"
+            f"is solved set by set instead; optimum: false skips it"
         )
     matrix, rhs = np.zeros((size, size)), np.zeros(size)
     for number, unit in enumerate(statistics.set_units):

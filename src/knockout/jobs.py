@@ -13,9 +13,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from knockout.errors import InputFileError, TrainingDiverged
+from knockout.errors import InputFileError, ResourceLimit, TrainingDiverged
 
-USER_ERRORS = (InputFileError, TrainingDiverged)
+USER_ERRORS = (InputFileError, ResourceLimit, TrainingDiverged)
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 FINISHED = "job finished; time after start-up and imports:"
 """Closes every successful job's log, so the benchmark can split a job's time into its
@@ -43,6 +43,15 @@ def run_job(log_path: str, job: Callable[[], None]) -> None:
         except USER_ERRORS as error:
             logging.error("%s", error)
             print(f"ERROR: {error}", file=console)
+            sys.exit(1)
+        except MemoryError:
+            message = (
+                "out of memory: this step needs more than the machine (or the job's memory limit) "
+                "allows; make the data or networks smaller, or lower limits.memory_gb to what the "
+                "machine has so that the config check catches it first"
+            )
+            logging.exception("%s", message)
+            print(f"ERROR: {message}", file=console)
             sys.exit(1)
         except OSError as error:
             if error.errno not in FULL_DISK:

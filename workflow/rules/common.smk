@@ -206,7 +206,7 @@ def has_knockout_optimum(experiment):
         and network["n_outputs"] == 1
         for network in networks
     )
-    return "ko" in MODELS and simple and is_simulated(experiment)
+    return EXPERIMENTS[experiment]["optimum"] and "ko" in MODELS and simple and is_simulated(experiment)
 
 
 def core_modules(script):
