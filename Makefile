@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run example figures sweeps report chromium test test-slurm bench lint format clean
+.PHONY: venv run example figures sweeps report chromium test test-fast test-slurm bench lint format clean
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ chromium:
 ## test: lint, formatting check and the whole test suite (unit + end-to-end)
 test: venv lint chromium
 	$(BIN)/pytest
+
+## test-fast: the unit tests only (the core, no workflow runs; about 20 s on 2 cores)
+test-fast: venv
+	$(BIN)/pytest -m "not slow"
 
 ## test-slurm: as root, start a one-node SLURM cluster and run the workflow through
 ## profiles/slurm; checks where the scheduler ran every job (about 2 minutes)
