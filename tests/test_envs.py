@@ -25,7 +25,13 @@ CONDA_PACKAGE = {
     "yaml": "pyyaml",
     "sklearn": "scikit-learn",
 }
-EXACT_PIN = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_.\-]*)=(?P<version>\d+(\.\d+)*)$")
+EXACT_PIN = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9_.\-]*)=(?P<version>\d+(\.\d+)*)(=(?P<build>[a-z0-9_*]+))?$"
+)
+PIP_PACKAGE = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
+"""conda-forge package -> its name in requirements.txt, where they differ."""
+TRAINING_ENVS = {"TRAINING_ENV": ["torch.yaml", "torch-cuda.yaml"]}
+"""A rule's env given by a name in common.smk: the env files it can be."""
 
 
 def env_packages(env: Path) -> dict[str, str]:
@@ -49,6 +55,9 @@ def workflow_rules() -> dict[str, dict[str, Path]]:
         ):
             directives = dict(re.findall(r"^    (conda|script):\s*\n\s+\"([^\"]+)\"", body, re.M))
             rules[name] = {key: (rule_file.parent / path).resolve() for key, path in directives.items()}
+            if named := re.search(r"^    conda:\s*\n\s+([A-Z_]+)\s*$", body, re.M):
+                rules[name]["conda"] = REPO / "envs" / TRAINING_ENVS[named[1]][0]
+                rules[name]["conda_alternatives"] = [REPO / "envs" / e for e in TRAINING_ENVS[named[1]]]
     return rules
 
 
@@ -99,3 +108,30 @@ def test_an_unpinned_package_is_caught(tmp_path):
     env.write_text("channels: [conda-forge, nodefaults]\ndependencies: [python=3.11.10, numpy>=2]\n")
     with pytest.raises(ValueError, match="numpy>=2"):
         env_packages(env)
+
+
+def requirements() -> dict[str, str]:
+    text = (REPO / "requirements.txt").read_text()
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==([0-9.]+)", text, re.M))
+
+
+@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
+def test_env_pins_are_the_versions_the_venv_is_tested_with(env):
+    pinned = requirements()
+    for package, version in env_packages(env).items():
+        pip_name = PIP_PACKAGE.get(package, package)
+        if pip_name in pinned:
+            assert version == pinned[pip_name], (
+                f"{env.name}: {package}={version}, requirements.txt {pinned[pip_name]}"
+            )
+
+
+def test_the_cuda_env_requests_a_cuda_build_and_provides_what_the_training_env_does():
+    spec = yaml.safe_load((REPO / "envs" / "torch-cuda.yaml").read_text())
+    assert "pytorch=2.13.0=cuda*" in spec["dependencies"]
+    assert set(env_packages(REPO / "envs" / "torch-cuda.yaml")) == set(
+        env_packages(REPO / "envs" / "torch.yaml")
+    )
+    train = workflow_rules()["train_model"]
+    for env in train["conda_alternatives"]:
+        assert missing_packages(train["script"], env) == set()

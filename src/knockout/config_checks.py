@@ -15,7 +15,7 @@ from knockout import models
 
 SIMULATED = "simulate"
 """``data.source`` for the simulated fly (any other value is a data folder)."""
-NOT_TRAINING_SETTINGS = ("per_model", "one_job_per", "convergence")
+NOT_TRAINING_SETTINGS = ("per_model", "one_job_per", "convergence", "cuda_env")
 """Keys of ``train`` that say how to run or judge training, not what a network's training is."""
 
 

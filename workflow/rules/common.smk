@@ -220,6 +220,8 @@ def core_modules(script):
     return [os.path.relpath(path) for path in core_files(SCRIPTS / script)]
 
 
+TRAINING_ENV = "../../envs/torch-cuda.yaml" if config["train"]["cuda_env"] else "../../envs/torch.yaml"
+"""train_model's conda env (with --sdm conda): a CUDA build of pytorch for GPU nodes, or the default."""
 ONE_TRAIN_JOB_PER_MODEL = config["train"]["one_job_per"] == "model"
 TRAIN_JOB = (
     "{experiment}seed{seed}_{model}" if ONE_TRAIN_JOB_PER_MODEL else "{experiment}seed{seed}"

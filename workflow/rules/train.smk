@@ -10,7 +10,7 @@ rule train_model:
     benchmark:
         f"benchmarks/train_model/{TRAIN_JOB}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        TRAINING_ENV
     threads: 1
     resources:
         gpu=1,
