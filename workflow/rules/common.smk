@@ -20,7 +20,7 @@ from knockout.errors import InputFileError
 from knockout.sources import core_files
 
 SCHEMA = "../schemas/config.schema.yaml"
-with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml") as _schema:
+with open(WORKFLOW_ROOT / "workflow" / "schemas" / "config.schema.yaml") as _schema:
     SCHEMA_RULES = yaml.safe_load(_schema)
 
 
@@ -39,7 +39,7 @@ def checked_config(settings, where="config"):
 checked_config(config)
 
 MODELS = config["models"]
-SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+SCRIPTS = WORKFLOW_ROOT / "workflow" / "scripts"
 
 
 # Every experiment by its folder under results/: "" is config/config.yaml itself; a sweep

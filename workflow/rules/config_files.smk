@@ -3,8 +3,12 @@
 # merge and the validation that walk them.
 import os
 import sys
+from pathlib import Path
 
-sys.path.insert(0, f"{workflow.basedir}/src")  # the core, for every include after this one
+# The core, for every include after this one: found from this file's own folder (not from
+# workflow.basedir, which is the outer workflow's when this one is used as a module).
+WORKFLOW_ROOT = Path(workflow.current_basedir).resolve().parents[1]
+sys.path.insert(0, str(WORKFLOW_ROOT / "src"))
 from knockout.config_files import check_config_file
 from knockout.errors import InputFileError
 from snakemake.exceptions import WorkflowError
