@@ -6,7 +6,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-include: "workflow/rules/config_files.smk"
+include: "workflow/rules/preflight.smk"
 
 
 configfile: "config/config.yaml"

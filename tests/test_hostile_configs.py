@@ -3,7 +3,11 @@ any job, within seconds, with a message naming the key or file, and nothing is w
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -77,3 +81,18 @@ def test_the_optimum_can_be_switched_off(tmp_path):
     workdir = copy_workflow(tmp_path, TINY_CONFIG | {"optimum": False})
     jobs = scheduled_jobs(workdir)
     assert "fit_knockout_optimum" not in jobs and jobs["train_model"] == 8
+
+
+def test_asking_for_conda_without_conda_is_one_sentence(tmp_path):
+    workdir = copy_workflow(tmp_path, TINY_CONFIG)
+    bare_path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("snakemake")), "-n", "--sdm", "conda"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PATH": bare_path},
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "--sdm conda (--use-conda) needs conda on PATH, and none is found" in result.stdout + result.stderr

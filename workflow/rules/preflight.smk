@@ -1,4 +1,5 @@
-# Before Snakemake merges the config files: each must be plain data (knockout.config_files).
+# Before anything else: the core on sys.path; each config file plain data
+# (knockout.config_files), checked before Snakemake merges it; conda there if asked for.
 # Files given with --configfile were read at start-up; they are checked here, before the
 # merge and the validation that walk them.
 import os
@@ -19,3 +20,16 @@ for _path in ["config/config.yaml", *workflow.overwrite_configfiles]:
             check_config_file(_path)
         except InputFileError as error:
             raise WorkflowError(f"invalid config file: {error}") from None
+
+
+# --sdm conda without conda: one sentence here, not "conda: command not found" from a job.
+_methods = {str(method).lower() for method in workflow.deployment_settings.deployment_method}
+if any("conda" in method for method in _methods) and not workflow.deployment_settings.conda_base_path:
+    import shutil
+
+    if not (shutil.which("conda") or shutil.which("mamba")):
+        raise WorkflowError(
+            "--sdm conda (--use-conda) needs conda on PATH, and none is found: install Miniforge "
+            "(https://conda-forge.org/download/) and open a new shell, or run without it in the "
+            "project's virtualenv (make venv; README, \"GPUs and conda\")"
+        )
