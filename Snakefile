@@ -21,6 +21,16 @@ include: "workflow/rules/plot.smk"
 include: "workflow/rules/sweeps.smk"
 
 
+# On a cluster, the cheap steps that read every seed's tables run where snakemake runs.
+localrules:
+    all,
+    sweeps,
+    summarize,
+    plot,
+    summarize_sweep,
+    plot_sweep,
+
+
 rule all:
     default_target: True
     input:

@@ -221,27 +221,64 @@ def requested(profile: dict, rule: str) -> dict[str, str]:
     }
 
 
+def _minutes(limit: str) -> int:
+    hours, minutes, _ = (int(part) for part in limit.split(":"))
+    return 60 * hours + minutes
+
+
 def check_jobs(records: list[dict[str, str]], profile: dict) -> list[str]:
     """Problems with where and how the workflow's jobs ran (empty when all is right).
 
-    Every job must have completed in its partition with the profile's time and memory
-    limits (a profile block silently replaced by another shows up here), and a GPU must
-    be allocated to exactly the training jobs.
+    Every submission must have completed in its partition with the profile's time and
+    memory limits (a profile block silently replaced by another shows up here); a group
+    submission (the profile's ``groups``) with at least each member's. A GPU must be
+    allocated to exactly the training jobs. The submissions must be as few as the profile
+    promises: per seed, the data, one per trained model, and one group for the optimum and
+    the evaluations; the summaries and figures run locally (``localrules``).
     """
     problems = []
-    rules = [re.match(r"rule_(\w+?)(?:_wildcards_|$)", r.get("Comment", "")) for r in records]
-    jobs = [(m.group(1), r) for m, r in zip(rules, records, strict=True) if m]
-    if not any(rule in GPU_RULES for rule, _ in jobs):
+    groups = {}
+    for entry in profile.get("groups", []):
+        rule, group = entry.split("=")
+        groups.setdefault(group, []).append(rule)
+    jobs = []
+    for record in records:
+        comment = record.get("Comment", "")
+        group = next((g for g in groups if comment.startswith(f"rule_{g}_")), None)
+        if group is not None:
+            jobs.append((groups[group], record))
+        elif match := re.match(r"rule_(\w+?)(?:_wildcards_|$)", comment):
+            jobs.append(([match.group(1)], record))
+    if not any(set(rules) & GPU_RULES for rules, _ in jobs):
         problems.append("no train_model job was found in the scheduler's records")
-    for rule, record in jobs:
+    for rules, record in jobs:
         where = f"job {record['JobId']} ({record['Comment']})"
         if record.get("JobState") != "COMPLETED":
             problems.append(f"{where}: state {record.get('JobState')}")
-        for field, value in requested(profile, rule).items():
-            if record.get(field) != value:
-                problems.append(f"{where}: {field} {record.get(field)}, expected {value}")
-        if (rule in GPU_RULES) != ("gpu" in record["allocated_gres"]):
+        for rule in rules:
+            expected = requested(profile, rule)
+            if record.get("Partition") != expected["Partition"]:
+                problems.append(
+                    f"{where}: Partition {record.get('Partition')}, expected {expected['Partition']}"
+                )
+            exact = len(rules) == 1
+            for field, parse in (("TimeLimit", _minutes), ("MinMemoryNode", lambda m: int(m.rstrip("M")))):
+                got, want = (
+                    parse(record.get(field, "0:0:0" if field == "TimeLimit" else "0M")),
+                    parse(expected[field]),
+                )
+                if got != want if exact else got < want:
+                    problems.append(f"{where}: {field} {record.get(field)}, expected {expected[field]}")
+        if bool(set(rules) & GPU_RULES) != ("gpu" in record["allocated_gres"]):
             problems.append(f"{where}: GPU allocated {record['allocated_gres']!r}")
+    expected_count = len(CONFIG["seeds"]) * (1 + len(CONFIG["models"]) + 1)
+    if len(records) != expected_count:
+        problems.append(
+            f"{len(records)} submissions, expected {expected_count} (sbatch per seed: data, models, group)"
+        )
+    local = {"summarize", "plot"}
+    if submitted := local & {rule for rules, _ in jobs for rule in rules}:
+        problems.append(f"{', '.join(sorted(submitted))} submitted; they are localrules")
     return problems
 
 
