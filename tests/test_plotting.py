@@ -142,8 +142,13 @@ def test_neural_figure_draws_every_model_and_the_noise_line(tmp_path, seeds):
     texts = legend_texts(top)
     for model in registry.TRAINED:
         assert registry.spec(model).label in texts
+    # Units are placed by their rank of contribution within their seed (unit i of one seed
+    # is not unit i of another): position 0 holds each seed's largest.
+    rank = table.groupby(["seed", "model"])["contribution"].rank(ascending=False).astype(int) - 1
+    assert [t.get_text() for t in bottom.get_xticklabels()] == [f"#{i + 1}" for i in range(N_HIDDEN)]
     for model in registry.TRAINED:
-        means = table[table["model"] == model].groupby("unit")["r2"].mean()
+        rows = table["model"] == model
+        means = table[rows].groupby(rank[rows])["r2"].mean()
         got = sorted((round(x), y) for x, y in mean_markers(top, model))
         assert [u for u, _ in got] == list(range(N_HIDDEN))
         np.testing.assert_allclose([y for _, y in got], means.to_numpy())
@@ -160,7 +165,7 @@ def test_neural_figure_draws_every_model_and_the_noise_line(tmp_path, seeds):
     assert len(bars) == (len(registry.TRAINED) if len(seeds) > 1 else 0)
     if bars:
         ko_bars = bars[registry.TRAINED.index("ko")].get_segments()
-        values = table[(table["model"] == "ko") & (table["unit"] == 0)]["r2"].to_numpy()
+        values = table[(table["model"] == "ko") & (rank == 0)]["r2"].to_numpy()
         half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
         (segment,) = [seg for seg in ko_bars if round(seg[0, 0]) == 0]
         np.testing.assert_allclose(sorted(segment[:, 1]), [values.mean() - half, values.mean() + half])
@@ -314,3 +319,20 @@ def test_the_neural_figure_shows_recorded_units_by_name_and_marks_the_never_sile
     neural[list(naming.GROUND_TRUTH_MEASURES)] = np.nan
     (ax,) = neural_figure(neural, None, SETTINGS).axes
     assert [t.get_text() for t in ax.get_xticklabels()] == ["LC4", "LC9", "LC11°"]
+
+
+def test_the_behaviour_figure_places_a_simulated_set_by_its_units_rank_within_its_seed():
+    behavior = behavior_table([0, 1])
+    neural = neural_table([0, 1])
+    (ax,) = behavior_figure(behavior, SETTINGS, neural).axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "control",
+        *[f"#{i + 1}" for i in range(N_HIDDEN)],
+    ]
+    contribution = neural.drop_duplicates(["seed", "unit"]).set_index(["seed", "unit_name"])["contribution"]
+    largest = {seed: contribution[seed].idxmax() for seed in (0, 1)}
+    rows = behavior[
+        (behavior["model"] == "ko") & (behavior["silenced_units"] == behavior["seed"].map(largest))
+    ]
+    y = next(y for x, y in mean_markers(ax, "ko") if round(x) == 1)
+    assert y == pytest.approx(rows["r2"].mean())

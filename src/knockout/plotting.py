@@ -90,15 +90,26 @@ def _seed_note(table: pd.DataFrame) -> str:
     return "1 seed" if seeds == 1 else f"{seeds} seeds: points per seed, mean ± 95% CI"
 
 
-def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
+def behavior_figure(
+    behavior: pd.DataFrame, settings: PlotSettings, neural: pd.DataFrame | None = None
+) -> Figure:
     """Behaviour R² per test set (with several outputs, their mean; the summary table has
-    each output), beside the noise ceiling where the true network is known."""
+    each output), beside the noise ceiling where the true network is known. With a
+    simulated fly's ``neural`` table, a silenced set is placed by its unit's rank of
+    contribution within its seed, so that a position means the same in every seed."""
+    if neural is not None and ranked_by_contribution(neural):
+        ranked, labels = unit_positions(neural)
+        rank = ranked.drop_duplicates(["seed", "unit"]).set_index(["seed", "unit_name"])["position"]
+        keys = pd.MultiIndex.from_arrays([behavior["seed"], behavior["silenced_units"]])
+        positions = pd.Series(rank.reindex(keys).to_numpy(), index=behavior.index)
+        renamed = positions.map(lambda p: labels[int(p)] if p == p else None)
+        behavior = behavior.assign(set=renamed.where(behavior["silenced_units"] != "", "control"))
     n_outputs = behavior["output"].nunique()
     if n_outputs > 1:
         behavior = behavior.groupby(["seed", "model", "set", "silenced_units"], as_index=False, sort=False)[
             ["r2", "noise_ceiling"]
         ].mean()
-    sets = sorted(set(behavior["set"]), key=lambda name: (name != "control", name))
+    sets = sorted(set(behavior["set"]), key=lambda name: (name != "control", len(name), name))
     fig = Figure(figsize=(settings.width, 4.8), layout="constrained")
     ax = fig.add_subplot()
     ceiling = behavior.drop_duplicates(["seed", "set"]).groupby("set")["noise_ceiling"].mean().dropna()
@@ -117,13 +128,18 @@ def behavior_figure(behavior: pd.DataFrame, settings: PlotSettings) -> Figure:
     ax.set_xticks(range(len(sets)), [name.removeprefix("unit_") for name in sets])
     if max(len(name) for name in sets if name != "control") > 4:  # long set names
         ax.tick_params(axis="x", labelrotation=45)
-    ax.set_xlabel("test set (control, or the silenced units)")
+    ranked = neural is not None and ranked_by_contribution(neural)
+    ax.set_xlabel(
+        "test set: control, or the silenced unit ranked by its contribution within its seed"
+        if ranked
+        else "test set (control, or the silenced units)"
+    )
     ax.set_ylabel(
         "behaviour R² on the test set" + (f"\n(mean over {n_outputs} outputs)" if n_outputs > 1 else "")
     )
     ax.set_title(f"How well each model predicts the behaviour ({_seed_note(behavior)})")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small", ncols=2)
+    ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -136,6 +152,27 @@ def unit_labels(neural: pd.DataFrame) -> dict[int, str]:
     }
 
 
+def ranked_by_contribution(neural: pd.DataFrame) -> bool:
+    """Whether the units are a simulated fly's: unit i of one seed is unrelated to unit i of
+    another, so figures compare them by their rank of contribution within their seed."""
+    return bool(neural["contribution"].notna().any())
+
+
+def unit_positions(neural: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``neural`` with a ``position`` column, and the x labels: for a simulated fly, each
+    unit's rank by contribution within its seed (#1 the largest), so that a position means
+    the same in every seed; for recorded data, the unit itself (the same neuron in every seed)."""
+    if ranked_by_contribution(neural):
+        order = neural.drop_duplicates(["seed", "unit"]).copy()
+        order["position"] = order.groupby("seed")["contribution"].rank(ascending=False, method="first") - 1
+        positions = order.set_index(["seed", "unit"])["position"].astype(int)
+        table = neural.join(positions, on=["seed", "unit"])
+        return table, [f"#{rank + 1}" for rank in range(int(table["position"].max()) + 1)]
+    labels = unit_labels(neural)
+    index = {unit: i for i, unit in enumerate(labels)}
+    return neural.assign(position=neural["unit"].map(index)), list(labels.values())
+
+
 def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSettings) -> Figure:
     """Per recorded unit, neural R² of model unit i against neuron i; below it, with the
     true network, each unit's contribution to behaviour."""
@@ -146,31 +183,26 @@ def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSe
         ax.text(0.5, 0.5, "no unit was recorded (no neurons file): nothing to compare", ha="center")
         ax.set_axis_off()
         return fig
-    labels = unit_labels(recorded)
-    units = list(labels)
-    truth = noise_sd is not None and recorded["contribution"].notna().any()
+    recorded, labels = unit_positions(recorded)
+    positions = list(range(len(labels)))
+    truth = noise_sd is not None and ranked_by_contribution(recorded)
     fig = Figure(figsize=(settings.width, 6.6 if truth else 4.6), layout="constrained")
     top, bottom = (
         fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1]) if truth else (fig.add_subplot(), None)
     )
-    _draw_per_model(top, recorded, "unit", units, settings)
+    _draw_per_model(top, recorded, "position", positions, settings)
     top.set_ylim(-0.03, 1.05)
     top.set_ylabel("neural R² (model unit i vs neuron i)")
-    top.set_title(f"How well each model unit tracks its recorded neuron ({_seed_note(recorded)})")
+    top.set_title(f"How well each model unit tracks its neuron ({_seed_note(recorded)})")
     top.grid(axis="y", alpha=0.3)
-    top.legend(loc="center left", fontsize="small", ncols=2, bbox_to_anchor=(0.0, 0.62))
-    top.set_xticks(range(len(units)), [labels[unit] for unit in units])
+    top.set_xticks(positions, labels)
     if bottom is None:
+        top.legend(loc="upper left", fontsize="small", ncols=2, bbox_to_anchor=(1.0, 1.0))
         top.set_xlabel("recorded unit (° never silenced)")
         return fig
+    top.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     contribution = recorded.drop_duplicates(["seed", "unit"])
-    bottom.scatter(
-        contribution["unit"].map({unit: i for i, unit in enumerate(units)}),
-        contribution["contribution"],
-        s=14,
-        color="black",
-        alpha=0.6,
-    )
+    bottom.scatter(contribution["position"], contribution["contribution"], s=14, color="black", alpha=0.6)
     bottom.axhline(
         noise_sd, color="black", linestyle="--", linewidth=1, label=f"behavioural noise σ = {noise_sd:g}"
     )
@@ -178,9 +210,9 @@ def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSe
     bottom.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     bottom.yaxis.set_minor_formatter(ticker.NullFormatter())
     bottom.set_ylabel("unit's contribution\nstd(w_out,i · h_i)")
-    bottom.set_xlabel("hidden unit i (° never silenced)")
+    bottom.set_xlabel("fly unit, ranked by its contribution within its seed (#1 the largest)")
     bottom.grid(axis="y", alpha=0.3, which="both")
-    bottom.legend(loc="lower right", fontsize="small")
+    bottom.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -323,18 +355,20 @@ def silencing_effect_figure(neural: pd.DataFrame, settings: PlotSettings) -> Fig
 
 
 def weight_cosine_figure(neural: pd.DataFrame, settings: PlotSettings) -> Figure:
-    """Per unit, |cosine| between the fly unit's input weights and model unit i's."""
-    units = sorted(neural["unit"].unique())
+    """Per fly unit (ranked by contribution within its seed), |cosine| between its input
+    weights and model unit i's."""
+    neural, labels = unit_positions(neural)
+    positions = list(range(len(labels)))
     fig = Figure(figsize=(settings.width, 4.6), layout="constrained")
     ax = fig.add_subplot()
-    _draw_per_model(ax, neural, "unit", units, settings, value="weight_cosine")
-    ax.set_xticks(range(len(units)), units)
-    ax.set_xlabel("hidden unit i")
+    _draw_per_model(ax, neural, "position", positions, settings, value="weight_cosine")
+    ax.set_xticks(positions, labels)
+    ax.set_xlabel("fly unit, ranked by its contribution within its seed (#1 the largest)")
     ax.set_ylabel("|cosine| of input weights,\nmodel unit i vs fly unit i")
     ax.set_ylim(-0.03, 1.05)
     ax.set_title(f"Weight recovery: does model unit i see what fly unit i sees? ({_seed_note(neural)})")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small", ncols=3)
+    ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

@@ -12,7 +12,7 @@ def main(snakemake) -> None:
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
     draw = {
-        "behavior_r2": lambda: plotting.behavior_figure(behavior, settings),
+        "behavior_r2": lambda: plotting.behavior_figure(behavior, settings, neural),
         "neural_r2": lambda: plotting.neural_figure(neural, noise_sd, settings),
         "neural_r2_three_ways": lambda: plotting.three_ways_figure(behavior, neural, settings),
         "r2_vs_contribution": lambda: plotting.contribution_figure(neural, noise_sd, settings),
