@@ -206,7 +206,12 @@ def has_knockout_optimum(experiment):
         and network["n_outputs"] == 1
         for network in networks
     )
-    return EXPERIMENTS[experiment]["optimum"] and "ko" in MODELS and simple and is_simulated(experiment)
+    return (
+        EXPERIMENTS[experiment]["optimum"]
+        and "ko" in MODELS
+        and simple
+        and is_simulated(experiment)
+    )
 
 
 def core_modules(script):
@@ -220,7 +225,9 @@ def core_modules(script):
     return [os.path.relpath(path) for path in core_files(SCRIPTS / script)]
 
 
-TRAINING_ENV = "../../envs/torch-cuda.yaml" if config["train"]["cuda_env"] else "../../envs/torch.yaml"
+TRAINING_ENV = (
+    "../../envs/torch-cuda.yaml" if config["train"]["cuda_env"] else "../../envs/torch.yaml"
+)
 """train_model's conda env (with --sdm conda): a CUDA build of pytorch for GPU nodes, or the default."""
 ONE_TRAIN_JOB_PER_MODEL = config["train"]["one_job_per"] == "model"
 TRAIN_JOB = (

@@ -24,12 +24,15 @@ for _path in ["config/config.yaml", *workflow.overwrite_configfiles]:
 
 # --sdm conda without conda: one sentence here, not "conda: command not found" from a job.
 _methods = {str(method).lower() for method in workflow.deployment_settings.deployment_method}
-if any("conda" in method for method in _methods) and not workflow.deployment_settings.conda_base_path:
+if (
+    any("conda" in method for method in _methods)
+    and not workflow.deployment_settings.conda_base_path
+):
     import shutil
 
     if not (shutil.which("conda") or shutil.which("mamba")):
         raise WorkflowError(
             "--sdm conda (--use-conda) needs conda on PATH, and none is found: install Miniforge "
             "(https://conda-forge.org/download/) and open a new shell, or run without it in the "
-            "project's virtualenv (make venv; README, \"GPUs and conda\")"
+            'project\'s virtualenv (make venv; README, "GPUs and conda")'
         )
