@@ -267,3 +267,13 @@ def test_sweeps_null_switches_the_shipped_sweeps_off():
     config = with_change("sweeps", None)
     validate(config, SCHEMA)
     assert config_problems(config) == [] and list(sweep_points(config)) == []
+
+
+def test_plot_formats_must_include_the_png_the_report_shows():
+    config = with_change("plot.formats", ["pdf", "svg"])
+    validate(config, SCHEMA)
+    assert config_problems(config) == [
+        "plot.formats = ['pdf', 'svg'] lacks png, which the report shows; add it (e.g. [png, pdf])"
+    ]
+    with pytest.raises(WorkflowError):
+        validate(with_change("plot.formats", ["jpg"]), SCHEMA)

@@ -336,3 +336,11 @@ def test_the_behaviour_figure_places_a_simulated_set_by_its_units_rank_within_it
     ]
     y = next(y for x, y in mean_markers(ax, "ko") if round(x) == 1)
     assert y == pytest.approx(rows["r2"].mean())
+
+
+@pytest.mark.parametrize("kind", ["png", "pdf", "svg"])
+def test_every_format_is_written_byte_reproducibly(tmp_path, kind):
+    for name in ("a", "b"):
+        save_figure(behavior_figure(behavior_table([0]), SETTINGS), tmp_path / f"{name}.{kind}", SETTINGS)
+    assert (tmp_path / f"a.{kind}").read_bytes() == (tmp_path / f"b.{kind}").read_bytes()
+    assert (tmp_path / f"a.{kind}").stat().st_size > 1000

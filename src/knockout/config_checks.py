@@ -175,6 +175,11 @@ def config_problems(config: dict) -> list[str]:
 def _shared_problems(config: dict) -> list[str]:
     """Problems whatever the data source."""
     problems = []
+    if "png" not in config["plot"]["formats"]:
+        problems.append(
+            f"plot.formats = {config['plot']['formats']} lacks png, which the report shows; "
+            f"add it (e.g. [png, pdf])"
+        )
     unused = sorted(set(config["train"]["per_model"]) - set(config["models"]))
     if unused:
         problems.append(

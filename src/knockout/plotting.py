@@ -30,6 +30,7 @@ class PlotSettings:
     dpi: int = 150
     width: float = 11.0
     colors: dict[str, str] = field(default_factory=dict)
+    formats: tuple[str, ...] = ("png",)
 
 
 def _color(model: str, settings: PlotSettings) -> str:
@@ -427,8 +428,22 @@ def sweep_figure(
     return fig
 
 
+REPRODUCIBLE_METADATA = {
+    "png": {"Software": None},
+    "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+    "svg": {"Creator": None, "Date": None},
+}
+"""Per format, the metadata left out so that the same figure gives the same bytes."""
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, settings: PlotSettings) -> None:
-    """PNG without a timestamp, written atomically."""
-    write_atomically(
-        path, lambda tmp: fig.savefig(tmp, format="png", dpi=settings.dpi, metadata={"Software": None})
-    )
+    """The figure in the format its suffix names (png, pdf, svg), without timestamps or
+    random ids (the same figure gives the same bytes), written atomically."""
+    from matplotlib import rc_context
+
+    kind = os.fspath(path).rsplit(".", 1)[-1]
+    with rc_context({"svg.hashsalt": "knockout"}):
+        write_atomically(
+            path,
+            lambda tmp: fig.savefig(tmp, format=kind, dpi=settings.dpi, metadata=REPRODUCIBLE_METADATA[kind]),
+        )

@@ -328,6 +328,8 @@ FIGURES = {
     "loss_curves": "training loss per epoch",
 }
 """The main experiment's figures (results/figures/<name>.png), with their report labels."""
+VECTOR_FORMATS = [kind for kind in config["plot"]["formats"] if kind != "png"]
+"""Copies of every figure besides the PNG that the report shows (plot.formats)."""
 GROUND_TRUTH_FIGURES = ["r2_vs_contribution", "silencing_effect", "weight_cosine"]
 """Figures that compare with the true network: drawn for simulated data only."""
 if not is_simulated(""):
@@ -339,7 +341,7 @@ def final_outputs():
         *seed_tables("behavior", ""),
         *seed_tables("neural", ""),
         *expand("results/summary/{table}.parquet", table=SUMMARY_TABLES),
-        *expand("results/figures/{figure}.png", figure=FIGURES),
+        *expand("results/figures/{figure}.{kind}", figure=FIGURES, kind=config["plot"]["formats"]),
     ]
 
 

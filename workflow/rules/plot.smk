@@ -14,6 +14,11 @@ rule plot:
             )
             for figure, label in FIGURES.items()
         },
+        **{
+            f"{figure}_{kind}": f"results/figures/{figure}.{kind}"
+            for figure in FIGURES
+            for kind in VECTOR_FORMATS
+        },
     log:
         "logs/plot/plot.log",
     benchmark:

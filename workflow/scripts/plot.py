@@ -20,8 +20,14 @@ def main(snakemake) -> None:
         "weight_cosine": lambda: plotting.weight_cosine_figure(neural, settings),
         "loss_curves": lambda: plotting.loss_curve_figure(losses, settings),
     }
-    for name in snakemake.output.keys():  # noqa: SIM118 (only the figures this source has)
-        plotting.save_figure(draw[name](), snakemake.output[name], settings)
+    for name in draw:
+        if name not in snakemake.output.keys():  # noqa: SIM118 (the ground-truth ones need a fly)
+            continue
+        figure = draw[name]()
+        plotting.save_figure(figure, snakemake.output[name], settings)
+        for kind in settings.formats:
+            if kind != "png":
+                plotting.save_figure(figure, snakemake.output[f"{name}_{kind}"], settings)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)
