@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from knockout import naming, seeding, tables
+from knockout import naming, tables
 from knockout.errors import InputFileError
 
 BEHAVIOR, NEURONS = "behavior", "neurons"
@@ -425,6 +424,12 @@ def split(
     elif test_fraction is None:
         raise ValueError("the data have no split column: a test_fraction is needed")
     else:
+        # imported here: PyTorch takes over a second to import, and the workflow imports this
+        # module at every start (for the layout), where no split is drawn
+        import torch
+
+        from knockout import seeding
+
         is_test = np.zeros(len(table), dtype=bool)
         generator = seeding.generator(seed, "split")
         set_names = table["set"].to_numpy()
