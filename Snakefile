@@ -12,6 +12,9 @@ include: "workflow/rules/preflight.smk"
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"

@@ -280,7 +280,7 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def summary(trainer: pd.DataFrame, pipeline: pd.DataFrame, jobs: pd.DataFrame, imports: pd.DataFrame) -> str:
-    """The tables the README and closing notes quote."""
+    """The tables docs/performance.md and the closing notes quote."""
     mean = trainer.groupby("trainer")[["seconds", "us_per_step", "median_neural_r2"]].mean()
     project = mean.loc["project", "seconds"]
     trainer_rows = [

@@ -4,7 +4,8 @@ The report is a self-contained React page that lists a figure only after clicks,
 checked in headless Chromium: tests/report_driver.js, appended to a copy of the report,
 clicks through every category and row and records what each one showed. Checks that every
 figure the workflow registers is shown, embedded byte for byte, under its category, with
-its caption rendered for this run (its seeds, noise σ, sweep key and values).
+its caption rendered for this run (its seeds, noise σ, sweep key and values), captions
+that keep the config the figures were made with, and the landing page.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from workflow_helpers import FIGURES, TINY_CONFIG, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
@@ -169,7 +171,21 @@ def test_captions_are_valid_restructuredtext(shown):
     assert {path: errors for path, errors in broken.items() if errors} == {}
 
 
-def test_the_report_opens_on_a_menu_of_the_categories(chromium, finished_run):
+def test_captions_keep_the_config_the_figures_were_made_with(finished_run, tmp_path):
+    """A config edited after the run (figures not redrawn) does not change their captions."""
+    path = finished_run / "config" / "config.yaml"
+    original = path.read_text()
+    path.write_text(yaml.safe_dump({**CONFIG, "train": {**CONFIG["train"], "epochs": 11}}))
+    try:
+        snakemake(finished_run, "--report", str(tmp_path / "edited.html"), "all")
+    finally:
+        path.write_text(original)
+    report = (tmp_path / "edited.html").read_text(encoding="utf-8")
+    assert report.count("epochs: 10") == len(MAIN_FIGURES) and "epochs: 11" not in report
+
+
+def test_the_report_opens_on_the_workflow_and_a_menu_of_the_categories(chromium, finished_run):
     dom = without_scripts(dump_dom(chromium, finished_run / REPORT))
+    assert "What the workflow did" in dom and "How to read it" in dom
     for category in ["Replicates", "Sweeps"]:
         assert f"<span>{category}</span>" in dom

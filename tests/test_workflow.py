@@ -240,12 +240,14 @@ def test_knockout_training_recovers_the_units_and_the_others_do_not(finished_run
         assert (silenced["ko"] > silenced["do"]).all(), silenced
 
 
-def test_figures_are_written(finished_run):
-    figures = sorted(p.name for p in (finished_run / "results/figures").iterdir())
-    assert figures == sorted(f"{name}.png" for name in FIGURES)
-    for name in figures:
-        path = finished_run / "results/figures" / name
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_figures_are_written_each_with_its_caption(finished_run):
+    folder = finished_run / "results/figures"
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == sorted(f"{name}.{kind}" for name in FIGURES for kind in ["png", "rst"])
+    for name in FIGURES:
+        assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        caption = (folder / f"{name}.rst").read_text()
+        assert f"seeds: {SEEDS}" in caption, caption
 
 
 def test_nothing_to_do_after_a_finished_run(finished_run):

@@ -1,15 +1,18 @@
 """Which source files and third-party modules a workflow script depends on.
 
-The workflow lists a script's core modules as rule inputs (Snakemake tracks the script
-itself, not what it imports), and a test checks each rule's conda env provides the
-third-party modules. Both follow the imports with ``ast``; nothing is imported.
+Snakemake tracks a rule's script, not what it imports. So the workflow gives each rule
+the digests of the core modules its script uses as a parameter, and a test checks each
+rule's conda env provides the third-party modules. Both follow the
+imports with ``ast``; nothing is imported.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent
@@ -50,3 +53,15 @@ def third_party_modules(script: Path) -> set[str]:
     for source in [Path(script), *core_files(script)]:
         names.update(name.split(".")[0] for name in _imports(source))
     return {name for name in names if name != PACKAGE and name not in sys.stdlib_module_names}
+
+
+def digests(files: Iterable[Path]) -> dict[str, str]:
+    """Each file's name and the SHA-256 of its content (the first 16 hex digits).
+
+    It stands for the core modules a rule's script uses as one of the rule's ``params``:
+    Snakemake reruns a job whose params changed, so the job reruns exactly when one of
+    those modules changes content, is added or is dropped (not when it is only touched,
+    or the project folder moves), and it names the module that changed, while the
+    console's list of each job's inputs stays short.
+    """
+    return {Path(path).name: hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] for path in files}

@@ -11,7 +11,7 @@ shuffles the batches of all sets together; ``blocked`` trains one set after anot
 the sets in a new random order each epoch (as the authors' published script does).
 
 The knockout loss is not convex once units are nonlinear, and one run can stop in a
-poor local minimum. Two remedies, both measured on the ReLU fly (README):
+poor local minimum. Two remedies, both measured on the ReLU fly (docs/results.md):
 
 - ``restarts`` trains R networks from independent initial weights, side by side as one
   batched computation (stacked parameters, autograd), and keeps the one with the lowest

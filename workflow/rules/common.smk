@@ -17,7 +17,7 @@ from knockout.config_checks import (
     sweep_points,
 )
 from knockout.errors import InputFileError
-from knockout.sources import core_files
+from knockout.sources import core_files, digests
 
 SCHEMA = "../schemas/config.schema.yaml"
 with open(WORKFLOW_ROOT / "workflow" / "schemas" / "config.schema.yaml") as _schema:
@@ -214,15 +214,16 @@ def has_knockout_optimum(experiment):
     )
 
 
-def core_modules(script):
-    """The core's source files ``script`` uses, directly or through other core modules.
+def core_code(script):
+    """The content digests of the core modules ``script`` uses, directly or through others.
 
     Snakemake reruns a ``script:`` rule when the script changes, not when a module it
-    imports does; listing these as inputs makes editing training code retrain, and
-    editing plotting code only replot.
+    imports does. Given as the rule's ``code`` parameter, these make editing training
+    code retrain and editing plotting code only replot (a job whose params changed
+    reruns, and ``snakemake -n`` names the module), without listing every module as an
+    input of every job on the console.
     """
-    # relative paths: a project folder moved or copied elsewhere keeps the same inputs
-    return [os.path.relpath(path) for path in core_files(SCRIPTS / script)]
+    return digests(core_files(SCRIPTS / script))
 
 
 TRAINING_ENV = (
@@ -336,6 +337,30 @@ if not is_simulated(""):
     FIGURES = {name: label for name, label in FIGURES.items() if name not in GROUND_TRUTH_FIGURES}
 
 
+CAPTION_TEMPLATES = WORKFLOW_ROOT / "workflow" / "report"
+
+
+def caption_template(name):
+    """A figure's caption template (Jinja, workflow/report/<name>.rst), given to the step
+    that draws it as a parameter, so that editing a caption redraws only its figures."""
+    return (CAPTION_TEMPLATES / f"{name}.rst").read_text()
+
+
+def caption_file(figure):
+    """Where the step that draws ``figure`` writes its caption (knockout.captions): beside
+    it, for the report, which resolves a caption from the rules' folder (so: absolute)."""
+    return os.path.abspath(str(Path(figure).with_suffix(".rst")))
+
+
+def made_with(experiment):
+    """The config sections an experiment's figures were drawn from, for their captions."""
+    settings = EXPERIMENTS[experiment]
+    sections = ["fly", "data"] if is_simulated(experiment) else ["data"]
+    return {"seeds": settings["seeds"]} | {
+        section: settings[section] for section in [*sections, "models", "train"]
+    }
+
+
 def final_outputs():
     return [
         *seed_tables("behavior", ""),
@@ -345,5 +370,20 @@ def final_outputs():
     ]
 
 
+SWEEP_FIGURE = "results/sweeps/{sweep}/ko_minus_do"
+
+
 def sweep_outputs():
-    return expand("results/sweeps/{sweep}/ko_minus_do.png", sweep=SWEEP_VALUES)
+    """Every sweep's figures, the PNGs marked for the report here: a sweep's caption file
+    is its own, and Snakemake takes a rule's caption as one path for all its jobs."""
+    outputs = []
+    for sweep in SWEEP_VALUES:
+        figure = SWEEP_FIGURE.format(sweep=sweep)
+        shown = report(
+            f"{figure}.png",
+            caption=caption_file(figure),
+            category="Sweeps",
+            labels={"sweep": sweep},
+        )
+        outputs += [shown, *(f"{figure}.{kind}" for kind in VECTOR_FORMATS)]
+    return outputs

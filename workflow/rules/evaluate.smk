@@ -2,7 +2,6 @@ rule evaluate_behavior:
     input:
         unpack(data_files("behavior", "fly")),
         models=model_files,
-        code=core_modules("evaluate_behavior.py"),
     output:
         behavior="results/{experiment}seed{seed}/eval/behavior.parquet",
         silencing="results/{experiment}seed{seed}/eval/silencing.parquet",
@@ -13,6 +12,7 @@ rule evaluate_behavior:
     conda:
         "../../envs/torch.yaml"
     params:
+        code=core_code("evaluate_behavior.py"),
         models=evaluated_models,
         behavior=behavior_reading,
         architectures=architectures,
@@ -27,7 +27,6 @@ rule evaluate_neural:
     input:
         unpack(neural_inputs),
         models=model_files,
-        code=core_modules("evaluate_neural.py"),
     output:
         neural="results/{experiment}seed{seed}/eval/neural.parquet",
         responses="results/{experiment}seed{seed}/eval/responses.parquet",
@@ -38,6 +37,7 @@ rule evaluate_neural:
     conda:
         "../../envs/torch.yaml"
     params:
+        code=core_code("evaluate_neural.py"),
         models=evaluated_models,
         layout=lambda wildcards: data_layout(wildcards.experiment).as_dict(),
         test_fraction=lambda wildcards: behavior_reading(wildcards)["test_fraction"],

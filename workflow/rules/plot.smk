@@ -3,12 +3,11 @@ rule plot:
         behavior=seed_tables("behavior", ""),
         neural=seed_tables("neural", ""),
         losses=loss_tables(""),
-        code=core_modules("plot.py"),
     output:
         **{
             figure: report(
                 f"results/figures/{figure}.png",
-                caption=f"../report/{figure}.rst",
+                caption=caption_file(f"results/figures/{figure}.png"),
                 category="Replicates",
                 labels={"figure": label},
             )
@@ -19,6 +18,7 @@ rule plot:
             for figure in FIGURES
             for kind in VECTOR_FORMATS
         },
+        **{f"{figure}_caption": f"results/figures/{figure}.rst" for figure in FIGURES},
     log:
         "logs/plot/plot.log",
     benchmark:
@@ -26,9 +26,12 @@ rule plot:
     conda:
         "../../envs/plot.yaml"
     params:
+        code=core_code("plot.py"),
         plot=lookup(dpath="plot", within=config),
         seeds=config["seeds"],
         models=MODELS,
         noise_sd=config["fly"]["noise_sd"] if is_simulated("") else None,
+        captions={figure: caption_template(figure) for figure in FIGURES},
+        made_with=made_with(""),
     script:
         "../scripts/plot.py"

@@ -34,5 +34,5 @@ if (
         raise WorkflowError(
             "--sdm conda (--use-conda) needs conda on PATH, and none is found: install Miniforge "
             "(https://conda-forge.org/download/) and open a new shell, or run without it in the "
-            'project\'s virtualenv (make venv; README, "GPUs and conda")'
+            'project\'s virtualenv (make venv; README, "Setting up conda")'
         )

@@ -1,6 +1,4 @@
 rule generate_fly_data:
-    input:
-        code=core_modules("generate_fly_data.py"),
     output:
         **SIMULATED_FILES,
     log:
@@ -10,6 +8,7 @@ rule generate_fly_data:
     conda:
         "../../envs/torch.yaml"
     params:
+        code=core_code("generate_fly_data.py"),
         fly=config_slice("fly"),
         data=lambda wildcards: {
             key: experiment_config(wildcards)["data"][key]

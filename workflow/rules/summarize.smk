@@ -1,7 +1,6 @@
 rule summarize:
     input:
         unpack(experiment_tables),
-        code=core_modules("summarize.py"),
     output:
         **{table: f"results/{{experiment}}summary/{table}.parquet" for table in SUMMARY_TABLES},
     log:
@@ -11,6 +10,7 @@ rule summarize:
     conda:
         "../../envs/plot.yaml"
     params:
+        code=core_code("summarize.py"),
         seeds=lambda wildcards: experiment_seeds(wildcards.experiment),
         models=MODELS,
         convergence=convergence_tolerances,

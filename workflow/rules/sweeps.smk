@@ -1,7 +1,6 @@
 rule summarize_sweep:
     input:
         unpack(sweep_tables),
-        code=core_modules("summarize_sweep.py"),
     output:
         "results/sweeps/{sweep}/summary.parquet",
     log:
@@ -11,6 +10,7 @@ rule summarize_sweep:
     conda:
         "../../envs/plot.yaml"
     params:
+        code=core_code("summarize_sweep.py"),
         key=lambda wildcards: config["sweeps"][wildcards.sweep]["key"],
         values=lambda wildcards: SWEEP_VALUES[wildcards.sweep],
         seeds=config["sweep_seeds"],
@@ -21,14 +21,10 @@ rule summarize_sweep:
 rule plot_sweep:
     input:
         summary=rules.summarize_sweep.output[0],
-        code=core_modules("plot_sweep.py"),
     output:
-        report(
-            "results/sweeps/{sweep}/ko_minus_do.png",
-            caption="../report/sweep.rst",
-            category="Sweeps",
-            labels={"sweep": "{sweep}"},
-        ),
+        **{kind: f"{SWEEP_FIGURE}.{kind}" for kind in VECTOR_FORMATS},
+        figure=f"{SWEEP_FIGURE}.png",
+        caption=f"{SWEEP_FIGURE}.rst",
     log:
         "logs/plot_sweep/{sweep}.log",
     benchmark:
@@ -36,10 +32,13 @@ rule plot_sweep:
     conda:
         "../../envs/plot.yaml"
     params:
+        code=core_code("plot_sweep.py"),
         plot=lookup(dpath="plot", within=config),
         key=lambda wildcards: config["sweeps"][wildcards.sweep]["key"],
         values=lambda wildcards: config["sweeps"][wildcards.sweep]["values"],
         names=lambda wildcards: SWEEP_VALUES[wildcards.sweep],
         seeds=config["sweep_seeds"],
+        caption=lambda wildcards: caption_template("sweep"),  # its braces are not wildcards
+        made_with=made_with("") | {"seeds": config["sweep_seeds"]},
     script:
         "../scripts/plot_sweep.py"

@@ -1,7 +1,6 @@
 rule train_model:
     input:
         unpack(data_files("behavior")),
-        code=core_modules("train_model.py"),
     output:
         models=train_job_files("results/{experiment}seed{seed}/models/{model}.pt"),
         losses=train_job_files("results/{experiment}seed{seed}/models/{model}_loss.parquet"),
@@ -15,6 +14,7 @@ rule train_model:
     resources:
         gpu=1,
     params:
+        code=core_code("train_model.py"),
         models=trained_models,
         train=train_settings,
         behavior=behavior_reading,
@@ -28,7 +28,6 @@ rule fit_knockout_optimum:
     input:
         unpack(data_files("behavior")),
         ko="results/{experiment}seed{seed}/models/ko.pt",
-        code=core_modules("fit_knockout_optimum.py"),
     output:
         network="results/{experiment}seed{seed}/models/optimum.pt",
         gap="results/{experiment}seed{seed}/eval/optimum.parquet",
@@ -39,6 +38,7 @@ rule fit_knockout_optimum:
     conda:
         "../../envs/torch.yaml"
     params:
+        code=core_code("fit_knockout_optimum.py"),
         behavior=behavior_reading,
         architectures=architectures,
         convergence=convergence_tolerances,

@@ -1,6 +1,7 @@
 """The figures of the main experiment, over all its seeds."""
 
 from knockout import plotting, tables
+from knockout.captions import write_caption
 from knockout.convergence import read_loss_tables
 from knockout.jobs import run_job
 
@@ -28,6 +29,13 @@ def main(snakemake) -> None:
         for kind in settings.formats:
             if kind != "png":
                 plotting.save_figure(figure, snakemake.output[f"{name}_{kind}"], settings)
+        caption_values = {"seeds": seeds, "noise_sd": noise_sd}
+        write_caption(
+            snakemake.output[f"{name}_caption"],
+            snakemake.params.captions[name],
+            caption_values,
+            snakemake.params.made_with,
+        )
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

@@ -1,6 +1,7 @@
 """A sweep's summary figure: ko and do, and ko - do, against the swept value."""
 
 from knockout import plotting, tables
+from knockout.captions import write_caption
 from knockout.jobs import run_job
 from knockout.summary import INTERVAL_COLUMNS
 
@@ -12,7 +13,17 @@ def main(snakemake) -> None:
     summary = tables.read_table(snakemake.input.summary, columns, may_be_nan=("mean", "ci_low", "ci_high"))
     params = snakemake.params
     figure = plotting.sweep_figure(summary, params.key, params.values, params.names, settings)
-    plotting.save_figure(figure, snakemake.output[0], settings)
+    plotting.save_figure(figure, snakemake.output.figure, settings)
+    for kind in settings.formats:
+        if kind != "png":
+            plotting.save_figure(figure, snakemake.output[kind], settings)
+    values = {
+        "sweep": snakemake.wildcards.sweep,
+        "key": params.key,
+        "values": params.values,
+        "seeds": params.seeds,
+    }
+    write_caption(snakemake.output.caption, params.caption, values, params.made_with)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)
