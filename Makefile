@@ -58,7 +58,7 @@ test-slurm: venv
 
 ## bench: time the trainer against a plain PyTorch loop and the arithmetic floor, and the
 ## pipeline (full, no-op, plot-only; 1, 4, 16 seeds); tables and figure in results/benchmarks
-## (about 6 minutes on 2 cores; BENCH_ARGS="--device cuda" times the trainers on a GPU)
+## (about 10 minutes on 2 cores; BENCH_ARGS="--device cuda" times the trainers on a GPU)
 bench: venv
 	PYTHONPATH=src:tests $(BIN)/python bench/benchmark.py --cores $(CORES) $(BENCH_ARGS)
 
