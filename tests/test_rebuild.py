@@ -158,6 +158,16 @@ def test_editing_a_core_module_reruns_exactly_what_uses_it(finished_run, edit_so
     assert scheduled_jobs(finished_run) == expected
 
 
+def test_editing_a_caption_template_redraws_only_the_figures(finished_run):
+    path = finished_run / "workflow" / "report" / "neural_r2.rst"
+    original = path.read_text()
+    path.write_text(original + "\nEdited by a test.\n")
+    try:
+        assert scheduled_jobs(finished_run) == PLOT_ONLY
+    finally:
+        path.write_text(original)
+
+
 def sweep_jobs(points: int, with_optimum: int) -> dict[str, int]:
     """Jobs of a sweep of ``points`` new points of one seed each; ``with_optimum`` of them linear."""
     per_point = {

@@ -107,8 +107,11 @@ def test_the_tables_say_what_was_recorded_and_silenced_and_leave_the_unknown_emp
         assert len(silencing[silencing["model"] == "ko"]) == len(UNITS) * 2  # every unit, each output
         responses = pd.read_parquet(finished_run / f"results/seed{seed}/eval/responses.parquet")
         assert [c for c in responses.columns if c.startswith("r_")] == [f"r_{u}" for u in UNITS]
-    figures = sorted(p.stem for p in (finished_run / "results/figures").iterdir())
+    figures = sorted(p.stem for p in (finished_run / "results/figures").glob("*.png"))
     assert figures == ["behavior_r2", "loss_curves", "neural_r2", "neural_r2_three_ways"]
+    caption = (finished_run / "results/figures/behavior_r2.rst").read_text()
+    assert "On recorded data there is no noise ceiling" in caption, caption
+    assert "\n    data:\n" in caption and "\n    fly:" not in caption, caption  # the fly is not used
 
 
 def test_recorded_neural_r2_recomputed_from_the_weight_files(finished_run):
@@ -182,7 +185,7 @@ def test_a_folder_without_neurons_trains_evaluates_and_plots(tmp_path):
     assert neural["silencing_effect"].notna().all()
     responses = pd.read_parquet(workdir / "results/seed0/eval/responses.parquet")
     assert len(responses) == 2 * len(SETS) * ROWS_PER_SET // 4  # the test inputs (test_fraction 0.25)
-    assert sorted(p.stem for p in (workdir / "results/figures").iterdir()) == [
+    assert sorted(p.stem for p in (workdir / "results/figures").glob("*.png")) == [
         "behavior_r2",
         "loss_curves",
         "neural_r2",
