@@ -158,6 +158,12 @@ def test_editing_a_core_module_reruns_exactly_what_uses_it(finished_run, edit_so
     assert scheduled_jobs(finished_run) == expected
 
 
+def test_the_conda_env_choice_reruns_nothing_without_conda(finished_run, edit_config):
+    """train.cuda_env picks train_model's conda env; it changes no network, nor a caption."""
+    edit_config(lambda c: c["train"].update(cuda_env=True))
+    assert scheduled_jobs(finished_run) == {}
+
+
 def test_editing_a_caption_template_redraws_only_the_figures(finished_run):
     path = finished_run / "workflow" / "report" / "neural_r2.rst"
     original = path.read_text()

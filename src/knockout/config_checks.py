@@ -15,7 +15,10 @@ from knockout import models
 
 SIMULATED = "simulate"
 """``data.source`` for the simulated fly (any other value is a data folder)."""
-NOT_TRAINING_SETTINGS = ("per_model", "one_job_per", "convergence", "cuda_env")
+HOW_TO_RUN_TRAINING = ("one_job_per", "cuda_env")
+"""Keys of ``train`` that say where and in which jobs training runs: the networks come out
+the same whatever they are, so a figure's caption leaves them out."""
+NOT_TRAINING_SETTINGS = ("per_model", "convergence", *HOW_TO_RUN_TRAINING)
 """Keys of ``train`` that say how to run or judge training, not what a network's training is."""
 
 

@@ -10,6 +10,7 @@ from snakemake.utils import validate
 from knockout.models import CONTRAST, OPTIMUM
 from knockout import dataset
 from knockout.config_checks import (
+    HOW_TO_RUN_TRAINING,
     SIMULATED,
     config_problems,
     model_train_settings,
@@ -356,9 +357,14 @@ def made_with(experiment):
     """The config sections an experiment's figures were drawn from, for their captions."""
     settings = EXPERIMENTS[experiment]
     sections = ["fly", "data"] if is_simulated(experiment) else ["data"]
-    return {"seeds": settings["seeds"]} | {
-        section: settings[section] for section in [*sections, "models", "train"]
+    train = {
+        key: value for key, value in settings["train"].items() if key not in HOW_TO_RUN_TRAINING
     }
+    return (
+        {"seeds": settings["seeds"]}
+        | {section: settings[section] for section in [*sections, "models"]}
+        | {"train": train}
+    )
 
 
 def final_outputs():
