@@ -50,5 +50,5 @@ def test_a_missing_value_is_an_error_not_an_empty_caption():
 def test_the_caption_file_is_written_whole(tmp_path):
     path = tmp_path / "figures" / "behavior_r2.rst"
     write_caption(path, TEMPLATE, {"seeds": [3], "noise_sd": 0.2}, MADE_WITH)
-    assert path.read_text() == caption(TEMPLATE, {"seeds": [3], "noise_sd": 0.2}, MADE_WITH)
+    assert path.read_text(encoding="utf-8") == caption(TEMPLATE, {"seeds": [3], "noise_sd": 0.2}, MADE_WITH)
     assert [p.name for p in path.parent.iterdir()] == ["behavior_r2.rst"]

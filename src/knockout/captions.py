@@ -51,4 +51,6 @@ def caption(template: str, values: dict, made_with: dict) -> str:
 
 
 def write_caption(path: str | Path, template: str, values: dict, made_with: dict) -> None:
-    write_atomically(path, lambda tmp: Path(tmp).write_text(caption(template, values, made_with)))
+    write_atomically(
+        path, lambda tmp: Path(tmp).write_text(caption(template, values, made_with), encoding="utf-8")
+    )

@@ -344,7 +344,7 @@ CAPTION_TEMPLATES = WORKFLOW_ROOT / "workflow" / "report"
 def caption_template(name):
     """A figure's caption template (Jinja, workflow/report/<name>.rst), given to the step
     that draws it as a parameter, so that editing a caption reruns only that step."""
-    return (CAPTION_TEMPLATES / f"{name}.rst").read_text()
+    return (CAPTION_TEMPLATES / f"{name}.rst").read_text(encoding="utf-8")
 
 
 def caption_file(figure):
