@@ -23,6 +23,7 @@ from knockout.plotting import (
     loss_curve_figure,
     neural_figure,
     save_figure,
+    save_figure_in_formats,
     silencing_effect_figure,
     sweep_figure,
     three_ways_figure,
@@ -344,3 +345,9 @@ def test_every_format_is_written_byte_reproducibly(tmp_path, kind):
         save_figure(behavior_figure(behavior_table([0]), SETTINGS), tmp_path / f"{name}.{kind}", SETTINGS)
     assert (tmp_path / f"a.{kind}").read_bytes() == (tmp_path / f"b.{kind}").read_bytes()
     assert (tmp_path / f"a.{kind}").stat().st_size > 1000
+
+
+def test_a_figure_is_written_beside_its_png_in_every_format_asked_for(tmp_path):
+    settings = PlotSettings(formats=("png", "svg"))
+    save_figure_in_formats(behavior_figure(behavior_table([0]), settings), tmp_path / "fig.png", settings)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["fig.png", "fig.svg"]

@@ -28,6 +28,24 @@ def warn(message: str) -> None:
     print(f"WARNING: {message}", file=sys.__stderr__)
 
 
+def _user_message(error: Exception) -> str | None:
+    """The one line a user can act on for ``error``; None for one that needs its traceback."""
+    if isinstance(error, USER_ERRORS):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return (
+            "out of memory: this step needs more than the machine (or the job's memory limit) "
+            "allows; make the data or networks smaller, or lower limits.memory_gb to what the "
+            "machine has so that the config check catches it first"
+        )
+    if isinstance(error, OSError) and error.errno in FULL_DISK:
+        return (
+            f"no space left writing {error.filename or 'an output'} ({error.strerror}); free some "
+            f"space and rerun: outputs are written whole or not at all, so nothing is half-written"
+        )
+    return None
+
+
 def run_job(log_path: str, job: Callable[[], None]) -> None:
     """Run ``job`` with logging sent to ``log_path``; turn user errors into one line."""
     console = sys.stderr
@@ -40,32 +58,14 @@ def run_job(log_path: str, job: Callable[[], None]) -> None:
         try:
             job()
             logging.info("%s %.3f s", FINISHED, time.perf_counter() - started)
-        except USER_ERRORS as error:
-            logging.error("%s", error)
-            print(f"ERROR: {error}", file=console)
-            sys.exit(1)
-        except MemoryError:
-            message = (
-                "out of memory: this step needs more than the machine (or the job's memory limit) "
-                "allows; make the data or networks smaller, or lower limits.memory_gb to what the "
-                "machine has so that the config check catches it first"
-            )
-            logging.exception("%s", message)
-            print(f"ERROR: {message}", file=console)
-            sys.exit(1)
-        except OSError as error:
-            if error.errno not in FULL_DISK:
+        except Exception as error:
+            message = _user_message(error)
+            if message is None:
                 logging.exception("unexpected error")
                 raise
-            message = (
-                f"no space left writing {error.filename or 'an output'} ({error.strerror}); free some "
-                f"space and rerun: outputs are written whole or not at all, so nothing is half-written"
-            )
-            logging.error("%s", message)
+            # where memory ran out is worth a traceback in the log; the others say it all
+            logging.error("%s", message, exc_info=isinstance(error, MemoryError))
             print(f"ERROR: {message}", file=console)
             sys.exit(1)
-        except Exception:
-            logging.exception("unexpected error")
-            raise
         finally:
             sys.stderr = console

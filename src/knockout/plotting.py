@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,9 +99,10 @@ def behavior_figure(
     each output), beside the noise ceiling where the true network is known. With a
     simulated fly's ``neural`` table, a silenced set is placed by its unit's rank of
     contribution within its seed, so that a position means the same in every seed."""
-    if neural is not None and ranked_by_contribution(neural):
-        ranked, labels = unit_positions(neural)
-        rank = ranked.drop_duplicates(["seed", "unit"]).set_index(["seed", "unit_name"])["position"]
+    ranked = neural is not None and ranked_by_contribution(neural)
+    if ranked:
+        placed, labels = unit_positions(neural)
+        rank = placed.drop_duplicates(["seed", "unit"]).set_index(["seed", "unit_name"])["position"]
         keys = pd.MultiIndex.from_arrays([behavior["seed"], behavior["silenced_units"]])
         positions = pd.Series(rank.reindex(keys).to_numpy(), index=behavior.index)
         renamed = positions.map(lambda p: labels[int(p)] if p == p else None)
@@ -129,7 +131,6 @@ def behavior_figure(
     ax.set_xticks(range(len(sets)), [name.removeprefix("unit_") for name in sets])
     if max(len(name) for name in sets if name != "control") > 4:  # long set names
         ax.tick_params(axis="x", labelrotation=45)
-    ranked = neural is not None and ranked_by_contribution(neural)
     ax.set_xlabel(
         "test set: control, or the silenced unit ranked by its contribution within its seed"
         if ranked
@@ -447,3 +448,10 @@ def save_figure(fig: Figure, path: str | os.PathLike, settings: PlotSettings) ->
             path,
             lambda tmp: fig.savefig(tmp, format=kind, dpi=settings.dpi, metadata=REPRODUCIBLE_METADATA[kind]),
         )
+
+
+def save_figure_in_formats(fig: Figure, png: str | os.PathLike, settings: PlotSettings) -> None:
+    """The figure at ``png`` and, beside it under the same name, in every other format of
+    ``settings.formats`` (the paths the workflow declares for ``plot.formats``)."""
+    for kind in ["png", *(kind for kind in settings.formats if kind != "png")]:
+        save_figure(fig, Path(png).with_suffix(f".{kind}"), settings)

@@ -2,8 +2,8 @@
 
 Snakemake tracks a rule's script, not what it imports. So the workflow gives each rule
 the digests of the core modules its script uses as a parameter, and a test checks each
-rule's conda env provides the third-party modules. Both follow the
-imports with ``ast``; nothing is imported.
+rule's conda env provides the third-party modules. Both follow the imports with
+``ast``; nothing is imported.
 """
 
 from __future__ import annotations

@@ -347,10 +347,10 @@ def caption_template(name):
     return (CAPTION_TEMPLATES / f"{name}.rst").read_text(encoding="utf-8")
 
 
-def caption_file(figure):
-    """Where the step that draws ``figure`` writes its caption (knockout.captions): beside
-    it, for the report, which resolves a caption from the rules' folder (so: absolute)."""
-    return os.path.abspath(str(Path(figure).with_suffix(".rst")))
+def report_caption(caption):
+    """A caption file the step drawing the figure writes beside it (knockout.captions), as
+    ``report()`` takes it: absolute, since the report resolves captions from the rules' folder."""
+    return os.path.abspath(caption)
 
 
 def made_with(experiment):
@@ -387,7 +387,7 @@ def sweep_outputs():
         figure = SWEEP_FIGURE.format(sweep=sweep)
         shown = report(
             f"{figure}.png",
-            caption=caption_file(figure),
+            caption=report_caption(f"{figure}.rst"),
             category="Sweeps",
             labels={"sweep": sweep},
         )

@@ -7,7 +7,7 @@ rule plot:
         **{
             figure: report(
                 f"results/figures/{figure}.png",
-                caption=caption_file(f"results/figures/{figure}.png"),
+                caption=report_caption(f"results/figures/{figure}.rst"),
                 category="Replicates",
                 labels={"figure": label},
             )

@@ -21,15 +21,11 @@ def main(snakemake) -> None:
         "weight_cosine": lambda: plotting.weight_cosine_figure(neural, settings),
         "loss_curves": lambda: plotting.loss_curve_figure(losses, settings),
     }
+    caption_values = {"seeds": seeds, "noise_sd": noise_sd}
     for name in draw:
         if name not in snakemake.output.keys():  # noqa: SIM118 (the ground-truth ones need a fly)
             continue
-        figure = draw[name]()
-        plotting.save_figure(figure, snakemake.output[name], settings)
-        for kind in settings.formats:
-            if kind != "png":
-                plotting.save_figure(figure, snakemake.output[f"{name}_{kind}"], settings)
-        caption_values = {"seeds": seeds, "noise_sd": noise_sd}
+        plotting.save_figure_in_formats(draw[name](), snakemake.output[name], settings)
         write_caption(
             snakemake.output[f"{name}_caption"],
             snakemake.params.captions[name],

@@ -13,10 +13,7 @@ def main(snakemake) -> None:
     summary = tables.read_table(snakemake.input.summary, columns, may_be_nan=("mean", "ci_low", "ci_high"))
     params = snakemake.params
     figure = plotting.sweep_figure(summary, params.key, params.values, params.names, settings)
-    plotting.save_figure(figure, snakemake.output.figure, settings)
-    for kind in settings.formats:
-        if kind != "png":
-            plotting.save_figure(figure, snakemake.output[kind], settings)
+    plotting.save_figure_in_formats(figure, snakemake.output.figure, settings)
     values = {
         "sweep": snakemake.wildcards.sweep,
         "key": params.key,
