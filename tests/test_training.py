@@ -1,4 +1,6 @@
-"""Knockout training: batch schedule, masks, the closed-form Adam step, and train()."""
+"""Knockout training: the plan (batches, masks, length), the stacked networks and their
+gradients, Adam by blocks, the batched engine (a network trained among others is the
+network trained alone), divergence, restarts and relabelling."""
 
 from __future__ import annotations
 
@@ -11,36 +13,81 @@ import pytest
 import torch
 from nets import silenced_unit, simulated_data, two_layer
 
-from knockout import metrics, naming, seeding
+from knockout import metrics, models, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import simulated_layout
 from knockout.errors import TrainingDiverged
 from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import (
-    FlatAdamNet,
-    StackedNets,
+    Fit,
     TrainSettings,
-    best_order,
-    epoch_schedule,
+    batches_of_fits,
     initial_networks,
-    keep_masks,
-    keep_matrix,
-    knockout_costs,
-    masked_units,
+    member_bytes,
     relabels,
     train,
-    train_restarts,
-    with_ones_column,
+    train_fits,
 )
+from knockout.training.adam import BlockAdam
+from knockout.training.engine import kept_restart, train_members
+from knockout.training.plan import BatchOrder, FitPlan, keep_masks, keep_matrix
+from knockout.training.relabel import best_order, knockout_costs
+from knockout.training.stack import NetworkStack, closed_form_fits
 
 ARCH = Architecture(6, 4)
+ARCHITECTURES = {
+    "linear": Architecture(6, 4),
+    "relu": Architecture(6, 4, activation="relu"),
+    "deep": Architecture(6, 4, encoder=(5,), decoder=(3,), n_outputs=2, activation="relu"),
+}
+"""Every kind of network the trainer handles: the closed-form gradient's shape, ReLU
+units, and encoder and decoder layers with several outputs (autograd)."""
+TRAINED = models.TRAINED
 
 
 def fit(model, data, settings, seed, architecture=ARCH):
     """``train``'s kept network and its loss per epoch."""
     result = train(model, data, architecture, settings, seed)
     return result.network, result.chosen_losses
+
+
+def train_from(model, data, architecture, settings, seed, starts):
+    """Train from the given initial networks (the restarts), as ``train`` does from its own."""
+    plan = FitPlan(model, data, architecture, settings, seed)
+    stack, [first], [records] = train_members([plan], [starts])
+    chosen = kept_restart(records)
+    return stack.network(first + chosen), records, chosen
+
+
+def assert_same_weights(a, b):
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+
+
+def assert_close_weights(a, b, atol=1e-5):
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(value, b.state_dict()[key], rtol=0, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def data():
+    _, train_table, _, _ = simulate(FlySettings(n_inputs=6, n_hidden=4), DataSettings(40, 2, 2), seed=0)
+    return simulated_data(train_table, 6, 4)
+
+
+def replicate_data(architecture: Architecture, seed: int) -> BehaviorData:
+    """A small replicate of a fly of ``architecture`` (its own data per seed)."""
+    fly = FlySettings(
+        n_inputs=6,
+        n_hidden=4,
+        activation=architecture.activation,
+        encoder=architecture.encoder,
+        decoder=architecture.decoder,
+        n_outputs=architecture.n_outputs,
+    )
+    _, table, _, _ = simulate(fly, DataSettings(30, 2, 2), seed=seed)
+    return simulated_data(table, 6, 4, architecture.n_outputs)
 
 
 # ------------------------------------------------------------------------------------------- BehaviorData
@@ -63,7 +110,7 @@ def test_behavior_data_from_table_and_rows_by_set(small_replicate):
     assert torch.equal(control_only[0][1], sets[0][1])
 
 
-# ---------------------------------------------------------------------------------------- epoch_schedule
+# ---------------------------------------------------------------------------------------------- BatchOrder
 
 N_SETS, SET_SIZE, BATCH = 17, 50, 8
 
@@ -72,192 +119,333 @@ N_SETS, SET_SIZE, BATCH = 17, 50, 8
 def sets():
     """17 sets of 50 rows whose rows are interleaved in the table (row r belongs to set r % 17)."""
     rows = torch.arange(N_SETS * SET_SIZE)
-    return [(unit, rows[rows % N_SETS == unit + 1]) for unit in range(-1, N_SETS - 1)]
+    return [((unit,) if unit >= 0 else (), rows[rows % N_SETS == unit + 1]) for unit in range(-1, N_SETS - 1)]
 
 
-def set_of_row(sets):
-    owner = {}
-    for unit, rows in sets:
-        owner.update(dict.fromkeys(rows.tolist(), unit))
-    return owner
+def batches_of(order: BatchOrder, number: int) -> list[tuple[int, list[int]]]:
+    """Epoch ``number`` of ``order`` as (set, rows) per batch, in training order."""
+    rows, set_of_batch = order.epoch(number)
+    return [
+        (int(s), [r for r in batch.tolist() if r >= 0]) for s, batch in zip(set_of_batch, rows, strict=True)
+    ]
+
+
+def owner_of(sets) -> dict[int, int]:
+    return {row: number for number, (_, rows) in enumerate(sets) for row in rows.tolist()}
 
 
 def test_every_batch_comes_from_one_set_and_every_row_appears_once_per_epoch(sets):
-    owner = set_of_row(sets)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(2):  # two epochs from the same generator
-        batches = epoch_schedule(sets, BATCH, generator)
+    owner, order = owner_of(sets), BatchOrder(sets, BATCH, "interleaved", seed=0)
+    for number in (1, 2):
+        batches = batches_of(order, number)
         assert len(batches) == N_SETS * math.ceil(SET_SIZE / BATCH)
-        for unit, rows in batches:
-            assert {owner[r] for r in rows.tolist()} == {unit}
-        all_rows = torch.cat([rows for _, rows in batches])
-        assert torch.equal(all_rows.sort().values, torch.arange(N_SETS * SET_SIZE))
-        for unit, _ in sets:
-            sizes = sorted((len(rows) for u, rows in batches if u == unit), reverse=True)
+        for set_number, rows in batches:
+            assert {owner[r] for r in rows} == {set_number}
+        assert sorted(r for _, rows in batches for r in rows) == list(range(N_SETS * SET_SIZE))
+        for set_number in range(N_SETS):
+            sizes = sorted((len(rows) for s, rows in batches if s == set_number), reverse=True)
             assert sizes == [8, 8, 8, 8, 8, 8, 2]
 
 
 def test_batches_of_all_sets_are_interleaved(sets):
-    batches = epoch_schedule(sets, BATCH, torch.Generator().manual_seed(1))
-    units = [unit for unit, _ in batches]
+    units = [s for s, _ in batches_of(BatchOrder(sets, BATCH, "interleaved", seed=1), 1)]
     changes = sum(a != b for a, b in itertools.pairwise(units))
     # Blocked (set after set) would give 16 changes; a random order of 119 batches from 17
     # equal sets gives about 118 * 16/17 = 111.
     assert changes > 90
-    assert units != sorted(units)
-    # The sets are spread over the epoch: every set has a batch in each half.
     half = len(units) // 2
-    assert set(units[:half]) == set(units[half:]) == {unit for unit, _ in sets}
+    assert set(units[:half]) == set(units[half:]) == set(range(N_SETS))
 
 
 def test_rows_are_shuffled_within_a_set_and_epochs_differ(sets):
-    generator = torch.Generator().manual_seed(2)
-    first, second = epoch_schedule(sets, BATCH, generator), epoch_schedule(sets, BATCH, generator)
-    assert [u for u, _ in first] != [u for u, _ in second]
-    # Each set is reshuffled every epoch, so its batches hold different rows from one epoch to the next.
-    for unit, _ in sets:
-        chunks_first = {frozenset(rows.tolist()) for u, rows in first if u == unit}
-        chunks_second = {frozenset(rows.tolist()) for u, rows in second if u == unit}
+    order = BatchOrder(sets, BATCH, "interleaved", seed=2)
+    first, second = batches_of(order, 1), batches_of(order, 2)
+    assert [s for s, _ in first] != [s for s, _ in second]
+    for set_number in range(N_SETS):
+        chunks_first = {frozenset(rows) for s, rows in first if s == set_number}
+        chunks_second = {frozenset(rows) for s, rows in second if s == set_number}
         assert chunks_first != chunks_second
-    # Same generator seed, same schedule.
-    again = epoch_schedule(sets, BATCH, torch.Generator().manual_seed(2))
-    assert all(u == v and torch.equal(a, b) for (u, a), (v, b) in zip(first, again, strict=True))
+    assert batches_of(BatchOrder(sets, BATCH, "interleaved", seed=2), 1) == first  # same seed, same batches
 
 
 def test_uneven_sets_and_batch_larger_than_a_set():
-    sets = [(-1, torch.arange(0, 10)), (0, torch.arange(10, 13)), (1, torch.arange(13, 30))]
-    batches = epoch_schedule(sets, 4, torch.Generator().manual_seed(0))
-    sizes = {unit: sorted(len(rows) for u, rows in batches if u == unit) for unit, _ in sets}
-    assert sizes == {-1: [2, 4, 4], 0: [3], 1: [1, 4, 4, 4, 4]}
-    big = epoch_schedule(sets, 100, torch.Generator().manual_seed(0))
-    assert sorted((u, len(rows)) for u, rows in big) == [(-1, 10), (0, 3), (1, 17)]
+    sets = [((), torch.arange(0, 10)), ((0,), torch.arange(10, 13)), ((1,), torch.arange(13, 30))]
+    batches = batches_of(BatchOrder(sets, 4, "interleaved", seed=0), 1)
+    sizes = {s: sorted(len(rows) for number, rows in batches if number == s) for s in range(3)}
+    assert sizes == {0: [2, 4, 4], 1: [3], 2: [1, 4, 4, 4, 4]}
+    big = BatchOrder(sets, 100, "interleaved", seed=0)
+    assert big.width == 17  # the largest batch
+    assert sorted((s, len(rows)) for s, rows in batches_of(big, 1)) == [(0, 10), (1, 3), (2, 17)]
 
 
-# ------------------------------------------------------------------------------- masked_units, keep_masks
+def test_blocked_schedule_trains_one_set_after_another_in_a_random_order(sets):
+    owner, order = owner_of(sets), BatchOrder(sets, BATCH, "blocked", seed=0)
+    set_orders = []
+    for number in (1, 2):
+        batches = batches_of(order, number)
+        units = [s for s, _ in batches]
+        assert sum(a != b for a, b in itertools.pairwise(units)) == N_SETS - 1  # each set's batches together
+        for set_number, rows in batches:
+            assert {owner[r] for r in rows} == {set_number}
+        assert sorted(r for _, rows in batches for r in rows) == list(range(N_SETS * SET_SIZE))
+        set_orders.append(list(dict.fromkeys(units)))
+    assert set_orders[0] != set_orders[1]  # a new set order each epoch
+    assert set_orders[0] != sorted(set_orders[0])
 
 
-SILENCED = [(), (0,), (1,), (2,), (3,), (), (3,), (1, 3), (0,)]
+def test_a_shared_order_gives_each_consumer_the_same_epochs_and_keeps_none_it_no_longer_needs(sets):
+    alone = BatchOrder(sets, BATCH, "interleaved", seed=3)
+    expected = {number: batches_of(alone, number) for number in (1, 2, 3)}
+    shared = BatchOrder(sets, BATCH, "interleaved", seed=3, consumers=2)
+    for consumer, number in [("a", 1), ("a", 2), ("b", 1), ("a", 3), ("b", 2), ("b", 3)]:
+        assert batches_of(shared, number) == expected[number], (consumer, number)
+    assert not shared._kept  # every epoch taken by both consumers is gone
+
+
+# ------------------------------------------------------------------------------------------- keep_masks
+
+SET_UNITS = [(), (0,), (1,), (2,), (3,), (1, 3)]
+SET_OF_BATCH = torch.tensor([0, 1, 2, 3, 4, 0, 4, 5, 1])
+
+
+def masked(keep: torch.Tensor) -> list[tuple[int, ...]]:
+    return [tuple(torch.nonzero(row == 0).flatten().tolist()) for row in keep]
 
 
 @pytest.mark.parametrize("model", ["control", "noko"])
 def test_control_and_noko_mask_nothing(model):
-    assert masked_units(model, SILENCED, 4, torch.Generator()) == [()] * len(SILENCED)
+    keep = keep_masks(model, SET_UNITS, SET_OF_BATCH, 4, torch.Generator())
+    assert torch.equal(keep, torch.ones(len(SET_OF_BATCH), 4))
 
 
 def test_ko_masks_the_silenced_units():
-    assert masked_units("ko", SILENCED, 4, torch.Generator()) == SILENCED
+    keep = keep_masks("ko", SET_UNITS, SET_OF_BATCH, 4, torch.Generator())
+    assert masked(keep) == [SET_UNITS[s] for s in SET_OF_BATCH.tolist()]
 
 
 def test_a_ko_model_smaller_than_the_fly_masks_nothing_for_the_units_it_lacks():
-    assert masked_units("ko", SILENCED, 2, torch.Generator()) == [(), (0,), (1,), (), (), (), (), (1,), (0,)]
+    keep = keep_masks("ko", SET_UNITS, SET_OF_BATCH, 2, torch.Generator())
+    assert masked(keep) == [(), (0,), (1,), (), (), (), (), (1,), (0,)]
 
 
 def test_keep_matrix_zeroes_each_batch_s_masked_units():
-    keep = keep_matrix([(), (2,), (0, 3)], 4, "cpu")
-    expected = torch.tensor([[1.0, 1, 1, 1], [1, 1, 0, 1], [0, 1, 1, 0]])
-    assert torch.equal(keep, expected)
+    keep = keep_matrix([(), (2,), (0, 3)], 4)
+    assert torch.equal(keep, torch.tensor([[1.0, 1, 1, 1], [1, 1, 0, 1], [0, 1, 1, 0]]))
 
 
 def test_do_masks_as_many_distinct_random_units_as_the_set_silences():
-    units = masked_units("do", [(), (1, 3), (2,)] * 500, 4, torch.Generator().manual_seed(0))
-    assert all(not masked for masked in units[0::3])
+    set_of_batch = torch.tensor([0, 5, 1] * 500)
+    units = masked(keep_masks("do", SET_UNITS, set_of_batch, 4, torch.Generator().manual_seed(0)))
+    assert all(not m for m in units[0::3])
     pairs = units[1::3]
-    assert all(len(pair) == 2 and pair[0] != pair[1] for pair in pairs)
-    assert len(set(pairs)) > 6  # not tied to the silenced pair
+    assert all(len(pair) == 2 for pair in pairs)
+    assert len(set(pairs)) == 6  # every pair of 4 units: not tied to the silenced pair
     assert all(len(single) == 1 for single in units[2::3])
 
 
 def test_do_masks_a_uniformly_random_unit_on_silenced_batches_only():
-    silenced = [(), (2,)] * 2000
-    masked = masked_units("do", silenced, 4, torch.Generator().manual_seed(0))
-    units = np.array([units[0] if units else -1 for units in masked])
-    on_control, on_silenced = units[0::2], units[1::2]
-    assert (on_control == -1).all()
-    assert set(on_silenced.tolist()) == {0, 1, 2, 3}
-    # Uniform: each unit ~ 1/4 of 2000 draws (std error 0.0097), so not tied to the silenced unit 2.
-    fractions = np.bincount(on_silenced, minlength=4) / len(on_silenced)
-    np.testing.assert_allclose(fractions, 0.25, atol=0.05)
-    # Fresh draws each call.
-    generator = torch.Generator().manual_seed(1)
-    assert masked_units("do", silenced, 4, generator) != masked_units("do", silenced, 4, generator)
-
-
-def test_unknown_model_in_masked_units_raises():
-    with pytest.raises(ValueError, match="'dropout'"):
-        masked_units("dropout", SILENCED, 4, torch.Generator())
-
-
-def test_keep_masks_rows_index_by_unit_plus_one():
-    masks = keep_masks(5)
-    assert masks.shape == (6, 5)
-    for unit in range(-1, 5):
-        assert torch.equal(masks[unit + 1], silencing_mask(5, unit))
-
-
-# ------------------------------------------------------------------------------------------ FlatAdamNet
-
-
-def flat_step_inputs(x, y, keep):
-    """``FlatAdamNet.step``'s inputs for a batch, as ``train`` prepares them."""
-    return with_ones_column(x), y, keep, with_ones_column(keep[None]).T
-
-
-@pytest.mark.parametrize("activation", ["linear", "relu"])
-def test_flat_adam_matches_autograd_and_torch_adam_step_by_step(activation):
-    n_inputs, n_hidden = 6, 4
+    set_of_batch = torch.tensor([0, 3] * 2000)
     generator = torch.Generator().manual_seed(0)
-    reference = initialize(two_layer(n_inputs, n_hidden, activation), "pytorch", generator)
-    initial = copy.deepcopy(reference)
-    flat = FlatAdamNet(reference, lr=0.01)
-    optimizer = torch.optim.Adam(reference.parameters(), lr=0.01)
-    masks = keep_masks(n_hidden)
-    for step in range(24):
-        if step == 12:  # train() changes the rate between epochs
-            flat.lr = 0.003
-            optimizer.param_groups[0]["lr"] = 0.003
-        batch = int(torch.randint(3, 12, (), generator=generator))
-        x = torch.randn(batch, n_inputs, generator=generator)
-        y = torch.randn(batch, 1, generator=generator)
-        keep = masks[int(torch.randint(-1, n_hidden, (), generator=generator)) + 1]
-
-        with torch.no_grad():
-            expected_sse = torch.sum((reference(x, keep) - y) ** 2)
-        optimizer.zero_grad()
-        torch.nn.functional.mse_loss(reference(x, keep), y).backward()
-        optimizer.step()
-        error = torch.empty(batch)
-        flat.step(*flat_step_inputs(x, y[:, 0], keep), error)
-
-        torch.testing.assert_close(torch.dot(error, error), expected_sse, rtol=1e-5, atol=1e-6)
-        # The closed-form gradient is autograd's (Adam alone would hide a wrong gradient scale).
-        hidden, output = reference.hidden, reference.output
-        autograd = torch.cat(
-            [
-                torch.cat([hidden.weight.grad, hidden.bias.grad[:, None]], dim=1).reshape(-1),
-                output.weight.grad[0],
-                output.bias.grad,
-            ]
-        )
-        torch.testing.assert_close(flat.grad, autograd, rtol=1e-5, atol=1e-6)
-        for got, want in zip(flat.to_net().parameters(), reference.parameters(), strict=True):
-            torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-5)
-    # The comparison is not vacuous: both moved well beyond the tolerance.
-    moved = max(
-        (p - q).abs().max().item() for p, q in zip(reference.parameters(), initial.parameters(), strict=True)
+    units = np.array(
+        [m[0] if m else -1 for m in masked(keep_masks("do", SET_UNITS, set_of_batch, 4, generator))]
     )
-    assert moved > 0.05
-    if activation == "relu":  # the ReLU's gate was exercised: some units were inactive on some rows
-        assert 0 < (reference.hidden(x) > 0).float().mean() < 1
+    assert (units[0::2] == -1).all()
+    on_silenced = units[1::2]
+    # Uniform: each unit ~ 1/4 of 2000 draws (std error 0.0097), so not tied to the silenced unit 2.
+    np.testing.assert_allclose(np.bincount(on_silenced, minlength=4) / len(on_silenced), 0.25, atol=0.05)
+    again = keep_masks("do", SET_UNITS, set_of_batch, 4, generator)  # fresh draws each call
+    assert not torch.equal(
+        again, keep_masks("do", SET_UNITS, set_of_batch, 4, torch.Generator().manual_seed(0))
+    )
 
 
-def test_flat_adam_does_not_modify_the_network_it_was_built_from():
-    net = initialize(two_layer(3, 2), "pytorch", torch.Generator().manual_seed(0))
-    before = copy.deepcopy(net.state_dict())
-    flat = FlatAdamNet(net, lr=0.1)
-    flat.step(*flat_step_inputs(torch.randn(5, 3), torch.randn(5), torch.ones(2)), torch.empty(5))
-    for key, value in net.state_dict().items():
-        assert torch.equal(value, before[key])
-    assert not torch.equal(flat.to_net().hidden.weight, net.hidden.weight)
+def test_unknown_model_raises():
+    with pytest.raises(ValueError, match="'dropout'"):
+        keep_masks("dropout", SET_UNITS, SET_OF_BATCH, 4, torch.Generator())
+
+
+# -------------------------------------------------------------------------------------------- the plan
+
+
+def test_min_steps_raises_the_epochs_of_models_whose_epochs_hold_few_batches(data):
+    settings = TrainSettings(batch_size=8, epochs=4, min_steps=100)
+    plans = {model: FitPlan(model, data, ARCH, settings, 0) for model in ("control", "ko")}
+    assert plans["control"].batches_per_epoch == 5 and plans["ko"].batches_per_epoch == 25
+    assert plans["control"].n_epochs == 20  # 100 steps
+    assert plans["ko"].n_epochs == 4  # 4 epochs are already 100 steps
+    assert FitPlan("control", data, ARCH, TrainSettings(batch_size=8, epochs=4), 0).n_epochs == 4
+    assert len(list(plans["control"].epochs())) == 20
+
+
+def test_cosine_schedule_anneals_from_lr_towards_zero():
+    settings = TrainSettings(lr=0.02, lr_schedule="cosine")
+    rates = [settings.lr_at(epoch, 60) for epoch in range(1, 61)]
+    assert rates[0] == 0.02
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    assert 0 < rates[-1] < 0.01 * 0.02
+    assert settings.lr_at(31, 60) == pytest.approx(0.01)  # half-way: half the peak rate
+
+
+def test_constant_schedule_stays():
+    settings = TrainSettings(lr=0.02, lr_schedule="constant")
+    assert [settings.lr_at(epoch, 10) for epoch in range(1, 11)] == [0.02] * 10
+
+
+def test_unknown_settings_are_refused():
+    for bad in ({"lr_schedule": "step"}, {"schedule": "sequential"}, {"relabel": "sometimes"}):
+        with pytest.raises(ValueError, match=repr(next(iter(bad.values())))):
+            TrainSettings(**bad)
+    with pytest.raises(ValueError, match="restarts"):
+        TrainSettings(restarts=0)
+
+
+# -------------------------------------------------------------------------- gradients and Adam, stacked
+
+
+def batch_inputs(architecture, n_members, generator, batch=7):
+    x = torch.randn(n_members, batch, architecture.n_inputs, generator=generator)
+    y = torch.randn(n_members, batch, architecture.n_outputs, generator=generator)
+    counts = torch.randint(1, batch + 1, (n_members,), generator=generator)
+    valid = torch.arange(batch) < counts[:, None]
+    weight = (valid / (counts[:, None] * architecture.n_outputs)).unsqueeze(2)
+    keep = keep_matrix(
+        [(int(u),) if u >= 0 else () for u in torch.randint(-1, 4, (n_members,), generator=generator)], 4
+    )
+    return x, y, weight, keep.unsqueeze(1)
+
+
+@pytest.mark.parametrize("kind", ARCHITECTURES)
+def test_each_member_s_gradient_is_autograd_s_of_its_own_network(kind):
+    architecture = ARCHITECTURES[kind]
+    generator = torch.Generator().manual_seed(0)
+    nets = [initialize(KnockoutNet(architecture), "pytorch", generator) for _ in range(3)]
+    stack = NetworkStack.of(nets)
+    grad = torch.zeros_like(stack.params)
+    x, y, weight, keep = batch_inputs(architecture, 3, generator)
+    losses = stack.gradient_function(grad)(x, y, weight, keep)
+    for member, net in enumerate(nets):
+        rows = weight[member, :, 0] > 0
+        loss = torch.nn.functional.mse_loss(net(x[member][rows], keep[member, 0]), y[member][rows])
+        net.zero_grad()
+        loss.backward()
+        torch.testing.assert_close(losses[member], loss.detach(), rtol=1e-5, atol=1e-7)
+        expected = NetworkStack.of([copy.deepcopy(net)])
+        for (weight_grad, bias_grad), layer in zip(
+            expected.layers(grad[member : member + 1]), net.layers(), strict=True
+        ):
+            torch.testing.assert_close(weight_grad[0], layer.weight.grad.T, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(bias_grad[0, 0], layer.bias.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_the_closed_form_gradient_is_autograd_s():
+    architecture = ARCHITECTURES["linear"]
+    assert closed_form_fits(architecture)
+    assert not any(closed_form_fits(a) for kind, a in ARCHITECTURES.items() if kind != "linear")
+    assert not closed_form_fits(Architecture(6, 4, n_outputs=2))
+    generator = torch.Generator().manual_seed(1)
+    stack = NetworkStack.of([initialize(KnockoutNet(architecture), "pytorch", generator) for _ in range(5)])
+    closed, automatic = torch.zeros_like(stack.params), torch.zeros_like(stack.params)
+    x, y, weight, keep = batch_inputs(architecture, 5, generator)
+    losses = stack.gradient_function(closed, closed_form=True)(x, y, weight, keep)
+    torch.testing.assert_close(
+        losses, stack.gradient_function(automatic)(x, y, weight, keep), rtol=1e-5, atol=1e-7
+    )
+    torch.testing.assert_close(closed, automatic, rtol=1e-5, atol=1e-6)
+    assert closed.abs().max() > 0.01
+    with pytest.raises(ValueError, match="closed-form"):
+        NetworkStack.of([KnockoutNet(ARCHITECTURES["relu"])]).gradient_function(closed, closed_form=True)
+
+
+def test_block_adam_is_torch_adam_and_leaves_an_idle_block_untouched():
+    generator = torch.Generator().manual_seed(2)
+    params = torch.randn(4, 10, generator=generator)
+    reference = [params[i].clone().requires_grad_() for i in range(4)]
+    optimizers = [torch.optim.Adam([p], lr=0.01) for p in reference]
+    adam = BlockAdam(params, [slice(0, 2), slice(2, 4)])
+    for step in range(20):
+        grad = torch.randn(4, 10, generator=generator)
+        lr = 0.01 * (1 - step / 40)
+        blocks = [0, 1] if step < 10 else [0]  # block 1's training is over after 10 steps
+        for block in blocks:
+            adam.step(grad, block, lr)
+            for member in range(2 * block, 2 * block + 2):
+                optimizers[member].param_groups[0]["lr"] = lr
+                reference[member].grad = grad[member].clone()
+                optimizers[member].step()
+        if step == 9:
+            frozen = [state[2:].clone() for state in adam.states()]
+    for member in range(4):
+        torch.testing.assert_close(params[member], reference[member].detach(), rtol=1e-6, atol=1e-7)
+    for state, before in zip(adam.states(), frozen, strict=True):
+        assert torch.equal(state[2:], before)  # not moved, nor its moments
+    assert adam.steps[0].item() == 20 and adam.steps[1].item() == 10
+
+
+# --------------------------------------------------------------------------- the batched engine
+
+
+def test_a_network_trained_among_others_is_the_network_trained_alone():
+    """Fits that differ in data (seed), model, restarts and length train side by side as one
+    batch; every restart of every fit equals it trained alone, after 3 epochs, for every
+    model and kind of network."""
+    for kind, architecture in ARCHITECTURES.items():
+        fits = []
+        for seed, model in zip([0, 1, 2, 0, 1], [*TRAINED, "ko"], strict=True):
+            restarts = 2 if model in ("ko", "do") else 1
+            epochs = 2 if model == "noko" else 3  # a shorter plan: its networks idle at the end
+            settings = TrainSettings(lr=0.01, batch_size=8, epochs=epochs, restarts=restarts, relabel="never")
+            fits.append(Fit(model, replicate_data(architecture, seed), settings, seed))
+        plans = [FitPlan(f.model, f.data, architecture, f.settings, f.seed) for f in fits]
+        starts = [initial_networks(architecture, f.settings, f.seed) for f in fits]
+        stack, first_members, records = train_members(plans, starts)
+        for plan, nets, first, fit_records in zip(plans, starts, first_members, records, strict=True):
+            assert len(fit_records[0].losses) == plan.n_epochs
+            for restart, start in enumerate(nets):
+                alone_stack, [alone_first], [alone_records] = train_members([plan], [[start]])
+                assert_close_weights(stack.network(first + restart), alone_stack.network(alone_first))
+                np.testing.assert_allclose(fit_records[restart].losses, alone_records[0].losses, rtol=1e-5)
+                moved = (stack.network(first + restart).hidden.weight - start.hidden.weight).abs().max()
+                assert moved > 0.01, (kind, plan.model)  # it did train
+
+
+@pytest.mark.parametrize("kind", ["linear", "relu"])
+def test_same_fits_same_bytes(kind):
+    architecture = ARCHITECTURES[kind]
+    fits = [
+        Fit(
+            model, replicate_data(architecture, seed), TrainSettings(batch_size=8, epochs=3, restarts=2), seed
+        )
+        for seed in (0, 1)
+        for model in TRAINED
+    ]
+    first = train_fits(fits, architecture)
+    torch.manual_seed(0)  # the global RNG plays no part
+    second = train_fits(fits, architecture)
+    for a, b in zip(first, second, strict=True):
+        assert_same_weights(a.network, b.network)
+        assert a.losses == b.losses and a.chosen == b.chosen
+
+
+def test_fits_over_the_memory_budget_are_trained_in_turns_and_come_out_the_same(data):
+    fits = [Fit(model, data, TrainSettings(batch_size=8, epochs=3, restarts=3), 1) for model in TRAINED]
+    two_fits = 2 * 3 * member_bytes(ARCH, 8)
+    assert batches_of_fits(fits, ARCH, None) == [[0, 1, 2, 3]]
+    assert batches_of_fits(fits, ARCH, two_fits) == [[0, 1], [2, 3]]
+    assert batches_of_fits(fits, ARCH, 1) == [[0], [1], [2], [3]]  # a fit's restarts stay together
+    together = train_fits(fits, ARCH)
+    in_turns = train_fits(fits, ARCH, memory_bytes=two_fits)
+    for a, b in zip(together, in_turns, strict=True):
+        assert_close_weights(a.network, b.network, atol=1e-6)
+        assert a.chosen == b.chosen
+
+
+def test_the_closed_form_and_autograd_train_the_same_network(data):
+    for model in TRAINED:
+        settings = TrainSettings(lr=0.01, batch_size=8, epochs=6)
+        closed = train(model, data, ARCH, settings, seed=1, closed_form=True)
+        automatic = train(model, data, ARCH, settings, seed=1, closed_form=False)
+        assert_close_weights(closed.network, automatic.network)
+        np.testing.assert_allclose(closed.losses, automatic.losses, rtol=1e-4)
 
 
 # -------------------------------------------------------------------------------------------- train()
@@ -265,18 +453,7 @@ def test_flat_adam_does_not_modify_the_network_it_was_built_from():
 SETTINGS = TrainSettings(lr=0.01, batch_size=8, epochs=4, init="glorot", lr_schedule="cosine")
 
 
-@pytest.fixture(scope="module")
-def data():
-    _, train_table, _, _ = simulate(FlySettings(n_inputs=6, n_hidden=4), DataSettings(40, 2, 2), seed=0)
-    return simulated_data(train_table, 6, 4)
-
-
-def assert_same_weights(a, b):
-    for key, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[key]), key
-
-
-@pytest.mark.parametrize("model", ["control", "noko", "ko", "do"])
+@pytest.mark.parametrize("model", TRAINED)
 def test_train_is_bit_reproducible(data, model):
     net_a, losses_a = fit(model, data, SETTINGS, 3)
     torch.manual_seed(0)  # the global RNG plays no part
@@ -292,18 +469,16 @@ def test_train_is_bit_reproducible(data, model):
 def test_models_differ_only_in_masking(data):
     """All models start from the same weights; without silenced sets ko/do/noko/control coincide."""
     start = initialize(two_layer(6, 4), "glorot", seeding.generator(3, "model_init"))
-    zero_epochs = TrainSettings(epochs=0)
-    for model in ("control", "noko", "ko", "do"):
-        assert_same_weights(fit(model, data, zero_epochs, 3)[0], start)
+    for model in TRAINED:
+        assert_same_weights(fit(model, data, TrainSettings(epochs=0), 3)[0], start)
 
     control_rows = data.set_index == 0
     control_only = BehaviorData(
         data.x[control_rows], data.y[control_rows], data.set_index[control_rows], data.set_units
     )
-    nets = {m: fit(m, control_only, SETTINGS, 3)[0] for m in ("control", "noko", "ko", "do")}
+    nets = {m: fit(m, control_only, SETTINGS, 3)[0] for m in TRAINED}
     for model in ("noko", "ko", "do"):
         assert_same_weights(nets[model], nets["control"])
-    # With the silenced sets, masking makes them differ.
     ko, noko = fit("ko", data, SETTINGS, 3)[0], fit("noko", data, SETTINGS, 3)[0]
     assert not torch.equal(ko.hidden.weight, noko.hidden.weight)
 
@@ -312,7 +487,6 @@ def test_control_model_ignores_the_silenced_sets(data):
     garbage_y = torch.where(data.set_index[:, None] > 0, 1e3, data.y)
     garbage = BehaviorData(data.x, garbage_y, data.set_index, data.set_units)
     assert_same_weights(fit("control", data, SETTINGS, 0)[0], fit("control", garbage, SETTINGS, 0)[0])
-    # ...while noko does use them.
     noko_a, noko_b = fit("noko", data, SETTINGS, 0)[0], fit("noko", garbage, SETTINGS, 0)[0]
     assert not torch.equal(noko_a.output.bias, noko_b.output.bias)
 
@@ -339,25 +513,6 @@ def test_training_lowers_the_loss(data):
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_cosine_schedule_anneals_from_lr_towards_zero():
-    settings = TrainSettings(lr=0.02, epochs=60, lr_schedule="cosine")
-    rates = [settings.lr_at(epoch) for epoch in range(1, 61)]
-    assert rates[0] == 0.02
-    assert all(a > b for a, b in itertools.pairwise(rates))
-    assert 0 < rates[-1] < 0.01 * 0.02
-    assert settings.lr_at(31) == pytest.approx(0.01)  # half-way: half the peak rate
-
-
-def test_constant_schedule_stays():
-    settings = TrainSettings(lr=0.02, epochs=10, lr_schedule="constant")
-    assert [settings.lr_at(epoch) for epoch in range(1, 11)] == [0.02] * 10
-
-
-def test_unknown_schedule_raises():
-    with pytest.raises(ValueError, match="'step'"):
-        TrainSettings(lr_schedule="step").lr_at(1)
-
-
 def test_train_follows_the_schedule(data):
     """Epoch 1 runs at lr under both schedules; epoch 2 of 2 runs at lr / 2 under cosine."""
     constant = TrainSettings(lr=0.01, batch_size=8, epochs=2, lr_schedule="constant")
@@ -366,9 +521,10 @@ def test_train_follows_the_schedule(data):
     _, loss_cosine = fit("noko", data, cosine, 0)
     assert loss_constant[0] == loss_cosine[0]
     assert loss_constant[1] != loss_cosine[1]
-    # A shorter run is the start of a longer one (same batches, same rates).
     one_epoch = TrainSettings(lr=0.01, batch_size=8, epochs=1, lr_schedule="constant")
-    assert fit("noko", data, one_epoch, 0)[1] == loss_constant[:1]
+    assert (
+        fit("noko", data, one_epoch, 0)[1] == loss_constant[:1]
+    )  # a shorter run is the start of a longer one
 
 
 def test_huge_learning_rate_raises_training_diverged_naming_model_seed_and_epoch(data):
@@ -376,25 +532,24 @@ def test_huge_learning_rate_raises_training_diverged_naming_model_seed_and_epoch
     with pytest.raises(TrainingDiverged) as info:
         fit("ko", data, settings, 3)
     message = str(info.value)
-    assert "'ko'" in message
-    assert "seed 3" in message
-    assert "epoch 1 of 5" in message
-    assert "lr" in message
+    assert "'ko'" in message and "seed 3" in message and "epoch 1 of 5" in message and "lr" in message
 
 
 def test_learning_rate_1e6_is_reported_as_diverged(data):
-    settings = TrainSettings(lr=1e6, batch_size=8, epochs=5, lr_schedule="constant")
     with pytest.raises(TrainingDiverged):
-        fit("ko", data, settings, 3)
+        fit("ko", data, TrainSettings(lr=1e6, batch_size=8, epochs=5, lr_schedule="constant"), 3)
+
+
+def test_a_diverged_fit_among_others_is_named(data):
+    fits = [Fit("noko", data, SETTINGS, 0), Fit("ko", data, TrainSettings(lr=1e9, batch_size=8, epochs=3), 5)]
+    with pytest.raises(TrainingDiverged, match="'ko', seed 5"):
+        train_fits(fits, ARCH)
 
 
 def test_unknown_model_raises_value_error(data):
     with pytest.raises(ValueError, match="'knockout'") as info:
         fit("knockout", data, SETTINGS, 0)
-    assert all(model in str(info.value) for model in ("control", "noko", "ko", "do"))
-
-
-# ------------------------------------------------------------------------------------- the science
+    assert all(model in str(info.value) for model in TRAINED)
 
 
 def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
@@ -404,94 +559,46 @@ def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
     )
     data = simulated_data(train_table, 10, 4)
     settings = TrainSettings(lr=0.01, batch_size=16, epochs=40)
-    models = {model: fit(model, data, settings, 1, Architecture(10, 4))[0] for model in ("noko", "ko")}
-    scores = metrics.neural_scores(models, probe, simulated_layout(10, 4, 1, None), fly)
+    results = train_fits([Fit(model, data, settings, 1) for model in ("noko", "ko")], Architecture(10, 4))
+    trained = {model: result.network for model, result in zip(("noko", "ko"), results, strict=True)}
+    scores = metrics.neural_scores(trained, probe, simulated_layout(10, 4, 1, None), fly)
     median = scores.groupby("model")["r2"].median()
     assert median["ko"] > 0.9
     assert median["noko"] < 0.5
 
 
 def test_trained_network_is_an_ordinary_module(data):
-    """Training runs in inference mode; the returned network must still support autograd."""
     net, _ = fit("ko", data, SETTINGS, 0)
     assert not net.hidden.weight.is_inference()
     net(data.x[:5]).sum().backward()
     assert net.hidden.weight.grad is not None
 
 
-# ------------------------------------------------------------------- blocked schedule, restarts, autograd
-
-
-def test_blocked_schedule_trains_one_set_after_another_in_a_random_order(sets):
-    owner = set_of_row(sets)
-    generator = torch.Generator().manual_seed(0)
-    first = epoch_schedule(sets, BATCH, generator, "blocked")
-    second = epoch_schedule(sets, BATCH, generator, "blocked")
-    for batches in (first, second):
-        units = [unit for unit, _ in batches]
-        # each set's batches are contiguous: 16 changes of set for 17 sets
-        assert sum(a != b for a, b in itertools.pairwise(units)) == N_SETS - 1
-        for unit, rows in batches:
-            assert {owner[r] for r in rows.tolist()} == {unit}
-        all_rows = torch.cat([rows for _, rows in batches])
-        assert torch.equal(all_rows.sort().values, torch.arange(N_SETS * SET_SIZE))
-    order = [list(dict.fromkeys(u for u, _ in batches)) for batches in (first, second)]
-    assert order[0] != order[1]  # a new set order each epoch
-    assert order[0] != sorted(order[0])
-
-
-def test_an_unknown_schedule_or_restart_count_is_refused():
-    with pytest.raises(ValueError, match="'sequential'"):
-        TrainSettings(schedule="sequential")
-    with pytest.raises(ValueError, match="restarts"):
-        TrainSettings(restarts=0)
-
-
-@pytest.mark.parametrize("model", ["control", "ko", "do"])
-@pytest.mark.parametrize("activation", ["linear", "relu"])
-def test_the_fast_path_and_the_autograd_trainer_train_the_same_network(data, model, activation):
-    """The closed-form step (one restart, two layers, one output) against autograd on stacked
-    parameters: same batches, same masks, same Adam, so the same weights to rounding."""
-    architecture = Architecture(6, 4, activation=activation)
-    settings = TrainSettings(lr=0.01, batch_size=8, epochs=6, relabel="never")  # the fast path has none
-    fast = train(model, data, architecture, settings, seed=1)
-    general = train_restarts(model, data, initial_networks(architecture, settings, 1), settings, seed=1)
-    for key, value in fast.network.state_dict().items():
-        torch.testing.assert_close(general.network.state_dict()[key], value, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(general.losses, fast.losses, rtol=1e-4)
-    start = initial_networks(architecture, settings, 1)[0]
-    assert (fast.network.hidden.weight - start.hidden.weight).abs().max() > 0.01  # it did train
-
-
-def test_batched_restarts_equal_the_same_restarts_trained_one_at_a_time(data):
-    architecture = Architecture(6, 4, activation="relu", decoder=(5,), n_outputs=1)
-    batched_settings = TrainSettings(lr=0.01, batch_size=8, epochs=5, restarts=3)
-    starts = initial_networks(architecture, batched_settings, seed=2)
-    batched = train_restarts("ko", data, starts, batched_settings, seed=2)
-    alone = TrainSettings(lr=0.01, batch_size=8, epochs=5, restarts=1)
-    for restart, start in enumerate(starts):
-        single = train_restarts("ko", data, [start], alone, seed=2)
-        np.testing.assert_allclose(
-            [epoch[restart] for epoch in batched.losses], single.chosen_losses, rtol=1e-4
-        )
-    # the kept restart is the one with the lowest final loss, and it is that restart's network
-    finals = batched.losses[-1]
-    assert batched.chosen == int(np.argmin(finals))
-    kept = train_restarts("ko", data, [starts[batched.chosen]], alone, seed=2).network
-    for key, value in kept.state_dict().items():
-        torch.testing.assert_close(batched.network.state_dict()[key], value, rtol=1e-4, atol=1e-5)
-    assert len(set(finals)) == 3  # independent initial weights
+# ---------------------------------------------------------------------------- restarts, deeper networks
 
 
 def test_restart_zero_is_the_network_a_single_run_starts_from():
-    settings = TrainSettings(restarts=4)
-    nets = initial_networks(ARCH, settings, seed=5)
+    nets = initial_networks(ARCH, TrainSettings(restarts=4), seed=5)
     [single] = initial_networks(ARCH, TrainSettings(restarts=1), seed=5)
     assert_same_weights(nets[0], single)
     assert not torch.equal(nets[1].hidden.weight, nets[0].hidden.weight)
-    again = initial_networks(ARCH, settings, seed=5)
-    for a, b in zip(nets, again, strict=True):
+    for a, b in zip(nets, initial_networks(ARCH, TrainSettings(restarts=4), seed=5), strict=True):
         assert_same_weights(a, b)
+
+
+def test_the_kept_restart_has_the_lowest_final_loss(data):
+    architecture = ARCHITECTURES["relu"]
+    result = train(
+        "ko", data, architecture, TrainSettings(lr=0.01, batch_size=8, epochs=5, restarts=3), seed=2
+    )
+    finals = result.losses[-1]
+    assert len(set(finals)) == 3  # independent initial weights
+    assert result.chosen == int(np.argmin(finals))
+    starts = initial_networks(architecture, TrainSettings(restarts=3), seed=2)
+    alone, _, _ = train_from(
+        "ko", data, architecture, TrainSettings(lr=0.01, batch_size=8, epochs=5), 2, [starts[result.chosen]]
+    )
+    assert_close_weights(result.network, alone)
 
 
 @pytest.fixture(scope="module")
@@ -506,15 +613,14 @@ def test_a_deep_several_output_network_trains_reproducibly_and_lowers_the_loss(d
     assert data.y.shape == (5 * 60, 3)
     settings = TrainSettings(lr=0.01, batch_size=16, epochs=15, restarts=2)
     first = train("ko", data, architecture, settings, seed=0)
-    torch.manual_seed(1)  # the global RNG plays no part
+    torch.manual_seed(1)
     second = train("ko", data, architecture, settings, seed=0)
     assert first.losses == second.losses
     assert_same_weights(first.network, second.network)
     assert isinstance(first.network, KnockoutNet) and first.network.architecture == architecture
     assert len(first.losses) == 15 and all(len(epoch) == 2 for epoch in first.losses)
     assert first.chosen_losses[-1] < 0.5 * first.chosen_losses[0]
-    # the loss is the mean over rows and outputs of the squared error of the kept network
-    assert not first.network.hidden.weight.is_inference()
+    assert first.steps_per_epoch == 5 * 4  # 5 sets of 60 rows in batches of 16
 
 
 def test_a_restart_that_diverges_is_never_kept(deep_data):
@@ -535,49 +641,44 @@ def test_relabelling_is_for_the_model_that_masks_the_matching_unit():
     assert not relabels("ko", relu, TrainSettings(relabel="never"))
     for model in ("control", "noko", "do"):  # nothing they mask depends on the units' order
         assert not relabels(model, relu, TrainSettings(relabel="always"))
-    with pytest.raises(ValueError, match="'sometimes'"):
-        TrainSettings(relabel="sometimes")
 
 
 def test_best_order_solves_the_assignment_and_keeps_an_order_that_is_already_best():
     costs = np.array([[5.0, 1.0, 9.0], [1.0, 5.0, 9.0], [9.0, 9.0, 1.0]])
-    # sets of fly units 0, 1, 2: the set of unit 0 is fitted best with model unit 1 masked
     assert best_order(costs, [0, 1, 2], 3) == [1, 0, 2]
     assert best_order(np.eye(3) * -1 + 2, [0, 1, 2], 3) is None  # identity is already best
-    # a model larger than the fly: units no set masks keep their relative order after
     wider = np.array([[9.0, 9.0, 1.0, 9.0], [9.0, 1.0, 9.0, 9.0]])
-    assert best_order(wider, [0, 1], 4) == [2, 1, 0, 3]
-    # only units 1 and 2 were silenced: the order is built around them
+    assert best_order(wider, [0, 1], 4) == [2, 1, 0, 3]  # units no set masks keep their order after
     assert best_order(np.array([[1.0, 9.0, 9.0], [9.0, 9.0, 1.0]]), [1, 2], 3) == [1, 0, 2]
 
 
-def test_permuting_units_renames_them_and_knockout_costs_mask_each_one(deep_data):
-    architecture, data = deep_data
-    nets = initial_networks(architecture, TrainSettings(restarts=2), seed=3)
-    stacked = StackedNets(nets)
-    x, y = data.x, data.y
+@pytest.mark.parametrize("kind", ["relu", "deep"])
+def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind):
+    """One pass for every unit without a decoder (the output is linear in the bottleneck),
+    a pass per unit with one: both are each network's loss with that unit masked."""
+    architecture = ARCHITECTURES[kind]
+    data = replicate_data(architecture, 3)
+    nets = initial_networks(architecture, TrainSettings(restarts=2, init="pytorch"), seed=3)
+    stack = NetworkStack.of(nets)
+    layers = stack.layers(stack.params)
     set_index = torch.from_numpy(data.silenced_unit()).clamp(min=0)
-    costs = knockout_costs(stacked, stacked.params, x, y, set_index)
-    # rows in chunks (here of one row per network) add up to the same costs
-    torch.testing.assert_close(knockout_costs(stacked, stacked.params, x, y, set_index, max_values=1), costs)
+    costs = knockout_costs(stack, layers, data.x, data.y, set_index)
+    torch.testing.assert_close(knockout_costs(stack, layers, data.x, data.y, set_index, max_values=1), costs)
     for restart, net in enumerate(nets):
         for unit in range(4):
-            errors = net(x, silencing_mask(4, unit)) - y
+            errors = net(data.x, silencing_mask(4, unit)) - data.y
             expected = torch.zeros(4, dtype=torch.float64).index_add_(
                 0, set_index, (errors**2).sum(1).double()
             )
             torch.testing.assert_close(costs[restart, :, unit], expected, rtol=1e-5, atol=1e-6)
     order = torch.tensor([2, 0, 3, 1])
-    before = [stacked.predict(x, silencing_mask(4, unit), stacked.params) for unit in range(4)]
-    stacked.permute_units(1, order, stacked.params)
-    after = [stacked.predict(x, silencing_mask(4, unit), stacked.params) for unit in range(4)]
-    torch.testing.assert_close(after[0][0], before[0][0])  # restart 0 untouched
+    x = data.x.expand(2, *data.x.shape)
+    before = [stack.predict(x, silencing_mask(4, unit), layers) for unit in range(4)]
+    stack.permute_units(1, order, stack.params)
+    after = [stack.predict(x, silencing_mask(4, unit), layers) for unit in range(4)]
+    torch.testing.assert_close(after[0][0], before[0][0])  # member 0 untouched
     for new, old in enumerate(order.tolist()):  # masking new unit k is masking old unit order[k]
         torch.testing.assert_close(after[new][1], before[old][1], rtol=1e-5, atol=1e-6)
-    no_mask = torch.ones(4)
-    torch.testing.assert_close(
-        stacked.predict(x, no_mask, stacked.params)[1], net(x).detach(), rtol=1e-5, atol=1e-6
-    )
 
 
 def swapped(net: KnockoutNet, a: int, b: int) -> KnockoutNet:
@@ -592,27 +693,38 @@ def swapped(net: KnockoutNet, a: int, b: int) -> KnockoutNet:
     return other
 
 
-@pytest.mark.parametrize("relabel", ["always", "never"])
-def test_relabelling_puts_swapped_units_back_where_gradient_steps_cannot(small_replicate, relabel):
-    """ko started from the fly itself with two units exchanged: only relabelling undoes it."""
+def relu_fly_and_data(small_replicate, set_index=None, set_units=None):
     fly, train_table, _, probe = small_replicate
     fly_relu = KnockoutNet(Architecture(6, 4, activation="relu"))
     fly_relu.load_state_dict(fly.state_dict())
-    data = simulated_data(train_table, 6, 4)
+    plain = simulated_data(train_table, 6, 4)
+    set_index = plain.set_index if set_index is None else set_index[plain.set_index]
+    set_units = set_units or plain.set_units
+    data = BehaviorData(plain.x, plain.y.clone(), set_index, set_units)
+    keep = keep_matrix([set_units[s] for s in set_index.tolist()], 4)
     with torch.no_grad():  # the table's behaviour, as this ReLU fly would give it
-        data.y.copy_(fly_relu(data.x, keep_masks(4)[torch.from_numpy(data.silenced_unit()) + 1]))
-    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel=relabel)
-    result = train_restarts("ko", data, [swapped(fly_relu, 0, 2)], settings, seed=0)
+        data.y.copy_(fly_relu(data.x, keep))
     x = torch.tensor(probe[naming.input_columns(6)].to_numpy(np.float32))
+    return fly_relu, data, x
+
+
+def unit_r2(fly, net, x) -> np.ndarray:
     with torch.no_grad():
-        r2 = np.diag(
-            metrics.squared_correlations(fly_relu.activity(x).numpy(), result.network.activity(x).numpy())
-        )
+        return np.diag(metrics.squared_correlations(fly.activity(x).numpy(), net.activity(x).numpy()))
+
+
+@pytest.mark.parametrize("relabel", ["always", "never"])
+def test_relabelling_puts_swapped_units_back_where_gradient_steps_cannot(small_replicate, relabel):
+    """ko started from the fly itself with two units exchanged: only relabelling undoes it."""
+    fly, data, x = relu_fly_and_data(small_replicate)
+    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel=relabel)
+    net, records, _ = train_from("ko", data, fly.architecture, settings, 0, [swapped(fly, 0, 2)])
+    r2 = unit_r2(fly, net, x)
     if relabel == "always":
-        assert result.relabelled == [[1]]
+        assert records[0].relabelled == [1]
         assert r2.min() > 0.99
     else:
-        assert result.relabelled == [[]]
+        assert records[0].relabelled == []
         assert r2[0] < 0.9 and r2[2] < 0.9
 
 
@@ -622,28 +734,30 @@ def test_relabelling_handles_a_line_that_silences_two_units(small_replicate, swa
     single unit swapped with one of the pair, are put back; the pair's two units play
     interchangeable roles (knockout training cannot tell them apart), so swapping them
     changes no loss and nothing is relabelled."""
-    fly, train_table, _, probe = small_replicate
-    fly_relu = KnockoutNet(Architecture(6, 4, activation="relu"))
-    fly_relu.load_state_dict(fly.state_dict())
-    plain = simulated_data(train_table, 6, 4)
-    set_index = torch.tensor([0, 1, 2, 2, 3])[plain.set_index]
     set_units = ((), (0,), (1, 2), (3,))
-    data = BehaviorData(plain.x, plain.y.clone(), set_index, set_units)
-    keep = keep_matrix([set_units[s] for s in set_index.tolist()], 4, "cpu")
-    with torch.no_grad():
-        data.y.copy_(fly_relu(data.x, keep))
+    fly, data, x = relu_fly_and_data(small_replicate, torch.tensor([0, 1, 2, 2, 3]), set_units)
     settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel="always")
-    result = train_restarts("ko", data, [swapped(fly_relu, *swap)], settings, seed=0)
-    x = torch.tensor(probe[naming.input_columns(6)].to_numpy(np.float32))
-    with torch.no_grad():
-        r2 = np.diag(
-            metrics.squared_correlations(fly_relu.activity(x).numpy(), result.network.activity(x).numpy())
-        )
-    assert result.relabelled == ([[1]] if relabelled else [[]])
+    net, records, _ = train_from("ko", data, fly.architecture, settings, 0, [swapped(fly, *swap)])
+    r2 = unit_r2(fly, net, x)
+    assert records[0].relabelled == ([1] if relabelled else [])
     if relabelled:
         assert r2.min() > 0.99
     else:
         assert r2[0] > 0.99 and r2[3] > 0.99 and r2[1] < 0.9
+
+
+def test_relabelling_in_a_batch_reorders_only_its_own_networks(small_replicate):
+    """A swapped ko beside an unswapped one and a noko: only the swapped one is relabelled."""
+    fly, data, x = relu_fly_and_data(small_replicate)
+    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel="always")
+    plans = [FitPlan(model, data, fly.architecture, settings, 0) for model in ("ko", "noko")]
+    stack, first, records = train_members(
+        plans, [[swapped(fly, 0, 2), copy.deepcopy(fly)], [swapped(fly, 0, 2)]]
+    )
+    assert [record.relabelled for record in records[0]] == [[1], []]
+    assert records[1][0].relabelled == []
+    assert unit_r2(fly, stack.network(first[0]), x).min() > 0.99
+    assert unit_r2(fly, stack.network(first[1]), x)[0] < 0.9  # noko: nothing to relabel
 
 
 @pytest.mark.parametrize("n_hidden", [2, 6])

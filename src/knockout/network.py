@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 INIT_SCHEMES = ("glorot", "pytorch")
-ACTIVATIONS = ("linear", "relu")
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda values: values,
+    "relu": torch.relu,
+}
+"""Each hidden layer's activation by its config name: the one table the network, the
+batched trainer and the config check read."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,6 @@ class Architecture:
         return shapes
 
 
-def _activate(values: torch.Tensor, activation: str) -> torch.Tensor:
-    return torch.relu(values) if activation == "relu" else values
-
-
 class KnockoutNet(nn.Module):
     """The network of an :class:`Architecture`; ``keep`` silences bottleneck units.
 
@@ -98,6 +100,10 @@ class KnockoutNet(nn.Module):
     def activation(self) -> str:
         return self.architecture.activation
 
+    def activate(self, values: torch.Tensor) -> torch.Tensor:
+        """Every hidden layer's activation (the architecture's, from :data:`ACTIVATIONS`)."""
+        return ACTIVATIONS[self.activation](values)
+
     def layers(self) -> list[nn.Linear]:
         """Every linear layer, in the order of ``Architecture.layer_names``."""
         return [*self.encoder, self.hidden, *self.decoder, self.output]
@@ -105,13 +111,13 @@ class KnockoutNet(nn.Module):
     def activity(self, x: torch.Tensor) -> torch.Tensor:
         """The bottleneck units' values [batch, n_hidden]: what a neural recording would see."""
         for layer in self.encoder:
-            x = _activate(layer(x), self.activation)
-        return _activate(self.hidden(x), self.activation)
+            x = self.activate(layer(x))
+        return self.activate(self.hidden(x))
 
     def decode(self, activity: torch.Tensor) -> torch.Tensor:
         """The outputs [batch, n_outputs] that the bottleneck's ``activity`` drives."""
         for layer in self.decoder:
-            activity = _activate(layer(activity), self.activation)
+            activity = self.activate(layer(activity))
         return self.output(activity)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:

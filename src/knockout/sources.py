@@ -31,19 +31,33 @@ def _imports(source: Path) -> frozenset[str]:
     return frozenset(names)
 
 
+def _module_files(name: str) -> list[Path]:
+    """The core's files that importing dotted ``name`` runs: the module (``a.py``, or a
+    package's ``a/__init__.py``) and the ``__init__.py`` of every package above it; a name
+    that ends in an attribute (``from a import f``) is the module that holds it."""
+    parts = name.split(".")[1:]
+    while parts:
+        folder = CORE.joinpath(*parts)
+        module = folder / "__init__.py" if folder.is_dir() else folder.with_suffix(".py")
+        if module.exists():
+            packages = [CORE.joinpath(*parts[:depth], "__init__.py") for depth in range(1, len(parts))]
+            return [*packages, module]
+        parts.pop()
+    return []
+
+
 def core_files(script: Path) -> list[Path]:
     """The core modules ``script`` uses, directly or through other core modules."""
     found: set[Path] = set()
     pending = [Path(script)]
     while pending:
         for name in _imports(pending.pop()):
-            parts = name.split(".")
-            if parts[0] != PACKAGE or len(parts) < 2:
+            if name.split(".")[0] != PACKAGE:
                 continue
-            path = CORE / f"{parts[1]}.py"
-            if path.exists() and path not in found:
-                found.add(path)
-                pending.append(path)
+            for path in _module_files(name):
+                if path not in found:
+                    found.add(path)
+                    pending.append(path)
     return sorted(found)
 
 
@@ -56,7 +70,8 @@ def third_party_modules(script: Path) -> set[str]:
 
 
 def digests(files: Iterable[Path]) -> dict[str, str]:
-    """Each file's name and the SHA-256 of its content (the first 16 hex digits).
+    """Each core file's path in the core (``training/plan.py``) and the SHA-256 of its
+    content (the first 16 hex digits).
 
     It stands for the core modules a rule's script uses as one of the rule's ``params``:
     Snakemake reruns a job whose params changed, so the job reruns exactly when one of
@@ -64,4 +79,12 @@ def digests(files: Iterable[Path]) -> dict[str, str]:
     or the project folder moves), and it names the module that changed, while the
     console's list of each job's inputs stays short.
     """
-    return {Path(path).name: hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] for path in files}
+    return {_name(Path(path)): hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] for path in files}
+
+
+def _name(path: Path) -> str:
+    """A core file's path within the core; any other file's name."""
+    try:
+        return path.resolve().relative_to(CORE).as_posix()
+    except ValueError:
+        return path.name

@@ -1,0 +1,348 @@
+"""The batched engine: many networks of one architecture trained as one computation.
+
+Each network (a *member*: one restart of one model of one replicate) carries out its own
+plan (:class:`knockout.training.plan.FitPlan`): its batches, masks and learning rates.
+At global step t every member takes step t of its own plan, so a step is a few batched
+kernels over all members: gather every member's batch rows from the data (resident on
+the device), the forward and backward pass of the stacked networks
+(:class:`~knockout.training.stack.NetworkStack`), and one Adam update per block of
+networks that step together (:class:`~knockout.training.adam.BlockAdam`). A member
+whose plan has no batch at a step (its training is over: the control set alone has
+fewer batches, or its model trains fewer epochs) has zero weight in the loss and its
+block is not updated, so it does not move, nor does its optimizer state.
+
+The plans are drawn on the host from the replicates' seeded streams (so a network trains
+the same on any device, and the same alone or beside others) and sent to the device a
+chunk of steps at a time; which blocks of networks step, and at which learning rate, is
+known ahead on the host: the step loop itself never waits for the device. It synchronises only between chunks, to read back the
+epoch losses and check for divergence, and where a model's units are relabelled (after
+epochs 1, 2, 4, ...: :mod:`knockout.training.relabel`), which ends a chunk.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from knockout.errors import TrainingDiverged
+from knockout.network import KnockoutNet
+from knockout.training import adam
+from knockout.training.plan import BatchOrder, Epoch, FitPlan
+from knockout.training.relabel import Relabeller, is_relabel_epoch
+from knockout.training.stack import NetworkStack, closed_form_fits
+
+DIVERGED_LOSS_FACTOR = 1000.0
+"""An epoch whose mean loss exceeds this many times the variance of the behaviour it fits
+(predicting the mean scores 1x) has diverged. Adam's bounded steps often keep such a run
+finite, so waiting for NaN would let a useless fit through."""
+CHUNK_BYTES = 32 << 20
+"""What one chunk of the plan (row indices, row weights, masks, coefficients of every
+member's steps) may take on the device."""
+MAX_CHUNK_STEPS = 512
+
+
+@dataclass
+class MemberRecord:
+    """What training left of one member: its loss per epoch, the epochs after which its
+    units were relabelled, and the epoch where it diverged (None: it did not)."""
+
+    losses: list[float] = field(default_factory=list)
+    relabelled: list[int] = field(default_factory=list)
+    diverged_at: int | None = None
+
+
+def chunk_bytes_per_member_step(batch_size: int, n_hidden: int) -> int:
+    """Device bytes one member's step takes in a chunk of the plan (rows, row weights, masks,
+    loss bins and losses, each as sent and as expanded to members)."""
+    return 2 * (batch_size * (8 + 4) + n_hidden * 4 + 8 + 8 + 4)
+
+
+class _Stream:
+    """One plan as it is carried out: its epochs drawn one at a time, as arrays of padded
+    batch rows (into the device's data store), batch sizes and masks."""
+
+    def __init__(self, plan: FitPlan, order: BatchOrder, offset: int, padded_batch: int) -> None:
+        self.plan = plan
+        self.offset = offset
+        self.padded_batch = padded_batch
+        self.n_epochs = plan.n_epochs
+        self.steps_per_epoch = plan.batches_per_epoch
+        self.total_steps = self.n_epochs * self.steps_per_epoch
+        self.relabels = plan.relabels
+        self.done = 0
+        """Steps of the plan taken so far (every one of them an Adam step for its members)."""
+        self._epochs = plan.epochs(order)
+        self._current: tuple[Epoch, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _draw(self) -> tuple[Epoch, np.ndarray, np.ndarray, np.ndarray]:
+        """The next epoch as (epoch, rows [batches, padded] into the data store, counts
+        [batches], keep [batches, h]); a short batch is padded with a valid row."""
+        epoch = next(self._epochs)
+        table = epoch.rows.numpy()
+        rows = np.full((len(table), self.padded_batch), self.offset, dtype=np.int64)
+        rows[:, : table.shape[1]] = np.where(table >= 0, table + self.offset, self.offset)
+        return epoch, rows, (table >= 0).sum(axis=1), epoch.keep.numpy()
+
+    def steps_to_next_relabel(self) -> int | None:
+        """Steps until the end of the next epoch after which this plan relabels (None: never)."""
+        if not self.relabels or self.done >= self.total_steps:
+            return None
+        epoch = self.done // self.steps_per_epoch + 1
+        while not is_relabel_epoch(epoch):
+            epoch += 1
+        if epoch > self.n_epochs:
+            return None
+        return epoch * self.steps_per_epoch - self.done
+
+    def fill(self, n_steps: int, rows, counts, keep, epoch_index) -> None:
+        """Write the next ``n_steps`` steps into the chunk's arrays (rows [steps, padded],
+        counts [steps], keep [steps, h], epoch_index [steps]; 0 counts once the plan is over)."""
+        filled = 0
+        while filled < n_steps and self.done < self.total_steps:
+            position = self.done % self.steps_per_epoch
+            if position == 0:
+                self._current = self._draw()
+            epoch, epoch_rows, epoch_counts, epoch_keep = self._current
+            take = min(n_steps - filled, self.steps_per_epoch - position)
+            window, steps = slice(position, position + take), slice(filled, filled + take)
+            rows[steps], counts[steps], keep[steps] = (
+                epoch_rows[window],
+                epoch_counts[window],
+                epoch_keep[window],
+            )
+            epoch_index[steps] = epoch.number - 1
+            filled += take
+            self.done += take
+
+    def epochs_completed(self) -> int:
+        return self.done // self.steps_per_epoch
+
+
+def _block_key(plan: FitPlan) -> tuple:
+    """Plans with equal keys are active at the same steps and share every step's learning rate."""
+    settings = plan.settings
+    return (plan.n_epochs, plan.batches_per_epoch, settings.lr, settings.lr_schedule)
+
+
+def train_members(
+    plans: list[FitPlan],
+    starts: list[list[KnockoutNet]],
+    device: torch.device | str = "cpu",
+    closed_form: bool | None = None,
+) -> tuple[NetworkStack, list[int], list[list[MemberRecord]]]:
+    """Train every plan's networks (``starts[i]``: plan i's initial networks, its restarts)
+    side by side; all have one architecture.
+
+    Returns the stack of trained networks, the member where each plan's restarts start
+    (they follow each other), and per plan and restart what training left.
+    ``closed_form``: the linear two-layer closed-form gradient (None: wherever it fits).
+    Raises :class:`TrainingDiverged` as soon as every restart of some plan has diverged.
+    """
+    architecture = plans[0].architecture
+    if any(plan.architecture != architecture for plan in plans):
+        raise ValueError("every plan of one batch must share its architecture")
+    closed_form = closed_form_fits(architecture) if closed_form is None else closed_form
+    engine = _Engine(plans, starts, torch.device(device), closed_form)
+    engine.run()
+    return engine.stack, engine.first_member, engine.records
+
+
+class _Engine:
+    """The state of one batched training: the stacked networks, the optimizer, the data on
+    the device, every plan's stream of batches, and what has been recorded."""
+
+    def __init__(self, plans: list[FitPlan], starts: list[list[KnockoutNet]], device, closed_form: bool):
+        # Networks whose plans step together sit next to each other: one Adam call a block.
+        block_keys = list(dict.fromkeys(_block_key(plan) for plan in plans))
+        self.order = sorted(range(len(plans)), key=lambda number: block_keys.index(_block_key(plans[number])))
+        self.plans = [plans[number] for number in self.order]
+        starts = [starts[number] for number in self.order]
+        members = [
+            (position, restart) for position, nets in enumerate(starts) for restart in range(len(nets))
+        ]
+        self.members = members
+        first = [members.index((position, 0)) for position in range(len(starts))]
+        self.first_member = [first[self.order.index(number)] for number in range(len(plans))]
+        self.stack = NetworkStack.of([net for nets in starts for net in nets], device)
+        self.grad = torch.zeros_like(self.stack.params)
+        self.gradient = self.stack.gradient_function(self.grad, closed_form)
+        block_of_plan = [block_keys.index(_block_key(plan)) for plan in self.plans]
+        blocks = []
+        for block in range(len(block_keys)):
+            rows = [m for m, (position, _) in enumerate(members) if block_of_plan[position] == block]
+            blocks.append(slice(rows[0], rows[-1] + 1))
+        self.optimizer = adam.BlockAdam(self.stack.params, blocks)
+        self.block_plans = [self.plans[block_of_plan.index(block)] for block in range(len(blocks))]
+        self.device = device
+
+        # The data: each distinct data set once, resident on the device, a row's inputs and
+        # behaviour side by side (one gather a step).
+        offsets: dict[int, int] = {}
+        tables = []
+        for plan in self.plans:
+            if id(plan.data) not in offsets:
+                offsets[id(plan.data)] = sum(len(table) for table in tables)
+                tables.append(torch.cat([plan.data.x, plan.data.y], dim=1))
+        self.data = torch.cat(tables).to(device)
+
+        sharing = collections.Counter(plan.order_key() for plan in self.plans)
+        orders: dict[tuple, BatchOrder] = {}
+        for plan in self.plans:  # noko, ko and do of a replicate draw the same batches: once
+            if (key := plan.order_key()) not in orders:
+                orders[key] = plan.batch_order(sharing[key])
+        self.padded = max(order.width for order in orders.values())
+        self.streams = [
+            _Stream(plan, orders[plan.order_key()], offsets[id(plan.data)], self.padded)
+            for plan in self.plans
+        ]
+        self.member_stream = torch.tensor([position for position, _ in members], device=device)
+        self.max_epochs = max(1, *(stream.n_epochs for stream in self.streams))
+        self.sums = torch.zeros(len(members) * self.max_epochs, dtype=torch.float64, device=device)
+        """Every member's summed squared error per epoch."""
+        records_by_position = [[MemberRecord() for _ in nets] for nets in starts]
+        self.records = [records_by_position[self.order.index(number)] for number in range(len(plans))]
+        self.relabellers = {
+            position: Relabeller(plan, [m for m, (p, _) in enumerate(members) if p == position], device)
+            for position, plan in enumerate(self.plans)
+            if plan.relabels
+        }
+        self.relabelled = dict.fromkeys(self.relabellers, 0)
+        self.watch = _DivergenceWatch(self.plans, members, records_by_position)
+        self.checked = [0] * len(self.streams)
+        architecture = self.stack.architecture
+        self.batch = torch.empty(len(members), self.padded, self.data.shape[1], device=device)
+        per_step = len(members) * chunk_bytes_per_member_step(self.padded, architecture.n_hidden)
+        self.chunk_limit = max(1, min(MAX_CHUNK_STEPS, CHUNK_BYTES // per_step))
+        self.step_number = 0
+
+    def run(self) -> None:
+        while any(stream.done < stream.total_steps for stream in self.streams):
+            relabels = [
+                steps for stream in self.streams if (steps := stream.steps_to_next_relabel()) is not None
+            ]
+            self._chunk(min([self.chunk_limit, *relabels]))
+            self._after_chunk()
+        for position, relabeller in self.relabellers.items():
+            for restart, epochs in enumerate(relabeller.epochs):
+                self.watch.records[position][restart].relabelled = epochs
+
+    def _per_member(self, array: np.ndarray, dtype) -> torch.Tensor:
+        """[streams, steps, ...] on the host -> [steps, members, ...] on the device."""
+        tensor = torch.from_numpy(np.ascontiguousarray(np.swapaxes(array, 0, 1))).to(self.device, dtype)
+        return (
+            tensor if len(self.members) == len(self.streams) else tensor.index_select(1, self.member_stream)
+        )
+
+    def _chunk(self, n_steps: int) -> None:
+        """The next ``n_steps`` steps: the plan's chunk to the device, then the steps."""
+        n_streams, n_members, padded = len(self.streams), len(self.members), self.padded
+        architecture = self.stack.architecture
+        rows = np.zeros((n_streams, n_steps, padded), dtype=np.int64)
+        counts = np.zeros((n_streams, n_steps), dtype=np.int64)
+        keep = np.ones((n_streams, n_steps, architecture.n_hidden), dtype=np.float32)
+        epoch_index = np.zeros((n_streams, n_steps), dtype=np.int64)
+        for number, stream in enumerate(self.streams):
+            stream.fill(n_steps, rows[number], counts[number], keep[number], epoch_index[number])
+        rows_t, counts_t = self._per_member(rows, torch.int64), self._per_member(counts, torch.int64)
+        keep_t = self._per_member(keep, torch.float32).unsqueeze(2)
+        valid = torch.arange(padded, device=self.device) < counts_t.unsqueeze(2)
+        weight_t = (valid / (counts_t * architecture.n_outputs).clamp(min=1).unsqueeze(2)).unsqueeze(3)
+        members = torch.arange(n_members, device=self.device)
+        bins = self._per_member(epoch_index, torch.int64) + members * self.max_epochs
+        updates = [self._block_updates(step) for step in range(self.step_number, self.step_number + n_steps)]
+        self.step_number += n_steps
+        step_losses = torch.empty(n_steps, n_members, device=self.device)
+        x, y = self.batch.split([architecture.n_inputs, architecture.n_outputs], dim=2)
+        with torch.no_grad():
+            for step in range(n_steps):
+                torch.index_select(
+                    self.data, 0, rows_t[step].view(-1), out=self.batch.view(-1, self.data.shape[1])
+                )
+                step_losses[step] = self.gradient(x, y, weight_t[step], keep_t[step])
+                for block, lr in updates[step]:
+                    self.optimizer.step(self.grad, block, lr)
+            losses = step_losses * counts_t * architecture.n_outputs
+            self.sums.index_add_(0, bins.view(-1), losses.view(-1).double())
+
+    def _block_updates(self, step: int) -> list[tuple[int, float]]:
+        """(block, learning rate) of every block that takes global step ``step`` (from 0)."""
+        updates = []
+        for block, plan in enumerate(self.block_plans):
+            if step < plan.n_epochs * plan.batches_per_epoch:
+                updates.append(
+                    (block, plan.settings.lr_at(step // plan.batches_per_epoch + 1, plan.n_epochs))
+                )
+        return updates
+
+    def _after_chunk(self) -> None:
+        """Read back the epochs completed, check for divergence, relabel where an epoch calls for it."""
+        completed = [stream.epochs_completed() for stream in self.streams]
+        if completed != self.checked:
+            epoch_sums = self.sums.view(len(self.members), self.max_epochs).cpu().numpy()
+            for position in range(len(self.streams)):
+                self.watch.record(position, range(self.checked[position], completed[position]), epoch_sums)
+            self.checked = completed
+        self.watch.check_finite(self.stack.params)
+        for position, relabeller in self.relabellers.items():
+            stream, epoch = self.streams[position], completed[position]
+            if stream.done == epoch * stream.steps_per_epoch and epoch > self.relabelled[position]:
+                relabeller(epoch, self.stack, self.optimizer.states())
+                self.relabelled[position] = epoch
+
+
+class _DivergenceWatch:
+    """Marks members whose epoch loss exploded or went non-finite; raises once every
+    restart of one plan has."""
+
+    def __init__(self, plans: list[FitPlan], members: list[tuple[int, int]], records) -> None:
+        self.plans, self.members, self.records = plans, members, records
+        self.thresholds = [DIVERGED_LOSS_FACTOR * plan.behaviour_variance() for plan in plans]
+
+    def record(self, number: int, epochs: range, epoch_sums: np.ndarray) -> None:
+        """Plan ``number``'s members' losses of ``epochs`` (0-based), from every member's
+        summed squared errors per epoch ``epoch_sums`` [members, epochs]."""
+        plan = self.plans[number]
+        values_per_epoch = plan.rows_per_epoch * plan.architecture.n_outputs
+        for member, (owner, restart) in enumerate(self.members):
+            if owner != number or not epochs:
+                continue
+            record = self.records[number][restart]
+            losses = (epoch_sums[member, epochs.start : epochs.stop] / values_per_epoch).tolist()
+            for epoch, loss in zip(epochs, losses, strict=True):
+                if record.diverged_at is None and not loss <= self.thresholds[number]:
+                    record.diverged_at = epoch + 1
+            record.losses.extend(losses)
+        self._raise_if_all_diverged(number)
+
+    def check_finite(self, params: torch.Tensor) -> None:
+        """Members whose weights are no longer finite have diverged (at their last epoch)."""
+        finite = torch.isfinite(params).all(dim=1).tolist()
+        for member, (number, restart) in enumerate(self.members):
+            record = self.records[number][restart]
+            if not finite[member] and record.diverged_at is None:
+                record.diverged_at = max(1, len(record.losses))
+                self._raise_if_all_diverged(number)
+
+    def _raise_if_all_diverged(self, number: int) -> None:
+        records = self.records[number]
+        if any(record.diverged_at is None for record in records):
+            return
+        plan, epoch = self.plans[number], max(record.diverged_at for record in records)
+        losses = [record.losses[epoch - 1] for record in records if len(record.losses) >= epoch]
+        loss = f"mean training loss {min(losses):.3g}" if losses else "weights not finite"
+        restarts = "" if len(records) == 1 else f" (all {len(records)} restarts)"
+        raise TrainingDiverged(
+            f"model {plan.model!r}, seed {plan.seed}: training diverged{restarts} at epoch {epoch} "
+            f"of {plan.n_epochs} ({loss}, over {DIVERGED_LOSS_FACTOR:g} x the variance of the "
+            f"behaviour); lower train.lr (now {plan.settings.lr:g})"
+        )
+
+
+def kept_restart(records: list[MemberRecord]) -> int:
+    """The restart with the lowest final loss among those that never diverged."""
+    candidates = [r for r, record in enumerate(records) if record.diverged_at is None]
+    return min(candidates, key=lambda r: records[r].losses[-1] if records[r].losses else math.inf)

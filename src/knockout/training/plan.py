@@ -1,0 +1,238 @@
+"""The knockout plan: which batches a network trains on, in which order, with which model
+units masked. This is the science of knockout training; the engine only carries it out.
+
+Every batch comes from one data set (control, or a silencing of one or several units).
+What a model trains on and masks on a silenced batch comes from its registry entry
+(:mod:`knockout.models`): control fits the control set only; noko fits every set and
+masks nothing; ko masks the model units matching the silenced ones; do masks as many
+uniformly random units on silenced batches.
+
+Schedules: ``interleaved`` (the default) shuffles each set, cuts it into batches and
+shuffles the batches of all sets together; ``blocked`` trains one set after another,
+the sets in a new random order each epoch (as the authors' published script does).
+
+All draws come from the replicate's named streams (:mod:`knockout.seeding`): noko, ko
+and do see the same batches in the same order and differ only in what they mask, and
+every restart of a model sees the same batches and masks as the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from knockout import models, seeding
+from knockout.behavior_data import BehaviorData
+from knockout.network import Architecture, KnockoutNet, initialize
+from knockout.training.settings import TrainSettings
+
+Batch = tuple[tuple[int, ...], torch.Tensor]
+"""(the units its data set silenced, its rows)."""
+
+
+def trained_sets(model: str, data: BehaviorData) -> list[Batch]:
+    """The data sets a model fits, as (silenced units, rows): the control set only, or
+    every set (its registry entry)."""
+    return data.rows_by_set(include_silenced=models.spec(model).trains_on == "all")
+
+
+class BatchOrder:
+    """The batches of the sets one replicate's model trains on, epoch after epoch.
+
+    Each epoch, each set is shuffled and cut into batches of ``batch_size`` rows (its last
+    batch may be smaller). interleaved: the batches of all sets are then shuffled
+    together; blocked: the sets follow each other, in a new random order each epoch.
+    The draws come from the replicate's schedule stream, so the models that train on the
+    same sets (noko, ko and do) get the same batches; they share one order, which keeps
+    each epoch until every one of its ``consumers`` has taken it.
+    """
+
+    def __init__(self, sets: list[Batch], batch_size: int, schedule: str, seed: int, consumers: int = 1):
+        self.sets, self.batch_size, self.schedule, self.consumers = sets, batch_size, schedule, consumers
+        self.width = min(batch_size, max(len(rows) for _, rows in sets))
+        """Columns of an epoch's row table: the largest batch."""
+        self.batches_per_set = [math.ceil(len(rows) / batch_size) for _, rows in sets]
+        self._generator = seeding.generator(seed, "schedule")
+        self._drawn = 0
+        self._kept: dict[int, list] = {}
+
+    def epoch(self, number: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Epoch ``number``'s batches (epochs are taken in order by each consumer): the rows
+        [batches, width] (-1 pads a short batch) and each batch's set (an index into ``sets``)."""
+        while self._drawn < number:
+            self._drawn += 1
+            self._kept[self._drawn] = [self._draw(), self.consumers]
+        entry = self._kept[number]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._kept[number]
+        return entry[0]
+
+    def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        order = list(range(len(self.sets)))
+        if self.schedule == "blocked":
+            order = torch.randperm(len(self.sets), generator=self._generator).tolist()
+        shuffled = torch.cat(
+            [self.sets[s][1][torch.randperm(len(self.sets[s][1]), generator=self._generator)] for s in order]
+        )
+        set_of_batch = torch.cat([torch.full((self.batches_per_set[s],), s) for s in order])
+        sizes = torch.cat(
+            [
+                torch.tensor([len(self.sets[s][1])])
+                .sub(torch.arange(self.batches_per_set[s]) * self.batch_size)
+                .clamp(max=self.batch_size)
+                for s in order
+            ]
+        )
+        starts = torch.cumsum(sizes, 0) - sizes
+        columns = torch.arange(self.width)
+        rows = torch.where(
+            columns < sizes[:, None], shuffled[(starts[:, None] + columns).clamp(max=len(shuffled) - 1)], -1
+        )
+        if self.schedule == "interleaved":
+            shuffle = torch.randperm(len(rows), generator=self._generator)
+            rows, set_of_batch = rows[shuffle], set_of_batch[shuffle]
+        return rows, set_of_batch
+
+
+def keep_masks(
+    model: str,
+    set_units: list[tuple[int, ...]],
+    set_of_batch: torch.Tensor,
+    n_hidden: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """[batches, n_hidden] ``keep`` multipliers (0: masked) of a model for batches from sets
+    ``set_of_batch`` (indices into ``set_units``, each set's silenced units).
+
+    none: nothing masked. matching: the model units matching the silenced ones (a model
+    smaller than the fly has no unit for the fly's last units). random: on a silenced
+    batch one uniform draw per batch; a set that silences k > 1 units draws k distinct
+    units more (after the batch's draws), so one-unit sets see the same stream either way.
+    """
+    mask = models.spec(model).train_mask
+    if mask == "none":
+        return torch.ones(len(set_of_batch), n_hidden)
+    if mask == "matching":
+        return keep_matrix([tuple(u for u in units if u < n_hidden) for units in set_units], n_hidden)[
+            set_of_batch
+        ]
+    drawn = torch.randint(n_hidden, (len(set_of_batch),), generator=generator)
+    silenced = torch.tensor([len(units) for units in set_units])[set_of_batch]
+    keep = torch.ones(len(set_of_batch), n_hidden)
+    single = torch.nonzero(silenced == 1).squeeze(1)
+    keep[single, drawn[single]] = 0.0
+    for batch in torch.nonzero(silenced > 1).squeeze(1).tolist():
+        keep[batch, torch.randperm(n_hidden, generator=generator)[: silenced[batch]]] = 0.0
+    return keep
+
+
+def keep_matrix(masked: list[tuple[int, ...]], n_hidden: int, device="cpu") -> torch.Tensor:
+    """[batch, n_hidden] ``keep`` multipliers: 0 at each batch's masked units, else 1."""
+    keep = torch.ones(len(masked), n_hidden)
+    batches = [batch for batch, units in enumerate(masked) for _ in units]
+    keep[batches, [unit for units in masked for unit in units]] = 0.0
+    return keep.to(device)
+
+
+def initial_networks(architecture: Architecture, settings: TrainSettings, seed: int) -> list[KnockoutNet]:
+    """The ``settings.restarts`` networks training starts from, drawn one after another
+    from the replicate's model_init stream: the same for every model of a replicate, and
+    restart 0 is the network a run without restarts starts from."""
+    generator = seeding.generator(seed, "model_init")
+    return [initialize(KnockoutNet(architecture), settings.init, generator) for _ in range(settings.restarts)]
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch of a plan: its number (from 1), learning rate, and per batch, in training
+    order, its rows (indices into the data; -1 pads a short batch) and the ``keep``
+    multipliers of the model's units (0: masked)."""
+
+    number: int
+    lr: float
+    rows: torch.Tensor
+    keep: torch.Tensor
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Each batch's (rows, keep [n_hidden]), one after another."""
+        for rows, keep in zip(self.rows, self.keep, strict=True):
+            yield rows[rows >= 0], keep
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """The whole training of one model on one replicate's training data."""
+
+    model: str
+    data: BehaviorData
+    architecture: Architecture
+    settings: TrainSettings
+    seed: int
+
+    def __post_init__(self) -> None:
+        models.spec(self.model)  # an unknown model fails here, naming the known ones
+
+    @functools.cached_property
+    def sets(self) -> list[Batch]:
+        return trained_sets(self.model, self.data)
+
+    @functools.cached_property
+    def batches_per_epoch(self) -> int:
+        return sum(math.ceil(len(rows) / self.settings.batch_size) for _, rows in self.sets)
+
+    @property
+    def rows_per_epoch(self) -> int:
+        return sum(len(rows) for _, rows in self.sets)
+
+    @functools.cached_property
+    def n_epochs(self) -> int:
+        """``settings.epochs``, or more where ``settings.min_steps`` asks for them."""
+        return self.settings.epochs_for(self.batches_per_epoch)
+
+    @property
+    def relabels(self) -> bool:
+        """Whether this model's units are reordered during training (knockout.training.relabel)."""
+        return relabels(self.model, self.architecture, self.settings)
+
+    def batch_order(self, consumers: int = 1) -> BatchOrder:
+        """This plan's batches; ``consumers`` plans of models that train on the same sets may share it."""
+        return BatchOrder(self.sets, self.settings.batch_size, self.settings.schedule, self.seed, consumers)
+
+    def order_key(self) -> tuple:
+        """Plans with equal keys draw the same batches (one :class:`BatchOrder` serves them all)."""
+        return (
+            id(self.data),
+            models.spec(self.model).trains_on,
+            self.settings.batch_size,
+            self.settings.schedule,
+            self.seed,
+        )
+
+    def epochs(self, order: BatchOrder | None = None) -> Iterator[Epoch]:
+        """Every epoch's batches in training order, with the units each masks."""
+        order = order or self.batch_order()
+        set_units = [units for units, _ in self.sets]
+        dropout_rng = seeding.generator(self.seed, "dropout")
+        for number in range(1, self.n_epochs + 1):
+            rows, set_of_batch = order.epoch(number)
+            keep = keep_masks(self.model, set_units, set_of_batch, self.architecture.n_hidden, dropout_rng)
+            yield Epoch(number, self.settings.lr_at(number, self.n_epochs), rows, keep)
+
+    def behaviour_variance(self) -> float:
+        """The variance of the behaviour this model fits (all its outputs pooled)."""
+        rows = torch.cat([rows for _, rows in self.sets])
+        return float(self.data.y[rows].var())
+
+
+def relabels(model: str, architecture: Architecture, settings: TrainSettings) -> bool:
+    """Whether a model's units are reordered during training (:mod:`knockout.training.relabel`):
+    only a model that masks the unit matching the silenced one (ko) has an order to get
+    wrong, and plain training gets it wrong for ReLU networks (``relabel: auto``)."""
+    if models.spec(model).train_mask != "matching" or settings.relabel == "never":
+        return False
+    return settings.relabel == "always" or architecture.activation == "relu"

@@ -1,0 +1,206 @@
+"""Relabelling: put ko's units in the order that its knockout loss says they play.
+
+The knockout loss is not convex once units are nonlinear, and ko's stuck runs are mostly
+ones whose units learned the fly's units in the wrong order: a permutation of the
+bottleneck leaves the network unchanged on control data, but ko masks unit i on set i,
+and gradient steps cannot swap two units. After epochs 1, 2, 4, 8, ... (each check costs
+about a tenth of an epoch, and the swaps come early), each network's bottleneck units are
+reordered by the assignment of units to silenced sets with the lowest knockout loss (the
+Hungarian algorithm on the loss of each set with each unit masked), when it is lower than
+the current order's. It uses the behaviour data only, and only lowers the loss ko trains
+on (a line that silences several units couples their roles: see :class:`Relabeller`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from knockout.network import silencing_mask
+from knockout.training.plan import FitPlan, keep_matrix
+from knockout.training.stack import Layer, NetworkStack
+
+CHUNK_VALUES = 1 << 23
+"""Numbers (per layer, all networks together) one chunk of rows of a relabelling check may
+hold: 32 MiB of float32, so the check's memory is bounded whatever the data size."""
+
+
+def _row_chunks(stack: NetworkStack, n_members: int, n_rows: int, max_values: int, device):
+    """Row indices in chunks whose widest layer holds at most ``max_values`` numbers across
+    the networks, so that memory stays bounded for any data size."""
+    widest = max(width for sizes in stack.shapes for width in sizes)
+    return torch.arange(n_rows, device=device).split(max(1, max_values // (n_members * widest)))
+
+
+def _shared(x: torch.Tensor, n_members: int) -> torch.Tensor:
+    """Rows [rows, d] as every member's input [members, rows, d] (a view)."""
+    return x.expand(n_members, *x.shape)
+
+
+@torch.no_grad()
+def knockout_costs(
+    stack: NetworkStack,
+    layers: list[Layer],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    set_index: torch.Tensor,
+    max_values: int = CHUNK_VALUES,
+    base_keep: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """[networks, set, unit]: each network's summed squared error on each silenced set
+    (rows of ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit
+    masked, on top of each row's ``base_keep`` [rows, units] (the set's other silenced
+    units; None: nothing else), in chunks of rows. ``layers`` are the networks' (a subset
+    of the stack's members, :meth:`NetworkStack.layers`). With no decoder layer, the
+    output is linear in the bottleneck, and one pass gives every unit's cost; a decoder
+    takes a pass per unit."""
+    n_members, n_hidden = len(layers[0][0]), stack.architecture.n_hidden
+    n_sets = int(set_index.max()) + 1
+    costs = torch.zeros(n_members, n_sets, n_hidden, dtype=torch.float64, device=x.device)
+    for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):
+        activity = stack.activity(_shared(x[rows], n_members), layers)
+        if base_keep is not None:
+            activity = activity * base_keep[rows]
+        if stack.architecture.decoder:
+            per_row = torch.stack(
+                [
+                    _squared_errors(
+                        stack.decode(activity * silencing_mask(n_hidden, unit).to(x.device), layers), y[rows]
+                    )
+                    for unit in range(n_hidden)
+                ],
+                dim=2,
+            )
+        else:  # masking unit k takes a_k w_k off every output: (e - a_k w_k)^2, for all k at once
+            output_weight = layers[-1][0]  # [members, h, outputs]
+            errors = stack.decode(activity, layers) - y[rows]
+            projected = torch.bmm(errors, output_weight.transpose(1, 2))  # e . w_k [members, rows, h]
+            norms = (output_weight * output_weight).sum(dim=2)[:, None, :]  # |w_k|^2
+            per_row = (errors * errors).sum(dim=2, keepdim=True).double() + (
+                activity * (activity * norms - 2.0 * projected)
+            ).double()
+        costs.index_add_(1, set_index[rows], per_row)
+    return costs
+
+
+def _squared_errors(predicted: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[members, rows]: each row's squared error summed over the outputs, in float64."""
+    errors = predicted - y
+    return (errors * errors).sum(dim=2).double()
+
+
+@torch.no_grad()
+def masked_losses(
+    stack: NetworkStack,
+    layers: list[Layer],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    keep: torch.Tensor,
+    max_values: int = CHUNK_VALUES,
+) -> torch.Tensor:
+    """[networks]: each network's summed squared error on rows ``x``, ``y`` masked by ``keep`` [rows, units]."""
+    n_members = len(layers[0][0])
+    total = torch.zeros(n_members, dtype=torch.float64, device=x.device)
+    for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):
+        errors = stack.predict(_shared(x[rows], n_members), keep[rows], layers) - y[rows]
+        total += (errors * errors).sum(dim=(1, 2)).double()
+    return total
+
+
+def best_order(costs, set_units: list[int], n_hidden: int) -> list[int] | None:
+    """The unit order with the lowest knockout loss (unit k becomes old unit ``order[k]``),
+    or None when the current order is already as good.
+
+    ``costs`` [set, unit] is one network's :func:`knockout_costs`; set j is the one where
+    the fly's unit ``set_units[j]`` was silenced, so ko masks model unit ``set_units[j]``
+    on it. Units no set masks (a model larger than the fly) keep their relative order.
+    """
+    from scipy.optimize import linear_sum_assignment  # ~0.7 s to import: only where it runs
+
+    costs = np.asarray(costs)
+    current = costs[np.arange(len(set_units)), set_units].sum()
+    sets, units = linear_sum_assignment(costs)
+    if not costs[sets, units].sum() < current:
+        return None
+    order: list[int | None] = [None] * n_hidden
+    for set_number, unit in zip(sets, units, strict=True):
+        order[set_units[set_number]] = int(unit)
+    assigned = set(units.tolist())
+    unassigned = iter(u for u in range(n_hidden) if u not in assigned)
+    return [unit if unit is not None else next(unassigned) for unit in order]
+
+
+def is_relabel_epoch(epoch: int) -> bool:
+    """Relabelling runs after epochs 1, 2, 4, 8, ... (powers of two)."""
+    return epoch > 0 and not epoch & (epoch - 1)
+
+
+class Relabeller:
+    """Reorders the units of one model's networks (its restarts: ``members`` of the stack),
+    and their Adam state with them, to the knockout loss's best assignment of units to the
+    silenced units' roles.
+
+    Each silenced unit the model has is a role; the cost of model unit k in role i is the
+    loss of every set that silences i with k masked in i's place (and the set's other
+    units masked as now). With sets of one unit each that is the knockout loss exactly;
+    a set of several units couples their roles, so there a proposed order is kept only if
+    the knockout loss computed with it is lower.
+    """
+
+    def __init__(self, plan: FitPlan, members: list[int], device) -> None:
+        data, n_hidden = plan.data, plan.architecture.n_hidden
+        sets = [(units, rows) for units, rows in plan.sets if units]
+        self.members = members
+        self.set_units = sorted({unit for units, _ in sets for unit in units if unit < n_hidden})
+        self.n_hidden = n_hidden
+        self.epochs: list[list[int]] = [[] for _ in members]
+        """Per member, the epochs after which its units were reordered."""
+        if not self.set_units:  # no set masks a unit this model has: there is no order to fix
+            return
+        role = {unit: number for number, unit in enumerate(self.set_units)}
+        entries = [(role[unit], units, rows) for units, rows in sets for unit in units if unit < n_hidden]
+        rows = torch.cat([rows for _, _, rows in entries])
+        self.x, self.y = data.x[rows].to(device), data.y[rows].to(device)
+        self.set_index = torch.cat([torch.full((len(rows),), number) for number, _, rows in entries]).to(
+            device
+        )
+        self.exact = all(len(units) == 1 for units, _ in sets)
+        self.base_keep = self.sets = None
+        if not self.exact:
+            others = [tuple(u for u in units if u != self.set_units[number]) for number, units, _ in entries]
+            self.base_keep = torch.cat(
+                [
+                    keep_matrix([masked] * len(rows), n_hidden, device)
+                    for masked, (_, _, rows) in zip(others, entries, strict=True)
+                ]
+            )
+            self.sets = [(tuple(u for u in units if u < n_hidden), rows) for units, rows in sets]
+            set_rows = torch.cat([rows for _, rows in sets])
+            self.set_x, self.set_y = data.x[set_rows].to(device), data.y[set_rows].to(device)
+
+    def _loss_with(self, order: list[int], stack: NetworkStack, layers: list[Layer]) -> torch.Tensor:
+        """[members]: the knockout loss over the silenced sets if units were renamed by
+        ``order`` (unit i's role played by old unit ``order[i]``)."""
+        masked = [tuple(order[unit] for unit in units) for units, rows in self.sets for _ in range(len(rows))]
+        keep = keep_matrix(masked, self.n_hidden, self.set_x.device)
+        return masked_losses(stack, layers, self.set_x, self.set_y, keep)
+
+    def __call__(self, epoch: int, stack: NetworkStack, states: list[torch.Tensor]) -> None:
+        """After ``epoch``: reorder each member's units in every buffer of ``states`` (the
+        parameters first, then the optimizer's moments) where that lowers its loss."""
+        if not self.set_units or not is_relabel_epoch(epoch):
+            return
+        index = torch.tensor(self.members, device=stack.params.device)
+        layers = stack.layers(stack.params.index_select(0, index))
+        costs = knockout_costs(stack, layers, self.x, self.y, self.set_index, base_keep=self.base_keep)
+        current = None if self.exact else self._loss_with(list(range(self.n_hidden)), stack, layers)
+        for number, (member, member_costs) in enumerate(zip(self.members, costs.cpu().numpy(), strict=True)):
+            order = best_order(member_costs, self.set_units, self.n_hidden)
+            if order is None:
+                continue
+            if not self.exact and not self._loss_with(order, stack, layers)[number] < current[number]:
+                continue
+            order = torch.tensor(order, device=stack.params.device)
+            for buffer in states:
+                stack.permute_units(member, order, buffer)
+            self.epochs[number].append(epoch)
