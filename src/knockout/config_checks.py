@@ -7,11 +7,10 @@ stops the run with one sentence naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 from collections.abc import Iterator
 
-from knockout import models
+from knockout import memory, models
 
 SIMULATED = "simulate"
 """``data.source`` for the simulated fly (any other value is a data folder)."""
@@ -80,11 +79,42 @@ def _model_architecture(config: dict) -> dict:
     }
 
 
+def job_seed_count(config: dict) -> int:
+    """Seeds one data, training or evaluation job serves (train.one_job_per)."""
+    if config["train"]["one_job_per"] != "experiment":
+        return 1
+    return max(len(config["seeds"]), len(config["sweep_seeds"]))
+
+
+def training_estimates(config: dict) -> tuple[float, float]:
+    """(least, most) bytes a training job holds: its seeds' training data on the device,
+    and one fit's restarts (what it falls back to when memory is short: the trainer
+    trains in turns what would not fit at once), or every network of the job at once."""
+    fly, data, train = config["fly"], config["data"], config["train"]
+    d, n_outputs = fly["n_inputs"], fly["n_outputs"]
+    n_sets = (data["n_silenced"] or fly["n_hidden"]) + 1
+    seeds = job_seed_count(config)
+    rows = n_sets * data["n_train"] * seeds
+    table = n_sets * (data["n_train"] + data["n_test"]) * (d + n_outputs) * 4 * 3  # one file read at a time
+    data_bytes = rows * (d + n_outputs) * 4 * 3  # tensors, the device's copy, the batch gathered
+    model = _model_architecture(config)
+    widths = [d, *model["encoder"], model["n_hidden"], *model["decoder"], n_outputs]
+    per_model = [model_train_settings(train, name) for name in config["models"]]
+    networks = [
+        settings["restarts"] * memory.network_bytes(widths, model["n_hidden"], settings["batch_size"])
+        for settings in per_model
+    ]
+    models_per_job = 1 if train["one_job_per"] == "model" else len(networks)
+    fixed = table + data_bytes + memory.RELABEL_BYTES
+    return fixed + max(networks), fixed + sum(sorted(networks)[-models_per_job:]) * seeds
+
+
 def memory_estimates(config: dict) -> dict[str, float]:
     """Bytes each step of a simulated experiment will hold at its peak, roughly: the job's
     runtime, plus the tables and networks the config asks for (sized to catch orders of
-    magnitude, not to plan a cluster's memory requests)."""
-    fly, data, train = config["fly"], config["data"], config["train"]
+    magnitude, not to plan a cluster's memory requests). Training is counted at its least:
+    it trains in turns the networks that would not fit at once."""
+    fly, data = config["fly"], config["data"]
     d, n_outputs = fly["n_inputs"], fly["n_outputs"]
     n_sets = (data["n_silenced"] or fly["n_hidden"]) + 1
     rows = n_sets * (data["n_train"] + data["n_test"])
@@ -92,13 +122,10 @@ def memory_estimates(config: dict) -> dict[str, float]:
     neurons = data["n_probe"] * (d + fly["n_hidden"]) * 4 * 3
     model = _model_architecture(config)
     widths = [d, *model["encoder"], model["n_hidden"], *model["decoder"], n_outputs]
-    parameters = sum((a + 1) * b for a, b in itertools.pairwise(widths))
-    restarts = max([train["restarts"], *(o.get("restarts", 1) for o in train["per_model"].values())])
-    batch_rows = n_sets * data["n_train"] * (d + 1) * 4 * 2  # an epoch's rows gathered in order
     estimates = {
         "generate_fly_data": behavior + neurons,
-        "train_model": behavior + batch_rows + restarts * parameters * 4 * 4 + (1 << 28),
-        "evaluate_neural": neurons + data["n_probe"] * max(widths) * 8 * 8,
+        "train_models": training_estimates(config)[0],
+        "evaluate_models": behavior + neurons + data["n_probe"] * max(widths) * 8 * 8,
     }
     linear = model["activation"] == "linear" and not model["encoder"] and not model["decoder"]
     if config["optimum"] and linear and n_outputs == 1:
@@ -120,7 +147,8 @@ def budget_problems(config: dict) -> list[str]:
             problems.append(
                 f"{step} would need about {estimate / GIB:.1f} GB, over limits.memory_gb = "
                 f"{config['limits']['memory_gb']:g} (it grows with data.n_train, data.n_test, data.n_probe, "
-                f"fly.n_inputs, fly.n_hidden, the layer widths and train.restarts); make them smaller, or "
+                f"fly.n_inputs, fly.n_hidden, the layer widths, train.restarts and, with "
+                f"train.one_job_per: experiment, the seeds); make them smaller, or "
                 f"raise limits.memory_gb if the machine has the memory"
             )
     return problems

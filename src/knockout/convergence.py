@@ -18,9 +18,12 @@ import pandas as pd
 from knockout.tables import read_table
 
 LAST_FRACTION = 0.1
-LOSS_COLUMNS = ["epoch", "restart", "train_mse", "chosen"]
-"""A training job's loss table: every restart's mean training MSE per epoch; ``chosen``
-is 1 on the rows of the restart that was kept."""
+LOSS_COLUMNS = ["epoch", "step", "restart", "train_mse", "chosen"]
+"""A training job's loss table: every restart's mean training MSE per epoch, and the Adam
+steps taken by the end of that epoch; ``chosen`` is 1 on the rows of the restart kept."""
+GAP_COLUMNS = ["seed", "knockout_mse_ko", "knockout_mse_optimum", "gap"]
+"""Per seed: trained ko's knockout objective on its training rows, the exact optimum's, and
+ko's distance to it (ko minus optimum)."""
 CONVERGENCE_COLUMNS = ["seed", "model", "final_mse", "late_improvement", "relative_gap", "converged"]
 """summary/convergence.parquet: per seed and model; relative_gap is ko's gap to the exact
 optimum over the optimum's loss (NaN where there is none)."""
@@ -84,6 +87,17 @@ def read_loss_tables(paths: list, seeds: list[int], models: list[str]) -> pd.Dat
     )
 
 
+def optimum_gaps(knockout_losses: pd.DataFrame) -> pd.DataFrame | None:
+    """ko's gap to the exact optimum per seed (:data:`GAP_COLUMNS`), from every seed's
+    ``metrics.knockout_losses`` (with a seed column); None where there is no optimum or no ko."""
+    by_model = knockout_losses.pivot(index="seed", columns="model", values="knockout_mse")
+    if "ko" not in by_model or "optimum" not in by_model:
+        return None
+    ko, optimum = by_model["ko"], by_model["optimum"]
+    table = pd.DataFrame({"knockout_mse_ko": ko, "knockout_mse_optimum": optimum, "gap": ko - optimum})
+    return table.reset_index()[GAP_COLUMNS]
+
+
 def chosen_losses(table: pd.DataFrame) -> list[float]:
     """The kept restart's loss per epoch, from a loss table."""
     return table[table["chosen"] == 1].sort_values("epoch")["train_mse"].tolist()
@@ -93,8 +107,8 @@ def convergence_table(
     losses: pd.DataFrame, tolerances: Tolerances, optimum: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Per seed and model (``losses`` has seed and model columns): final loss, late
-    improvement, ko's relative gap to the exact optimum (``optimum``: per seed, the
-    optimum's loss and the gap) and whether both are within their tolerances."""
+    improvement, ko's relative gap to the exact optimum (``optimum``: :func:`optimum_gaps`)
+    and whether both are within their tolerances."""
     gaps = {}
     if optimum is not None:
         gaps = dict(zip(optimum["seed"], optimum["gap"] / optimum["knockout_mse_optimum"], strict=True))

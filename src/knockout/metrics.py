@@ -5,6 +5,7 @@ All statistics are computed in float64 from float32 network outputs.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,6 +119,27 @@ def behavior_scores(
                 for model, predicted in predictions.items():
                     rows.append((model, name, silenced, output, r2_score(y[:, k], predicted[:, k]), ceiling))
     return pd.DataFrame(rows, columns=naming.BEHAVIOR_SCORE_COLUMNS)
+
+
+@torch.no_grad()
+def knockout_losses(nets: dict[str, KnockoutNet], train: BehaviorData) -> pd.DataFrame:
+    """Per model, the knockout objective on ``train`` (a replicate's training rows): the mean
+    squared error over every set's rows and the outputs, each silenced set with the model
+    units matching its silenced ones masked (where the model has them). It is what ko
+    minimises, so ko's distance to the exact optimum's value says whether its training
+    converged; computed in float64, where that distance is a fraction of a percent."""
+    rows = []
+    for model, net in nets.items():
+        net = copy.deepcopy(net).double()
+        total = 0.0
+        for number, units in enumerate(train.set_units):
+            in_set = train.set_index == number
+            errors = (
+                net(train.x[in_set].double(), _keep(net.n_hidden, units).double()) - train.y[in_set].double()
+            )
+            total += float((errors * errors).sum())
+        rows.append((model, total / train.y.numel()))
+    return pd.DataFrame(rows, columns=naming.KNOCKOUT_LOSS_COLUMNS)
 
 
 @torch.no_grad()

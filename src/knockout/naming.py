@@ -22,6 +22,8 @@ NEURAL_MAY_BE_NAN = (*RECORDING_MEASURES, *GROUND_TRUTH_MEASURES)
 """Also NaN where undefined: the predicted R² needs a linear two-layer fly, the weight
 cosine a bottleneck that reads the inputs directly."""
 SILENCING_COLUMNS = ["model", "unit", "unit_name", "output", "effect"]
+KNOCKOUT_LOSS_COLUMNS = ["model", "knockout_mse"]
+"""eval/knockout_loss.parquet: per model, the knockout objective on the training rows."""
 NEURAL_SCORE_COLUMNS = [
     "model",
     "unit",

@@ -24,7 +24,7 @@ SEED_MEASURES = [
 ]
 """Per seed and model: the neural measures' median and mean over units, and behaviour."""
 OPTIMUM_MEASURES = ["knockout_mse_ko", "knockout_mse_optimum", "gap"]
-"""Columns of a seed's eval/optimum.parquet."""
+"""ko's knockout objective, the exact optimum's and the gap (``convergence.optimum_gaps``)."""
 INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "n_seeds"]
 
 

@@ -10,12 +10,15 @@ from snakemake.utils import validate
 from knockout.models import CONTRAST, OPTIMUM
 from knockout import dataset
 from knockout.config_checks import (
+    GIB,
     HOW_TO_RUN_TRAINING,
+    RUNTIME_BYTES,
     SIMULATED,
     config_problems,
     model_train_settings,
     number_problems,
     sweep_points,
+    training_estimates,
 )
 from knockout.errors import InputFileError
 from knockout.sources import core_files, digests
@@ -119,28 +122,28 @@ for _experiment in EXPERIMENTS:  # bad files stop the run here, before any job
 
 
 def data_files(*kinds):
-    """An input function: the experiment's files of these kinds (behavior, neurons, fly)
-    that exist for its source, by kind (for ``unpack``)."""
+    """An input function: per kind (behavior, neurons, fly) that exists for the experiment's
+    source, its files for the job's seeds (for ``unpack``): one per seed of the simulated
+    fly, or the data folder's one file, which every seed splits anew."""
 
     def files(wildcards):
         if is_simulated(wildcards.experiment):
-            return {kind: SIMULATED_FILES[kind].format(**wildcards) for kind in kinds}
+            return {
+                kind: [
+                    SIMULATED_FILES[kind].format(experiment=wildcards.experiment, seed=seed)
+                    for seed in job_seeds(wildcards)
+                ]
+                for kind in kinds
+            }
         folder = experiment_config(wildcards)["data"]["source"]
         found = {
             kind: dataset.find_file(folder, kind, required=kind == dataset.BEHAVIOR)
             for kind in kinds
             if kind != "fly"
         }
-        return {kind: str(path) for kind, path in found.items() if path is not None}
+        return {kind: [str(path)] for kind, path in found.items() if path is not None}
 
     return files
-
-
-def neural_inputs(wildcards):
-    """The neurons file (the stimuli and recordings) and the fly where there is one; without
-    a neurons file, the behaviour file (the model units respond to its test inputs)."""
-    files = data_files("neurons", "fly")(wildcards)
-    return files if "neurons" in files else files | data_files("behavior")(wildcards)
 
 
 def behavior_reading(wildcards):
@@ -231,15 +234,73 @@ TRAINING_ENV = (
     "../../envs/torch-cuda.yaml" if config["train"]["cuda_env"] else "../../envs/torch.yaml"
 )
 """train_model's conda env (with --sdm conda): a CUDA build of pytorch for GPU nodes, or the default."""
-ONE_TRAIN_JOB_PER_MODEL = config["train"]["one_job_per"] == "model"
-TRAIN_JOB = (
-    "{experiment}seed{seed}_{model}" if ONE_TRAIN_JOB_PER_MODEL else "{experiment}seed{seed}"
-)
+# ---------------------------------------------------------------- how work is cut into jobs
+# train.one_job_per: experiment: one job per experiment (the main run, or a sweep point)
+# draws every seed's data, one fits every seed's models (all their networks as one batched
+# computation), one evaluates them; seed: those jobs per seed; model: as seed, but a
+# training job per seed and model. A rule's outputs are fixed patterns, so under one job
+# per experiment the sweep points, whose seeds are sweep_seeds, get a copy of each such
+# rule (`use rule ... as ..._sweep`), and the rule itself serves the main run only.
+JOB_GRAIN = config["train"]["one_job_per"]
+ONE_JOB_PER_EXPERIMENT = JOB_GRAIN == "experiment"
+SWEEP_FOLDERS = "|".join(re.escape(folder) for folder in EXPERIMENTS if folder) or "(?!)"
+MAIN_FOLDERS = "(?:)" if ONE_JOB_PER_EXPERIMENT else "(?:{})".format("|".join(map(re.escape, EXPERIMENTS)))
+"""The experiments a rule (not its sweep copy) serves: the main run's folder "", or all."""
+REPLICATES_JOB = "{experiment}replicates" if ONE_JOB_PER_EXPERIMENT else "{experiment}seed{seed}"
+TRAIN_JOB = REPLICATES_JOB + ("_{model}" if JOB_GRAIN == "model" else "")
+"""A job's name in logs/ and benchmarks/."""
+
+
+def job_seeds(wildcards):
+    """The seeds one job serves: its experiment's, or its own."""
+    if "seed" in wildcards.keys():
+        return [int(wildcards.seed)]
+    return experiment_seeds(wildcards.experiment)
+
+
+def job_outputs(pattern, seeds):
+    """``pattern`` (results/{experiment}seed{seed}/..., with {model} for a file per model)
+    as one job's outputs, seed after seed and model after model: every seed of ``seeds``
+    (the main run's or the sweep points') under one job per experiment, and every model
+    unless one job per model."""
+    seed_values = [str(seed) for seed in seeds] if ONE_JOB_PER_EXPERIMENT else ["{seed}"]
+    model_values = MODELS if JOB_GRAIN != "model" and "{model}" in pattern else ["{model}"]
+    return [
+        pattern.replace("{seed}", seed).replace("{model}", model)
+        for seed in seed_values
+        for model in model_values
+    ]
+
+
+def outputs_of(patterns, seeds):
+    """Every pattern of ``patterns`` (by output name) as one job's outputs (``job_outputs``)."""
+    return {name: job_outputs(pattern, seeds) for name, pattern in patterns.items()}
+
+
+TRAINED_FILES = {
+    "models": "results/{experiment}seed{seed}/models/{model}.pt",
+    "losses": "results/{experiment}seed{seed}/models/{model}_loss.parquet",
+}
+OPTIMUM_FILES = {"network": "results/{experiment}seed{seed}/models/optimum.pt"}
+EVALUATION_FILES = {
+    kind: f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet"
+    for kind in ["behavior", "silencing", "neural", "responses", "knockout_loss"]
+}
 
 
 def trained_models(wildcards):
-    """The models one train_model job fits: its own, or every model of the seed."""
-    return [wildcards.model] if ONE_TRAIN_JOB_PER_MODEL else MODELS
+    """The models one train_models job fits: its own, or every model."""
+    return [wildcards.model] if JOB_GRAIN == "model" else MODELS
+
+
+def training_memory_mb(wildcards):
+    """train_models' memory (a resource: it changes no network): every network of the job at
+    once where that fits in limits.memory_gb, else that limit, within which the trainer
+    trains in turns what would not fit at once."""
+    settings = EXPERIMENTS[wildcards.experiment]
+    limit = settings["limits"]["memory_gb"] * GIB
+    most = RUNTIME_BYTES + training_estimates(settings)[1] if is_simulated(wildcards.experiment) else limit
+    return int(min(most, limit)) >> 20
 
 
 def train_settings(wildcards):
@@ -253,13 +314,6 @@ def convergence_tolerances(wildcards):
     return experiment_config(wildcards)["train"]["convergence"]
 
 
-def train_job_files(pattern):
-    """``pattern`` for the model of a per-model job, or expanded over every model."""
-    if ONE_TRAIN_JOB_PER_MODEL:
-        return [pattern]
-    return expand(pattern, model=MODELS, allow_missing=True)
-
-
 def evaluated_models(wildcards):
     """The trained models and, for linear networks, the knockout optimum."""
     optimum = [OPTIMUM] if has_knockout_optimum(wildcards.experiment) else []
@@ -267,12 +321,12 @@ def evaluated_models(wildcards):
 
 
 def model_files(wildcards):
-    return expand(
-        "results/{experiment}seed{seed}/models/{model}.pt",
-        experiment=wildcards.experiment,
-        seed=wildcards.seed,
-        model=evaluated_models(wildcards),
-    )
+    """The networks one evaluation job scores, seed after seed and model after model."""
+    return [
+        f"results/{wildcards.experiment}seed{seed}/models/{model}.pt"
+        for seed in job_seeds(wildcards)
+        for model in evaluated_models(wildcards)
+    ]
 
 
 def seed_tables(kind, experiment):
@@ -296,10 +350,8 @@ def loss_tables(experiment):
 
 def experiment_tables(wildcards):
     """Every seed's evaluation tables of one experiment, by kind."""
-    optimum = ["optimum"] if has_knockout_optimum(wildcards.experiment) else []
-    tables = {
-        kind: seed_tables(kind, wildcards.experiment) for kind in ["behavior", "neural", *optimum]
-    }
+    kinds = ["behavior", "neural", "knockout_loss"]
+    tables = {kind: seed_tables(kind, wildcards.experiment) for kind in kinds}
     return tables | {"losses": loss_tables(wildcards.experiment)}
 
 

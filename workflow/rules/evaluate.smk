@@ -1,47 +1,33 @@
-rule evaluate_behavior:
+rule evaluate_models:
     input:
-        unpack(data_files("behavior", "fly")),
+        unpack(data_files("behavior", "neurons", "fly")),
         models=model_files,
     output:
-        behavior="results/{experiment}seed{seed}/eval/behavior.parquet",
-        silencing="results/{experiment}seed{seed}/eval/silencing.parquet",
+        **outputs_of(EVALUATION_FILES, config["seeds"]),
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     log:
-        "logs/evaluate_behavior/{experiment}seed{seed}.log",
+        f"logs/evaluate_models/{REPLICATES_JOB}.log",
     benchmark:
-        "benchmarks/evaluate_behavior/{experiment}seed{seed}.tsv"
+        f"benchmarks/evaluate_models/{REPLICATES_JOB}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
-        code=core_code("evaluate_behavior.py"),
-        models=evaluated_models,
-        behavior=behavior_reading,
-        architectures=architectures,
-        silenced_activity=lambda wildcards: (fly_design(wildcards) or {}).get(
-            "silenced_activity", 0.0
-        ),
-    script:
-        "../scripts/evaluate_behavior.py"
-
-
-rule evaluate_neural:
-    input:
-        unpack(neural_inputs),
-        models=model_files,
-    output:
-        neural="results/{experiment}seed{seed}/eval/neural.parquet",
-        responses="results/{experiment}seed{seed}/eval/responses.parquet",
-    log:
-        "logs/evaluate_neural/{experiment}seed{seed}.log",
-    benchmark:
-        "benchmarks/evaluate_neural/{experiment}seed{seed}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    params:
-        code=core_code("evaluate_neural.py"),
+        code=core_code("evaluate_models.py"),
+        seeds=job_seeds,
         models=evaluated_models,
         layout=lambda wildcards: data_layout(wildcards.experiment).as_dict(),
         test_fraction=lambda wildcards: behavior_reading(wildcards)["test_fraction"],
         architectures=architectures,
         design=fly_design,
     script:
-        "../scripts/evaluate_neural.py"
+        "../scripts/evaluate_models.py"
+
+
+if ONE_JOB_PER_EXPERIMENT:
+
+    use rule evaluate_models as evaluate_models_sweep with:
+        output:
+            **outputs_of(EVALUATION_FILES, config["sweep_seeds"]),
+        wildcard_constraints:
+            experiment=SWEEP_FOLDERS,

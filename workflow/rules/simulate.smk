@@ -1,14 +1,17 @@
 rule generate_fly_data:
     output:
-        **SIMULATED_FILES,
+        **outputs_of(SIMULATED_FILES, config["seeds"]),
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     log:
-        "logs/generate_fly_data/{experiment}seed{seed}.log",
+        f"logs/generate_fly_data/{REPLICATES_JOB}.log",
     benchmark:
-        "benchmarks/generate_fly_data/{experiment}seed{seed}.tsv"
+        f"benchmarks/generate_fly_data/{REPLICATES_JOB}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
         code=core_code("generate_fly_data.py"),
+        seeds=job_seeds,
         fly=config_slice("fly"),
         data=lambda wildcards: {
             key: experiment_config(wildcards)["data"][key]
@@ -16,3 +19,12 @@ rule generate_fly_data:
         },
     script:
         "../scripts/generate_fly_data.py"
+
+
+if ONE_JOB_PER_EXPERIMENT:
+
+    use rule generate_fly_data as generate_fly_data_sweep with:
+        output:
+            **outputs_of(SIMULATED_FILES, config["sweep_seeds"]),
+        wildcard_constraints:
+            experiment=SWEEP_FOLDERS,

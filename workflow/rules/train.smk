@@ -1,46 +1,64 @@
-rule train_model:
+rule train_models:
     input:
         unpack(data_files("behavior")),
     output:
-        models=train_job_files("results/{experiment}seed{seed}/models/{model}.pt"),
-        losses=train_job_files("results/{experiment}seed{seed}/models/{model}_loss.parquet"),
+        **outputs_of(TRAINED_FILES, config["seeds"]),
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     log:
-        f"logs/train_model/{TRAIN_JOB}.log",
+        f"logs/train_models/{TRAIN_JOB}.log",
     benchmark:
-        f"benchmarks/train_model/{TRAIN_JOB}.tsv"
+        f"benchmarks/train_models/{TRAIN_JOB}.tsv"
     conda:
         TRAINING_ENV
     threads: 1
     resources:
         gpu=1,
+        mem_mb=training_memory_mb,
     params:
-        code=core_code("train_model.py"),
+        code=core_code("train_models.py"),
+        seeds=job_seeds,
         models=trained_models,
         train=train_settings,
         behavior=behavior_reading,
         architectures=architectures,
         convergence=convergence_tolerances,
     script:
-        "../scripts/train_model.py"
+        "../scripts/train_models.py"
 
 
 rule fit_knockout_optimum:
     input:
         unpack(data_files("behavior")),
-        ko="results/{experiment}seed{seed}/models/ko.pt",
     output:
-        network="results/{experiment}seed{seed}/models/optimum.pt",
-        gap="results/{experiment}seed{seed}/eval/optimum.parquet",
+        **outputs_of(OPTIMUM_FILES, config["seeds"]),
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     log:
-        "logs/fit_knockout_optimum/{experiment}seed{seed}.log",
+        f"logs/fit_knockout_optimum/{REPLICATES_JOB}.log",
     benchmark:
-        "benchmarks/fit_knockout_optimum/{experiment}seed{seed}.tsv"
+        f"benchmarks/fit_knockout_optimum/{REPLICATES_JOB}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
         code=core_code("fit_knockout_optimum.py"),
+        seeds=job_seeds,
         behavior=behavior_reading,
         architectures=architectures,
-        convergence=convergence_tolerances,
     script:
         "../scripts/fit_knockout_optimum.py"
+
+
+if ONE_JOB_PER_EXPERIMENT:
+
+    use rule train_models as train_models_sweep with:
+        output:
+            **outputs_of(TRAINED_FILES, config["sweep_seeds"]),
+        wildcard_constraints:
+            experiment=SWEEP_FOLDERS,
+
+    use rule fit_knockout_optimum as fit_knockout_optimum_sweep with:
+        output:
+            **outputs_of(OPTIMUM_FILES, config["sweep_seeds"]),
+        wildcard_constraints:
+            experiment=SWEEP_FOLDERS,

@@ -1,19 +1,25 @@
 """One experiment's replicates summarised: means over seeds with 95 % confidence intervals,
 and whether every training converged."""
 
-from knockout import tables
-from knockout.convergence import Tolerances, convergence_table, read_loss_tables, unconverged_warnings
+from knockout import naming, tables
+from knockout.convergence import (
+    Tolerances,
+    convergence_table,
+    optimum_gaps,
+    read_loss_tables,
+    unconverged_warnings,
+)
 from knockout.jobs import run_job, warn
-from knockout.summary import OPTIMUM_MEASURES, replicate_summaries
+from knockout.summary import replicate_summaries
 
 
 def main(snakemake) -> None:
     seeds, tolerances = snakemake.params.seeds, Tolerances(**snakemake.params.convergence)
     behavior = tables.read_behavior_scores(snakemake.input.behavior, seeds)
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
-    optimum = None
-    if hasattr(snakemake.input, "optimum"):  # linear networks only
-        optimum = tables.read_seed_tables(snakemake.input.optimum, seeds, OPTIMUM_MEASURES)
+    optimum = optimum_gaps(
+        tables.read_seed_tables(snakemake.input.knockout_loss, seeds, naming.KNOCKOUT_LOSS_COLUMNS)
+    )
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
     convergence = convergence_table(losses, tolerances, optimum)
     for warning in unconverged_warnings(convergence, tolerances):

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import torch
 
+from knockout import memory
 from knockout.behavior_data import BehaviorData
 from knockout.network import Architecture, KnockoutNet
-from knockout.training.engine import chunk_bytes_per_member_step, kept_restart, train_members
+from knockout.training.engine import kept_restart, train_members
 from knockout.training.plan import FitPlan, initial_networks, relabels
 from knockout.training.settings import TrainSettings
 
@@ -64,14 +65,9 @@ class TrainingResult:
 
 
 def member_bytes(architecture: Architecture, batch_size: int) -> int:
-    """Bytes one network takes in the batched computation: its parameters, gradient and
-    Adam moments, a step's batch and activations (autograd keeps a few per layer), and
-    its share of a chunk of the plan."""
-    sizes = architecture.layer_sizes()
-    parameters = sum((fan_in + 1) * fan_out for fan_in, fan_out in sizes)
-    widths = architecture.n_inputs + sum(fan_out for _, fan_out in sizes)
-    step = 4 * batch_size * widths * 4
-    return 4 * 4 * parameters + step + chunk_bytes_per_member_step(batch_size, architecture.n_hidden)
+    """Bytes one network takes in the batched computation (:func:`knockout.memory.network_bytes`)."""
+    widths = [architecture.n_inputs, *(fan_out for _, fan_out in architecture.layer_sizes())]
+    return memory.network_bytes(widths, architecture.n_hidden, batch_size)
 
 
 def batches_of_fits(fits: list[Fit], architecture: Architecture, memory_bytes: int | None) -> list[list[int]]:

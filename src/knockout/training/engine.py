@@ -14,9 +14,10 @@ block is not updated, so it does not move, nor does its optimizer state.
 The plans are drawn on the host from the replicates' seeded streams (so a network trains
 the same on any device, and the same alone or beside others) and sent to the device a
 chunk of steps at a time; which blocks of networks step, and at which learning rate, is
-known ahead on the host: the step loop itself never waits for the device. It synchronises only between chunks, to read back the
-epoch losses and check for divergence, and where a model's units are relabelled (after
-epochs 1, 2, 4, ...: :mod:`knockout.training.relabel`), which ends a chunk.
+known ahead on the host: the step loop itself never waits for the device. It
+synchronises only between chunks, to read back the epoch losses and check for
+divergence, and where a model's units are relabelled (after epochs 1, 2, 4, ...:
+:mod:`knockout.training.relabel`), which ends a chunk.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from knockout.errors import TrainingDiverged
+from knockout.memory import chunk_bytes_per_network_step
 from knockout.network import KnockoutNet
 from knockout.training import adam
 from knockout.training.plan import BatchOrder, Epoch, FitPlan
@@ -53,12 +55,6 @@ class MemberRecord:
     losses: list[float] = field(default_factory=list)
     relabelled: list[int] = field(default_factory=list)
     diverged_at: int | None = None
-
-
-def chunk_bytes_per_member_step(batch_size: int, n_hidden: int) -> int:
-    """Device bytes one member's step takes in a chunk of the plan (rows, row weights, masks,
-    loss bins and losses, each as sent and as expanded to members)."""
-    return 2 * (batch_size * (8 + 4) + n_hidden * 4 + 8 + 8 + 4)
 
 
 class _Stream:
@@ -215,7 +211,7 @@ class _Engine:
         self.checked = [0] * len(self.streams)
         architecture = self.stack.architecture
         self.batch = torch.empty(len(members), self.padded, self.data.shape[1], device=device)
-        per_step = len(members) * chunk_bytes_per_member_step(self.padded, architecture.n_hidden)
+        per_step = len(members) * chunk_bytes_per_network_step(self.padded, architecture.n_hidden)
         self.chunk_limit = max(1, min(MAX_CHUNK_STEPS, CHUNK_BYTES // per_step))
         self.step_number = 0
 

@@ -98,7 +98,8 @@ def masked_losses(
     keep: torch.Tensor,
     max_values: int = CHUNK_VALUES,
 ) -> torch.Tensor:
-    """[networks]: each network's summed squared error on rows ``x``, ``y`` masked by ``keep`` [rows, units]."""
+    """[networks]: each network's summed squared error on rows ``x``, ``y``, masked by
+    ``keep`` [rows, units]."""
     n_members = len(layers[0][0])
     total = torch.zeros(n_members, dtype=torch.float64, device=x.device)
     for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):

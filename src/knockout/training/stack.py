@@ -133,9 +133,8 @@ class NetworkStack:
         """
         if closed_form:
             if not closed_form_fits(self.architecture):
-                raise ValueError(
-                    f"the closed-form gradient is for linear two-layer one-output networks, not {self.architecture}"
-                )
+                shape = "linear two-layer one-output networks"
+                raise ValueError(f"the closed-form gradient is for {shape}, not {self.architecture}")
             return functools.partial(self._linear_gradient, self.layers(self.params), self.layers(out))
         leaves = [tuple(view.requires_grad_() for view in layer) for layer in self.layers(self.params)]
         flat_leaves = [view for layer in leaves for view in layer]

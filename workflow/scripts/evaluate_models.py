@@ -1,0 +1,73 @@
+"""One job's evaluations (every seed of an experiment, or one seed): per model, behaviour R²
+on every test set and output (with the noise ceiling where the true network is known),
+each unit's silencing effect on each output, neural R² three ways against the recorded
+neurons (and, where the true network is known, contribution, weight cosine and the
+predicted R²), every unit's response to each neuron stimulus, and the knockout objective
+on the training rows (against which ko's convergence to the exact optimum is judged)."""
+
+from knockout import tables, weights
+from knockout.behavior_data import BehaviorData
+from knockout.dataset import Layout, expect_layout, read_neurons, read_rows
+from knockout.jobs import run_job
+from knockout.metrics import (
+    DataDesign,
+    behavior_scores,
+    knockout_losses,
+    neural_scores,
+    response_table,
+    silencing_table,
+)
+from knockout.network import Architecture
+
+
+def per_seed(files, number: int):
+    """A seed's file: its own (the simulated fly's), or the data folder's one."""
+    return files[number if len(files) > 1 else 0]
+
+
+def main(snakemake) -> None:
+    layout = Layout.from_dict(snakemake.params.layout)
+    behavior_layout = Layout.from_dict(layout.as_dict(behavior_only=True))
+    architectures, seeds, names = (
+        snakemake.params.architectures,
+        snakemake.params.seeds,
+        snakemake.params.models,
+    )
+    architecture = Architecture(**architectures["model"])
+    has_neurons = "neurons" in snakemake.input.keys()  # noqa: SIM118 (a Namedlist: "in" tests its values)
+    has_fly = "fly" in snakemake.input.keys()  # noqa: SIM118
+    recordings = None
+    if has_neurons and len(snakemake.input.neurons) == 1:  # a data folder's: read once
+        recordings, found = read_neurons(snakemake.input.neurons[0], layout)
+        expect_layout(snakemake.input.neurons[0], found, layout)
+    model_files = iter(snakemake.input.models)
+    for number, seed in enumerate(seeds):
+        paths = {name: next(model_files) for name in names}
+        nets = weights.load_models(paths, architecture)
+        train_rows, test_rows = read_rows(
+            per_seed(snakemake.input.behavior, number), behavior_layout, snakemake.params.test_fraction, seed
+        )
+        train, test = BehaviorData.from_table(train_rows, layout), BehaviorData.from_table(test_rows, layout)
+        fly, design, neurons = None, None, recordings
+        if has_fly:
+            fly = weights.load_network(snakemake.input.fly[number], Architecture(**architectures["fly"]))
+            design = DataDesign(**snakemake.params.design)
+        if has_neurons and recordings is None:
+            neurons, found = read_neurons(snakemake.input.neurons[number], layout)
+            expect_layout(snakemake.input.neurons[number], found, layout)
+        if neurons is None:  # nothing recorded: the model units' responses to the test inputs
+            neurons = test_rows[list(layout.inputs)].reset_index(drop=True)
+        output = {kind: getattr(snakemake.output, kind)[number] for kind in snakemake.output.keys()}  # noqa: SIM118
+        tables.write_table(
+            behavior_scores(nets, test, layout, fly, design.silenced_activity if design else 0.0),
+            output["behavior"],
+        )
+        tables.write_table(
+            silencing_table(nets, test.x, list(layout.units), list(layout.outputs)), output["silencing"]
+        )
+        tables.write_table(neural_scores(nets, neurons, layout, fly, design), output["neural"])
+        tables.write_table(response_table(nets, neurons, layout), output["responses"])
+        tables.write_table(knockout_losses(nets, train), output["knockout_loss"])
+
+
+run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

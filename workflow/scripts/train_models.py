@@ -1,0 +1,98 @@
+"""Fit one job's models: every seed and model of an experiment (or of a seed, or one model
+of a seed: train.one_job_per), all their networks as one batched computation."""
+
+import logging
+import os
+import time
+
+import pandas as pd
+import torch
+
+from knockout import tables, weights
+from knockout.behavior_data import BehaviorData
+from knockout.convergence import Tolerances, training_warning
+from knockout.dataset import Layout, read_rows
+from knockout.jobs import run_job, warn
+from knockout.network import Architecture
+from knockout.training import Fit, TrainSettings, train_fits
+
+MB = 1 << 20
+RUNTIME_MB = 400
+"""What the job holds besides the networks and data (interpreter, PyTorch, pandas)."""
+
+
+def pick_device() -> torch.device:
+    """CUDA when this job sees a GPU, else CPU: a runtime choice, not a config value.
+
+    The scheduler (or the user) decides which GPUs a job sees, via CUDA_VISIBLE_DEVICES.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)")
+    if torch.cuda.is_available():
+        logging.info("CUDA_VISIBLE_DEVICES=%s; using %s", visible, torch.cuda.get_device_name(0))
+        return torch.device("cuda")
+    logging.info("no GPU visible (CUDA_VISIBLE_DEVICES=%s); using the CPU", visible)
+    return torch.device("cpu")
+
+
+def loss_table(losses: list[list[float]], chosen: int, steps_per_epoch: int) -> pd.DataFrame:
+    """Every restart's loss per epoch (the file contract of convergence.LOSS_COLUMNS)."""
+    rows = [
+        (epoch, epoch * steps_per_epoch, restart, loss, int(restart == chosen))
+        for epoch, per_restart in enumerate(losses, start=1)
+        for restart, loss in enumerate(per_restart)
+    ]
+    return pd.DataFrame(rows, columns=["epoch", "step", "restart", "train_mse", "chosen"])
+
+
+def main(snakemake) -> None:
+    torch.set_num_threads(snakemake.threads)
+    behavior = snakemake.params.behavior
+    layout = Layout.from_dict(behavior["layout"])
+    architecture = Architecture(**snakemake.params.architectures["model"])
+    seeds, models = snakemake.params.seeds, snakemake.params.models
+    files = snakemake.input.behavior
+    fits = []
+    for number, seed in enumerate(seeds):
+        train_rows, _ = read_rows(
+            files[number if len(files) > 1 else 0], layout, behavior["test_fraction"], seed
+        )
+        data = BehaviorData.from_table(train_rows, layout)
+        fits += [Fit(model, data, TrainSettings(**snakemake.params.train[model]), seed) for model in models]
+    device = pick_device()
+    budget = max(0, snakemake.resources.mem_mb - RUNTIME_MB) * MB
+    logging.info(
+        "seeds %s, models %s: %d networks of %s on %s, within %d MB",
+        seeds,
+        models,
+        sum(fit.settings.restarts for fit in fits),
+        architecture,
+        device,
+        snakemake.resources.mem_mb,
+    )
+    started = time.perf_counter()
+    results = train_fits(fits, architecture, device, memory_bytes=budget)
+    logging.info("trained in %.2f s", time.perf_counter() - started)
+    tolerances = Tolerances(**snakemake.params.convergence)
+    outputs = zip(fits, results, snakemake.output.models, snakemake.output.losses, strict=True)
+    for fit, result, model_path, losses_path in outputs:
+        final = ", ".join(f"{loss:.5g}" for loss in result.losses[-1]) if result.losses else "none"
+        relabelled = result.relabelled[result.chosen]
+        logging.info(
+            "seed %d, model %s, %s: %d epochs of %d steps; final training MSE per restart %s; "
+            "kept restart %d%s",
+            fit.seed,
+            fit.model,
+            fit.settings,
+            len(result.losses),
+            result.steps_per_epoch,
+            final,
+            result.chosen,
+            f"; its units relabelled after epochs {', '.join(map(str, relabelled))}" if relabelled else "",
+        )
+        if warning := training_warning(fit.model, fit.seed, result.chosen_losses, tolerances):
+            warn(warning)
+        tables.write_table(loss_table(result.losses, result.chosen, result.steps_per_epoch), losses_path)
+        weights.save_network(result.network, model_path)
+
+
+run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)
