@@ -42,51 +42,54 @@ def test_plain_loop_trains_the_same_network_as_the_project_trainer(model):
 @pytest.mark.slow
 def test_benchmark_writes_its_tables_and_figure(tmp_path):
     config = tmp_path / "config.yaml"
-    tiny = copy.deepcopy(TINY_CONFIG)
-    tiny["train"] |= {"one_job_per": "model", "per_model": {"ko": {"epochs": 30}}}
+    tiny = copy.deepcopy(TINY_CONFIG) | {"seeds": [0], "sweep_seeds": [0]}
+    tiny["sweeps"] = {"noise": {"key": "fly.noise_sd", "values": [0.1]}}
     config.write_text(yaml.safe_dump(tiny))
     out = tmp_path / "bench"
     command = [sys.executable, "bench/benchmark.py", "--config", str(config), "--out", str(out)]
-    command += ["--trainer-seeds", "1", "--seed-counts", "1"]
+    command += ["--batch-sizes", "1", "3"]
     env = {**os.environ, "PYTHONPATH": "src:tests"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
 
-    trainer = pd.read_parquet(out / "trainer.parquet")
-    assert sorted(trainer["trainer"]) == ["arithmetic_floor", "autograd", "plain_loop", "project"]
-    assert (trainer["seconds"] > 0).all()
-    # ko's own epochs (its per_model override) are the ones timed
-    n_batches = 5 * -(-400 // 32)  # 5 sets of 400 rows in batches of 32
-    assert (trainer["steps"] == 30 * n_batches).all()
-    r2 = trainer.set_index("trainer")["median_neural_r2"]
-    assert abs(r2["project"] - r2["plain_loop"]) < 0.01
+    batches = pd.read_parquet(out / "batches.parquet")
+    assert batches[["kind", "networks"]].values.tolist() == [
+        [kind, size]
+        for kind in ["linear, closed form", "linear, autograd", "ReLU, autograd"]
+        for size in (1, 3)
+    ]
+    assert (batches["us_per_step"] > 0).all() and (batches["device"] == "cpu").all()
+    study = pd.read_parquet(out / "study.parquet").set_index("trainer")
+    assert study["networks"].tolist() == [4, 1]  # one seed's four models; the plain loop's ko
+    r2 = study["ko_median_neural_r2_seed0"]
+    assert abs(r2.iloc[0] - r2.iloc[1]) < 0.01  # the same network, trained both ways
 
     pipeline = pd.read_parquet(out / "pipeline.parquet")
     assert pipeline[["one_job_per", "scenario"]].values.tolist() == [
         [layout, scenario]
-        for layout in ["model", "seed"]
+        for layout in ["experiment", "seed", "model"]
         for scenario in ["full run", "no-op rerun", "plot-only rerun"]
     ]
-    # 1 seed: data, 4 models (or 1 job for all), the knockout optimum, 2 evaluations, the summary,
+    # 1 seed: data, training (1 job, or 4 per model), the optimum, the evaluation, the summary,
     # plot; nothing to redo; the plot alone.
-    assert pipeline["jobs"].tolist() == [10, 0, 1, 7, 0, 1]
-
+    assert pipeline["jobs"].tolist() == [6, 0, 1, 6, 0, 1, 9, 0, 1]
     jobs = pd.read_parquet(out / "jobs.parquet")
     assert jobs.groupby(["one_job_per", "rule"]).size().to_dict() == {
         (layout, rule): count
-        for layout, train_jobs in [("model", 4), ("seed", 1)]
+        for layout, train_jobs in [("experiment", 1), ("seed", 1), ("model", 4)]
         for rule, count in [
-            ("evaluate_behavior", 1),
-            ("evaluate_neural", 1),
+            ("evaluate_models", 1),
             ("fit_knockout_optimum", 1),
             ("generate_fly_data", 1),
             ("plot", 1),
             ("summarize", 1),
-            ("train_model", train_jobs),
+            ("train_models", train_jobs),
         ]
     }
     assert (jobs["work_s"] > 0).all() and (jobs["startup_s"] > 0).all()
+    sweeps = pd.read_parquet(out / "sweeps.parquet")
+    assert sweeps["jobs"].tolist() == [6]  # data, training, optimum, evaluation; its summary, figure
     imports = pd.read_parquet(out / "imports.parquet")
     assert {"torch", "pandas"} <= set(imports["module"])
     assert (out / "benchmark.png").stat().st_size > 10_000
-    assert "| project |" in result.stdout
+    assert "| cpu | linear, closed form |" in result.stdout

@@ -219,7 +219,7 @@ def test_a_sweep_sets_its_fixed_keys_at_every_point_and_names_layer_lists():
 
 @pytest.mark.parametrize(
     ("path", "value", "step"),
-    [("data.n_train", 10_000_000, "generate_fly_data"), ("fly.n_inputs", 10_000, "train_model")],
+    [("data.n_train", 10_000_000, "generate_fly_data"), ("fly.n_inputs", 10_000, "train_models")],
 )
 def test_a_config_whose_steps_would_exceed_the_memory_budget_is_refused_naming_the_keys(path, value, step):
     config = with_change(path, value)

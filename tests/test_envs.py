@@ -68,7 +68,7 @@ def missing_packages(script: Path, env: Path) -> set[str]:
 
 
 def test_the_rule_files_are_found():
-    assert {"generate_fly_data", "train_model", "evaluate_behavior", "evaluate_neural", "plot"} <= set(
+    assert {"generate_fly_data", "train_models", "fit_knockout_optimum", "evaluate_models", "plot"} <= set(
         workflow_rules()
     )
 
@@ -132,6 +132,6 @@ def test_the_cuda_env_requests_a_cuda_build_and_provides_what_the_training_env_d
     assert set(env_packages(REPO / "envs" / "torch-cuda.yaml")) == set(
         env_packages(REPO / "envs" / "torch.yaml")
     )
-    train = workflow_rules()["train_model"]
+    train = workflow_rules()["train_models"]
     for env in train["conda_alternatives"]:
         assert missing_packages(train["script"], env) == set()

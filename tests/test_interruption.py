@@ -53,8 +53,8 @@ def uninterrupted(tmp_path_factory) -> dict[str, bytes]:
 
 def training_has_begun(workdir: Path) -> bool:
     """A training job logged its settings, so it is past start-up and inside its loop."""
-    logs = (workdir / "logs" / "train_model").glob("*.log")
-    return any(re.search(r"seed \d+, model \w+, .* on \w+", log.read_text()) for log in logs)
+    logs = (workdir / "logs" / "train_models").glob("*.log")
+    return any(re.search(r"\d+ networks of .* on \w+", log.read_text()) for log in logs)
 
 
 def answer_ctrl_c() -> None:

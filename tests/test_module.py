@@ -29,7 +29,7 @@ def test_an_outer_workflow_imports_it_as_a_module_dry_runs_and_runs(tmp_path):
         yaml.safe_dump(TINY_CONFIG | {"seeds": SEEDS[:1], "sweeps": None})
     )
     planned = snakemake(tmp_path, "-n")
-    assert "knockout_train_model" in planned.stdout
+    assert "knockout_train_models" in planned.stdout
     snakemake(tmp_path)
     assert (tmp_path / "results/seed0/eval/neural.parquet").exists()
     assert (tmp_path / "results/figures/neural_r2.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,8 +1,9 @@
-"""Only stale steps rerun: each config or code edit schedules exactly the jobs it affects.
+"""Only stale steps rerun: each config or code edit schedules exactly the jobs it affects,
+under each way of cutting the work into jobs (``train.one_job_per``).
 
-One tiny run is finished once; each test edits the config or a core module of that
-copy, asks ``snakemake -n`` what it would run, and puts the edit back. Counts are per
-rule for 2 seeds x 4 models.
+One tiny run is finished once per layout; each test edits the config or a core module of
+that copy, asks ``snakemake -n`` what it would run, and puts the edit back. Counts are per
+rule for 2 seeds x 4 models. The README's "Rerunning after a change" states each row.
 """
 
 from __future__ import annotations
@@ -19,30 +20,60 @@ from workflow_helpers import MODELS, SEEDS, TINY_CONFIG, copy_workflow, schedule
 pytestmark = pytest.mark.slow
 
 N_SEEDS, N_MODELS = len(SEEDS), len(MODELS)
+LAYOUTS = ["experiment", "seed", "model"]
 PLOT_ONLY = {"plot": 1, "all": 1}
 SUMMARY = {"summarize": 1, **PLOT_ONLY}
-EVALUATION = {"evaluate_behavior": N_SEEDS, "evaluate_neural": N_SEEDS, **SUMMARY}
-RETRAIN_ALL = {"train_model": N_SEEDS * N_MODELS, "fit_knockout_optimum": N_SEEDS, **EVALUATION}
-EVERYTHING = {"generate_fly_data": N_SEEDS, **RETRAIN_ALL}
+
+
+def jobs(layout: str, *steps: str, seeds: int = N_SEEDS) -> dict[str, int]:
+    """The jobs of ``steps`` for ``seeds`` seeds of the main run, under ``layout``, then
+    everything downstream of the last step (evaluation, summarize, plot)."""
+    per_experiment = layout == "experiment"
+    count = {
+        "generate_fly_data": 1 if per_experiment else seeds,
+        "fit_knockout_optimum": 1 if per_experiment else seeds,
+        "train_models": 1 if per_experiment else seeds * (N_MODELS if layout == "model" else 1),
+        "evaluate_models": 1 if per_experiment else seeds,
+    }
+    return {step: count[step] for step in steps} | {"evaluate_models": count["evaluate_models"], **SUMMARY}
+
+
+def retrain_all(layout):
+    return jobs(layout, "train_models")
+
+
+def everything(layout):
+    return jobs(layout, "generate_fly_data", "fit_knockout_optimum", "train_models")
+
+
+@pytest.fixture(scope="module", params=LAYOUTS)
+def layout(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("rebuild"), TINY_CONFIG)
+def finished_run(tmp_path_factory, layout) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp(f"rebuild_{layout}"), layout_config(layout))
     snakemake(workdir)
     return workdir
 
 
+def layout_config(layout: str, change=None) -> dict:
+    config = copy.deepcopy(TINY_CONFIG)
+    config["train"]["one_job_per"] = layout
+    if change:
+        change(config)
+    return config
+
+
 @pytest.fixture
-def edit_config(finished_run):
+def edit_config(finished_run, layout):
     """Replace keys of the finished run's config for one test; the original comes back after."""
     path = finished_run / "config" / "config.yaml"
     original = path.read_text()
 
     def edit(change) -> None:
-        config = copy.deepcopy(TINY_CONFIG)
-        change(config)
-        path.write_text(yaml.safe_dump(config))
+        path.write_text(yaml.safe_dump(layout_config(layout, change)))
 
     yield edit
     path.write_text(original)
@@ -91,25 +122,26 @@ def test_a_plot_key_only_replots(finished_run, edit_config, change):
         lambda c: c["train"].update(epochs=41),
         lambda c: c["train"].update(batch_size=16),
         lambda c: c["train"].update(lr_schedule="constant"),
+        lambda c: c["train"].update(min_steps=2000),
     ],
-    ids=["lr", "epochs", "batch_size", "lr_schedule"],
+    ids=["lr", "epochs", "batch_size", "lr_schedule", "min_steps"],
 )
-def test_a_training_key_retrains_every_model_but_keeps_the_data(finished_run, edit_config, change):
+def test_a_training_key_retrains_every_model_but_keeps_the_data_and_the_optimum(
+    finished_run, edit_config, layout, change
+):
     edit_config(change)
-    assert scheduled_jobs(finished_run) == RETRAIN_ALL
+    assert scheduled_jobs(finished_run) == retrain_all(layout)
 
 
-def test_a_per_model_training_key_retrains_only_that_model(finished_run, edit_config):
+def test_a_per_model_training_key_retrains_that_model_or_its_job(finished_run, edit_config, layout):
     edit_config(lambda c: c["train"].update(per_model={"ko": {"epochs": 30}}))
-    assert scheduled_jobs(finished_run) == {
-        "train_model": N_SEEDS,
-        "fit_knockout_optimum": N_SEEDS,
-        **EVALUATION,
-    }
-    dry_run = snakemake(finished_run, "-n")
-    outputs = [line for line in (dry_run.stdout + dry_run.stderr).splitlines() if "output:" in line]
-    # ko, and the knockout optimum, whose table holds ko's optimisation gap
-    assert {model for line in outputs for model in re.findall(r"models/(\w+)\.pt", line)} == {"ko", "optimum"}
+    if layout == "model":
+        assert scheduled_jobs(finished_run) == {"train_models": N_SEEDS, **jobs(layout)}
+        dry_run = snakemake(finished_run, "-n")
+        outputs = [line for line in (dry_run.stdout + dry_run.stderr).splitlines() if "output:" in line]
+        assert {model for line in outputs for model in re.findall(r"models/(\w+)\.pt", line)} == {"ko"}
+    else:  # the job that trains ko trains the other models too
+        assert scheduled_jobs(finished_run) == retrain_all(layout)
 
 
 @pytest.mark.parametrize(
@@ -123,43 +155,43 @@ def test_a_per_model_training_key_retrains_only_that_model(finished_run, edit_co
     ],
     ids=["noise_sd", "fly_init", "n_hidden", "n_train", "n_test"],
 )
-def test_a_fly_or_data_key_reruns_everything_for_every_seed(finished_run, edit_config, change):
+def test_a_fly_or_data_key_reruns_everything_for_every_seed(finished_run, edit_config, layout, change):
     edit_config(change)
-    assert scheduled_jobs(finished_run) == EVERYTHING
+    assert scheduled_jobs(finished_run) == everything(layout)
 
 
-def test_an_appended_seed_runs_only_that_seed_and_the_summaries(finished_run, edit_config):
+def test_an_appended_seed_runs_that_seed_or_its_experiment(finished_run, edit_config, layout):
     edit_config(lambda c: c.update(seeds=[*SEEDS, 7]))
-    assert scheduled_jobs(finished_run) == {
-        "generate_fly_data": 1,
-        "train_model": N_MODELS,
-        "fit_knockout_optimum": 1,
-        "evaluate_behavior": 1,
-        "evaluate_neural": 1,
-        **SUMMARY,
-    }
+    if layout == "experiment":  # the experiment's jobs now have one more seed: they all rerun
+        assert scheduled_jobs(finished_run) == everything(layout)
+    else:
+        assert scheduled_jobs(finished_run) == jobs(
+            layout, "generate_fly_data", "fit_knockout_optimum", "train_models", seeds=1
+        )
     dry_run = snakemake(finished_run, "-n")
     assert "results/seed7/fly.pt" in dry_run.stdout + dry_run.stderr
 
 
 @pytest.mark.parametrize(
-    ("module", "expected"),
+    ("module", "steps"),
     [
-        ("plotting.py", PLOT_ONLY),
-        ("summary.py", SUMMARY),
-        ("metrics.py", EVALUATION),
-        ("identifiability.py", {"fit_knockout_optimum": N_SEEDS, **EVALUATION}),
-        ("training.py", RETRAIN_ALL),
-        ("simulation.py", EVERYTHING),
+        ("plotting.py", "plot"),
+        ("summary.py", "summarize"),
+        ("metrics.py", ()),
+        ("identifiability.py", ("fit_knockout_optimum",)),
+        ("training/plan.py", ("train_models",)),
+        ("training/engine.py", ("train_models",)),
+        ("simulation.py", ("generate_fly_data", "fit_knockout_optimum", "train_models")),
     ],
 )
-def test_editing_a_core_module_reruns_exactly_what_uses_it(finished_run, edit_source, module, expected):
+def test_editing_a_core_module_reruns_exactly_what_uses_it(finished_run, edit_source, layout, module, steps):
     edit_source(module)
+    expected = {"plot": PLOT_ONLY, "summarize": SUMMARY}.get(steps) or jobs(layout, *steps)
     assert scheduled_jobs(finished_run) == expected
 
 
 def test_the_conda_env_choice_reruns_nothing_without_conda(finished_run, edit_config):
-    """train.cuda_env picks train_model's conda env; it changes no network, nor a caption."""
+    """train.cuda_env picks train_models' conda env; it changes no network, nor a caption."""
     edit_config(lambda c: c["train"].update(cuda_env=True))
     assert scheduled_jobs(finished_run) == {}
 
@@ -174,27 +206,30 @@ def test_editing_a_caption_template_redraws_only_the_figures(finished_run):
         path.write_text(original)
 
 
-def sweep_jobs(points: int, with_optimum: int) -> dict[str, int]:
-    """Jobs of a sweep of ``points`` new points of one seed each; ``with_optimum`` of them linear."""
+def sweep_jobs(layout: str, points: int, with_optimum: int) -> dict[str, int]:
+    """Jobs of a sweep of ``points`` new points of one seed each; ``with_optimum`` of them
+    linear. Under one job per experiment, the sweep points' copies of the rules run them."""
+    suffix = "_sweep" if layout == "experiment" else ""
     per_point = {
         "generate_fly_data": 1,
-        "train_model": N_MODELS,
-        "evaluate_behavior": 1,
-        "evaluate_neural": 1,
+        "train_models": N_MODELS if layout == "model" else 1,
+        "evaluate_models": 1,
     }
-    jobs = {rule: count * points for rule, count in per_point.items()}
-    optimum = {"fit_knockout_optimum": with_optimum} if with_optimum else {}
-    return {**jobs, **optimum, "summarize_sweep": 1, "plot_sweep": 1, "sweeps": 1}
+    counts = {f"{rule}{suffix}": count * points for rule, count in per_point.items()}
+    if with_optimum:
+        counts[f"fit_knockout_optimum{suffix}"] = with_optimum
+    return {**counts, "summarize_sweep": 1, "plot_sweep": 1, "sweeps": 1}
 
 
-def test_a_sweep_runs_its_own_points_and_leaves_the_main_results_alone(finished_run, edit_config):
+def test_a_sweep_runs_its_own_points_and_leaves_the_main_results_alone(finished_run, edit_config, layout):
     sweeps = {
         "noise": {"key": "fly.noise_sd", "values": [0.05, 0.1]},
         "activation": {"key": "fly.activation", "values": ["linear", "relu"]},
     }
     edit_config(lambda c: c.update(sweep_seeds=[0], sweeps=sweeps))
     assert scheduled_jobs(finished_run) == {}
-    noise, activation = sweep_jobs(2, with_optimum=2), sweep_jobs(2, with_optimum=1)  # no optimum for ReLU
+    noise = sweep_jobs(layout, 2, with_optimum=2)
+    activation = sweep_jobs(layout, 2, with_optimum=1)  # no optimum for ReLU
     both = {rule: noise.get(rule, 0) + activation.get(rule, 0) for rule in noise | activation}
     assert scheduled_jobs(finished_run, "sweeps") == both | {"sweeps": 1}
     assert scheduled_jobs(finished_run, "results/sweeps/noise/ko_minus_do.png") == {
@@ -210,7 +245,7 @@ def test_a_sweep_runs_its_own_points_and_leaves_the_main_results_alone(finished_
     [
         ["--cores", "1"],
         ["--resources", "gpu=1"],
-        ["--set-threads", "train_model=2"],
+        ["--set-threads", "train_models=2"],
         ["--default-resources", "mem_mb=500"],
     ],
     ids=["cores", "gpu_limit", "threads", "memory"],

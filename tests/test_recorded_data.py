@@ -144,7 +144,7 @@ def test_nothing_to_do_after_a_finished_run(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_editing_the_neurons_file_reruns_only_the_neural_evaluation(finished_run, tmp_path):
+def test_editing_the_neurons_file_reruns_only_the_evaluation(finished_run, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(finished_run, workdir, symlinks=True)
     folder = workdir / "experiment"
@@ -152,12 +152,17 @@ def test_editing_the_neurons_file_reruns_only_the_neural_evaluation(finished_run
     neurons = pd.read_parquet(folder / "neurons.parquet")
     neurons.loc[0, "r_A"] = 0.5
     neurons.to_parquet(folder / "neurons.parquet", index=False)
-    assert scheduled_jobs(workdir) == {"evaluate_neural": 2, "summarize": 1, "plot": 1, "all": 1}
+    assert scheduled_jobs(workdir) == {"evaluate_models": 1, "summarize": 1, "plot": 1, "all": 1}
     behavior = pd.read_parquet(folder / "behavior.parquet")
     behavior.loc[0, "y_00"] = 0.5
     behavior.to_parquet(folder / "behavior.parquet", index=False)
-    jobs = scheduled_jobs(workdir)
-    assert jobs["train_model"] == len(SEEDS) * len(MODELS) and jobs["evaluate_behavior"] == 2
+    assert scheduled_jobs(workdir) == {
+        "train_models": 1,
+        "evaluate_models": 1,
+        "summarize": 1,
+        "plot": 1,
+        "all": 1,
+    }
 
 
 def test_a_damaged_folder_is_refused_before_any_job_naming_file_column_and_row(tmp_path):

@@ -33,7 +33,7 @@ from knockout.training.adam import BlockAdam
 from knockout.training.engine import kept_restart, train_members
 from knockout.training.plan import BatchOrder, FitPlan, keep_masks, keep_matrix
 from knockout.training.relabel import best_order, knockout_costs
-from knockout.training.stack import NetworkStack, closed_form_fits
+from knockout.training.stack import NetworkStack, closed_form_fits, with_ones
 
 ARCH = Architecture(6, 4)
 ARCHITECTURES = {
@@ -302,39 +302,42 @@ def test_unknown_settings_are_refused():
 # -------------------------------------------------------------------------- gradients and Adam, stacked
 
 
-def batch_inputs(architecture, n_members, generator, batch=7):
-    x = torch.randn(n_members, batch, architecture.n_inputs, generator=generator)
-    y = torch.randn(n_members, batch, architecture.n_outputs, generator=generator)
-    counts = torch.randint(1, batch + 1, (n_members,), generator=generator)
+def batch_inputs(architecture, n_groups, generator, batch=7, group=1):
+    """A step's arguments for ``n_groups`` groups of ``group`` members (x with its column of ones)."""
+    x = torch.randn(n_groups, batch, architecture.n_inputs, generator=generator)
+    x = torch.cat([x, torch.ones(n_groups, batch, 1)], dim=2)
+    y = torch.randn(n_groups, batch, architecture.n_outputs, generator=generator)
+    counts = torch.randint(1, batch + 1, (n_groups,), generator=generator)
     valid = torch.arange(batch) < counts[:, None]
     weight = (valid / (counts[:, None] * architecture.n_outputs)).unsqueeze(2)
-    keep = keep_matrix(
-        [(int(u),) if u >= 0 else () for u in torch.randint(-1, 4, (n_members,), generator=generator)], 4
-    )
+    units = torch.randint(-1, 4, (n_groups * group,), generator=generator)
+    keep = keep_matrix([(int(u),) if u >= 0 else () for u in units], 4)
     return x, y, weight, keep.unsqueeze(1)
 
 
+@pytest.mark.parametrize("group", [1, 2])
 @pytest.mark.parametrize("kind", ARCHITECTURES)
-def test_each_member_s_gradient_is_autograd_s_of_its_own_network(kind):
+def test_each_member_s_gradient_is_autograd_s_of_its_own_network(kind, group):
+    """Members alone (group 1) or two by two on shared rows (restarts), closed form or not."""
     architecture = ARCHITECTURES[kind]
     generator = torch.Generator().manual_seed(0)
-    nets = [initialize(KnockoutNet(architecture), "pytorch", generator) for _ in range(3)]
+    nets = [initialize(KnockoutNet(architecture), "pytorch", generator) for _ in range(4)]
     stack = NetworkStack.of(nets)
-    grad = torch.zeros_like(stack.params)
-    x, y, weight, keep = batch_inputs(architecture, 3, generator)
-    losses = stack.gradient_function(grad)(x, y, weight, keep)
-    for member, net in enumerate(nets):
-        rows = weight[member, :, 0] > 0
-        loss = torch.nn.functional.mse_loss(net(x[member][rows], keep[member, 0]), y[member][rows])
-        net.zero_grad()
-        loss.backward()
-        torch.testing.assert_close(losses[member], loss.detach(), rtol=1e-5, atol=1e-7)
-        expected = NetworkStack.of([copy.deepcopy(net)])
-        for (weight_grad, bias_grad), layer in zip(
-            expected.layers(grad[member : member + 1]), net.layers(), strict=True
-        ):
-            torch.testing.assert_close(weight_grad[0], layer.weight.grad.T, rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(bias_grad[0, 0], layer.bias.grad, rtol=1e-5, atol=1e-6)
+    x, y, weight, keep = batch_inputs(architecture, 4 // group, generator, group=group)
+    for closed_form in [False, *([True] if closed_form_fits(architecture) else [])]:
+        grad = torch.zeros_like(stack.params)
+        losses = stack.gradient_function(grad, closed_form, group)(x, y, weight, keep)
+        for member, net in enumerate(nets):
+            rows = weight[member // group, :, 0] > 0
+            inputs, target = x[member // group][rows, :-1], y[member // group][rows]
+            loss = torch.nn.functional.mse_loss(net(inputs, keep[member, 0]), target)
+            net.zero_grad()
+            loss.backward()
+            torch.testing.assert_close(losses[member], loss.detach(), rtol=1e-5, atol=1e-7)
+            layers = stack.layers(grad[member : member + 1])
+            for layer, linear in zip(layers, net.layers(), strict=True):
+                torch.testing.assert_close(layer[0, :, :-1], linear.weight.grad, rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(layer[0, :, -1], linear.bias.grad, rtol=1e-5, atol=1e-6)
 
 
 def test_the_closed_form_gradient_is_autograd_s():
@@ -426,17 +429,36 @@ def test_same_fits_same_bytes(kind):
         assert a.losses == b.losses and a.chosen == b.chosen
 
 
-def test_fits_over_the_memory_budget_are_trained_in_turns_and_come_out_the_same(data):
+def test_networks_over_the_memory_budget_are_trained_in_turns_and_come_out_the_same(data):
     fits = [Fit(model, data, TrainSettings(batch_size=8, epochs=3, restarts=3), 1) for model in TRAINED]
-    two_fits = 2 * 3 * member_bytes(ARCH, 8)
-    assert batches_of_fits(fits, ARCH, None) == [[0, 1, 2, 3]]
-    assert batches_of_fits(fits, ARCH, two_fits) == [[0, 1], [2, 3]]
-    assert batches_of_fits(fits, ARCH, 1) == [[0], [1], [2], [3]]  # a fit's restarts stay together
+    one = member_bytes(ARCH, 8)
+    assert batches_of_fits(fits, ARCH, None) == [[(number, range(3)) for number in range(4)]]
+    assert batches_of_fits(fits, ARCH, 6 * one) == [
+        [(0, range(3)), (1, range(3))],
+        [(2, range(3)), (3, range(3))],
+    ]
+    # a fit's restarts are split where they must be, and a batch holds at least one network
+    assert batches_of_fits(fits[:2], ARCH, 2 * one) == [
+        [(0, range(2))],
+        [(0, range(2, 3)), (1, range(1))],
+        [(1, range(1, 3))],
+    ]
+    assert batches_of_fits(fits[:1], ARCH, 1) == [[(0, range(1))], [(0, range(1, 2))], [(0, range(2, 3))]]
     together = train_fits(fits, ARCH)
-    in_turns = train_fits(fits, ARCH, memory_bytes=two_fits)
-    for a, b in zip(together, in_turns, strict=True):
-        assert_close_weights(a.network, b.network, atol=1e-6)
-        assert a.chosen == b.chosen
+    for budget in (6 * one, 2 * one):
+        in_turns = train_fits(fits, ARCH, memory_bytes=budget)
+        for a, b in zip(together, in_turns, strict=True):
+            assert_close_weights(a.network, b.network, atol=1e-6)
+            assert a.chosen == b.chosen
+            np.testing.assert_allclose(a.losses, b.losses, rtol=1e-6)
+
+
+def test_a_diverged_fit_split_across_batches_is_named_once_all_its_restarts_are_trained(data):
+    fits = [
+        Fit("ko", data, TrainSettings(lr=1e9, batch_size=8, epochs=3, restarts=3, lr_schedule="constant"), 2)
+    ]
+    with pytest.raises(TrainingDiverged, match="all 3 restarts"):
+        train_fits(fits, ARCH, memory_bytes=2 * member_bytes(ARCH, 8))
 
 
 def test_the_closed_form_and_autograd_train_the_same_network(data):
@@ -672,10 +694,11 @@ def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind):
             )
             torch.testing.assert_close(costs[restart, :, unit], expected, rtol=1e-5, atol=1e-6)
     order = torch.tensor([2, 0, 3, 1])
-    x = data.x.expand(2, *data.x.shape)
-    before = [stack.predict(x, silencing_mask(4, unit), layers) for unit in range(4)]
+    x = with_ones(data.x).expand(2, 7, len(data.x))  # every member's inputs [members, d + 1, rows]
+    masks = [silencing_mask(4, unit).view(1, 1, 4) for unit in range(4)]
+    before = [stack.predict(x, layers, keep) for keep in masks]
     stack.permute_units(1, order, stack.params)
-    after = [stack.predict(x, silencing_mask(4, unit), layers) for unit in range(4)]
+    after = [stack.predict(x, layers, keep) for keep in masks]
     torch.testing.assert_close(after[0][0], before[0][0])  # member 0 untouched
     for new, old in enumerate(order.tolist()):  # masking new unit k is masking old unit order[k]
         torch.testing.assert_close(after[new][1], before[old][1], rtol=1e-5, atol=1e-6)

@@ -88,8 +88,8 @@ def job_seed_count(config: dict) -> int:
 
 def training_estimates(config: dict) -> tuple[float, float]:
     """(least, most) bytes a training job holds: its seeds' training data on the device,
-    and one fit's restarts (what it falls back to when memory is short: the trainer
-    trains in turns what would not fit at once), or every network of the job at once."""
+    and one network (what it falls back to when memory is short: the trainer trains in
+    turns what would not fit at once), or every network of the job at once."""
     fly, data, train = config["fly"], config["data"], config["train"]
     d, n_outputs = fly["n_inputs"], fly["n_outputs"]
     n_sets = (data["n_silenced"] or fly["n_hidden"]) + 1
@@ -100,13 +100,11 @@ def training_estimates(config: dict) -> tuple[float, float]:
     model = _model_architecture(config)
     widths = [d, *model["encoder"], model["n_hidden"], *model["decoder"], n_outputs]
     per_model = [model_train_settings(train, name) for name in config["models"]]
-    networks = [
-        settings["restarts"] * memory.network_bytes(widths, model["n_hidden"], settings["batch_size"])
-        for settings in per_model
-    ]
+    one_network = [memory.network_bytes(widths, model["n_hidden"], s["batch_size"]) for s in per_model]
+    networks = [settings["restarts"] * size for settings, size in zip(per_model, one_network, strict=True)]
     models_per_job = 1 if train["one_job_per"] == "model" else len(networks)
     fixed = table + data_bytes + memory.RELABEL_BYTES
-    return fixed + max(networks), fixed + sum(sorted(networks)[-models_per_job:]) * seeds
+    return fixed + max(one_network), fixed + sum(sorted(networks)[-models_per_job:]) * seeds
 
 
 def memory_estimates(config: dict) -> dict[str, float]:

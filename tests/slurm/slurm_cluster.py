@@ -7,7 +7,7 @@ so the config must sit where Slurm looks by default), starts munged, slurmctld a
 slurmd in the foreground so their PIDs are ours, and submits the workflow on a tiny
 config with a variant of profiles/slurm that names this cluster's partitions `cpu`
 (default) and `gpu` and turns off what this machine cannot do (conda channels,
-accounting). Then `scontrol show job` must show every train_model job in partition
+accounting). Then `scontrol show job` must show every train_models job in partition
 `gpu` with a GPU allocated, and every other job in `cpu` without one. Every wait has
 a deadline; the daemons are stopped by PID whatever happens.
 """
@@ -42,7 +42,7 @@ CONFIG = {
     "train": {"epochs": 10},
     "plot": {"dpi": 50},
 }
-GPU_RULES = {"train_model"}
+GPU_RULES = {"train_models", "train_models_sweep"}
 
 
 def run(command: list[str], timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
@@ -169,8 +169,9 @@ def make_test_profile(destination: Path) -> dict:
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     profile["default-resources"]["slurm_partition"] = "cpu"
     profile["default-resources"]["mem_mb"] = 500
-    profile["set-resources"]["train_model"]["slurm_partition"] = "gpu"
-    profile["set-resources"]["train_model"]["mem_mb"] = 500
+    for rule in GPU_RULES:
+        profile["set-resources"][rule]["slurm_partition"] = "gpu"
+        profile["set-resources"][rule]["mem_mb"] = 500
     del profile["software-deployment-method"]  # conda channels are not reachable here
     profile |= {
         "slurm-status-command": "squeue",  # no slurmdbd, so no sacct
@@ -204,7 +205,7 @@ def job_records() -> list[dict[str, str]]:
 def training_device_lines(workdir: Path) -> dict[str, str]:
     """Each training log's line on the device it used (Slurm sets CUDA_VISIBLE_DEVICES)."""
     lines = {}
-    for log in sorted((workdir / "logs" / "train_model").glob("*.log")):
+    for log in sorted((workdir / "logs" / "train_models").glob("*.log")):
         found = [line for line in log.read_text().splitlines() if "CUDA_VISIBLE_DEVICES" in line]
         lines[log.name] = found[0].split(" ", 3)[-1] if found else "(no device line)"
     return lines
@@ -233,8 +234,9 @@ def check_jobs(records: list[dict[str, str]], profile: dict) -> list[str]:
     memory limits (a profile block silently replaced by another shows up here); a group
     submission (the profile's ``groups``) with at least each member's. A GPU must be
     allocated to exactly the training jobs. The submissions must be as few as the profile
-    promises: per seed, the data, one per trained model, and one group for the optimum and
-    the evaluations; the summaries and figures run locally (``localrules``).
+    promises: per experiment (one job each, train.one_job_per's default), the data, the
+    training of every model, the optimum and the evaluations; the summaries and figures
+    run locally (``localrules``).
     """
     problems = []
     groups = {}
@@ -250,7 +252,7 @@ def check_jobs(records: list[dict[str, str]], profile: dict) -> list[str]:
         elif match := re.match(r"rule_(\w+?)(?:_wildcards_|$)", comment):
             jobs.append(([match.group(1)], record))
     if not any(set(rules) & GPU_RULES for rules, _ in jobs):
-        problems.append("no train_model job was found in the scheduler's records")
+        problems.append("no train_models job was found in the scheduler's records")
     for rules, record in jobs:
         where = f"job {record['JobId']} ({record['Comment']})"
         if record.get("JobState") != "COMPLETED":
@@ -271,10 +273,10 @@ def check_jobs(records: list[dict[str, str]], profile: dict) -> list[str]:
                     problems.append(f"{where}: {field} {record.get(field)}, expected {expected[field]}")
         if bool(set(rules) & GPU_RULES) != ("gpu" in record["allocated_gres"]):
             problems.append(f"{where}: GPU allocated {record['allocated_gres']!r}")
-    expected_count = len(CONFIG["seeds"]) * (1 + len(CONFIG["models"]) + 1)
+    expected_count = 4
     if len(records) != expected_count:
         problems.append(
-            f"{len(records)} submissions, expected {expected_count} (sbatch per seed: data, models, group)"
+            f"{len(records)} submissions, expected {expected_count} (data, training, optimum, evaluation)"
         )
     local = {"summarize", "plot"}
     if submitted := local & {rule for rules, _ in jobs for rule in rules}:

@@ -22,6 +22,7 @@ the lowest final training loss; ``relabel`` reorders ko's units during training.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +30,7 @@ import torch
 from knockout import memory
 from knockout.behavior_data import BehaviorData
 from knockout.network import Architecture, KnockoutNet
-from knockout.training.engine import kept_restart, train_members
+from knockout.training.engine import MemberRecord, kept_restart, raise_diverged, train_members
 from knockout.training.plan import FitPlan, initial_networks, relabels
 from knockout.training.settings import TrainSettings
 
@@ -70,20 +71,24 @@ def member_bytes(architecture: Architecture, batch_size: int) -> int:
     return memory.network_bytes(widths, architecture.n_hidden, batch_size)
 
 
-def batches_of_fits(fits: list[Fit], architecture: Architecture, memory_bytes: int | None) -> list[list[int]]:
-    """The fits (their indices, in order) trained together, so that each batch's networks
-    take at most ``memory_bytes`` (None: no limit); a fit's restarts stay together."""
-    if memory_bytes is None:
-        return [list(range(len(fits)))]
-    batches: list[list[int]] = [[]]
+def batches_of_fits(
+    fits: list[Fit], architecture: Architecture, memory_bytes: int | None
+) -> list[list[tuple[int, range]]]:
+    """The networks trained together, as (fit, its restarts) in order, so that each batch's
+    networks take at most ``memory_bytes`` (None: no limit; at least one network a batch)."""
+    batches: list[list[tuple[int, range]]] = [[]]
     used = 0
     for number, fit in enumerate(fits):
-        need = fit.settings.restarts * member_bytes(architecture, fit.settings.batch_size)
-        if batches[-1] and used + need > memory_bytes:
-            batches.append([])
-            used = 0
-        batches[-1].append(number)
-        used += need
+        need = member_bytes(architecture, fit.settings.batch_size)
+        first = 0
+        for restart in range(fit.settings.restarts):
+            if memory_bytes is not None and used + need > memory_bytes and used > 0:
+                if restart > first:
+                    batches[-1].append((number, range(first, restart)))
+                batches.append([])
+                used, first = 0, restart
+            used += need
+        batches[-1].append((number, range(first, fit.settings.restarts)))
     return batches
 
 
@@ -103,23 +108,41 @@ def train_fits(
     seed and epoch where every restart of a fit has diverged; no network is returned then.
     """
     plans = [FitPlan(fit.model, fit.data, architecture, fit.settings, fit.seed) for fit in fits]
-    results: list[TrainingResult | None] = [None] * len(fits)
+    records: list[list[MemberRecord]] = [[] for _ in fits]
+    kept: list[tuple[float, KnockoutNet] | None] = [None] * len(fits)
     for batch in batches_of_fits(fits, architecture, memory_bytes):
         starts = [
-            initial_networks(architecture, fits[number].settings, fits[number].seed) for number in batch
+            initial_networks(architecture, fits[number].settings, fits[number].seed)[
+                restarts.start : restarts.stop
+            ]
+            for number, restarts in batch
         ]
-        stack, first_members, records = train_members([plans[n] for n in batch], starts, device, closed_form)
-        for number, first_member, fit_records in zip(batch, first_members, records, strict=True):
-            chosen = kept_restart(fit_records)
-            results[number] = TrainingResult(
-                network=stack.network(first_member + chosen),
+        whole = [len(restarts) == fits[number].settings.restarts for number, restarts in batch]
+        stack, first_members, batch_records = train_members(
+            [plans[number] for number, _ in batch], starts, device, closed_form, whole
+        )
+        for (number, _), first_member, fit_records in zip(batch, first_members, batch_records, strict=True):
+            for offset, record in enumerate(fit_records):
+                final = record.losses[-1] if record.losses else math.inf
+                if record.diverged_at is None and (kept[number] is None or final < kept[number][0]):
+                    kept[number] = (final, stack.network(first_member + offset))
+            records[number].extend(fit_records)
+    results = []
+    for plan, fit_records, best in zip(plans, records, kept, strict=True):
+        if best is None:
+            raise_diverged(plan, fit_records)
+        chosen = kept_restart(fit_records)
+        results.append(
+            TrainingResult(
+                network=best[1],
                 losses=[
                     list(epoch) for epoch in zip(*(record.losses for record in fit_records), strict=True)
                 ],
                 chosen=chosen,
                 relabelled=[record.relabelled for record in fit_records],
-                steps_per_epoch=plans[number].batches_per_epoch,
+                steps_per_epoch=plan.batches_per_epoch,
             )
+        )
     return results
 
 

@@ -129,6 +129,7 @@ def train_members(
     starts: list[list[KnockoutNet]],
     device: torch.device | str = "cpu",
     closed_form: bool | None = None,
+    whole: list[bool] | None = None,
 ) -> tuple[NetworkStack, list[int], list[list[MemberRecord]]]:
     """Train every plan's networks (``starts[i]``: plan i's initial networks, its restarts)
     side by side; all have one architecture.
@@ -136,13 +137,14 @@ def train_members(
     Returns the stack of trained networks, the member where each plan's restarts start
     (they follow each other), and per plan and restart what training left.
     ``closed_form``: the linear two-layer closed-form gradient (None: wherever it fits).
-    Raises :class:`TrainingDiverged` as soon as every restart of some plan has diverged.
+    Raises :class:`TrainingDiverged` as soon as every restart of a plan has diverged,
+    for the plans whose every restart is here (``whole``; None: all).
     """
     architecture = plans[0].architecture
     if any(plan.architecture != architecture for plan in plans):
         raise ValueError("every plan of one batch must share its architecture")
     closed_form = closed_form_fits(architecture) if closed_form is None else closed_form
-    engine = _Engine(plans, starts, torch.device(device), closed_form)
+    engine = _Engine(plans, starts, torch.device(device), closed_form, whole or [True] * len(plans))
     engine.run()
     return engine.stack, engine.first_member, engine.records
 
@@ -151,7 +153,7 @@ class _Engine:
     """The state of one batched training: the stacked networks, the optimizer, the data on
     the device, every plan's stream of batches, and what has been recorded."""
 
-    def __init__(self, plans: list[FitPlan], starts: list[list[KnockoutNet]], device, closed_form: bool):
+    def __init__(self, plans, starts: list[list[KnockoutNet]], device, closed_form: bool, whole: list[bool]):
         # Networks whose plans step together sit next to each other: one Adam call a block.
         block_keys = list(dict.fromkeys(_block_key(plan) for plan in plans))
         self.order = sorted(range(len(plans)), key=lambda number: block_keys.index(_block_key(plans[number])))
@@ -165,7 +167,11 @@ class _Engine:
         self.first_member = [first[self.order.index(number)] for number in range(len(plans))]
         self.stack = NetworkStack.of([net for nets in starts for net in nets], device)
         self.grad = torch.zeros_like(self.stack.params)
-        self.gradient = self.stack.gradient_function(self.grad, closed_form)
+        restarts = {len(nets) for nets in starts}
+        self.group = restarts.pop() if len(restarts) == 1 else 1
+        """Members that read the same rows and come together: every plan's restarts where
+        all plans have as many, else one (each member is given its rows)."""
+        self.gradient = self.stack.gradient_function(self.grad, closed_form, self.group)
         block_of_plan = [block_keys.index(_block_key(plan)) for plan in self.plans]
         blocks = []
         for block in range(len(block_keys)):
@@ -175,14 +181,15 @@ class _Engine:
         self.block_plans = [self.plans[block_of_plan.index(block)] for block in range(len(blocks))]
         self.device = device
 
-        # The data: each distinct data set once, resident on the device, a row's inputs and
-        # behaviour side by side (one gather a step).
+        # The data: each distinct data set once, resident on the device, a row's inputs, a one
+        # (the first layer's bias) and its behaviour side by side (one gather a step).
         offsets: dict[int, int] = {}
         tables = []
         for plan in self.plans:
             if id(plan.data) not in offsets:
                 offsets[id(plan.data)] = sum(len(table) for table in tables)
-                tables.append(torch.cat([plan.data.x, plan.data.y], dim=1))
+                x, y = plan.data.x, plan.data.y
+                tables.append(torch.cat([x, torch.ones(len(x), 1), y], dim=1))
         self.data = torch.cat(tables).to(device)
 
         sharing = collections.Counter(plan.order_key() for plan in self.plans)
@@ -196,6 +203,8 @@ class _Engine:
             for plan in self.plans
         ]
         self.member_stream = torch.tensor([position for position, _ in members], device=device)
+        self.row_stream = self.member_stream[:: self.group]
+        """Whose rows each group of members reads: a stream per group."""
         self.max_epochs = max(1, *(stream.n_epochs for stream in self.streams))
         self.sums = torch.zeros(len(members) * self.max_epochs, dtype=torch.float64, device=device)
         """Every member's summed squared error per epoch."""
@@ -207,10 +216,13 @@ class _Engine:
             if plan.relabels
         }
         self.relabelled = dict.fromkeys(self.relabellers, 0)
-        self.watch = _DivergenceWatch(self.plans, members, records_by_position)
+        self.watch = _DivergenceWatch(
+            self.plans, members, records_by_position, [whole[n] for n in self.order]
+        )
         self.checked = [0] * len(self.streams)
         architecture = self.stack.architecture
-        self.batch = torch.empty(len(members), self.padded, self.data.shape[1], device=device)
+        n_groups = len(members) // self.group
+        self.batch = torch.empty(n_groups, self.padded, self.data.shape[1], device=device)
         per_step = len(members) * chunk_bytes_per_network_step(self.padded, architecture.n_hidden)
         self.chunk_limit = max(1, min(MAX_CHUNK_STEPS, CHUNK_BYTES // per_step))
         self.step_number = 0
@@ -226,12 +238,11 @@ class _Engine:
             for restart, epochs in enumerate(relabeller.epochs):
                 self.watch.records[position][restart].relabelled = epochs
 
-    def _per_member(self, array: np.ndarray, dtype) -> torch.Tensor:
-        """[streams, steps, ...] on the host -> [steps, members, ...] on the device."""
+    def _to_device(self, array: np.ndarray, dtype, index: torch.Tensor) -> torch.Tensor:
+        """[streams, steps, ...] on the host -> [steps, index, ...] on the device, ``index``
+        naming a stream per member or per group of members."""
         tensor = torch.from_numpy(np.ascontiguousarray(np.swapaxes(array, 0, 1))).to(self.device, dtype)
-        return (
-            tensor if len(self.members) == len(self.streams) else tensor.index_select(1, self.member_stream)
-        )
+        return tensor if len(index) == len(self.streams) else tensor.index_select(1, index)
 
     def _chunk(self, n_steps: int) -> None:
         """The next ``n_steps`` steps: the plan's chunk to the device, then the steps."""
@@ -243,16 +254,21 @@ class _Engine:
         epoch_index = np.zeros((n_streams, n_steps), dtype=np.int64)
         for number, stream in enumerate(self.streams):
             stream.fill(n_steps, rows[number], counts[number], keep[number], epoch_index[number])
-        rows_t, counts_t = self._per_member(rows, torch.int64), self._per_member(counts, torch.int64)
-        keep_t = self._per_member(keep, torch.float32).unsqueeze(2)
-        valid = torch.arange(padded, device=self.device) < counts_t.unsqueeze(2)
-        weight_t = (valid / (counts_t * architecture.n_outputs).clamp(min=1).unsqueeze(2)).unsqueeze(3)
+        by_member, by_group = self.member_stream, self.row_stream
+        rows_t, group_counts = (
+            self._to_device(rows, torch.int64, by_group),
+            self._to_device(counts, torch.int64, by_group),
+        )
+        keep_t = self._to_device(keep, torch.float32, by_member).unsqueeze(2)
+        valid = torch.arange(padded, device=self.device) < group_counts.unsqueeze(2)
+        weight_t = (valid / (group_counts * architecture.n_outputs).clamp(min=1).unsqueeze(2)).unsqueeze(3)
+        counts_t = self._to_device(counts, torch.int64, by_member)
         members = torch.arange(n_members, device=self.device)
-        bins = self._per_member(epoch_index, torch.int64) + members * self.max_epochs
+        bins = self._to_device(epoch_index, torch.int64, by_member) + members * self.max_epochs
         updates = [self._block_updates(step) for step in range(self.step_number, self.step_number + n_steps)]
         self.step_number += n_steps
         step_losses = torch.empty(n_steps, n_members, device=self.device)
-        x, y = self.batch.split([architecture.n_inputs, architecture.n_outputs], dim=2)
+        x, y = self.batch.split([architecture.n_inputs + 1, architecture.n_outputs], dim=2)
         with torch.no_grad():
             for step in range(n_steps):
                 torch.index_select(
@@ -292,10 +308,12 @@ class _Engine:
 
 class _DivergenceWatch:
     """Marks members whose epoch loss exploded or went non-finite; raises once every
-    restart of one plan has."""
+    restart of a plan has (where all of them are in this batch: ``whole``)."""
 
-    def __init__(self, plans: list[FitPlan], members: list[tuple[int, int]], records) -> None:
-        self.plans, self.members, self.records = plans, members, records
+    def __init__(
+        self, plans: list[FitPlan], members: list[tuple[int, int]], records, whole: list[bool]
+    ) -> None:
+        self.plans, self.members, self.records, self.whole = plans, members, records, whole
         self.thresholds = [DIVERGED_LOSS_FACTOR * plan.behaviour_variance() for plan in plans]
 
     def record(self, number: int, epochs: range, epoch_sums: np.ndarray) -> None:
@@ -324,18 +342,21 @@ class _DivergenceWatch:
                 self._raise_if_all_diverged(number)
 
     def _raise_if_all_diverged(self, number: int) -> None:
-        records = self.records[number]
-        if any(record.diverged_at is None for record in records):
-            return
-        plan, epoch = self.plans[number], max(record.diverged_at for record in records)
-        losses = [record.losses[epoch - 1] for record in records if len(record.losses) >= epoch]
-        loss = f"mean training loss {min(losses):.3g}" if losses else "weights not finite"
-        restarts = "" if len(records) == 1 else f" (all {len(records)} restarts)"
-        raise TrainingDiverged(
-            f"model {plan.model!r}, seed {plan.seed}: training diverged{restarts} at epoch {epoch} "
-            f"of {plan.n_epochs} ({loss}, over {DIVERGED_LOSS_FACTOR:g} x the variance of the "
-            f"behaviour); lower train.lr (now {plan.settings.lr:g})"
-        )
+        if self.whole[number] and all(record.diverged_at is not None for record in self.records[number]):
+            raise_diverged(self.plans[number], self.records[number])
+
+
+def raise_diverged(plan: FitPlan, records: list[MemberRecord]) -> None:
+    """Raise :class:`TrainingDiverged` for a plan all of whose restarts (``records``) diverged."""
+    epoch = max(record.diverged_at for record in records)
+    losses = [record.losses[epoch - 1] for record in records if len(record.losses) >= epoch]
+    loss = f"mean training loss {min(losses):.3g}" if losses else "weights not finite"
+    restarts = "" if len(records) == 1 else f" (all {len(records)} restarts)"
+    raise TrainingDiverged(
+        f"model {plan.model!r}, seed {plan.seed}: training diverged{restarts} at epoch {epoch} "
+        f"of {plan.n_epochs} ({loss}, over {DIVERGED_LOSS_FACTOR:g} x the variance of the "
+        f"behaviour); lower train.lr (now {plan.settings.lr:g})"
+    )
 
 
 def kept_restart(records: list[MemberRecord]) -> int:

@@ -18,7 +18,7 @@ import torch
 
 from knockout.network import silencing_mask
 from knockout.training.plan import FitPlan, keep_matrix
-from knockout.training.stack import Layer, NetworkStack
+from knockout.training.stack import NetworkStack, with_ones
 
 CHUNK_VALUES = 1 << 23
 """Numbers (per layer, all networks together) one chunk of rows of a relabelling check may
@@ -33,14 +33,15 @@ def _row_chunks(stack: NetworkStack, n_members: int, n_rows: int, max_values: in
 
 
 def _shared(x: torch.Tensor, n_members: int) -> torch.Tensor:
-    """Rows [rows, d] as every member's input [members, rows, d] (a view)."""
-    return x.expand(n_members, *x.shape)
+    """Rows [rows, d] as every member's input [members, d + 1, rows] (:func:`with_ones`)."""
+    inputs = with_ones(x)
+    return inputs.expand(n_members, *inputs.shape)
 
 
 @torch.no_grad()
 def knockout_costs(
     stack: NetworkStack,
-    layers: list[Layer],
+    layers: list[torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
     set_index: torch.Tensor,
@@ -54,45 +55,53 @@ def knockout_costs(
     of the stack's members, :meth:`NetworkStack.layers`). With no decoder layer, the
     output is linear in the bottleneck, and one pass gives every unit's cost; a decoder
     takes a pass per unit."""
-    n_members, n_hidden = len(layers[0][0]), stack.architecture.n_hidden
+    n_members, n_hidden = len(layers[0]), stack.architecture.n_hidden
     n_sets = int(set_index.max()) + 1
     costs = torch.zeros(n_members, n_sets, n_hidden, dtype=torch.float64, device=x.device)
     for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):
-        activity = stack.activity(_shared(x[rows], n_members), layers)
+        activity = stack.activity(_shared(x[rows], n_members), layers)  # [members, h, rows]
         if base_keep is not None:
-            activity = activity * base_keep[rows]
+            activity = activity * base_keep[rows].T
+        target = y[rows].T  # [outputs, rows]
         if stack.architecture.decoder:
             per_row = torch.stack(
                 [
                     _squared_errors(
-                        stack.decode(activity * silencing_mask(n_hidden, unit).to(x.device), layers), y[rows]
+                        stack.decode(activity, layers, _unit_mask(n_hidden, unit, x.device)), target
                     )
                     for unit in range(n_hidden)
                 ],
                 dim=2,
             )
         else:  # masking unit k takes a_k w_k off every output: (e - a_k w_k)^2, for all k at once
-            output_weight = layers[-1][0]  # [members, h, outputs]
-            errors = stack.decode(activity, layers) - y[rows]
-            projected = torch.bmm(errors, output_weight.transpose(1, 2))  # e . w_k [members, rows, h]
-            norms = (output_weight * output_weight).sum(dim=2)[:, None, :]  # |w_k|^2
-            per_row = (errors * errors).sum(dim=2, keepdim=True).double() + (
+            output_weight = layers[-1][:, :, :-1]  # [members, outputs, h]
+            errors = stack.decode(activity, layers) - target  # [members, outputs, rows]
+            projected = torch.bmm(output_weight.transpose(1, 2), errors)  # e . w_k [members, h, rows]
+            norms = (output_weight * output_weight).sum(dim=1)[:, :, None]  # |w_k|^2 [members, h, 1]
+            per_row = (errors * errors).sum(dim=1, keepdim=True).double() + (
                 activity * (activity * norms - 2.0 * projected)
             ).double()
+            per_row = per_row.transpose(1, 2)  # [members, rows, h]
         costs.index_add_(1, set_index[rows], per_row)
     return costs
 
 
-def _squared_errors(predicted: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """[members, rows]: each row's squared error summed over the outputs, in float64."""
-    errors = predicted - y
-    return (errors * errors).sum(dim=2).double()
+def _unit_mask(n_hidden: int, unit: int, device) -> torch.Tensor:
+    """[1, 1, h]: every network's mask silencing ``unit``."""
+    return silencing_mask(n_hidden, unit).to(device).view(1, 1, n_hidden)
+
+
+def _squared_errors(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """[members, rows]: each row's squared error (predicted [members, outputs, rows] against
+    target [outputs, rows]) summed over the outputs, in float64."""
+    errors = predicted - target
+    return (errors * errors).sum(dim=1).double()
 
 
 @torch.no_grad()
 def masked_losses(
     stack: NetworkStack,
-    layers: list[Layer],
+    layers: list[torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
     keep: torch.Tensor,
@@ -100,10 +109,10 @@ def masked_losses(
 ) -> torch.Tensor:
     """[networks]: each network's summed squared error on rows ``x``, ``y``, masked by
     ``keep`` [rows, units]."""
-    n_members = len(layers[0][0])
+    n_members = len(layers[0])
     total = torch.zeros(n_members, dtype=torch.float64, device=x.device)
     for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):
-        errors = stack.predict(_shared(x[rows], n_members), keep[rows], layers) - y[rows]
+        errors = stack.predict(_shared(x[rows], n_members), layers, keep[rows].T[None]) - y[rows].T
         total += (errors * errors).sum(dim=(1, 2)).double()
     return total
 
@@ -179,7 +188,7 @@ class Relabeller:
             set_rows = torch.cat([rows for _, rows in sets])
             self.set_x, self.set_y = data.x[set_rows].to(device), data.y[set_rows].to(device)
 
-    def _loss_with(self, order: list[int], stack: NetworkStack, layers: list[Layer]) -> torch.Tensor:
+    def _loss_with(self, order: list[int], stack: NetworkStack, layers: list[torch.Tensor]) -> torch.Tensor:
         """[members]: the knockout loss over the silenced sets if units were renamed by
         ``order`` (unit i's role played by old unit ``order[i]``)."""
         masked = [tuple(order[unit] for unit in units) for units, rows in self.sets for _ in range(len(rows))]

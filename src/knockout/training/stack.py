@@ -1,10 +1,17 @@
 """Many networks of one architecture as one parameter buffer, and their gradients.
 
-Member m's parameters are row m of a [members, P] buffer; each layer's weights are a
-view [members, fan_in, fan_out] of it (transposed, so that a batch passes through every
-member in one batched product, ``baddbmm``) and its biases a view [members, 1, fan_out].
-The optimizer then updates every parameter of every member with a handful of kernels,
-and its state (two more buffers of the same shape) follows the same layout.
+Member m's parameters are row m of a [members, P] buffer. Each layer is a view
+[members, fan_out, fan_in + 1] of it: every unit's weights followed by its bias, as
+``nn.Linear`` holds them. Values flow as [members, units, rows], with a row of ones under
+the inputs, so the first layer (bias included) is one batched matrix product, and the
+others are a product plus their bias. The optimizer updates every parameter of every
+member with a few kernels, and its state (two more buffers) follows the same layout.
+
+The layout is chosen for PyTorch's CPU kernels, measured: with rows in the middle
+dimension, the biases and masks broadcast along short rows of units and the elementwise
+steps (the bias, the mask, the activation's backward) ran several times slower than the
+matrix products; a matrix times a vector, and ``baddbmm`` with a broadcast bias, take
+several times longer than a vector times a matrix.
 
 Gradients come from autograd for every architecture (:meth:`NetworkStack.gradient_function`).
 For the seed problem's linear two-layer network a closed form costs about 10x fewer
@@ -21,8 +28,6 @@ import torch
 
 from knockout.network import ACTIVATIONS, Architecture, KnockoutNet
 
-Layer = tuple[torch.Tensor, torch.Tensor]
-"""(weights [members, fan_in, fan_out], biases [members, 1, fan_out])."""
 GradientFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -31,17 +36,10 @@ def closed_form_fits(architecture: Architecture) -> bool:
     return architecture.two_layer and architecture.activation == "linear" and architecture.n_outputs == 1
 
 
-def _linear(values: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """A layer of every member: values [members, batch, fan_in] -> [members, batch, fan_out].
-
-    A layer with one output is a product and a sum: PyTorch's CPU kernels take several
-    times longer for a batched matrix times a vector, and the other orientation leaves
-    transposed gradients, on which the activations' backward steps are 25 times slower.
-    ``baddbmm``'s broadcast bias is slower than an addition.
-    """
-    if weight.shape[2] == 1:
-        return (values * weight.transpose(1, 2)).sum(dim=2, keepdim=True) + bias
-    return torch.bmm(values, weight) + bias
+def with_ones(inputs: torch.Tensor) -> torch.Tensor:
+    """Inputs [..., rows, d] as the stack reads them: [..., d + 1, rows], a row of ones last."""
+    ones = torch.ones(*inputs.shape[:-1], 1, dtype=inputs.dtype, device=inputs.device)
+    return torch.cat([inputs, ones], dim=-1).transpose(-1, -2)
 
 
 class NetworkStack:
@@ -64,123 +62,147 @@ class NetworkStack:
         stack = cls(nets[0].architecture, len(nets), device)
         with torch.no_grad():
             for member, net in enumerate(nets):
-                for (weight, bias), layer in zip(stack.layers(stack.params), net.layers(), strict=True):
-                    weight[member] = layer.weight.T
-                    bias[member, 0] = layer.bias
+                for layer, linear in zip(stack.layers(stack.params), net.layers(), strict=True):
+                    layer[member] = torch.cat([linear.weight, linear.bias[:, None]], dim=1)
         return stack
 
     @property
     def n_members(self) -> int:
         return len(self.params)
 
-    def layers(self, buffer: torch.Tensor) -> list[Layer]:
-        """Each layer's (weights, biases) as views of ``buffer`` (the parameters, or a buffer
-        of the same layout: a gradient, an optimizer state, a subset of members)."""
+    def layers(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer as a view [members, fan_out, fan_in + 1] of ``buffer`` (the parameters,
+        or a buffer of the same layout: a gradient, an optimizer state, a subset of members)."""
         views, start = [], 0
         for fan_in, fan_out in self.shapes:
-            weight = buffer[:, start : start + fan_in * fan_out].view(-1, fan_in, fan_out)
-            start += fan_in * fan_out
-            bias = buffer[:, start : start + fan_out].view(-1, 1, fan_out)
-            start += fan_out
-            views.append((weight, bias))
+            views.append(buffer[:, start : start + (fan_in + 1) * fan_out].view(-1, fan_out, fan_in + 1))
+            start += (fan_in + 1) * fan_out
         return views
 
     def network(self, member: int) -> KnockoutNet:
         """Member ``member`` as an ordinary network, on the CPU."""
         net = KnockoutNet(self.architecture)
         with torch.no_grad():
-            for layer, (weight, bias) in zip(
+            for linear, layer in zip(
                 net.layers(), self.layers(self.params[member : member + 1]), strict=True
             ):
-                layer.weight.copy_(weight[0].T.cpu())
-                layer.bias.copy_(bias[0, 0].cpu())
+                linear.weight.copy_(layer[0, :, :-1].cpu())
+                linear.bias.copy_(layer[0, :, -1].cpu())
         return net.eval()
 
     # ------------------------------------------------------------------------------- forward
 
-    def _apply(self, values: torch.Tensor, layers: list[Layer], activate_last: bool) -> torch.Tensor:
-        for index, (weight, bias) in enumerate(layers):
-            values = _linear(values, weight, bias)
+    def _apply(self, values: torch.Tensor, layers: list[torch.Tensor], activate_last: bool) -> torch.Tensor:
+        """Values [members, fan_in, rows] through ``layers`` (the first one's input carries no ones)."""
+        for index, layer in enumerate(layers):
+            values = torch.bmm(layer[:, :, :-1], values) + layer[:, :, -1:]
             if activate_last or index < len(layers) - 1:
                 values = self.activate(values)
         return values
 
-    def activity(self, x: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
-        """Bottleneck activity [members, batch, h] for inputs [members, batch, d] (a view
-        expanded from [batch, d] when every member reads the same rows)."""
-        return self._apply(x, layers[: self.bottleneck + 1], activate_last=True)
+    def activity(self, inputs: torch.Tensor, layers: list[torch.Tensor], group: int = 1) -> torch.Tensor:
+        """Bottleneck activity [members, h, rows] for inputs [members / group, d + 1, rows]
+        (:func:`with_ones`; a view expanded from [d + 1, rows] when every member reads the
+        same rows). Each group of ``group`` consecutive members reads the same rows (the
+        restarts of one model), so the first layer is one matrix product per group."""
+        first, *rest = layers[: self.bottleneck + 1]
+        n_members, fan_out, fan_in = first.shape
+        if group > 1:
+            grouped = first.reshape(n_members // group, group * fan_out, fan_in)
+            values = torch.bmm(grouped, inputs).view(n_members, fan_out, -1)
+        else:
+            values = torch.bmm(first, inputs)
+        return self._apply(self.activate(values), rest, activate_last=True) if rest else self.activate(values)
 
-    def decode(self, activity: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
-        """Outputs [members, batch, n_outputs] from bottleneck activity [members, batch, h]."""
-        return self._apply(activity, layers[self.bottleneck + 1 :], activate_last=False)
+    def decode(
+        self, activity: torch.Tensor, layers: list[torch.Tensor], keep: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Outputs [members, n_outputs, rows] from bottleneck activity [members, h, rows].
 
-    def predict(self, x: torch.Tensor, keep: torch.Tensor, layers: list[Layer]) -> torch.Tensor:
-        """Outputs [members, batch, n_outputs]; ``keep`` [members, 1 or batch, h] masks the bottleneck."""
-        return self.decode(self.activity(x, layers) * keep, layers)
+        ``keep`` masks the bottleneck: [members, 1, h], one mask per member, is folded into
+        the next layer's weights (a masked unit's weights out are zeroed: the same outputs
+        and gradients, without a pass over the activity); [members or 1, h, rows], a mask
+        per row, multiplies the activity."""
+        decoder = layers[self.bottleneck + 1 :]
+        if keep is not None and keep.shape[1] == 1:
+            first, *rest = decoder
+            ones = torch.ones_like(keep[:, :, :1])
+            decoder = [first * torch.cat([keep, ones], dim=2), *rest]
+        elif keep is not None:
+            activity = activity * keep
+        return self._apply(activity, decoder, activate_last=False)
+
+    def predict(
+        self, inputs: torch.Tensor, layers: list[torch.Tensor], keep: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Outputs [members, n_outputs, rows] for inputs [members, d + 1, rows], the
+        bottleneck masked by ``keep`` (as :meth:`decode` takes it)."""
+        return self.decode(self.activity(inputs, layers), layers, keep)
 
     # ----------------------------------------------------------------------------- gradients
 
-    def gradient_function(self, out: torch.Tensor, closed_form: bool = False) -> GradientFunction:
+    def gradient_function(
+        self, out: torch.Tensor, closed_form: bool = False, group: int = 1
+    ) -> GradientFunction:
         """A function of a batch that writes every member's gradient into ``out`` [members, P]
         and returns each member's mean squared error on its batch [members].
 
-        Its arguments: ``x`` [members, batch, d], ``y`` [members, batch, outputs];
-        ``weight`` [members, batch, 1], each row's weight in the loss (1 / (rows x outputs)
-        for a member's batch, 0 on padding rows and for members with no batch); ``keep``
-        [members, 1, h], the batch's mask. Members share no parameter, so each one's
-        gradient is its own loss's. ``closed_form``: :meth:`_linear_gradient` (where
-        :func:`closed_form_fits`), else autograd.
+        Consecutive members come in groups of ``group`` that read the same rows (a model's
+        restarts). Its arguments: ``x`` [groups, batch, d + 1], the inputs with a column of
+        ones, ``y`` [groups, batch, outputs], ``weight`` [groups, batch, 1], each row's
+        weight in the loss (1 / (rows x outputs) for a batch, 0 on padding rows and where a
+        group has no batch), and ``keep`` [members, 1, h], each member's mask. Members share
+        no parameter, so each one's gradient is its own loss's. ``closed_form``:
+        :meth:`_linear_gradient` (where :func:`closed_form_fits`), else autograd.
         """
         if closed_form:
             if not closed_form_fits(self.architecture):
                 shape = "linear two-layer one-output networks"
                 raise ValueError(f"the closed-form gradient is for {shape}, not {self.architecture}")
-            return functools.partial(self._linear_gradient, self.layers(self.params), self.layers(out))
-        leaves = [tuple(view.requires_grad_() for view in layer) for layer in self.layers(self.params)]
-        flat_leaves = [view for layer in leaves for view in layer]
-        n_members = len(out)
+            layers, gradient_layers = self.layers(self.params), self.layers(out)
+            return functools.partial(self._linear_gradient, layers, gradient_layers, group)
+        leaves = [layer.requires_grad_() for layer in self.layers(self.params)]
+        n_members, n_outputs = len(out), self.architecture.n_outputs
 
         def autograd_gradient(x, y, weight, keep):
+            groups = len(x)
             with torch.enable_grad():
-                errors = self.predict(x, keep, leaves) - y
-                losses = (weight * errors * errors).sum(dim=(1, 2))
-                grads = torch.autograd.grad(losses.sum(), flat_leaves)
+                predicted = self.decode(self.activity(x.transpose(1, 2), leaves, group), leaves, keep)
+                errors = predicted.view(groups, group, n_outputs, -1) - y.transpose(1, 2)[:, None]
+                weighted = weight.transpose(1, 2)[:, None] * errors * errors
+                losses = weighted.sum(dim=(2, 3)).view(n_members)
+                grads = torch.autograd.grad(losses.sum(), leaves)
             torch.cat([grad.reshape(n_members, -1) for grad in grads], dim=1, out=out)
             return losses.detach()
 
         return autograd_gradient
 
     @staticmethod
-    def _linear_gradient(layers, gradient_layers, x, y, weight, keep) -> torch.Tensor:
+    def _linear_gradient(layers, gradient_layers, group, x, y, weight, keep) -> torch.Tensor:
         """The gradient of a linear two-layer network with one output, in closed form.
 
         With every row of a batch under one mask k and no activation, the network is the
-        linear map x -> x . a + c with a = W1 (k * w2) and c = b1 . (k * w2) + b2, so the
-        prediction costs a dot product with a [d] instead of the hidden layer; with
-        delta = 2 weight (prediction - y) and u = x' delta the gradients are
-        dW1 = u (k * w2)', db1 = sum(delta) (k * w2)', dw2 = k * (W1' u + b1 sum(delta)),
-        db2 = sum(delta): O(batch x d + d x h) numbers per member and step instead of
-        O(batch x d x h). Its products put the vector first ([members, 1, n] x [members, n, m]):
-        the other orientation, and ``baddbmm`` with a broadcast bias, take PyTorch's CPU
-        kernels several times longer.
+        linear map x -> x . a + b2 with a = (k * w2) W1 (W1 with its bias column, x with its
+        ones), so the prediction costs a dot product with a [d + 1] instead of the hidden
+        layer; with delta = 2 weight (prediction - y) and u = x' delta the gradients are
+        dW1 = (k * w2)' u', dw2 = k * (W1 u), db2 = sum(delta): O(batch x d + d x h) numbers
+        per member and step instead of O(batch x d x h). The members of a group share their
+        rows, so the predictions and u are one product per group.
         """
-        (w1, b1), (w2, b2) = layers
-        (g_w1, g_b1), (g_w2, g_b2) = gradient_layers
-        kept_w2 = w2.transpose(1, 2) * keep  # (k * w2)' [members, 1, h]
-        direction = torch.bmm(kept_w2, w1.transpose(1, 2))  # a' [members, 1, d]
-        offset = torch.baddbmm(b2, b1, kept_w2.transpose(1, 2))  # c [members, 1, 1]
-        errors = torch.baddbmm(offset, direction, x.transpose(1, 2)).sub_(
-            y.transpose(1, 2)
-        )  # [members, 1, batch]
+        first, second = layers
+        gradient_first, gradient_second = gradient_layers
+        groups, n_members = len(x), len(first)
+        kept_w2 = second[:, :, :-1] * keep  # (k * w2) [members, 1, h]
+        direction = torch.bmm(kept_w2, first)  # a [members, 1, d + 1]
+        predicted = torch.bmm(direction.view(groups, group, -1), x.transpose(1, 2))  # [groups, group, batch]
+        errors = predicted.add_(second[:, :, -1].view(groups, group, 1)).sub_(y.transpose(1, 2))
         weighted = weight.transpose(1, 2) * errors
         delta = weighted * 2.0
-        input_side = torch.bmm(delta, x)  # u' [members, 1, d]
-        total = delta.sum(dim=2, keepdim=True)  # [members, 1, 1]
-        torch.mul(input_side.transpose(1, 2), kept_w2, out=g_w1)
-        torch.mul(total, kept_w2, out=g_b1)
-        g_w2.copy_(torch.bmm(input_side, w1).add_(b1 * total).mul_(keep).transpose(1, 2))
-        g_b2.copy_(total)
-        return (weighted * errors).sum(dim=(1, 2))
+        input_side = torch.bmm(delta, x).view(n_members, 1, -1)  # u' [members, 1, d + 1]
+        torch.mul(kept_w2.transpose(1, 2), input_side, out=gradient_first)
+        gradient_second[:, :, :-1] = torch.bmm(input_side, first.transpose(1, 2)).mul_(keep)
+        gradient_second[:, :, -1] = delta.sum(dim=2).view(n_members, 1)
+        return (weighted * errors).sum(dim=2).view(n_members)
 
     # --------------------------------------------------------------------------- relabelling
 
@@ -189,9 +211,7 @@ class NetworkStack:
         optimizer state of the same layout): unit k becomes old unit ``order[k]``. The
         network computes the same function; only the units' names change."""
         layers = self.layers(buffer)
-        weight_in, bias_in = layers[self.bottleneck]
-        weight_out, _ = layers[self.bottleneck + 1]
+        into, out_of = layers[self.bottleneck], layers[self.bottleneck + 1]
         with torch.no_grad():
-            weight_in[member] = weight_in[member][:, order]
-            bias_in[member] = bias_in[member][:, order]
-            weight_out[member] = weight_out[member][order, :]
+            into[member] = into[member][order, :]
+            out_of[member, :, :-1] = out_of[member, :, :-1][:, order]
