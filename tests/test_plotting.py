@@ -248,26 +248,32 @@ def test_every_model_has_its_own_marker_shape_and_colour():
 
 
 def loss_table(seeds, models=registry.TRAINED, epochs=5, restarts=2):
+    """Loss tables as the training job writes them; control's epochs take 10 steps, the others' 30."""
     rows = []
     for seed in seeds:
         for model in models:
+            steps_per_epoch = 10 if model == "control" else 30
             for epoch in range(1, epochs + 1):
                 for restart in range(restarts):
                     loss = (1 + restart) * (1 + seed) / epoch
-                    rows.append((seed, model, epoch, restart, loss, int(restart == 0)))
-    return pd.DataFrame(rows, columns=["seed", "model", "epoch", "restart", "train_mse", "chosen"])
+                    rows.append(
+                        (seed, model, epoch, epoch * steps_per_epoch, restart, loss, int(restart == 0))
+                    )
+    return pd.DataFrame(rows, columns=["seed", "model", "epoch", "step", "restart", "train_mse", "chosen"])
 
 
 def test_loss_curve_figure_draws_the_kept_restart_of_every_seed_per_model(tmp_path):
     losses = loss_table([0, 1, 2])
     fig = loss_curve_figure(losses, SETTINGS)
     assert len(fig.axes) == len(registry.TRAINED)
-    for ax in fig.axes:
+    for ax, model in zip(fig.axes, registry.TRAINED, strict=True):
         lines = ax.get_lines()
         assert len(lines) == 3  # one per seed
+        steps_per_epoch = 10 if model == "control" else 30
         for seed, line in enumerate(lines):
             np.testing.assert_allclose(line.get_ydata(), [(1 + seed) / epoch for epoch in range(1, 6)])
-        assert ax.get_yscale() == "log"
+            np.testing.assert_allclose(line.get_xdata(), [epoch * steps_per_epoch for epoch in range(1, 6)])
+        assert ax.get_yscale() == "log" and ax.get_xlabel() == "Adam steps"
     save_figure(fig, tmp_path / "loss.png", SETTINGS)
     assert_png(tmp_path / "loss.png", SETTINGS)
 

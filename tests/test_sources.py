@@ -14,7 +14,7 @@ def names(script: str) -> set[str]:
 
 
 def test_a_script_depends_on_the_modules_it_imports_directly_and_through_others():
-    plotting, training = names("plot.py"), names("train_model.py")
+    plotting, training = names("plot.py"), names("train_models.py")
     assert {"plotting.py", "tables.py", "jobs.py"} <= plotting
     assert not any(name.startswith("training/") for name in plotting) and "plotting.py" not in training
     # a package: its __init__, and every module of it that is imported, directly or not

@@ -319,20 +319,22 @@ def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSet
 
 
 def loss_curve_figure(losses: pd.DataFrame, settings: PlotSettings) -> Figure:
-    """One panel per model: the kept restart's training loss per epoch, one line per seed
-    (log scale), so that a run still falling at its end shows as such."""
+    """One panel per model: the kept restart's training loss at the end of each epoch
+    against the Adam steps taken (models whose epochs hold fewer batches train more of
+    them: train.min_steps), one line per seed (log scale), so that a run still falling at
+    its end shows as such."""
     present = _present_models(losses)
     fig = Figure(figsize=(settings.width, 3.6), layout="constrained")
     axes = list(fig.subplots(1, len(present), squeeze=False, sharey=True)[0])
     for model, ax in zip(present, axes, strict=True):
         for _, table in losses[losses["model"] == model].groupby("seed", sort=True):
-            curve = chosen_losses(table)
-            ax.plot(range(1, len(curve) + 1), curve, color=_color(model, settings), linewidth=0.9, alpha=0.7)
-        ax.set(title=models.spec(model).label.split(" (")[0], xlabel="epoch", yscale="log")
+            steps = table[table["chosen"] == 1].sort_values("epoch")["step"]
+            ax.plot(steps, chosen_losses(table), color=_color(model, settings), linewidth=0.9, alpha=0.7)
+        ax.set(title=models.spec(model).label.split(" (")[0], xlabel="Adam steps", yscale="log")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("training MSE (kept restart)")
     seeds = losses["seed"].nunique()
-    fig.suptitle(f"Training loss per epoch, one line per seed ({seeds} seed{'s' if seeds > 1 else ''})")
+    fig.suptitle(f"Training loss at each epoch's end, one line per seed ({seeds} seed{'s' if seeds > 1 else ''})")
     return fig
 
 
@@ -393,7 +395,9 @@ def sweep_figure(
     summary: pd.DataFrame, key: str, values: list, names: list[str], settings: PlotSettings
 ) -> Figure:
     """Top: the registry's contrast pair (ko and do) against the swept value; bottom: their
-    difference. Mean over seeds with its 95 % confidence interval."""
+    difference. Mean over seeds with its 95 % confidence interval. A value where some
+    network's training did not converge (the summary's ``converged`` column, where there
+    is one) is ringed in red."""
     difference = contrast_label()
     x, labels, log_x = _axis_values(values, names)
     position = dict(zip(labels, x, strict=True))
@@ -411,6 +415,18 @@ def sweep_figure(
                 ax.fill_between(
                     rows["x"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0
                 )
+                if "converged" in rows:
+                    stuck = rows[rows["converged"] == 0]
+                    ax.scatter(
+                        stuck["x"],
+                        stuck["mean"],
+                        s=160,
+                        facecolors="none",
+                        edgecolors="red",
+                        linewidths=1.5,
+                        label="not converged" if model == shown[-1] and len(stuck) else None,
+                        zorder=3,
+                    )
             if row == 1:
                 ax.axhline(0, color="black", linewidth=0.8, linestyle=":")
                 ax.set_xlabel(key)

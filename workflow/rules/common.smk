@@ -364,11 +364,17 @@ def sweep_tables(wildcards):
             f"sweep {wildcards.sweep} compares {' with '.join(CONTRAST)}, but models "
             f"({', '.join(MODELS)}) lacks {' and '.join(missing)}; add it to models to run the sweeps"
         )
-    points = [f"sweeps/{wildcards.sweep}/{value}/" for value in SWEEP_VALUES[wildcards.sweep]]
-    return {
+    points = sweep_folders(wildcards.sweep)
+    tables = {
         kind: [path for point in points for path in seed_tables(kind, point)]
-        for kind in ("behavior", "neural")
+        for kind in ("behavior", "neural", "knockout_loss")
     }
+    return tables | {"losses": [path for point in points for path in loss_tables(point)]}
+
+
+def sweep_folders(sweep):
+    """A sweep's points' folders under results/, in the order of its values."""
+    return [f"sweeps/{sweep}/{value}/" for value in SWEEP_VALUES[sweep]]
 
 
 SUMMARY_TABLES = ["behavior", "neural_units", "models", "convergence"]

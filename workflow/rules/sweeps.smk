@@ -2,7 +2,8 @@ rule summarize_sweep:
     input:
         unpack(sweep_tables),
     output:
-        "results/sweeps/{sweep}/summary.parquet",
+        summary="results/sweeps/{sweep}/summary.parquet",
+        convergence="results/sweeps/{sweep}/convergence.parquet",
     log:
         "logs/summarize_sweep/{sweep}.log",
     benchmark:
@@ -14,13 +15,17 @@ rule summarize_sweep:
         key=lambda wildcards: config["sweeps"][wildcards.sweep]["key"],
         values=lambda wildcards: SWEEP_VALUES[wildcards.sweep],
         seeds=config["sweep_seeds"],
+        models=MODELS,
+        convergence=lambda wildcards: [
+            EXPERIMENTS[point]["train"]["convergence"] for point in sweep_folders(wildcards.sweep)
+        ],
     script:
         "../scripts/summarize_sweep.py"
 
 
 rule plot_sweep:
     input:
-        summary=rules.summarize_sweep.output[0],
+        summary=rules.summarize_sweep.output.summary,
     output:
         **{kind: f"{SWEEP_FIGURE}.{kind}" for kind in VECTOR_FORMATS},
         figure=f"{SWEEP_FIGURE}.png",

@@ -8,7 +8,7 @@ from knockout.summary import INTERVAL_COLUMNS
 
 def main(snakemake) -> None:
     settings = plotting.PlotSettings(**snakemake.params.plot)
-    columns = ["value", "model", "measure", *INTERVAL_COLUMNS]
+    columns = ["value", "model", "measure", *INTERVAL_COLUMNS, "converged"]
     # a measure undefined for a point's networks (weight cosine with an encoder) is NaN
     summary = tables.read_table(snakemake.input.summary, columns, may_be_nan=("mean", "ci_low", "ci_high"))
     params = snakemake.params

@@ -1,22 +1,46 @@
-"""One sweep summarised: ko's and do's statistics, and ko - do, per swept value."""
+"""One sweep summarised: ko's and do's statistics, and ko - do, per swept value, each
+value marked converged or not (every seed's and model's training, against the point's
+train.convergence); the convergence of every network beside it."""
 
 import pandas as pd
 
-from knockout import tables
-from knockout.jobs import run_job
+from knockout import naming, tables
+from knockout.convergence import (
+    Tolerances,
+    convergence_table,
+    optimum_gaps,
+    read_loss_tables,
+    unconverged_warnings,
+)
+from knockout.jobs import run_job, warn
 from knockout.summary import seed_statistics, sweep_statistics
 
 
 def main(snakemake) -> None:
-    values, seeds = snakemake.params.values, snakemake.params.seeds
-    points = []
-    for index, value in enumerate(values):
-        per_point = slice(index * len(seeds), (index + 1) * len(seeds))
-        behavior = tables.read_behavior_scores(snakemake.input.behavior[per_point], seeds)
-        neural = tables.read_neural_scores(snakemake.input.neural[per_point], seeds)
+    values, seeds, models = snakemake.params.values, snakemake.params.seeds, snakemake.params.models
+    inputs = snakemake.input
+    points, convergence = [], []
+    for index, (value, settings) in enumerate(zip(values, snakemake.params.convergence, strict=True)):
+        per_seed = slice(index * len(seeds), (index + 1) * len(seeds))
+        per_network = slice(index * len(seeds) * len(models), (index + 1) * len(seeds) * len(models))
+        behavior = tables.read_behavior_scores(inputs.behavior[per_seed], seeds)
+        neural = tables.read_neural_scores(inputs.neural[per_seed], seeds)
         points.append(seed_statistics(behavior, neural).assign(value=value))
+        losses = read_loss_tables(inputs.losses[per_network], seeds, models)
+        knockout = tables.read_seed_tables(
+            inputs.knockout_loss[per_seed], seeds, naming.KNOCKOUT_LOSS_COLUMNS
+        )
+        tolerances = Tolerances(**settings)
+        table = convergence_table(losses, tolerances, optimum_gaps(knockout))
+        for warning in unconverged_warnings(table, tolerances):
+            warn(f"sweep point {value}: {warning}")
+        convergence.append(table.assign(value=value))
+    convergence = pd.concat(convergence, ignore_index=True)
+    converged = convergence.groupby("value", sort=False)["converged"].min()
     summary = sweep_statistics(pd.concat(points, ignore_index=True))
-    tables.write_table(summary.assign(key=snakemake.params.key), snakemake.output[0])
+    summary = summary.assign(key=snakemake.params.key, converged=summary["value"].map(converged))
+    tables.write_table(summary, snakemake.output.summary)
+    tables.write_table(convergence, snakemake.output.convergence)
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)
