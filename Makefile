@@ -56,9 +56,10 @@ test-fast: venv
 test-slurm: venv
 	$(BIN)/python tests/slurm/slurm_cluster.py
 
-## bench: time the trainer against a plain PyTorch loop and the arithmetic floor, and the
-## pipeline (full, no-op, plot-only; 1, 4, 16 seeds); tables and figure in results/benchmarks
-## (about 10 minutes on 2 cores; BENCH_ARGS="--device cuda" times the trainers on a GPU)
+## bench: networks/s of the batched trainer against networks per batch (CPU, and a GPU where
+## one is visible), the default study's training against a plain PyTorch loop, the pipeline
+## per train.one_job_per layout (full, no-op, plot-only) and the sweeps; tables and figure in
+## results/benchmarks (about 20 minutes on 2 cores; BENCH_ARGS="--no-sweeps" skips the sweeps)
 bench: venv
 	PYTHONPATH=src:tests $(BIN)/python bench/benchmark.py --cores $(CORES) $(BENCH_ARGS)
 

@@ -133,6 +133,11 @@ def test_a_training_key_retrains_every_model_but_keeps_the_data_and_the_optimum(
     assert scheduled_jobs(finished_run) == retrain_all(layout)
 
 
+def test_a_convergence_tolerance_is_judged_in_the_summaries_and_retrains_nothing(finished_run, edit_config):
+    edit_config(lambda c: c["train"].update(convergence={"late_improvement": 0.2, "optimum_gap": 0.02}))
+    assert scheduled_jobs(finished_run) == SUMMARY
+
+
 def test_a_per_model_training_key_retrains_that_model_or_its_job(finished_run, edit_config, layout):
     edit_config(lambda c: c["train"].update(per_model={"ko": {"epochs": 30}}))
     if layout == "model":

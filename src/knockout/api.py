@@ -16,7 +16,7 @@ from knockout import dataset, metrics
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Dataset
 from knockout.network import Architecture, KnockoutNet
-from knockout.training import TrainingResult, TrainSettings, train
+from knockout.training import Fit, TrainingResult, TrainSettings, train_fits
 
 
 def load(folder: str | os.PathLike, units: Iterable[str]) -> Dataset:
@@ -59,13 +59,16 @@ def fit(
     test_fraction: float = 0.2,
     **train_settings,
 ) -> dict[str, TrainingResult]:
-    """Train each model (``control``, ``noko``, ``ko``, ``do``) on one seed's training rows;
-    ``train_settings`` are the config's ``train`` keys (``epochs``, ``restarts`` ...). Each
-    result has the kept ``network``, every restart's ``losses`` and the ``chosen`` one."""
+    """Train each model (``control``, ``noko``, ``ko``, ``do``) on one seed's training rows,
+    all their networks as one batched computation; ``train_settings`` are the config's
+    ``train`` keys (``epochs``, ``restarts`` ...). Each result has the kept ``network``,
+    every restart's ``losses`` and the ``chosen`` one."""
     architecture = architecture or architecture_for(data)
     settings = TrainSettings(**train_settings)
     train_data, _ = split(data, seed, test_fraction)
-    return {model: train(model, train_data, architecture, settings, seed) for model in models}
+    models = list(models)
+    results = train_fits([Fit(model, train_data, settings, seed) for model in models], architecture)
+    return dict(zip(models, results, strict=True))
 
 
 def _networks(fits: dict) -> dict[str, KnockoutNet]:

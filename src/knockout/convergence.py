@@ -1,11 +1,14 @@
-"""Has training converged? Two checks, each a number and a verdict against a tolerance.
+"""Has training converged? Two checks, each a number and a verdict against a tolerance,
+judged where they are reported (the summaries), so a tolerance edit retrains nothing.
 
-- In general: how much the loss still fell over the last tenth of the epochs, relative
-  to the final loss. A run stopped while the loss is still falling is not a result.
-  It is a coarse check: under a cosine schedule the loss falls at the end by design
-  (the steps' jitter shrinks with the rate), so its tolerance is loose.
 - For linear two-layer networks: trained ko's gap to the knockout objective's exact
-  optimum, relative to the optimum's loss: the sharp check where it exists.
+  optimum, relative to the optimum's loss: the sharp check, which decides where it exists.
+- Elsewhere: how much the loss still fell over the last tenth of the epochs, relative to
+  the final loss. A run stopped while the loss is still falling is not a result. It is a
+  coarse check: under a cosine schedule the loss falls at the end by design (the steps'
+  jitter shrinks with the rate), so its tolerance is loose; at low noise the loss is so
+  small that its last fall exceeds any fixed share of it (measured at fly.noise_sd 0.0125:
+  16-19 % over the last tenth, with ko within 0.5 % of the exact optimum).
 """
 
 from __future__ import annotations
@@ -49,31 +52,6 @@ def late_improvement(losses: list[float]) -> float:
     return (losses[-1 - back] - final) / final if final > 0 else 0.0
 
 
-def training_warning(model: str, seed: int, losses: list[float], tolerances: Tolerances) -> str | None:
-    """A sentence for the log and console when the loss still fell by more than its tolerance."""
-    improvement = late_improvement(losses)
-    if improvement <= tolerances.late_improvement:
-        return None
-    return (
-        f"model {model!r}, seed {seed}: training has not converged: the loss still fell by "
-        f"{improvement:.1%} over the last {LAST_FRACTION:.0%} of {len(losses)} epochs "
-        f"(train.convergence.late_improvement {tolerances.late_improvement:.1%}); raise "
-        f"train.epochs, or treat this result as unfinished"
-    )
-
-
-def gap_warning(seed: int, gap: float, optimum_mse: float, tolerances: Tolerances) -> str | None:
-    """A sentence when trained ko's loss is more than its tolerance above the exact optimum's."""
-    relative = gap / optimum_mse
-    if relative <= tolerances.optimum_gap:
-        return None
-    return (
-        f"seed {seed}: ko has not converged to the knockout optimum: its training loss is "
-        f"{relative:.1%} above the exact optimum's (train.convergence.optimum_gap "
-        f"{tolerances.optimum_gap:.1%}); raise train.epochs or lower train.lr"
-    )
-
-
 def read_loss_tables(paths: list, seeds: list[int], models: list[str]) -> pd.DataFrame:
     """Every seed's and model's loss table, with seed and model columns (``paths`` seed-major:
     every model of the first seed, then of the next)."""
@@ -108,7 +86,8 @@ def convergence_table(
 ) -> pd.DataFrame:
     """Per seed and model (``losses`` has seed and model columns): final loss, late
     improvement, ko's relative gap to the exact optimum (``optimum``: :func:`optimum_gaps`)
-    and whether both are within their tolerances."""
+    and whether training converged: by the gap where there is one (the sharp check), else
+    by the late improvement."""
     gaps = {}
     if optimum is not None:
         gaps = dict(zip(optimum["seed"], optimum["gap"] / optimum["knockout_mse_optimum"], strict=True))
@@ -117,17 +96,32 @@ def convergence_table(
         curve = chosen_losses(table)
         improvement = late_improvement(curve)
         gap = gaps.get(seed, math.nan) if model == "ko" else math.nan
-        converged = improvement <= tolerances.late_improvement and not gap > tolerances.optimum_gap
+        if math.isnan(gap):
+            converged = improvement <= tolerances.late_improvement
+        else:
+            converged = gap <= tolerances.optimum_gap
         rows.append((seed, model, curve[-1], improvement, gap, int(converged)))
     return pd.DataFrame(rows, columns=CONVERGENCE_COLUMNS)
 
 
 def unconverged_warnings(table: pd.DataFrame, tolerances: Tolerances) -> list[str]:
     """One sentence per row of a ``convergence_table`` that is not converged."""
-    return [
-        f"seed {row.seed}, model {row.model!r}: not converged (loss fell {row.late_improvement:.1%} over "
-        f"the last {LAST_FRACTION:.0%} of epochs, tolerance {tolerances.late_improvement:.1%}; gap "
-        f"to the exact optimum {row.relative_gap:.1%}, tolerance {tolerances.optimum_gap:.1%})"
-        for row in table.itertuples()
-        if not row.converged
-    ]
+    warnings = []
+    for row in table.itertuples():
+        if row.converged:
+            continue
+        if math.isnan(row.relative_gap):
+            why = (
+                f"its loss still fell by {row.late_improvement:.1%} over the last {LAST_FRACTION:.0%} of "
+                f"its epochs (train.convergence.late_improvement {tolerances.late_improvement:.1%})"
+            )
+        else:
+            why = (
+                f"its training loss is {row.relative_gap:.1%} above the exact optimum's "
+                f"(train.convergence.optimum_gap {tolerances.optimum_gap:.1%})"
+            )
+        warnings.append(
+            f"seed {row.seed}, model {row.model!r} has not converged: {why}; raise train.min_steps "
+            f"or train.epochs, lower train.lr, or read its numbers as unfinished"
+        )
+    return warnings

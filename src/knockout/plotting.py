@@ -334,7 +334,9 @@ def loss_curve_figure(losses: pd.DataFrame, settings: PlotSettings) -> Figure:
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("training MSE (kept restart)")
     seeds = losses["seed"].nunique()
-    fig.suptitle(f"Training loss at each epoch's end, one line per seed ({seeds} seed{'s' if seeds > 1 else ''})")
+    fig.suptitle(
+        f"Training loss at each epoch's end, one line per seed ({seeds} seed{'s' if seeds > 1 else ''})"
+    )
     return fig
 
 

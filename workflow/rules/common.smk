@@ -244,7 +244,9 @@ TRAINING_ENV = (
 JOB_GRAIN = config["train"]["one_job_per"]
 ONE_JOB_PER_EXPERIMENT = JOB_GRAIN == "experiment"
 SWEEP_FOLDERS = "|".join(re.escape(folder) for folder in EXPERIMENTS if folder) or "(?!)"
-MAIN_FOLDERS = "(?:)" if ONE_JOB_PER_EXPERIMENT else "(?:{})".format("|".join(map(re.escape, EXPERIMENTS)))
+MAIN_FOLDERS = (
+    "(?:)" if ONE_JOB_PER_EXPERIMENT else "(?:{})".format("|".join(map(re.escape, EXPERIMENTS)))
+)
 """The experiments a rule (not its sweep copy) serves: the main run's folder "", or all."""
 REPLICATES_JOB = "{experiment}replicates" if ONE_JOB_PER_EXPERIMENT else "{experiment}seed{seed}"
 TRAIN_JOB = REPLICATES_JOB + ("_{model}" if JOB_GRAIN == "model" else "")
@@ -299,7 +301,11 @@ def training_memory_mb(wildcards):
     trains in turns what would not fit at once."""
     settings = EXPERIMENTS[wildcards.experiment]
     limit = settings["limits"]["memory_gb"] * GIB
-    most = RUNTIME_BYTES + training_estimates(settings)[1] if is_simulated(wildcards.experiment) else limit
+    most = (
+        RUNTIME_BYTES + training_estimates(settings)[1]
+        if is_simulated(wildcards.experiment)
+        else limit
+    )
     return int(min(most, limit)) >> 20
 
 

@@ -4,12 +4,12 @@ rule evaluate_models:
         models=model_files,
     output:
         **outputs_of(EVALUATION_FILES, config["seeds"]),
-    wildcard_constraints:
-        experiment=MAIN_FOLDERS,
     log:
         f"logs/evaluate_models/{REPLICATES_JOB}.log",
     benchmark:
         f"benchmarks/evaluate_models/{REPLICATES_JOB}.tsv"
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     conda:
         "../../envs/torch.yaml"
     params:

@@ -1,12 +1,12 @@
 rule generate_fly_data:
     output:
         **outputs_of(SIMULATED_FILES, config["seeds"]),
-    wildcard_constraints:
-        experiment=MAIN_FOLDERS,
     log:
         f"logs/generate_fly_data/{REPLICATES_JOB}.log",
     benchmark:
         f"benchmarks/generate_fly_data/{REPLICATES_JOB}.tsv"
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     conda:
         "../../envs/torch.yaml"
     params:

@@ -3,12 +3,12 @@ rule train_models:
         unpack(data_files("behavior")),
     output:
         **outputs_of(TRAINED_FILES, config["seeds"]),
-    wildcard_constraints:
-        experiment=MAIN_FOLDERS,
     log:
         f"logs/train_models/{TRAIN_JOB}.log",
     benchmark:
         f"benchmarks/train_models/{TRAIN_JOB}.tsv"
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     conda:
         TRAINING_ENV
     threads: 1
@@ -22,7 +22,6 @@ rule train_models:
         train=train_settings,
         behavior=behavior_reading,
         architectures=architectures,
-        convergence=convergence_tolerances,
     script:
         "../scripts/train_models.py"
 
@@ -32,12 +31,12 @@ rule fit_knockout_optimum:
         unpack(data_files("behavior")),
     output:
         **outputs_of(OPTIMUM_FILES, config["seeds"]),
-    wildcard_constraints:
-        experiment=MAIN_FOLDERS,
     log:
         f"logs/fit_knockout_optimum/{REPLICATES_JOB}.log",
     benchmark:
         f"benchmarks/fit_knockout_optimum/{REPLICATES_JOB}.tsv"
+    wildcard_constraints:
+        experiment=MAIN_FOLDERS,
     conda:
         "../../envs/torch.yaml"
     params:

@@ -10,9 +10,8 @@ import torch
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.convergence import Tolerances, training_warning
 from knockout.dataset import Layout, read_rows
-from knockout.jobs import run_job, warn
+from knockout.jobs import run_job
 from knockout.network import Architecture
 from knockout.training import Fit, TrainSettings, train_fits
 
@@ -72,7 +71,6 @@ def main(snakemake) -> None:
     started = time.perf_counter()
     results = train_fits(fits, architecture, device, memory_bytes=budget)
     logging.info("trained in %.2f s", time.perf_counter() - started)
-    tolerances = Tolerances(**snakemake.params.convergence)
     outputs = zip(fits, results, snakemake.output.models, snakemake.output.losses, strict=True)
     for fit, result, model_path, losses_path in outputs:
         final = ", ".join(f"{loss:.5g}" for loss in result.losses[-1]) if result.losses else "none"
@@ -89,8 +87,6 @@ def main(snakemake) -> None:
             result.chosen,
             f"; its units relabelled after epochs {', '.join(map(str, relabelled))}" if relabelled else "",
         )
-        if warning := training_warning(fit.model, fit.seed, result.chosen_losses, tolerances):
-            warn(warning)
         tables.write_table(loss_table(result.losses, result.chosen, result.steps_per_epoch), losses_path)
         weights.save_network(result.network, model_path)
 
