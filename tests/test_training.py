@@ -389,8 +389,9 @@ def test_block_adam_is_torch_adam_and_leaves_an_idle_block_untouched():
 
 def test_a_network_trained_among_others_is_the_network_trained_alone():
     """Fits that differ in data (seed), model, restarts and length train side by side as one
-    batch; every restart of every fit equals it trained alone, after 3 epochs, for every
-    model and kind of network."""
+    batch; every restart of every fit equals it trained alone, byte for byte, after 3
+    epochs, for every model and kind of network (the issue asks 1e-5; the buffer's rows
+    are aligned so that the kernels round every network alike)."""
     for kind, architecture in ARCHITECTURES.items():
         fits = []
         for seed, model in zip([0, 1, 2, 0, 1], [*TRAINED, "ko"], strict=True):
@@ -405,7 +406,7 @@ def test_a_network_trained_among_others_is_the_network_trained_alone():
             assert len(fit_records[0].losses) == plan.n_epochs
             for restart, start in enumerate(nets):
                 alone_stack, [alone_first], [alone_records] = train_members([plan], [[start]])
-                assert_close_weights(stack.network(first + restart), alone_stack.network(alone_first))
+                assert_same_weights(stack.network(first + restart), alone_stack.network(alone_first))
                 np.testing.assert_allclose(fit_records[restart].losses, alone_records[0].losses, rtol=1e-5)
                 moved = (stack.network(first + restart).hidden.weight - start.hidden.weight).abs().max()
                 assert moved > 0.01, (kind, plan.model)  # it did train
@@ -448,9 +449,9 @@ def test_networks_over_the_memory_budget_are_trained_in_turns_and_come_out_the_s
     for budget in (6 * one, 2 * one):
         in_turns = train_fits(fits, ARCH, memory_bytes=budget)
         for a, b in zip(together, in_turns, strict=True):
-            assert_close_weights(a.network, b.network, atol=1e-6)
+            assert_same_weights(a.network, b.network)
             assert a.chosen == b.chosen
-            np.testing.assert_allclose(a.losses, b.losses, rtol=1e-6)
+            np.testing.assert_allclose(a.losses, b.losses, rtol=1e-12)
 
 
 def test_a_diverged_fit_split_across_batches_is_named_once_all_its_restarts_are_trained(data):

@@ -1,4 +1,5 @@
 import functools
+import json
 import os
 import re
 from pathlib import Path
@@ -49,15 +50,26 @@ SCRIPTS = WORKFLOW_ROOT / "workflow" / "scripts"
 # Every experiment by its folder under results/: "" is config/config.yaml itself; a sweep
 # point "sweeps/<sweep>/<value>/" is the same config with one key set to the value. A
 # point's problems stop only the sweeps target (sweep_tables), not the main run.
+# A point whose whole config equals an earlier point's (the default value of several
+# sweeps, or two sweeps that reach one config) is run once, in the earlier point's folder.
 EXPERIMENTS = {"": config}
 SWEEP_VALUES = {}
 SWEEP_PROBLEMS = {}
+SWEEP_POINT_FOLDERS = {}
+"""(sweep, value) -> the folder under results/ that holds that point's results."""
+_FOLDER_OF_CONFIG = {}
 for sweep, value, where, point in sweep_points(config):
     SWEEP_VALUES.setdefault(sweep, []).append(value)
     try:
-        EXPERIMENTS[f"sweeps/{sweep}/{value}/"] = checked_config(point, f"config for {where}")
+        checked = checked_config(point, f"config for {where}")
     except WorkflowError as error:
         SWEEP_PROBLEMS.setdefault(sweep, str(error))
+        continue
+    folder = _FOLDER_OF_CONFIG.setdefault(
+        json.dumps(checked, sort_keys=True), f"sweeps/{sweep}/{value}/"
+    )
+    SWEEP_POINT_FOLDERS[sweep, value] = folder
+    EXPERIMENTS.setdefault(folder, checked)
 
 
 wildcard_constraints:
@@ -379,8 +391,8 @@ def sweep_tables(wildcards):
 
 
 def sweep_folders(sweep):
-    """A sweep's points' folders under results/, in the order of its values."""
-    return [f"sweeps/{sweep}/{value}/" for value in SWEEP_VALUES[sweep]]
+    """The folders under results/ that hold a sweep's points, in the order of its values."""
+    return [SWEEP_POINT_FOLDERS[sweep, value] for value in SWEEP_VALUES[sweep]]
 
 
 SUMMARY_TABLES = ["behavior", "neural_units", "models", "convergence"]

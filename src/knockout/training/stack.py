@@ -29,6 +29,11 @@ import torch
 from knockout.network import ACTIVATIONS, Architecture, KnockoutNet
 
 GradientFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+ROW_ALIGNMENT = 16
+"""Each network's row of the buffer is padded to a multiple of this many numbers (64
+bytes), so every network's parameters start on the same alignment whatever its place in
+the batch: vectorised kernels then round them alike, and a network comes out the same
+bytes alone or beside others (the padding stays 0: no gradient reaches it)."""
 
 
 def closed_form_fits(architecture: Architecture) -> bool:
@@ -53,7 +58,9 @@ class NetworkStack:
         self.bottleneck = len(architecture.encoder)
         """The index of the bottleneck layer (the silenceable units) in :meth:`layers`."""
         self.shapes = architecture.layer_sizes()
-        self.size = sum((fan_in + 1) * fan_out for fan_in, fan_out in self.shapes)
+        self.used = sum((fan_in + 1) * fan_out for fan_in, fan_out in self.shapes)
+        """Numbers of a network's row that hold its parameters (the rest is padding)."""
+        self.size = -(-self.used // ROW_ALIGNMENT) * ROW_ALIGNMENT
         self.params = torch.zeros(n_members, self.size, device=device)
 
     @classmethod
@@ -172,7 +179,7 @@ class NetworkStack:
                 weighted = weight.transpose(1, 2)[:, None] * errors * errors
                 losses = weighted.sum(dim=(2, 3)).view(n_members)
                 grads = torch.autograd.grad(losses.sum(), leaves)
-            torch.cat([grad.reshape(n_members, -1) for grad in grads], dim=1, out=out)
+            torch.cat([grad.reshape(n_members, -1) for grad in grads], dim=1, out=out[:, : self.used])
             return losses.detach()
 
         return autograd_gradient
