@@ -259,7 +259,7 @@ SWEEP_FOLDERS = "|".join(re.escape(folder) for folder in EXPERIMENTS if folder) 
 MAIN_FOLDERS = (
     "(?:)" if ONE_JOB_PER_EXPERIMENT else "(?:{})".format("|".join(map(re.escape, EXPERIMENTS)))
 )
-"""The experiments a rule (not its sweep copy) serves: the main run's folder "", or all."""
+"""Which experiments a rule serves, its sweep copy serving the others; the main run (""), or all."""
 REPLICATES_JOB = "{experiment}replicates" if ONE_JOB_PER_EXPERIMENT else "{experiment}seed{seed}"
 TRAIN_JOB = REPLICATES_JOB + ("_{model}" if JOB_GRAIN == "model" else "")
 """A job's name in logs/ and benchmarks/."""
