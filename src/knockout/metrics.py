@@ -151,16 +151,27 @@ def silencing_table(
     written for every unit, recorded or not, silenced in the data or not)."""
     rows = []
     for model, net in nets.items():
-        net, inputs = _in_float64(net, x)
-        intact = net(inputs)
         names = naming.model_unit_names(units, net.n_hidden)
-        for unit in range(net.n_hidden):
-            change = intact - net(inputs, silencing_mask(net.n_hidden, unit).double())
+        for unit, change in enumerate(_silencing_changes(net, x)):
             effect = torch.sqrt(torch.mean(change * change, dim=0)).tolist()
             rows.extend(
                 (model, unit, names[unit], output, e) for output, e in zip(outputs, effect, strict=True)
             )
     return pd.DataFrame(rows, columns=naming.SILENCING_COLUMNS)
+
+
+def _silencing_changes(net: KnockoutNet, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per bottleneck unit, the change of the outputs [samples, outputs] on inputs ``x`` when
+    it is silenced. In float64: a unit whose effect is a millionth of the output would
+    otherwise be lost in the rounding of the two outputs it is the difference of. The
+    bottleneck's activity is computed once; only the decoder runs per unit."""
+    net = copy.deepcopy(net).double()
+    activity = net.activity(x.double())
+    intact = net.decode(activity)
+    return [
+        intact - net.decode(activity * silencing_mask(net.n_hidden, unit).double())
+        for unit in range(net.n_hidden)
+    ]
 
 
 @torch.no_grad()
@@ -210,26 +221,9 @@ def silencing_effects(net: KnockoutNet, x: torch.Tensor) -> np.ndarray:
     (over samples, summed over outputs).
 
     The "importance" of a unit as silencing experiments measure it, in behaviour units.
-    Computed in float64: a unit whose effect is a millionth of the output would otherwise
-    be lost in the rounding of the two outputs it is the difference of.
     """
-    net, x = _in_float64(net, x)
-    intact = net(x)
-    return np.array(
-        [
-            torch.sqrt(
-                torch.mean(
-                    torch.sum((intact - net(x, silencing_mask(net.n_hidden, unit).double())) ** 2, dim=1)
-                )
-            ).item()
-            for unit in range(net.n_hidden)
-        ]
-    )
-
-
-def _in_float64(net: KnockoutNet, x: torch.Tensor) -> tuple[KnockoutNet, torch.Tensor]:
-    """A float64 copy of ``net`` and ``x``, for differences of outputs."""
-    return copy.deepcopy(net).double(), x.double()
+    changes = _silencing_changes(net, x)
+    return np.array([torch.sqrt(torch.mean(torch.sum(change**2, dim=1))).item() for change in changes])
 
 
 def weight_cosines(fly: KnockoutNet, net: KnockoutNet) -> np.ndarray:
