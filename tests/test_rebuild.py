@@ -233,19 +233,20 @@ def test_a_sweep_runs_its_own_points_and_leaves_the_main_results_alone(finished_
     }
     edit_config(lambda c: c.update(sweep_seeds=[0], sweeps=sweeps))
     assert scheduled_jobs(finished_run) == {}
-    noise = sweep_jobs(layout, 2, with_optimum=2)
     # activation's linear point is the default config, as is noise's 0.05: it is run once,
-    # in noise's folder; its relu point has no optimum
-    activation = sweep_jobs(layout, 1, with_optimum=0)
+    # in the folder of the sweep the config file lists first (activation: the file's keys
+    # are sorted); the relu point has no optimum
+    activation = sweep_jobs(layout, 2, with_optimum=1)
+    noise = sweep_jobs(layout, 1, with_optimum=1)
     both = {rule: noise.get(rule, 0) + activation.get(rule, 0) for rule in noise | activation}
     assert scheduled_jobs(finished_run, "sweeps") == both | {"sweeps": 1}
-    assert scheduled_jobs(finished_run, "results/sweeps/noise/ko_minus_do.png") == {
-        rule: count for rule, count in noise.items() if rule != "sweeps"
+    assert scheduled_jobs(finished_run, "results/sweeps/activation/ko_minus_do.png") == {
+        rule: count for rule, count in activation.items() if rule != "sweeps"
     }
     dry_run = snakemake(finished_run, "-n", "sweeps")
     assert "results/sweeps/activation/relu/seed0/models/ko.pt" in dry_run.stdout
     assert "results/sweeps/activation/relu/seed0/models/optimum.pt" not in dry_run.stdout
-    assert "results/sweeps/activation/linear/" not in dry_run.stdout
+    assert "results/sweeps/noise/0.05/" not in dry_run.stdout  # read from activation/linear/
 
 
 @pytest.mark.parametrize(
