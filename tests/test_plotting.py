@@ -234,6 +234,27 @@ def test_sweep_figure_plots_ko_do_and_their_difference_against_the_value(tmp_pat
     assert_png(tmp_path / "sweep.png", SETTINGS)
 
 
+def test_a_sweep_value_that_did_not_converge_is_ringed_on_its_model_s_line_only():
+    seeds, values = [0, 1, 2], [0.1, 0.2, 0.4]
+    per_point = pd.concat(
+        [seed_statistics(behavior_table(seeds), neural_table(seeds)).assign(value=str(v)) for v in values]
+    )
+    summary = sweep_statistics(per_point)
+    # ko did not converge at 0.2: its rows and the difference's are 0, do's are 1
+    stuck = (summary["value"] == "0.2") & summary["model"].isin(["ko", "ko - do"])
+    summary = summary.assign(converged=(~stuck).astype(int))
+    fig = sweep_figure(summary, "fly.noise_sd", values, [str(v) for v in values], SETTINGS)
+    for ax in fig.axes:
+        rings = [c for c in ax.collections if c.get_label() == "not converged"]
+        assert len(rings) == 1, ax.get_ylabel()
+        (ring,) = rings
+        assert ring.get_offsets()[:, 0].tolist() == [0.2]
+        ko_or_difference = [line for line in ax.get_lines() if line.get_label() in ("ko", "ko - do")][0]
+        assert ring.get_offsets()[0, 1] == ko_or_difference.get_ydata()[1]
+    converged = sweep_figure(summary.assign(converged=1), "k", values, [str(v) for v in values], SETTINGS)
+    assert not [c for ax in converged.axes for c in ax.collections if c.get_label() == "not converged"]
+
+
 def test_every_model_has_its_own_marker_shape_and_colour():
     specs = list(registry.REGISTRY.values())
     assert len({spec.marker for spec in specs}) == len(specs)

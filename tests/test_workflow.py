@@ -338,4 +338,10 @@ def test_a_sweep_of_model_sizes_runs_end_to_end(tmp_path):
     summary = pd.read_parquet(workdir / "results/sweeps/model_hidden/summary.parquet")
     assert sorted(set(summary["value"])) == ["3", "6"] and set(summary["model"]) == {"ko", "do", "ko - do"}
     assert (summary["n_seeds"] == 2).all() and (summary["key"] == "model.n_hidden").all()
+    convergence = pd.read_parquet(workdir / "results/sweeps/model_hidden/convergence.parquet")
+    assert len(convergence) == 2 * 2 * len(MODELS)  # values x seeds x models
+    # each summary row is marked with its model's convergence in every seed at that value
+    for row in summary[summary["model"] == "ko"].itertuples():
+        ko = convergence[(convergence["value"] == row.value) & (convergence["model"] == "ko")]
+        assert row.converged == ko["converged"].min()
     assert (workdir / "results/sweeps/model_hidden/ko_minus_do.png").read_bytes()[:4] == b"\x89PNG"

@@ -408,6 +408,7 @@ def sweep_figure(
     for column, (measure, label) in enumerate(SWEEP_PANELS.items()):
         for row, shown in enumerate([list(models.CONTRAST), [difference]]):
             ax = axes[row, column]
+            ringed = False
             for model in shown:
                 rows = summary[(summary["model"] == model) & (summary["measure"] == measure)]
                 rows = rows.assign(x=rows["value"].map(position)).sort_values("x")
@@ -417,8 +418,8 @@ def sweep_figure(
                 ax.fill_between(
                     rows["x"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0
                 )
-                if "converged" in rows:
-                    stuck = rows[rows["converged"] == 0]
+                stuck = rows[rows["converged"] == 0] if "converged" in rows else rows.iloc[:0]
+                if len(stuck):
                     ax.scatter(
                         stuck["x"],
                         stuck["mean"],
@@ -426,9 +427,10 @@ def sweep_figure(
                         facecolors="none",
                         edgecolors="red",
                         linewidths=1.5,
-                        label="not converged" if model == shown[-1] and len(stuck) else None,
+                        label=None if ringed else "not converged",
                         zorder=3,
                     )
+                    ringed = True
             if row == 1:
                 ax.axhline(0, color="black", linewidth=0.8, linestyle=":")
                 ax.set_xlabel(key)

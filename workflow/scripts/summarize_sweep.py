@@ -1,5 +1,5 @@
 """One sweep summarised: ko's and do's statistics, and ko - do, per swept value, each
-value marked converged or not (every seed's and model's training, against the point's
+marked converged or not (that model's training in every seed, against the point's
 train.convergence); the convergence of every network beside it."""
 
 import pandas as pd
@@ -13,7 +13,22 @@ from knockout.convergence import (
     unconverged_warnings,
 )
 from knockout.jobs import run_job, warn
-from knockout.summary import seed_statistics, sweep_statistics
+from knockout.models import CONTRAST
+from knockout.summary import contrast_label, seed_statistics, sweep_statistics
+
+
+def converged_rows(summary: pd.DataFrame, convergence: pd.DataFrame) -> pd.Series:
+    """Per row of a sweep summary, 1 if that model's training converged in every seed at
+    that value (for the contrast, both models'), else 0."""
+    per_model = convergence.groupby(["value", "model"])["converged"].min()
+    both = convergence[convergence["model"].isin(CONTRAST)].groupby("value")["converged"].min()
+    return pd.Series(
+        [
+            both[row.value] if row.model == contrast_label() else per_model[row.value, row.model]
+            for row in summary.itertuples()
+        ],
+        index=summary.index,
+    )
 
 
 def main(snakemake) -> None:
@@ -33,12 +48,11 @@ def main(snakemake) -> None:
         tolerances = Tolerances(**settings)
         table = convergence_table(losses, tolerances, optimum_gaps(knockout))
         for warning in unconverged_warnings(table, tolerances):
-            warn(f"sweep point {value}: {warning}")
+            warn(f"sweep {snakemake.wildcards.sweep} = {value}: {warning}")
         convergence.append(table.assign(value=value))
     convergence = pd.concat(convergence, ignore_index=True)
-    converged = convergence.groupby("value", sort=False)["converged"].min()
     summary = sweep_statistics(pd.concat(points, ignore_index=True))
-    summary = summary.assign(key=snakemake.params.key, converged=summary["value"].map(converged))
+    summary = summary.assign(key=snakemake.params.key, converged=converged_rows(summary, convergence))
     tables.write_table(summary, snakemake.output.summary)
     tables.write_table(convergence, snakemake.output.convergence)
 
