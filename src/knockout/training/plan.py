@@ -55,10 +55,27 @@ class BatchOrder:
         self.sets, self.batch_size, self.schedule, self.consumers = sets, batch_size, schedule, consumers
         self.width = min(batch_size, max(len(rows) for _, rows in sets))
         """Columns of an epoch's row table: the largest batch."""
-        self.batches_per_set = [math.ceil(len(rows) / batch_size) for _, rows in sets]
+        # Per set, where each batch's rows sit in the set's shuffled rows (-1: padding), and
+        # the set of each batch: the same every epoch, so laid out once.
+        self._positions, self._set_of_batch = [], []
+        for number, (_, rows) in enumerate(sets):
+            starts = torch.arange(0, len(rows), batch_size)
+            positions = starts[:, None] + torch.arange(self.width)
+            self._positions.append(torch.where(positions < len(rows), positions, -1))
+            self._set_of_batch.append(torch.full((len(starts),), number))
+        self._fixed = self._table(range(len(sets))) if schedule == "interleaved" else None
         self._generator = seeding.generator(seed, "schedule")
         self._drawn = 0
         self._kept: dict[int, list] = {}
+
+    def _table(self, order) -> tuple[torch.Tensor, torch.Tensor]:
+        """For sets shuffled and concatenated in ``order``: where each batch's rows sit in
+        the concatenation ([batches, width], -1 padding), and each batch's set."""
+        tables, offset = [], 0
+        for number in order:
+            tables.append(torch.where(self._positions[number] >= 0, self._positions[number] + offset, -1))
+            offset += len(self.sets[number][1])
+        return torch.cat(tables), torch.cat([self._set_of_batch[number] for number in order])
 
     def epoch(self, number: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Epoch ``number``'s batches (epochs are taken in order by each consumer): the rows
@@ -73,26 +90,15 @@ class BatchOrder:
         return entry[0]
 
     def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
-        order = list(range(len(self.sets)))
+        order = range(len(self.sets))
         if self.schedule == "blocked":
             order = torch.randperm(len(self.sets), generator=self._generator).tolist()
+        table, set_of_batch = self._fixed or self._table(order)
         shuffled = torch.cat(
             [self.sets[s][1][torch.randperm(len(self.sets[s][1]), generator=self._generator)] for s in order]
+            + [torch.tensor([-1])]  # what the padding's -1 picks
         )
-        set_of_batch = torch.cat([torch.full((self.batches_per_set[s],), s) for s in order])
-        sizes = torch.cat(
-            [
-                torch.tensor([len(self.sets[s][1])])
-                .sub(torch.arange(self.batches_per_set[s]) * self.batch_size)
-                .clamp(max=self.batch_size)
-                for s in order
-            ]
-        )
-        starts = torch.cumsum(sizes, 0) - sizes
-        columns = torch.arange(self.width)
-        rows = torch.where(
-            columns < sizes[:, None], shuffled[(starts[:, None] + columns).clamp(max=len(shuffled) - 1)], -1
-        )
+        rows = shuffled[table]
         if self.schedule == "interleaved":
             shuffle = torch.randperm(len(rows), generator=self._generator)
             rows, set_of_batch = rows[shuffle], set_of_batch[shuffle]
@@ -118,9 +124,7 @@ def keep_masks(
     if mask == "none":
         return torch.ones(len(set_of_batch), n_hidden)
     if mask == "matching":
-        return keep_matrix([tuple(u for u in units if u < n_hidden) for units in set_units], n_hidden)[
-            set_of_batch
-        ]
+        return matching_keep(tuple(set_units), n_hidden)[set_of_batch]
     drawn = torch.randint(n_hidden, (len(set_of_batch),), generator=generator)
     silenced = torch.tensor([len(units) for units in set_units])[set_of_batch]
     keep = torch.ones(len(set_of_batch), n_hidden)
@@ -129,6 +133,13 @@ def keep_masks(
     for batch in torch.nonzero(silenced > 1).squeeze(1).tolist():
         keep[batch, torch.randperm(n_hidden, generator=generator)[: silenced[batch]]] = 0.0
     return keep
+
+
+@functools.cache
+def matching_keep(set_units: tuple[tuple[int, ...], ...], n_hidden: int) -> torch.Tensor:
+    """[sets, n_hidden]: per set, ``keep`` masking the model units matching its silenced ones
+    (those the model has); the same every epoch, so made once."""
+    return keep_matrix([tuple(u for u in units if u < n_hidden) for units in set_units], n_hidden)
 
 
 def keep_matrix(masked: list[tuple[int, ...]], n_hidden: int, device="cpu") -> torch.Tensor:
