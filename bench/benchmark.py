@@ -269,6 +269,7 @@ def figure(
             ax_pipeline.annotate(
                 f"{row.wall_s:.0f} s\n{row.jobs} jobs", (x, row.wall_s), ha="center", va="bottom"
             )
+        ax_pipeline.margins(y=0.2)
         ax_pipeline.set_xlabel("train.one_job_per")
         ax_pipeline.set_ylabel("wall time of a full run (s)")
         ax_pipeline.set_title(f"The config's study on {int(pipeline['cores'].iloc[0])} cores")
@@ -283,7 +284,7 @@ def figure(
         ax_jobs.barh(means.index, means["work_s"], left=means["startup_s"], label="work", color="#1f77b4")
         ax_jobs.set_xlabel("seconds per job (mean)")
         ax_jobs.set_title(f"Where a job's time goes (one job per {LAYOUTS[0]})")
-        ax_jobs.legend(loc="lower right")
+        ax_jobs.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
 
