@@ -28,13 +28,13 @@ def test_plain_loop_trains_the_same_network_as_the_project_trainer(model):
     """Same batches, masks, schedule and optimizer: only the mechanics of a step differ."""
     _, train_table, _, _ = simulate(FlySettings(n_inputs=6, n_hidden=4), DataSettings(40, 2, 2), seed=0)
     data = simulated_data(train_table, 6, 4)
-    settings = TrainSettings(lr=0.01, batch_size=8, epochs=3)
+    settings = TrainSettings(lr=0.01, batch_size=8, epochs=3, min_steps=0)
     project = train(model, data, Architecture(6, 4), settings, seed=1).network
     plain = train_plain_loop(model, data, Architecture(6, 4), settings, seed=1)
     for key, value in project.state_dict().items():
         torch.testing.assert_close(value, plain.state_dict()[key], rtol=0, atol=1e-5)
     initial = train_plain_loop(
-        model, data, Architecture(6, 4), TrainSettings(lr=1e-12, batch_size=8, epochs=1), seed=1
+        model, data, Architecture(6, 4), TrainSettings(lr=1e-12, batch_size=8, epochs=1, min_steps=0), seed=1
     )
     assert (project.hidden.weight - initial.hidden.weight).abs().max() > 0.01  # both trained
 

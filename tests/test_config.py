@@ -7,6 +7,7 @@ and the cross-key rules on a table of bad values.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from snakemake.utils import validate
 from workflow_helpers import REPO
 
 from knockout.config_checks import config_problems, model_train_settings, point_name, sweep_points
+from knockout.training import TrainSettings
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -277,3 +279,13 @@ def test_plot_formats_must_include_the_png_the_report_shows():
     ]
     with pytest.raises(WorkflowError):
         validate(with_change("plot.formats", ["jpg"]), SCHEMA)
+
+
+def test_the_core_s_training_defaults_are_the_schema_s():
+    """``knockout.api`` and the tests build ``TrainSettings`` without a config: a key left
+    out must train as the workflow would."""
+    config = {}
+    validate(config, SCHEMA)
+    schema_defaults = model_train_settings(config["train"], "ko")
+    core_defaults = {field.name: field.default for field in dataclasses.fields(TrainSettings)}
+    assert schema_defaults == core_defaults

@@ -50,7 +50,7 @@ def test_the_optimum_is_a_lower_bound_that_trained_ko_approaches(replicate):
     statistics = KnockoutStatistics.of(x, y, silenced, 4)
     optimum = knockout_optimum(statistics)
     trained = train(
-        "ko", data, Architecture(6, 4), TrainSettings(lr=0.01, batch_size=16, epochs=60), seed=0
+        "ko", data, Architecture(6, 4), TrainSettings(lr=0.01, batch_size=16, epochs=60, min_steps=0), seed=0
     ).network
     trained_mse = UnitProducts.of_net(trained).knockout_mse(statistics)
     fly_mse = UnitProducts.of_net(fly).knockout_mse(statistics)

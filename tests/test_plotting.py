@@ -249,7 +249,7 @@ def test_a_sweep_value_that_did_not_converge_is_ringed_on_its_model_s_line_only(
         assert len(rings) == 1, ax.get_ylabel()
         (ring,) = rings
         assert ring.get_offsets()[:, 0].tolist() == [0.2]
-        ko_or_difference = [line for line in ax.get_lines() if line.get_label() in ("ko", "ko - do")][0]
+        ko_or_difference = next(line for line in ax.get_lines() if line.get_label() in ("ko", "ko - do"))
         assert ring.get_offsets()[0, 1] == ko_or_difference.get_ydata()[1]
     converged = sweep_figure(summary.assign(converged=1), "k", values, [str(v) for v in values], SETTINGS)
     assert not [c for ax in converged.axes for c in ax.collections if c.get_label() == "not converged"]

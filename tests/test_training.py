@@ -36,6 +36,14 @@ from knockout.training.relabel import best_order, knockout_costs
 from knockout.training.stack import NetworkStack, closed_form_fits, with_ones
 
 ARCH = Architecture(6, 4)
+
+
+def fixed_epochs(**keys) -> TrainSettings:
+    """``TrainSettings`` that train exactly their epochs (min_steps 0) unless ``keys`` say
+    otherwise: these tests count epochs on tiny data sets."""
+    return TrainSettings(**({"min_steps": 0} | keys))
+
+
 ARCHITECTURES = {
     "linear": Architecture(6, 4),
     "relu": Architecture(6, 4, activation="relu"),
@@ -268,17 +276,17 @@ def test_unknown_model_raises():
 
 
 def test_min_steps_raises_the_epochs_of_models_whose_epochs_hold_few_batches(data):
-    settings = TrainSettings(batch_size=8, epochs=4, min_steps=100)
+    settings = fixed_epochs(batch_size=8, epochs=4, min_steps=100)
     plans = {model: FitPlan(model, data, ARCH, settings, 0) for model in ("control", "ko")}
     assert plans["control"].batches_per_epoch == 5 and plans["ko"].batches_per_epoch == 25
     assert plans["control"].n_epochs == 20  # 100 steps
     assert plans["ko"].n_epochs == 4  # 4 epochs are already 100 steps
-    assert FitPlan("control", data, ARCH, TrainSettings(batch_size=8, epochs=4), 0).n_epochs == 4
+    assert FitPlan("control", data, ARCH, fixed_epochs(batch_size=8, epochs=4), 0).n_epochs == 4
     assert len(list(plans["control"].epochs())) == 20
 
 
 def test_cosine_schedule_anneals_from_lr_towards_zero():
-    settings = TrainSettings(lr=0.02, lr_schedule="cosine")
+    settings = fixed_epochs(lr=0.02, lr_schedule="cosine")
     rates = [settings.lr_at(epoch, 60) for epoch in range(1, 61)]
     assert rates[0] == 0.02
     assert all(a > b for a, b in itertools.pairwise(rates))
@@ -287,16 +295,16 @@ def test_cosine_schedule_anneals_from_lr_towards_zero():
 
 
 def test_constant_schedule_stays():
-    settings = TrainSettings(lr=0.02, lr_schedule="constant")
+    settings = fixed_epochs(lr=0.02, lr_schedule="constant")
     assert [settings.lr_at(epoch, 10) for epoch in range(1, 11)] == [0.02] * 10
 
 
 def test_unknown_settings_are_refused():
     for bad in ({"lr_schedule": "step"}, {"schedule": "sequential"}, {"relabel": "sometimes"}):
         with pytest.raises(ValueError, match=repr(next(iter(bad.values())))):
-            TrainSettings(**bad)
+            fixed_epochs(**bad)
     with pytest.raises(ValueError, match="restarts"):
-        TrainSettings(restarts=0)
+        fixed_epochs(restarts=0)
 
 
 # -------------------------------------------------------------------------- gradients and Adam, stacked
@@ -397,7 +405,7 @@ def test_a_network_trained_among_others_is_the_network_trained_alone():
         for seed, model in zip([0, 1, 2, 0, 1], [*TRAINED, "ko"], strict=True):
             restarts = 2 if model in ("ko", "do") else 1
             epochs = 2 if model == "noko" else 3  # a shorter plan: its networks idle at the end
-            settings = TrainSettings(lr=0.01, batch_size=8, epochs=epochs, restarts=restarts, relabel="never")
+            settings = fixed_epochs(lr=0.01, batch_size=8, epochs=epochs, restarts=restarts, relabel="never")
             fits.append(Fit(model, replicate_data(architecture, seed), settings, seed))
         plans = [FitPlan(f.model, f.data, architecture, f.settings, f.seed) for f in fits]
         starts = [initial_networks(architecture, f.settings, f.seed) for f in fits]
@@ -416,9 +424,7 @@ def test_a_network_trained_among_others_is_the_network_trained_alone():
 def test_same_fits_same_bytes(kind):
     architecture = ARCHITECTURES[kind]
     fits = [
-        Fit(
-            model, replicate_data(architecture, seed), TrainSettings(batch_size=8, epochs=3, restarts=2), seed
-        )
+        Fit(model, replicate_data(architecture, seed), fixed_epochs(batch_size=8, epochs=3, restarts=2), seed)
         for seed in (0, 1)
         for model in TRAINED
     ]
@@ -431,7 +437,7 @@ def test_same_fits_same_bytes(kind):
 
 
 def test_networks_over_the_memory_budget_are_trained_in_turns_and_come_out_the_same(data):
-    fits = [Fit(model, data, TrainSettings(batch_size=8, epochs=3, restarts=3), 1) for model in TRAINED]
+    fits = [Fit(model, data, fixed_epochs(batch_size=8, epochs=3, restarts=3), 1) for model in TRAINED]
     one = member_bytes(ARCH, 8)
     assert batches_of_fits(fits, ARCH, None) == [[(number, range(3)) for number in range(4)]]
     assert batches_of_fits(fits, ARCH, 6 * one) == [
@@ -456,7 +462,7 @@ def test_networks_over_the_memory_budget_are_trained_in_turns_and_come_out_the_s
 
 def test_a_diverged_fit_split_across_batches_is_named_once_all_its_restarts_are_trained(data):
     fits = [
-        Fit("ko", data, TrainSettings(lr=1e9, batch_size=8, epochs=3, restarts=3, lr_schedule="constant"), 2)
+        Fit("ko", data, fixed_epochs(lr=1e9, batch_size=8, epochs=3, restarts=3, lr_schedule="constant"), 2)
     ]
     with pytest.raises(TrainingDiverged, match="all 3 restarts"):
         train_fits(fits, ARCH, memory_bytes=2 * member_bytes(ARCH, 8))
@@ -464,7 +470,7 @@ def test_a_diverged_fit_split_across_batches_is_named_once_all_its_restarts_are_
 
 def test_the_closed_form_and_autograd_train_the_same_network(data):
     for model in TRAINED:
-        settings = TrainSettings(lr=0.01, batch_size=8, epochs=6)
+        settings = fixed_epochs(lr=0.01, batch_size=8, epochs=6)
         closed = train(model, data, ARCH, settings, seed=1, closed_form=True)
         automatic = train(model, data, ARCH, settings, seed=1, closed_form=False)
         assert_close_weights(closed.network, automatic.network)
@@ -473,7 +479,7 @@ def test_the_closed_form_and_autograd_train_the_same_network(data):
 
 # -------------------------------------------------------------------------------------------- train()
 
-SETTINGS = TrainSettings(lr=0.01, batch_size=8, epochs=4, init="glorot", lr_schedule="cosine")
+SETTINGS = fixed_epochs(lr=0.01, batch_size=8, epochs=4, init="glorot", lr_schedule="cosine")
 
 
 @pytest.mark.parametrize("model", TRAINED)
@@ -493,7 +499,7 @@ def test_models_differ_only_in_masking(data):
     """All models start from the same weights; without silenced sets ko/do/noko/control coincide."""
     start = initialize(two_layer(6, 4), "glorot", seeding.generator(3, "model_init"))
     for model in TRAINED:
-        assert_same_weights(fit(model, data, TrainSettings(epochs=0), 3)[0], start)
+        assert_same_weights(fit(model, data, fixed_epochs(epochs=0), 3)[0], start)
 
     control_rows = data.set_index == 0
     control_only = BehaviorData(
@@ -517,7 +523,7 @@ def test_control_model_ignores_the_silenced_sets(data):
 @pytest.mark.parametrize("model", ["control", "noko", "ko"])
 def test_epoch_loss_is_the_mean_squared_error_over_the_rows_trained_on(data, model):
     """With lr = 0 the weights stay at their start, so epoch 1's loss is the start network's MSE."""
-    frozen = TrainSettings(lr=0.0, batch_size=8, epochs=2, lr_schedule="constant")
+    frozen = fixed_epochs(lr=0.0, batch_size=8, epochs=2, lr_schedule="constant")
     net, losses = fit(model, data, frozen, 2)
     start = initialize(two_layer(6, 4), "glorot", seeding.generator(2, "model_init"))
     assert_same_weights(net, start)
@@ -532,26 +538,26 @@ def test_epoch_loss_is_the_mean_squared_error_over_the_rows_trained_on(data, mod
 
 
 def test_training_lowers_the_loss(data):
-    _, losses = fit("ko", data, TrainSettings(lr=0.01, batch_size=8, epochs=15), 0)
+    _, losses = fit("ko", data, fixed_epochs(lr=0.01, batch_size=8, epochs=15), 0)
     assert losses[-1] < 0.5 * losses[0]
 
 
 def test_train_follows_the_schedule(data):
     """Epoch 1 runs at lr under both schedules; epoch 2 of 2 runs at lr / 2 under cosine."""
-    constant = TrainSettings(lr=0.01, batch_size=8, epochs=2, lr_schedule="constant")
-    cosine = TrainSettings(lr=0.01, batch_size=8, epochs=2, lr_schedule="cosine")
+    constant = fixed_epochs(lr=0.01, batch_size=8, epochs=2, lr_schedule="constant")
+    cosine = fixed_epochs(lr=0.01, batch_size=8, epochs=2, lr_schedule="cosine")
     _, loss_constant = fit("noko", data, constant, 0)
     _, loss_cosine = fit("noko", data, cosine, 0)
     assert loss_constant[0] == loss_cosine[0]
     assert loss_constant[1] != loss_cosine[1]
-    one_epoch = TrainSettings(lr=0.01, batch_size=8, epochs=1, lr_schedule="constant")
+    one_epoch = fixed_epochs(lr=0.01, batch_size=8, epochs=1, lr_schedule="constant")
     assert (
         fit("noko", data, one_epoch, 0)[1] == loss_constant[:1]
     )  # a shorter run is the start of a longer one
 
 
 def test_huge_learning_rate_raises_training_diverged_naming_model_seed_and_epoch(data):
-    settings = TrainSettings(lr=1e9, batch_size=8, epochs=5, lr_schedule="constant")
+    settings = fixed_epochs(lr=1e9, batch_size=8, epochs=5, lr_schedule="constant")
     with pytest.raises(TrainingDiverged) as info:
         fit("ko", data, settings, 3)
     message = str(info.value)
@@ -560,11 +566,11 @@ def test_huge_learning_rate_raises_training_diverged_naming_model_seed_and_epoch
 
 def test_learning_rate_1e6_is_reported_as_diverged(data):
     with pytest.raises(TrainingDiverged):
-        fit("ko", data, TrainSettings(lr=1e6, batch_size=8, epochs=5, lr_schedule="constant"), 3)
+        fit("ko", data, fixed_epochs(lr=1e6, batch_size=8, epochs=5, lr_schedule="constant"), 3)
 
 
 def test_a_diverged_fit_among_others_is_named(data):
-    fits = [Fit("noko", data, SETTINGS, 0), Fit("ko", data, TrainSettings(lr=1e9, batch_size=8, epochs=3), 5)]
+    fits = [Fit("noko", data, SETTINGS, 0), Fit("ko", data, fixed_epochs(lr=1e9, batch_size=8, epochs=3), 5)]
     with pytest.raises(TrainingDiverged, match="'ko', seed 5"):
         train_fits(fits, ARCH)
 
@@ -581,7 +587,7 @@ def test_knockout_training_recovers_the_fly_units_and_noko_does_not():
         FlySettings(n_inputs=10, n_hidden=4, noise_sd=0.01), DataSettings(200, 2, 500), seed=1
     )
     data = simulated_data(train_table, 10, 4)
-    settings = TrainSettings(lr=0.01, batch_size=16, epochs=40)
+    settings = fixed_epochs(lr=0.01, batch_size=16, epochs=40)
     results = train_fits([Fit(model, data, settings, 1) for model in ("noko", "ko")], Architecture(10, 4))
     trained = {model: result.network for model, result in zip(("noko", "ko"), results, strict=True)}
     scores = metrics.neural_scores(trained, probe, simulated_layout(10, 4, 1, None), fly)
@@ -601,25 +607,25 @@ def test_trained_network_is_an_ordinary_module(data):
 
 
 def test_restart_zero_is_the_network_a_single_run_starts_from():
-    nets = initial_networks(ARCH, TrainSettings(restarts=4), seed=5)
-    [single] = initial_networks(ARCH, TrainSettings(restarts=1), seed=5)
+    nets = initial_networks(ARCH, fixed_epochs(restarts=4), seed=5)
+    [single] = initial_networks(ARCH, fixed_epochs(restarts=1), seed=5)
     assert_same_weights(nets[0], single)
     assert not torch.equal(nets[1].hidden.weight, nets[0].hidden.weight)
-    for a, b in zip(nets, initial_networks(ARCH, TrainSettings(restarts=4), seed=5), strict=True):
+    for a, b in zip(nets, initial_networks(ARCH, fixed_epochs(restarts=4), seed=5), strict=True):
         assert_same_weights(a, b)
 
 
 def test_the_kept_restart_has_the_lowest_final_loss(data):
     architecture = ARCHITECTURES["relu"]
     result = train(
-        "ko", data, architecture, TrainSettings(lr=0.01, batch_size=8, epochs=5, restarts=3), seed=2
+        "ko", data, architecture, fixed_epochs(lr=0.01, batch_size=8, epochs=5, restarts=3), seed=2
     )
     finals = result.losses[-1]
     assert len(set(finals)) == 3  # independent initial weights
     assert result.chosen == int(np.argmin(finals))
-    starts = initial_networks(architecture, TrainSettings(restarts=3), seed=2)
+    starts = initial_networks(architecture, fixed_epochs(restarts=3), seed=2)
     alone, _, _ = train_from(
-        "ko", data, architecture, TrainSettings(lr=0.01, batch_size=8, epochs=5), 2, [starts[result.chosen]]
+        "ko", data, architecture, fixed_epochs(lr=0.01, batch_size=8, epochs=5), 2, [starts[result.chosen]]
     )
     assert_close_weights(result.network, alone)
 
@@ -634,7 +640,7 @@ def deep_data():
 def test_a_deep_several_output_network_trains_reproducibly_and_lowers_the_loss(deep_data):
     architecture, data = deep_data
     assert data.y.shape == (5 * 60, 3)
-    settings = TrainSettings(lr=0.01, batch_size=16, epochs=15, restarts=2)
+    settings = fixed_epochs(lr=0.01, batch_size=16, epochs=15, restarts=2)
     first = train("ko", data, architecture, settings, seed=0)
     torch.manual_seed(1)
     second = train("ko", data, architecture, settings, seed=0)
@@ -648,7 +654,7 @@ def test_a_deep_several_output_network_trains_reproducibly_and_lowers_the_loss(d
 
 def test_a_restart_that_diverges_is_never_kept(deep_data):
     architecture, data = deep_data
-    settings = TrainSettings(lr=1e9, batch_size=16, epochs=3, restarts=2, lr_schedule="constant")
+    settings = fixed_epochs(lr=1e9, batch_size=16, epochs=3, restarts=2, lr_schedule="constant")
     with pytest.raises(TrainingDiverged, match="all 2 restarts"):
         train("ko", data, architecture, settings, seed=0)
 
@@ -658,12 +664,12 @@ def test_a_restart_that_diverges_is_never_kept(deep_data):
 
 def test_relabelling_is_for_the_model_that_masks_the_matching_unit():
     relu, linear = Architecture(6, 4, activation="relu"), Architecture(6, 4)
-    assert relabels("ko", relu, TrainSettings())  # auto: ReLU networks
-    assert not relabels("ko", linear, TrainSettings())
-    assert relabels("ko", linear, TrainSettings(relabel="always"))
-    assert not relabels("ko", relu, TrainSettings(relabel="never"))
+    assert relabels("ko", relu, fixed_epochs())  # auto: ReLU networks
+    assert not relabels("ko", linear, fixed_epochs())
+    assert relabels("ko", linear, fixed_epochs(relabel="always"))
+    assert not relabels("ko", relu, fixed_epochs(relabel="never"))
     for model in ("control", "noko", "do"):  # nothing they mask depends on the units' order
-        assert not relabels(model, relu, TrainSettings(relabel="always"))
+        assert not relabels(model, relu, fixed_epochs(relabel="always"))
 
 
 def test_best_order_solves_the_assignment_and_keeps_an_order_that_is_already_best():
@@ -681,7 +687,7 @@ def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind):
     a pass per unit with one: both are each network's loss with that unit masked."""
     architecture = ARCHITECTURES[kind]
     data = replicate_data(architecture, 3)
-    nets = initial_networks(architecture, TrainSettings(restarts=2, init="pytorch"), seed=3)
+    nets = initial_networks(architecture, fixed_epochs(restarts=2, init="pytorch"), seed=3)
     stack = NetworkStack.of(nets)
     layers = stack.layers(stack.params)
     set_index = torch.from_numpy(data.silenced_unit()).clamp(min=0)
@@ -741,7 +747,7 @@ def unit_r2(fly, net, x) -> np.ndarray:
 def test_relabelling_puts_swapped_units_back_where_gradient_steps_cannot(small_replicate, relabel):
     """ko started from the fly itself with two units exchanged: only relabelling undoes it."""
     fly, data, x = relu_fly_and_data(small_replicate)
-    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel=relabel)
+    settings = fixed_epochs(lr=1e-4, batch_size=40, epochs=2, relabel=relabel)
     net, records, _ = train_from("ko", data, fly.architecture, settings, 0, [swapped(fly, 0, 2)])
     r2 = unit_r2(fly, net, x)
     if relabel == "always":
@@ -760,7 +766,7 @@ def test_relabelling_handles_a_line_that_silences_two_units(small_replicate, swa
     changes no loss and nothing is relabelled."""
     set_units = ((), (0,), (1, 2), (3,))
     fly, data, x = relu_fly_and_data(small_replicate, torch.tensor([0, 1, 2, 2, 3]), set_units)
-    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel="always")
+    settings = fixed_epochs(lr=1e-4, batch_size=40, epochs=2, relabel="always")
     net, records, _ = train_from("ko", data, fly.architecture, settings, 0, [swapped(fly, *swap)])
     r2 = unit_r2(fly, net, x)
     assert records[0].relabelled == ([1] if relabelled else [])
@@ -773,7 +779,7 @@ def test_relabelling_handles_a_line_that_silences_two_units(small_replicate, swa
 def test_relabelling_in_a_batch_reorders_only_its_own_networks(small_replicate):
     """A swapped ko beside an unswapped one and a noko: only the swapped one is relabelled."""
     fly, data, x = relu_fly_and_data(small_replicate)
-    settings = TrainSettings(lr=1e-4, batch_size=40, epochs=2, relabel="always")
+    settings = fixed_epochs(lr=1e-4, batch_size=40, epochs=2, relabel="always")
     plans = [FitPlan(model, data, fly.architecture, settings, 0) for model in ("ko", "noko")]
     stack, first, records = train_members(
         plans, [[swapped(fly, 0, 2), copy.deepcopy(fly)], [swapped(fly, 0, 2)]]
@@ -787,7 +793,7 @@ def test_relabelling_in_a_batch_reorders_only_its_own_networks(small_replicate):
 @pytest.mark.parametrize("n_hidden", [2, 6])
 def test_relabelling_trains_models_smaller_and_larger_than_the_fly(data, n_hidden):
     architecture = Architecture(6, n_hidden, activation="relu")
-    settings = TrainSettings(lr=0.01, batch_size=8, epochs=4, restarts=2, relabel="always")
+    settings = fixed_epochs(lr=0.01, batch_size=8, epochs=4, restarts=2, relabel="always")
     result = train("ko", data, architecture, settings, seed=0)
     assert result.network.architecture == architecture and len(result.relabelled) == 2
     assert all(set(epochs) <= {1, 2, 4} for epochs in result.relabelled)

@@ -18,10 +18,11 @@ class TrainSettings:
     lr: float = 1e-2
     batch_size: int = 64
     epochs: int = 60
-    min_steps: int = 0
+    min_steps: int = 16000
     """At least this many Adam steps per network: a model whose epochs hold few batches
     (small data sets, the control set alone) trains for more epochs, so that how far
-    training gets does not shrink with the data (Adam converges in steps, not epochs)."""
+    training gets does not shrink with the data (Adam converges in steps, not epochs).
+    0: ``epochs`` alone."""
     init: str = "glorot"
     lr_schedule: str = "cosine"
     schedule: str = "interleaved"
