@@ -52,7 +52,7 @@ def matched_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray) -> np.nd
 def matched_from_r2(r2: np.ndarray) -> np.ndarray:
     """Per row (neuron) of an R² matrix [neuron, model unit], the R² of the model unit a
     one-to-one matching of maximum total R² gives it (0 for neurons left unmatched)."""
-    # imported here: scipy.optimize costs ~0.7 s, which evaluate_behavior would pay for nothing
+    # imported here: scipy.optimize costs ~0.4-0.7 s, which a job that needs no matching would pay for nothing
     from scipy.optimize import linear_sum_assignment
 
     fly_units, model_units = linear_sum_assignment(r2, maximize=True)

@@ -268,7 +268,7 @@ def core_code(script):
 TRAINING_ENV = (
     "../../envs/torch-cuda.yaml" if config["train"]["cuda_env"] else "../../envs/torch.yaml"
 )
-"""train_model's conda env (with --sdm conda): a CUDA build of pytorch for GPU nodes, or the default."""
+"""train_models' conda env (with --sdm conda): a CUDA build of pytorch for GPU nodes, or the default."""
 # ---------------------------------------------------------------- how work is cut into jobs
 # train.one_job_per: experiment: one job per experiment (the main run, or a sweep point)
 # draws every seed's data, one fits every seed's models (all their networks as one batched
