@@ -42,9 +42,11 @@ DIVERGED_LOSS_FACTOR = 1000.0
 (predicting the mean scores 1x) has diverged. Adam's bounded steps often keep such a run
 finite, so waiting for NaN would let a useless fit through."""
 CHUNK_BYTES = 32 << 20
-"""What one chunk of the plan (row indices, row weights, masks, coefficients of every
-member's steps) may take on the device."""
+"""What one chunk of the plan (every member's row indices, row weights, masks and loss
+bins for its steps) may take on the device."""
 MAX_CHUNK_STEPS = 512
+"""Steps a chunk holds at most: the epoch losses are read back, and divergence checked,
+between chunks."""
 
 
 @dataclass
