@@ -166,6 +166,8 @@ BEHAVIOR_CASES = [
     ("infinite output", edit("y_01", 9, np.inf), "column y_01, row 9: inf"),
     ("text input", edit("x_02", 3, "abc"), "column x_02, row 3 ('abc'): not a number"),
     ("empty set name", edit("set", 2, ""), "column set, row 2: empty"),
+    ("missing set name", edit("set", 5, None), "column set, row 5: no value (text required)"),
+    ("numbers as set names", lambda t: t.assign(set=range(len(t))), "column set, row 0: 0 is not text"),
     ("control silences", edit("silenced", 0, "A"), "row 0: set 'control' silences 'A'"),
     (
         "set silences nothing",

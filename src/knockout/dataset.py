@@ -185,12 +185,14 @@ def _check_numeric(path: Path, table: pd.DataFrame, columns: list[str], nan_allo
 
 def _check_text(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
     values = table[column]
-    bad = ~values.map(lambda value: isinstance(value, str)).to_numpy()
+    if isinstance(values.dtype, pd.StringDtype):  # text wherever a value is present
+        bad = values.isna().to_numpy()
+    else:
+        bad = ~values.map(lambda value: isinstance(value, str)).to_numpy()
     if bad.any():
-        raise InputFileError(
-            f"{path}: column {column}, row {_first_row(table, bad)}: {values.iloc[np.flatnonzero(bad)[0]]!r} "
-            f"is not text"
-        )
+        value = values.iloc[np.flatnonzero(bad)[0]]
+        problem = "no value (text required)" if pd.isna(value) else f"{value} is not text"
+        raise InputFileError(f"{path}: column {column}, row {_first_row(table, bad)}: {problem}")
     return values
 
 
