@@ -23,6 +23,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from knockout import models, seeding
@@ -55,27 +56,30 @@ class BatchOrder:
         self.sets, self.batch_size, self.schedule, self.consumers = sets, batch_size, schedule, consumers
         self.width = min(batch_size, max(len(rows) for _, rows in sets))
         """Columns of an epoch's row table: the largest batch."""
+        # The index work of an epoch is done in numpy (a few microseconds a call, where a
+        # small torch operation costs several times that); the draws stay torch's.
+        self._rows = [rows.numpy() for _, rows in sets]
         # Per set, where each batch's rows sit in the set's shuffled rows (-1: padding), and
         # the set of each batch: the same every epoch, so laid out once.
         self._positions, self._set_of_batch = [], []
-        for number, (_, rows) in enumerate(sets):
-            starts = torch.arange(0, len(rows), batch_size)
-            positions = starts[:, None] + torch.arange(self.width)
-            self._positions.append(torch.where(positions < len(rows), positions, -1))
-            self._set_of_batch.append(torch.full((len(starts),), number))
+        for number, rows in enumerate(self._rows):
+            starts = np.arange(0, len(rows), batch_size)
+            positions = starts[:, None] + np.arange(self.width)
+            self._positions.append(np.where(positions < len(rows), positions, -1))
+            self._set_of_batch.append(np.full(len(starts), number))
         self._fixed = self._table(range(len(sets))) if schedule == "interleaved" else None
         self._generator = seeding.generator(seed, "schedule")
         self._drawn = 0
         self._kept: dict[int, list] = {}
 
-    def _table(self, order) -> tuple[torch.Tensor, torch.Tensor]:
+    def _table(self, order) -> tuple[np.ndarray, np.ndarray]:
         """For sets shuffled and concatenated in ``order``: where each batch's rows sit in
         the concatenation ([batches, width], -1 padding), and each batch's set."""
         tables, offset = [], 0
         for number in order:
-            tables.append(torch.where(self._positions[number] >= 0, self._positions[number] + offset, -1))
-            offset += len(self.sets[number][1])
-        return torch.cat(tables), torch.cat([self._set_of_batch[number] for number in order])
+            tables.append(np.where(self._positions[number] >= 0, self._positions[number] + offset, -1))
+            offset += len(self._rows[number])
+        return np.concatenate(tables), np.concatenate([self._set_of_batch[number] for number in order])
 
     def epoch(self, number: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Epoch ``number``'s batches (epochs are taken in order by each consumer): the rows
@@ -94,15 +98,18 @@ class BatchOrder:
         if self.schedule == "blocked":
             order = torch.randperm(len(self.sets), generator=self._generator).tolist()
         table, set_of_batch = self._fixed or self._table(order)
-        shuffled = torch.cat(
-            [self.sets[s][1][torch.randperm(len(self.sets[s][1]), generator=self._generator)] for s in order]
-            + [torch.tensor([-1])]  # what the padding's -1 picks
+        shuffled = np.concatenate(
+            [self._rows[s][self._permutation(len(self._rows[s]))] for s in order]
+            + [np.array([-1])]  # what the padding's -1 picks
         )
         rows = shuffled[table]
         if self.schedule == "interleaved":
-            shuffle = torch.randperm(len(rows), generator=self._generator)
+            shuffle = self._permutation(len(rows))
             rows, set_of_batch = rows[shuffle], set_of_batch[shuffle]
-        return rows, set_of_batch
+        return torch.from_numpy(rows), torch.from_numpy(set_of_batch)
+
+    def _permutation(self, n: int) -> np.ndarray:
+        return torch.randperm(n, generator=self._generator).numpy()
 
 
 def keep_masks(
