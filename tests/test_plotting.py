@@ -215,6 +215,16 @@ def test_the_identifiability_figures_draw_every_model(tmp_path, seeds):
         assert_png(tmp_path / name / "figure.png", SETTINGS)
 
 
+def test_a_log_axis_over_many_decades_has_no_minor_ticks_and_a_narrow_one_keeps_them():
+    neural = neural_table([0])  # effects 0.01 ... 1: two decades and a bit
+    narrow = silencing_effect_figure(neural, SETTINGS).axes[0]
+    assert len(narrow.xaxis.get_minorticklocs()) > 0 and len(narrow.yaxis.get_minorticklocs()) > 0
+    neural.loc[0, "silencing_effect"] = 1e-7  # a model unit whose silencing does almost nothing
+    wide = silencing_effect_figure(neural, SETTINGS).axes[0]
+    assert len(wide.xaxis.get_minorticklocs()) == 0 and len(wide.yaxis.get_minorticklocs()) == 0
+    assert len(wide.xaxis.get_majorticklocs()) > 0
+
+
 @pytest.mark.parametrize(("values", "log_x"), [([0.01, 0.1, 1.0], True), (["linear", "relu"], False)])
 def test_sweep_figure_plots_ko_do_and_their_difference_against_the_value(tmp_path, values, log_x):
     seeds = [0, 1, 2]

@@ -274,6 +274,17 @@ def _unit_scatter_panels(
     return fig, axes
 
 
+WIDE_LOG_AXIS_DECADES = 3
+"""A log axis spanning more decades than this gets no minor ticks: eight per decade are too
+close to read there, and laying them out was most of such a figure's drawing time."""
+
+
+def _no_minor_ticks_on_wide_log_axes(ax: Axes) -> None:
+    for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() == "log" and low > 0 and math.log10(high / low) > WIDE_LOG_AXIS_DECADES:
+            axis.set_minor_locator(ticker.NullLocator())
+
+
 def estimation_floor(neural: pd.DataFrame) -> float | None:
     """σ²·d/n, read back from the prediction c² / (c² + σ²·d/n) of the silenced units
     (None where the table has no prediction strictly between 0 and 1)."""
@@ -314,6 +325,7 @@ def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSet
                 label=f"√(σ²·d/n) = {math.sqrt(floor):.2g} (best R² 0.5)",
             )
         ax.set_xscale("log")
+        _no_minor_ticks_on_wide_log_axes(ax)
     axes[0].legend(loc="upper left", fontsize="small")
     return fig
 
@@ -356,6 +368,7 @@ def silencing_effect_figure(neural: pd.DataFrame, settings: PlotSettings) -> Fig
     for ax in axes:
         ax.plot(limits, limits, color="black", linewidth=0.8, label="equal effect")
         ax.set(xscale="log", yscale="log", xlim=limits, ylim=limits)
+        _no_minor_ticks_on_wide_log_axes(ax)
     axes[0].legend(loc="upper left", fontsize="small")
     return fig
 
