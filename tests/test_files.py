@@ -58,6 +58,19 @@ def test_write_table_is_byte_reproducible(small_replicate, tmp_path):
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
 
 
+def test_only_text_columns_are_dictionary_encoded(tmp_path):
+    import pyarrow.parquet
+
+    table = pd.DataFrame({"set": ["control", "A"] * 50, "x_00": np.linspace(0, 1, 100), "seed": 3})
+    write_table(table, tmp_path / "t.parquet")
+    row_group = pyarrow.parquet.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
+    encodings = {row_group.column(i).path_in_schema: row_group.column(i).encodings for i in range(3)}
+    assert "RLE_DICTIONARY" in encodings["set"]
+    assert "RLE_DICTIONARY" not in encodings["x_00"] and "RLE_DICTIONARY" not in encodings["seed"]
+    write_table(table[["x_00"]], tmp_path / "numbers.parquet")  # no text column at all
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "numbers.parquet"), table[["x_00"]])
+
+
 def assert_input_error_starts_with_path(path, columns=("a",)):
     with pytest.raises(InputFileError) as info:
         read_table(path, columns)
@@ -446,7 +459,7 @@ def test_a_weights_file_that_is_not_a_zip_archive_is_refused(tmp_path):
 def test_a_parquet_table_larger_than_the_limit_is_refused_from_its_metadata(tmp_path):
     from knockout import tables
 
-    write_table(pd.DataFrame({"a": np.zeros(100_000)}), tmp_path / "t.parquet")
+    pd.DataFrame({"a": np.zeros(100_000)}).to_parquet(tmp_path / "t.parquet")  # dictionary-encoded
     tables.check_parquet_size(tmp_path / "t.parquet")  # within the limit
     assert (tmp_path / "t.parquet").stat().st_size < 10_000  # 100000 zeros compress to almost nothing
     with pytest.raises(InputFileError, match=r"t\.parquet: 100000 rows x 1 columns would take 0\.00 GiB"):
