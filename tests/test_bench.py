@@ -70,16 +70,15 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
         for layout in ["experiment", "seed", "model"]
         for scenario in ["full run", "no-op rerun", "plot-only rerun"]
     ]
-    # 1 seed: data, training (1 job, or 4 per model), the optimum, the evaluation, the summary,
-    # plot; nothing to redo; the plot alone.
-    assert pipeline["jobs"].tolist() == [6, 0, 1, 6, 0, 1, 9, 0, 1]
+    # 1 seed: data, training (1 job, or 4 per model), the evaluation (with the optimum), the
+    # summary, plot; nothing to redo; the plot alone.
+    assert pipeline["jobs"].tolist() == [5, 0, 1, 5, 0, 1, 8, 0, 1]
     jobs = pd.read_parquet(out / "jobs.parquet")
     assert jobs.groupby(["one_job_per", "rule"]).size().to_dict() == {
         (layout, rule): count
         for layout, train_jobs in [("experiment", 1), ("seed", 1), ("model", 4)]
         for rule, count in [
-            ("evaluate_models", 1),
-            ("fit_knockout_optimum", 1),
+            ("evaluate_models_with_optimum", 1),
             ("generate_fly_data", 1),
             ("plot", 1),
             ("summarize", 1),
@@ -88,7 +87,7 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
     }
     assert (jobs["work_s"] > 0).all() and (jobs["startup_s"] > 0).all()
     sweeps = pd.read_parquet(out / "sweeps.parquet")
-    assert sweeps["jobs"].tolist() == [6]  # data, training, optimum, evaluation; its summary, figure
+    assert sweeps["jobs"].tolist() == [5]  # data, training, evaluation; its summary, figure
     imports = pd.read_parquet(out / "imports.parquet")
     assert {"torch", "pandas"} <= set(imports["module"])
     assert (out / "benchmark.png").stat().st_size > 10_000

@@ -68,9 +68,7 @@ def missing_packages(script: Path, env: Path) -> set[str]:
 
 
 def test_the_rule_files_are_found():
-    assert {"generate_fly_data", "train_models", "fit_knockout_optimum", "evaluate_models", "plot"} <= set(
-        workflow_rules()
-    )
+    assert {"generate_fly_data", "train_models", "evaluate_models", "plot"} <= set(workflow_rules())
 
 
 @pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)

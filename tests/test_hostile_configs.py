@@ -80,7 +80,7 @@ def test_an_overlay_config_is_checked_on_its_own_and_the_shipped_sweeps_only_for
 def test_the_optimum_can_be_switched_off(tmp_path):
     workdir = copy_workflow(tmp_path, TINY_CONFIG | {"optimum": False})
     jobs = scheduled_jobs(workdir)
-    assert "fit_knockout_optimum" not in jobs and jobs["train_models"] == 1
+    assert "evaluate_models_with_optimum" not in jobs and jobs["evaluate_models"] == 1
 
 
 def test_asking_for_conda_without_conda_is_one_sentence(tmp_path):

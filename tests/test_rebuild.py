@@ -23,6 +23,8 @@ N_SEEDS, N_MODELS = len(SEEDS), len(MODELS)
 LAYOUTS = ["experiment", "seed", "model"]
 PLOT_ONLY = {"plot": 1, "all": 1}
 SUMMARY = {"summarize": 1, **PLOT_ONLY}
+EVALUATION = "evaluate_models_with_optimum"
+"""The tiny run's networks are linear and simulated: its evaluation also fits the optimum."""
 
 
 def jobs(layout: str, *steps: str, seeds: int = N_SEEDS) -> dict[str, int]:
@@ -31,11 +33,9 @@ def jobs(layout: str, *steps: str, seeds: int = N_SEEDS) -> dict[str, int]:
     per_experiment = layout == "experiment"
     count = {
         "generate_fly_data": 1 if per_experiment else seeds,
-        "fit_knockout_optimum": 1 if per_experiment else seeds,
         "train_models": 1 if per_experiment else seeds * (N_MODELS if layout == "model" else 1),
-        "evaluate_models": 1 if per_experiment else seeds,
     }
-    return {step: count[step] for step in steps} | {"evaluate_models": count["evaluate_models"], **SUMMARY}
+    return {step: count[step] for step in steps} | {EVALUATION: 1 if per_experiment else seeds, **SUMMARY}
 
 
 def retrain_all(layout):
@@ -43,7 +43,7 @@ def retrain_all(layout):
 
 
 def everything(layout):
-    return jobs(layout, "generate_fly_data", "fit_knockout_optimum", "train_models")
+    return jobs(layout, "generate_fly_data", "train_models")
 
 
 @pytest.fixture(scope="module", params=LAYOUTS)
@@ -126,9 +126,7 @@ def test_a_plot_key_only_replots(finished_run, edit_config, change):
     ],
     ids=["lr", "epochs", "batch_size", "lr_schedule", "min_steps"],
 )
-def test_a_training_key_retrains_every_model_but_keeps_the_data_and_the_optimum(
-    finished_run, edit_config, layout, change
-):
+def test_a_training_key_retrains_every_model_and_keeps_the_data(finished_run, edit_config, layout, change):
     edit_config(change)
     assert scheduled_jobs(finished_run) == retrain_all(layout)
 
@@ -170,9 +168,7 @@ def test_an_appended_seed_runs_that_seed_or_its_experiment(finished_run, edit_co
     if layout == "experiment":  # the experiment's jobs now have one more seed: they all rerun
         assert scheduled_jobs(finished_run) == everything(layout)
     else:
-        assert scheduled_jobs(finished_run) == jobs(
-            layout, "generate_fly_data", "fit_knockout_optimum", "train_models", seeds=1
-        )
+        assert scheduled_jobs(finished_run) == jobs(layout, "generate_fly_data", "train_models", seeds=1)
     dry_run = snakemake(finished_run, "-n")
     assert "results/seed7/fly.pt" in dry_run.stdout + dry_run.stderr
 
@@ -183,10 +179,10 @@ def test_an_appended_seed_runs_that_seed_or_its_experiment(finished_run, edit_co
         ("plotting.py", "plot"),
         ("summary.py", "summarize"),
         ("metrics.py", ()),
-        ("identifiability.py", ("fit_knockout_optimum",)),
+        ("identifiability.py", ()),
         ("training/plan.py", ("train_models",)),
         ("training/engine.py", ("train_models",)),
-        ("simulation.py", ("generate_fly_data", "fit_knockout_optimum", "train_models")),
+        ("simulation.py", ("generate_fly_data", "train_models")),
     ],
 )
 def test_editing_a_core_module_reruns_exactly_what_uses_it(finished_run, edit_source, layout, module, steps):
@@ -213,16 +209,16 @@ def test_editing_a_caption_template_redraws_only_the_figures(finished_run):
 
 def sweep_jobs(layout: str, points: int, with_optimum: int) -> dict[str, int]:
     """Jobs of a sweep of ``points`` new points of one seed each; ``with_optimum`` of them
-    linear. Under one job per experiment, the sweep points' copies of the rules run them."""
+    linear (their evaluation fits the optimum). Under one job per experiment, the sweep
+    points' copies of the rules run them."""
     suffix = "_sweep" if layout == "experiment" else ""
     per_point = {
-        "generate_fly_data": 1,
-        "train_models": N_MODELS if layout == "model" else 1,
-        "evaluate_models": 1,
+        "generate_fly_data": points,
+        "train_models": points * (N_MODELS if layout == "model" else 1),
+        "evaluate_models": points - with_optimum,
+        "evaluate_models_with_optimum": with_optimum,
     }
-    counts = {f"{rule}{suffix}": count * points for rule, count in per_point.items()}
-    if with_optimum:
-        counts[f"fit_knockout_optimum{suffix}"] = with_optimum
+    counts = {f"{rule}{suffix}": count for rule, count in per_point.items() if count}
     return {**counts, "summarize_sweep": 1, "plot_sweep": 1, "sweeps": 1}
 
 

@@ -120,17 +120,18 @@ def memory_estimates(config: dict) -> dict[str, float]:
     neurons = data["n_probe"] * (d + fly["n_hidden"]) * 4 * 3
     model = _model_architecture(config)
     widths = [d, *model["encoder"], model["n_hidden"], *model["decoder"], n_outputs]
-    estimates = {
-        "generate_fly_data": behavior + neurons,
-        "train_models": training_estimates(config)[0],
-        "evaluate_models": behavior + neurons + data["n_probe"] * max(widths) * 8 * 8,
-    }
+    optimum = 0  # the knockout optimum's statistics and normal equations, where it is fitted
     linear = model["activation"] == "linear" and not model["encoder"] and not model["decoder"]
     if config["optimum"] and linear and n_outputs == 1:
         h = model["n_hidden"]
         statistics = n_sets * (d + 1) ** 2 * 8 * 3
         dense = (h * (d + 1) + 1) ** 2 * 8 * 3 if (data["n_silenced"] or fly["n_hidden"]) != h else 0
-        estimates["fit_knockout_optimum"] = behavior + statistics + dense
+        optimum = statistics + dense
+    estimates = {
+        "generate_fly_data": behavior + neurons,
+        "train_models": training_estimates(config)[0],
+        "evaluate_models": behavior + neurons + max(data["n_probe"] * max(widths) * 8 * 8, optimum),
+    }
     return {step: RUNTIME_BYTES + estimate for step, estimate in estimates.items()}
 
 

@@ -10,7 +10,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from knockout.models import CONTRAST, OPTIMUM
+from knockout.models import CONTRAST
 from knockout import dataset
 from knockout.config_checks import (
     GIB,
@@ -275,14 +275,23 @@ TRAINING_ENV = (
 # computation), one evaluates them; seed: those jobs per seed; model: as seed, but a
 # training job per seed and model. A rule's outputs are fixed patterns, so under one job
 # per experiment the sweep points, whose seeds are sweep_seeds, get a copy of each such
-# rule (`use rule ... as ..._sweep`), and the rule itself serves the main run only.
+# rule (`use rule ... as ..._sweep`), and the rule itself serves the main run only. For
+# the same reason the evaluation comes in two rules: with the optimum's network among its
+# outputs (experiments that have one), and without.
 JOB_GRAIN = config["train"]["one_job_per"]
 ONE_JOB_PER_EXPERIMENT = JOB_GRAIN == "experiment"
-SWEEP_FOLDERS = "|".join(re.escape(folder) for folder in EXPERIMENTS if folder) or "(?!)"
-MAIN_FOLDERS = (
-    "(?:)" if ONE_JOB_PER_EXPERIMENT else "(?:{})".format("|".join(map(re.escape, EXPERIMENTS)))
-)
-"""Which experiments a rule serves, its sweep copy serving the others; the main run (""), or all."""
+
+
+def experiments_pattern(experiments):
+    """A wildcard constraint matching exactly these experiment folders (nothing: none)."""
+    experiments = list(experiments)
+    return "(?:{})".format("|".join(map(re.escape, experiments))) if experiments else "(?!)"
+
+
+MAIN_EXPERIMENTS = [""] if ONE_JOB_PER_EXPERIMENT else list(EXPERIMENTS)
+"""The experiments a rule serves, its sweep copy serving the others: the main run, or all."""
+SWEEP_EXPERIMENTS = [folder for folder in EXPERIMENTS if folder] if ONE_JOB_PER_EXPERIMENT else []
+MAIN_FOLDERS, SWEEP_FOLDERS = map(experiments_pattern, (MAIN_EXPERIMENTS, SWEEP_EXPERIMENTS))
 REPLICATES_JOB = "{experiment}replicates" if ONE_JOB_PER_EXPERIMENT else "{experiment}seed{seed}"
 TRAIN_JOB = REPLICATES_JOB + ("_{model}" if JOB_GRAIN == "model" else "")
 """A job's name in logs/ and benchmarks/."""
@@ -318,11 +327,20 @@ TRAINED_FILES = {
     "models": "results/{experiment}seed{seed}/models/{model}.pt",
     "losses": "results/{experiment}seed{seed}/models/{model}_loss.parquet",
 }
-OPTIMUM_FILES = {"network": "results/{experiment}seed{seed}/models/optimum.pt"}
 EVALUATION_FILES = {
     kind: f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet"
     for kind in ["behavior", "silencing", "neural", "responses", "knockout_loss"]
 }
+OPTIMUM_FILES = {"optimum": "results/{experiment}seed{seed}/models/optimum.pt"}
+"""The exact optimum's network, fitted in the evaluation job where there is one."""
+
+
+def evaluated_with_optimum(experiments, optimum):
+    """A constraint matching those of ``experiments`` with the knockout optimum (``optimum``
+    True: their evaluation job fits it too) or without it."""
+    return experiments_pattern(
+        experiment for experiment in experiments if has_knockout_optimum(experiment) == optimum
+    )
 
 
 def trained_models(wildcards):
@@ -355,18 +373,12 @@ def convergence_tolerances(wildcards):
     return experiment_config(wildcards)["train"]["convergence"]
 
 
-def evaluated_models(wildcards):
-    """The trained models and, for linear networks, the knockout optimum."""
-    optimum = [OPTIMUM] if has_knockout_optimum(wildcards.experiment) else []
-    return [*MODELS, *optimum]
-
-
 def model_files(wildcards):
-    """The networks one evaluation job scores, seed after seed and model after model."""
+    """The trained networks one evaluation job scores, seed after seed and model after model."""
     return [
         f"results/{wildcards.experiment}seed{seed}/models/{model}.pt"
         for seed in job_seeds(wildcards)
-        for model in evaluated_models(wildcards)
+        for model in MODELS
     ]
 
 

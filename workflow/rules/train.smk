@@ -26,38 +26,10 @@ rule train_models:
         "../scripts/train_models.py"
 
 
-rule fit_knockout_optimum:
-    input:
-        unpack(data_files("behavior")),
-    output:
-        **outputs_of(OPTIMUM_FILES, config["seeds"]),
-    log:
-        f"logs/fit_knockout_optimum/{REPLICATES_JOB}.log",
-    benchmark:
-        f"benchmarks/fit_knockout_optimum/{REPLICATES_JOB}.tsv"
-    wildcard_constraints:
-        experiment=MAIN_FOLDERS,
-    conda:
-        "../../envs/torch.yaml"
-    params:
-        code=core_code("fit_knockout_optimum.py"),
-        seeds=job_seeds,
-        behavior=behavior_reading,
-        architectures=architectures,
-    script:
-        "../scripts/fit_knockout_optimum.py"
-
-
 if ONE_JOB_PER_EXPERIMENT:
 
     use rule train_models as train_models_sweep with:
         output:
             **outputs_of(TRAINED_FILES, config["sweep_seeds"]),
-        wildcard_constraints:
-            experiment=SWEEP_FOLDERS,
-
-    use rule fit_knockout_optimum as fit_knockout_optimum_sweep with:
-        output:
-            **outputs_of(OPTIMUM_FILES, config["sweep_seeds"]),
         wildcard_constraints:
             experiment=SWEEP_FOLDERS,

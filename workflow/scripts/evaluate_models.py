@@ -3,11 +3,18 @@ on every test set and output (with the noise ceiling where the true network is k
 each unit's silencing effect on each output, neural R² three ways against the recorded
 neurons (and, where the true network is known, contribution, weight cosine and the
 predicted R²), every unit's response to each neuron stimulus, and the knockout objective
-on the training rows (against which ko's convergence to the exact optimum is judged)."""
+on the training rows (against which ko's convergence to the exact optimum is judged).
+
+Where the rule lists the optimum's network among its outputs (linear simulated networks),
+the job first fits the knockout objective's exact optimum to each seed's training data,
+saves it and scores it beside the trained models."""
+
+import logging
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout, expect_layout, read_neurons, read_rows
+from knockout.identifiability import KnockoutStatistics, knockout_optimum
 from knockout.jobs import run_job
 from knockout.metrics import (
     DataDesign,
@@ -17,12 +24,23 @@ from knockout.metrics import (
     response_table,
     silencing_table,
 )
-from knockout.network import Architecture
+from knockout.models import OPTIMUM
+from knockout.network import Architecture, KnockoutNet
 
 
 def per_seed(files, number: int):
     """A seed's file: its own (the simulated fly's), or the data folder's one."""
     return files[number if len(files) > 1 else 0]
+
+
+def fitted_optimum(train: BehaviorData, n_hidden: int, seed: int) -> KnockoutNet:
+    """The knockout objective's exact optimum on one seed's training data, as a network."""
+    statistics = KnockoutStatistics.of(
+        train.x.numpy(), train.y[:, 0].numpy(), train.silenced_unit(), n_hidden
+    )
+    optimum = knockout_optimum(statistics)
+    logging.info("seed %d: the optimum's knockout MSE %.8g", seed, optimum.knockout_mse(statistics))
+    return optimum.as_network()
 
 
 def main(snakemake) -> None:
@@ -58,6 +76,9 @@ def main(snakemake) -> None:
         if neurons is None:  # nothing recorded: the model units' responses to the test inputs
             neurons = test_rows[list(layout.inputs)].reset_index(drop=True)
         output = {kind: getattr(snakemake.output, kind)[number] for kind in snakemake.output.keys()}  # noqa: SIM118
+        if OPTIMUM in output:
+            nets[OPTIMUM] = fitted_optimum(train, architecture.n_hidden, seed)
+            weights.save_network(nets[OPTIMUM], output.pop(OPTIMUM))
         tables.write_table(
             behavior_scores(nets, test, layout, fly, design.silenced_activity if design else 0.0),
             output["behavior"],
