@@ -289,7 +289,7 @@ def experiments_pattern(experiments):
 
 
 MAIN_EXPERIMENTS = [""] if ONE_JOB_PER_EXPERIMENT else list(EXPERIMENTS)
-"""The experiments a rule serves, its sweep copy serving the others: the main run, or all."""
+"""The experiments each rule serves (its sweep copy serving the others), the main run or all."""
 SWEEP_EXPERIMENTS = [folder for folder in EXPERIMENTS if folder] if ONE_JOB_PER_EXPERIMENT else []
 MAIN_FOLDERS, SWEEP_FOLDERS = map(experiments_pattern, (MAIN_EXPERIMENTS, SWEEP_EXPERIMENTS))
 REPLICATES_JOB = "{experiment}replicates" if ONE_JOB_PER_EXPERIMENT else "{experiment}seed{seed}"
