@@ -18,15 +18,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from knockout.tables import read_table
+from knockout import naming
+from knockout.tables import read_seed_tables, read_table
 
 LAST_FRACTION = 0.1
 LOSS_COLUMNS = ["epoch", "step", "restart", "train_mse", "chosen"]
 """A training job's loss table: every restart's mean training MSE per epoch, and the Adam
 steps taken by the end of that epoch; ``chosen`` is 1 on the rows of the restart kept."""
-GAP_COLUMNS = ["seed", "knockout_mse_ko", "knockout_mse_optimum", "gap"]
-"""Per seed: trained ko's knockout objective on its training rows, the exact optimum's, and
-ko's distance to it (ko minus optimum)."""
+GAP_MEASURES = ["knockout_mse_ko", "knockout_mse_optimum", "gap"]
+"""Trained ko's knockout objective on its training rows, the exact optimum's, and ko's
+distance to it (ko minus optimum)."""
+GAP_COLUMNS = ["seed", *GAP_MEASURES]
 CONVERGENCE_COLUMNS = ["seed", "model", "final_mse", "late_improvement", "relative_gap", "converged"]
 """summary/convergence.parquet: per seed and model; relative_gap is ko's gap to the exact
 optimum over the optimum's loss (NaN where there is none)."""
@@ -74,6 +76,11 @@ def optimum_gaps(knockout_losses: pd.DataFrame) -> pd.DataFrame | None:
     ko, optimum = by_model["ko"], by_model["optimum"]
     table = pd.DataFrame({"knockout_mse_ko": ko, "knockout_mse_optimum": optimum, "gap": ko - optimum})
     return table.reset_index()[GAP_COLUMNS]
+
+
+def read_optimum_gaps(paths: list, seeds: list[int]) -> pd.DataFrame | None:
+    """:func:`optimum_gaps` from every seed's ``eval/knockout_loss.parquet``."""
+    return optimum_gaps(read_seed_tables(paths, seeds, naming.KNOCKOUT_LOSS_COLUMNS))
 
 
 def chosen_losses(table: pd.DataFrame) -> list[float]:

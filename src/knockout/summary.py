@@ -12,6 +12,7 @@ import pandas as pd
 from scipy.special import stdtrit  # the t quantile; scipy.stats takes ~1 s to import
 
 from knockout import models
+from knockout.convergence import GAP_MEASURES
 
 CONFIDENCE = 0.95
 NEURAL_MEASURES = ["r2", "r2_matched", "r2_decoded", "weight_cosine"]
@@ -23,8 +24,6 @@ SEED_MEASURES = [
     "behavior_r2_control",
 ]
 """Per seed and model: the neural measures' median and mean over units, and behaviour."""
-OPTIMUM_MEASURES = ["knockout_mse_ko", "knockout_mse_optimum", "gap"]
-"""ko's knockout objective, the exact optimum's and the gap (``convergence.optimum_gaps``)."""
 INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "n_seeds"]
 
 
@@ -88,7 +87,7 @@ def replicate_summaries(
     """
     models = across_seeds(seed_statistics(behavior, neural), ["model"], SEED_MEASURES)
     if optimum is not None:
-        gap = across_seeds(optimum.assign(model="ko"), ["model"], OPTIMUM_MEASURES)
+        gap = across_seeds(optimum.assign(model="ko"), ["model"], GAP_MEASURES)
         models = pd.concat([models, gap], ignore_index=True)
     return {
         "behavior": across_seeds(

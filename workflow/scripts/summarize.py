@@ -1,12 +1,12 @@
 """One experiment's replicates summarised: means over seeds with 95 % confidence intervals,
 and whether every training converged."""
 
-from knockout import naming, tables
+from knockout import tables
 from knockout.convergence import (
     Tolerances,
     convergence_table,
-    optimum_gaps,
     read_loss_tables,
+    read_optimum_gaps,
     unconverged_warnings,
 )
 from knockout.jobs import run_job, warn
@@ -17,9 +17,7 @@ def main(snakemake) -> None:
     seeds, tolerances = snakemake.params.seeds, Tolerances(**snakemake.params.convergence)
     behavior = tables.read_behavior_scores(snakemake.input.behavior, seeds)
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
-    optimum = optimum_gaps(
-        tables.read_seed_tables(snakemake.input.knockout_loss, seeds, naming.KNOCKOUT_LOSS_COLUMNS)
-    )
+    optimum = read_optimum_gaps(snakemake.input.knockout_loss, seeds)
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
     convergence = convergence_table(losses, tolerances, optimum)
     for warning in unconverged_warnings(convergence, tolerances):

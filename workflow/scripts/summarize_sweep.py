@@ -4,12 +4,12 @@ train.convergence); the convergence of every network beside it."""
 
 import pandas as pd
 
-from knockout import naming, tables
+from knockout import tables
 from knockout.convergence import (
     Tolerances,
     convergence_table,
-    optimum_gaps,
     read_loss_tables,
+    read_optimum_gaps,
     unconverged_warnings,
 )
 from knockout.jobs import run_job, warn
@@ -42,11 +42,10 @@ def main(snakemake) -> None:
         neural = tables.read_neural_scores(inputs.neural[per_seed], seeds)
         points.append(seed_statistics(behavior, neural).assign(value=value))
         losses = read_loss_tables(inputs.losses[per_network], seeds, models)
-        knockout = tables.read_seed_tables(
-            inputs.knockout_loss[per_seed], seeds, naming.KNOCKOUT_LOSS_COLUMNS
-        )
         tolerances = Tolerances(**settings)
-        table = convergence_table(losses, tolerances, optimum_gaps(knockout))
+        table = convergence_table(
+            losses, tolerances, read_optimum_gaps(inputs.knockout_loss[per_seed], seeds)
+        )
         for warning in unconverged_warnings(table, tolerances):
             warn(f"sweep {snakemake.wildcards.sweep} = {value}: {warning}")
         convergence.append(table.assign(value=value))
