@@ -24,6 +24,10 @@ include: "workflow/rules/plot.smk"
 include: "workflow/rules/sweeps.smk"
 
 
+onstart:
+    record_data_source()
+
+
 # On a cluster, the cheap steps that read every seed's tables run where snakemake runs.
 localrules:
     all,

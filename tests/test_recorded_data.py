@@ -26,6 +26,8 @@ RECORDED = ["A", "B", "D", "F"]
 N_INPUTS, ROWS_PER_SET = 10, 240
 MODELS = ["control", "noko", "ko", "do"]
 SEEDS = [0, 1]
+RESULTS = "results/data/experiment"
+"""Where the data folder ``experiment``'s results go (beside the fly's, never into them)."""
 
 
 def write_experiment(folder: Path) -> None:
@@ -90,7 +92,7 @@ def bottleneck(state: dict, x: np.ndarray) -> np.ndarray:
 
 def test_the_tables_say_what_was_recorded_and_silenced_and_leave_the_unknown_empty(finished_run):
     for seed in SEEDS:
-        neural = pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
+        neural = pd.read_parquet(finished_run / f"{RESULTS}/seed{seed}/eval/neural.parquet")
         ko = neural[neural["model"] == "ko"].set_index("unit_name")
         assert ko.index.tolist() == UNITS
         assert ko["recorded"].tolist() == [int(u in RECORDED) for u in UNITS]
@@ -99,17 +101,17 @@ def test_the_tables_say_what_was_recorded_and_silenced_and_leave_the_unknown_emp
         assert (
             ko[["contribution", "weight_cosine", "r2_predicted", "fly_silencing_effect"]].isna().all().all()
         )
-        behavior = pd.read_parquet(finished_run / f"results/seed{seed}/eval/behavior.parquet")
+        behavior = pd.read_parquet(finished_run / f"{RESULTS}/seed{seed}/eval/behavior.parquet")
         assert behavior["noise_ceiling"].isna().all()  # no true network to compare with
         assert set(behavior["set"]) == set(SETS) and set(behavior["output"]) == {"y_00", "y_01"}
         assert dict(zip(behavior["set"], behavior["silenced_units"], strict=True))["D+E"] == "D+E"
-        silencing = pd.read_parquet(finished_run / f"results/seed{seed}/eval/silencing.parquet")
+        silencing = pd.read_parquet(finished_run / f"{RESULTS}/seed{seed}/eval/silencing.parquet")
         assert len(silencing[silencing["model"] == "ko"]) == len(UNITS) * 2  # every unit, each output
-        responses = pd.read_parquet(finished_run / f"results/seed{seed}/eval/responses.parquet")
+        responses = pd.read_parquet(finished_run / f"{RESULTS}/seed{seed}/eval/responses.parquet")
         assert [c for c in responses.columns if c.startswith("r_")] == [f"r_{u}" for u in UNITS]
-    figures = sorted(p.stem for p in (finished_run / "results/figures").glob("*.png"))
+    figures = sorted(p.stem for p in (finished_run / RESULTS / "figures").glob("*.png"))
     assert figures == ["behavior_r2", "loss_curves", "neural_r2", "neural_r2_three_ways"]
-    caption = (finished_run / "results/figures/behavior_r2.rst").read_text()
+    caption = (finished_run / RESULTS / "figures/behavior_r2.rst").read_text()
     assert "On recorded data there is no noise ceiling" in caption, caption
     assert "\n    data:\n" in caption and "\n    fly:" not in caption, caption  # the fly is not used
 
@@ -118,9 +120,9 @@ def test_recorded_neural_r2_recomputed_from_the_weight_files(finished_run):
     neurons = pd.read_parquet(finished_run / "experiment/neurons.parquet")
     x = neurons[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64)
     for seed in SEEDS:
-        table = pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
+        table = pd.read_parquet(finished_run / f"{RESULTS}/seed{seed}/eval/neural.parquet")
         for model in MODELS:
-            model_units = bottleneck(load_state(finished_run / f"results/seed{seed}/models/{model}.pt"), x)
+            model_units = bottleneck(load_state(finished_run / f"{RESULTS}/seed{seed}/models/{model}.pt"), x)
             rows = table[table["model"] == model].set_index("unit_name")
             for unit in RECORDED:
                 recorded = neurons[f"r_{unit}"].notna().to_numpy()
@@ -133,7 +135,7 @@ def test_recorded_neural_r2_recomputed_from_the_weight_files(finished_run):
 
 def test_knockout_training_identifies_the_recorded_single_unit_lines(finished_run):
     for seed in SEEDS:
-        neural = pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
+        neural = pd.read_parquet(finished_run / f"{RESULTS}/seed{seed}/eval/neural.parquet")
         r2 = neural.pivot(index="unit_name", columns="model", values="r2")
         single = r2.loc[["A", "B"]]  # recorded, and silenced alone
         assert (single["ko"] > 0.9).all() and single["ko"].mean() > single["do"].mean() + 0.3, r2
@@ -185,12 +187,12 @@ def test_a_folder_without_neurons_trains_evaluates_and_plots(tmp_path):
     write_experiment(workdir / "experiment")
     (workdir / "experiment/neurons.parquet").unlink()
     snakemake(workdir)
-    neural = pd.read_parquet(workdir / "results/seed0/eval/neural.parquet")
+    neural = pd.read_parquet(workdir / RESULTS / "seed0/eval/neural.parquet")
     assert (neural["recorded"] == 0).all() and neural["r2"].isna().all()
     assert neural["silencing_effect"].notna().all()
-    responses = pd.read_parquet(workdir / "results/seed0/eval/responses.parquet")
+    responses = pd.read_parquet(workdir / RESULTS / "seed0/eval/responses.parquet")
     assert len(responses) == 2 * len(SETS) * ROWS_PER_SET // 4  # the test inputs (test_fraction 0.25)
-    assert sorted(p.stem for p in (workdir / "results/figures").glob("*.png")) == [
+    assert sorted(p.stem for p in (workdir / RESULTS / "figures").glob("*.png")) == [
         "behavior_r2",
         "loss_curves",
         "neural_r2",

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from knockout.errors import InputFileError, ResourceLimit, TrainingDiverged
+from knockout.sources import file_digest
 
 USER_ERRORS = (InputFileError, ResourceLimit, TrainingDiverged)
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
@@ -28,6 +29,23 @@ def warn(message: str) -> None:
     """A warning the user must see: in the job's log and, as one line, on the console."""
     logging.warning("%s", message)
     print(f"WARNING: {message}", file=sys.__stderr__)
+
+
+def expect_planned_content(planned: dict[str, str]) -> None:
+    """Stop if a data file a job has just read is not the content the run was planned with.
+
+    The workflow gives each job reading a data folder's files their content digests, taken
+    when the run was planned, as a parameter: a file rewritten later makes those jobs stale
+    for the next run (Snakemake reruns a job whose parameters changed, even where the new
+    file is older than the job's outputs). Checked after the job has read the files, this
+    stops a job that read a file rewritten during the run, instead of mixing old and new data.
+    """
+    for path, digest in planned.items():
+        if file_digest(path) != digest:
+            raise InputFileError(
+                f"data.source: {path} changed since this run started (its content is not what the "
+                f"run was planned with); run snakemake again: it redoes the steps that read it"
+            )
 
 
 def _user_message(error: Exception) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -79,7 +80,16 @@ def digests(files: Iterable[Path]) -> dict[str, str]:
     or the project folder moves), and it names the module that changed, while the
     console's list of each job's inputs stays short.
     """
-    return {_name(Path(path)): hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] for path in files}
+    return {_name(Path(path)): file_digest(path)[:16] for path in files}
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's content (hex), read in chunks: a data file may be large."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _name(path: Path) -> str:

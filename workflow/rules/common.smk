@@ -24,7 +24,7 @@ from knockout.config_checks import (
     training_estimates,
 )
 from knockout.errors import InputFileError
-from knockout.sources import core_files, digests
+from knockout.sources import core_files, digests, file_digest
 
 SCHEMA = "../schemas/config.schema.yaml"
 with open(WORKFLOW_ROOT / "workflow" / "schemas" / "config.schema.yaml") as _schema:
@@ -70,12 +70,66 @@ MODELS = config["models"]
 SCRIPTS = WORKFLOW_ROOT / "workflow" / "scripts"
 
 
-# Every experiment by its folder under results/: "" is config/config.yaml itself; a sweep
-# point "sweeps/<sweep>/<value>/" is the same config with one key set to the value. A
+def main_folder(settings):
+    """Where an experiment's results go under results/ (and its logs under logs/): the
+    simulated fly's at the top, a data folder's in data/<the folder's name>/, so that runs
+    on different data started from one working directory never write into each other's
+    folders (each with its own sweeps/ inside)."""
+    if settings["data"]["source"] == SIMULATED:
+        return ""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(settings["data"]["source"]).resolve().name)
+    return f"data/{name or 'root'}/"
+
+
+MAIN = main_folder(config)
+"""The main experiment's folder under results/ ("" for the simulated fly)."""
+DATA_SOURCE_RECORD = f"results/{MAIN}data_source.txt"
+"""A data folder's results folder names the folder it holds the results of (written when a
+run starts), so that another folder of the same name is refused instead of overwriting them."""
+
+
+def _data_source_name():
+    """The data folder as the record names it: relative to the working directory where it
+    lies inside it (moving the whole project keeps its results), else absolute."""
+    source = Path(config["data"]["source"]).resolve()
+    try:
+        return source.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(source)
+
+
+def data_source_problem():
+    """One line if the main experiment's results folder holds another data folder's results."""
+    if not MAIN:
+        return None
+    record = Path(DATA_SOURCE_RECORD)
+    recorded = record.read_text(encoding="utf-8").strip() if record.is_file() else None
+    if recorded is not None and recorded != _data_source_name():
+        return (
+            f"data.source {_data_source_name()}: results/{MAIN} holds the results of another "
+            f"folder of the same name, {recorded}; rename one of the two folders, or delete "
+            f"results/{MAIN} to start this one's afresh"
+        )
+    return None
+
+
+def record_data_source():
+    """At the start of a run (not a dry run): name the data folder in its results folder."""
+    if MAIN:
+        Path(DATA_SOURCE_RECORD).parent.mkdir(parents=True, exist_ok=True)
+        Path(DATA_SOURCE_RECORD).write_text(_data_source_name() + "\n", encoding="utf-8")
+
+
+if problem := data_source_problem():
+    raise WorkflowError(problem)
+
+
+# Every experiment by its folder under results/: MAIN is config/config.yaml itself; a sweep
+# point "<MAIN>sweeps/<sweep>/<value>/" is the same config with one key set to the value. A
 # point's problems stop only the sweeps target (sweep_tables), not the main run.
 # A point whose whole config equals an earlier point's (the default value of several
 # sweeps, or two sweeps that reach one config) is run once, in the earlier point's folder.
-EXPERIMENTS = {"": config}
+EXPERIMENTS = {MAIN: config}
 SWEEP_VALUES = {}
 SWEEP_PROBLEMS = {}
 SWEEP_POINT_FOLDERS = {}
@@ -89,7 +143,7 @@ for sweep, value, where, point in sweep_points(config):
         SWEEP_PROBLEMS.setdefault(sweep, str(error))
         continue
     folder = _FOLDER_OF_CONFIG.setdefault(
-        json.dumps(checked, sort_keys=True), f"sweeps/{sweep}/{value}/"
+        json.dumps(checked, sort_keys=True), f"{MAIN}sweeps/{sweep}/{value}/"
     )
     SWEEP_POINT_FOLDERS[sweep, value] = folder
     EXPERIMENTS.setdefault(folder, checked)
@@ -108,7 +162,7 @@ def experiment_config(wildcards):
 
 def experiment_seeds(experiment):
     """Replicates of an experiment: ``seeds``, or ``sweep_seeds`` for a sweep point."""
-    return config["seeds"] if experiment == "" else config["sweep_seeds"]
+    return config["seeds"] if experiment == MAIN else config["sweep_seeds"]
 
 
 def config_slice(section):
@@ -179,6 +233,27 @@ def data_files(*kinds):
         return {kind: [str(path)] for kind, path in found.items() if path is not None}
 
     return files
+
+
+@functools.cache  # hashed once per workflow start, whatever the number of jobs reading it
+def _planned_digest(path):
+    return file_digest(path)
+
+
+def data_digests(*kinds):
+    """A ``params`` function: the content digests of a data folder's files of ``kinds`` that
+    a job reads ({} for the simulated fly, whose files the workflow writes). A file
+    rewritten after planning then reruns exactly the jobs that read it, on the next run
+    (their parameters changed), and a job that reads it mid-run stops
+    (knockout.jobs.expect_planned_content) instead of mixing two versions of the data."""
+
+    def digests(wildcards):
+        if is_simulated(wildcards.experiment):
+            return {}
+        files = data_files(*kinds)(wildcards)
+        return {path: _planned_digest(path) for paths in files.values() for path in paths}
+
+    return digests
 
 
 def behavior_reading(wildcards):
@@ -288,9 +363,11 @@ def experiments_pattern(experiments):
     return "(?:{})".format("|".join(map(re.escape, experiments))) if experiments else "(?!)"
 
 
-MAIN_EXPERIMENTS = [""] if ONE_JOB_PER_EXPERIMENT else list(EXPERIMENTS)
+MAIN_EXPERIMENTS = [MAIN] if ONE_JOB_PER_EXPERIMENT else list(EXPERIMENTS)
 """The experiments each rule serves (its sweep copy serving the others), the main run or all."""
-SWEEP_EXPERIMENTS = [folder for folder in EXPERIMENTS if folder] if ONE_JOB_PER_EXPERIMENT else []
+SWEEP_EXPERIMENTS = (
+    [folder for folder in EXPERIMENTS if folder != MAIN] if ONE_JOB_PER_EXPERIMENT else []
+)
 MAIN_FOLDERS, SWEEP_FOLDERS = map(experiments_pattern, (MAIN_EXPERIMENTS, SWEEP_EXPERIMENTS))
 REPLICATES_JOB = "{experiment}replicates" if ONE_JOB_PER_EXPERIMENT else "{experiment}seed{seed}"
 TRAIN_JOB = REPLICATES_JOB + ("_{model}" if JOB_GRAIN == "model" else "")
@@ -440,12 +517,13 @@ FIGURES = {
     "weight_cosine": "weight recovery",
     "loss_curves": "training loss per epoch",
 }
-"""The main experiment's figures (results/figures/<name>.png), with their report labels."""
+"""The main experiment's figures (results/<MAIN>figures/<name>.png), with their report labels."""
+FIGURE_FOLDER = f"results/{MAIN}figures/"
 VECTOR_FORMATS = [kind for kind in config["plot"]["formats"] if kind != "png"]
 """Copies of every figure besides the PNG that the report shows (plot.formats)."""
 GROUND_TRUTH_FIGURES = ["r2_vs_contribution", "silencing_effect", "weight_cosine"]
 """Figures that compare with the true network: drawn for simulated data only."""
-if not is_simulated(""):
+if not is_simulated(MAIN):
     FIGURES = {name: label for name, label in FIGURES.items() if name not in GROUND_TRUTH_FIGURES}
 
 
@@ -480,14 +558,16 @@ def made_with(experiment):
 
 def final_outputs():
     return [
-        *seed_tables("behavior", ""),
-        *seed_tables("neural", ""),
-        *expand("results/summary/{table}.parquet", table=SUMMARY_TABLES),
-        *expand("results/figures/{figure}.{kind}", figure=FIGURES, kind=config["plot"]["formats"]),
+        *seed_tables("behavior", MAIN),
+        *seed_tables("neural", MAIN),
+        *expand(f"results/{MAIN}summary/{{table}}.parquet", table=SUMMARY_TABLES),
+        *expand(
+            f"{FIGURE_FOLDER}{{figure}}.{{kind}}", figure=FIGURES, kind=config["plot"]["formats"]
+        ),
     ]
 
 
-SWEEP_FIGURE = "results/sweeps/{sweep}/ko_minus_do"
+SWEEP_FIGURE = f"results/{MAIN}sweeps/{{sweep}}/ko_minus_do"
 
 
 def sweep_outputs():

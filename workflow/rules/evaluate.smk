@@ -20,6 +20,7 @@ rule evaluate_models:
         "../../envs/torch.yaml"
     params:
         code=core_code("evaluate_models.py"),
+        data_digests=data_digests("behavior", "neurons"),
         seeds=job_seeds,
         models=MODELS,
         layout=lambda wildcards: data_layout(wildcards.experiment).as_dict(),

@@ -1,28 +1,28 @@
 rule plot:
     input:
-        behavior=seed_tables("behavior", ""),
-        neural=seed_tables("neural", ""),
-        losses=loss_tables(""),
+        behavior=seed_tables("behavior", MAIN),
+        neural=seed_tables("neural", MAIN),
+        losses=loss_tables(MAIN),
     output:
         **{
             figure: report(
-                f"results/figures/{figure}.png",
-                caption=report_caption(f"results/figures/{figure}.rst"),
+                f"{FIGURE_FOLDER}{figure}.png",
+                caption=report_caption(f"{FIGURE_FOLDER}{figure}.rst"),
                 category="Replicates",
                 labels={"figure": label},
             )
             for figure, label in FIGURES.items()
         },
         **{
-            f"{figure}_{kind}": f"results/figures/{figure}.{kind}"
+            f"{figure}_{kind}": f"{FIGURE_FOLDER}{figure}.{kind}"
             for figure in FIGURES
             for kind in VECTOR_FORMATS
         },
-        **{f"{figure}_caption": f"results/figures/{figure}.rst" for figure in FIGURES},
+        **{f"{figure}_caption": f"{FIGURE_FOLDER}{figure}.rst" for figure in FIGURES},
     log:
-        "logs/plot/plot.log",
+        f"logs/plot/{MAIN}plot.log",
     benchmark:
-        "benchmarks/plot/plot.tsv"
+        f"benchmarks/plot/{MAIN}plot.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
@@ -30,8 +30,8 @@ rule plot:
         plot=lookup(dpath="plot", within=config),
         seeds=config["seeds"],
         models=MODELS,
-        noise_sd=config["fly"]["noise_sd"] if is_simulated("") else None,
+        noise_sd=config["fly"]["noise_sd"] if is_simulated(MAIN) else None,
         captions={figure: caption_template(figure) for figure in FIGURES},
-        made_with=made_with(""),
+        made_with=made_with(MAIN),
     script:
         "../scripts/plot.py"

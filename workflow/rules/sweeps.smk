@@ -2,12 +2,12 @@ rule summarize_sweep:
     input:
         unpack(sweep_tables),
     output:
-        summary="results/sweeps/{sweep}/summary.parquet",
-        convergence="results/sweeps/{sweep}/convergence.parquet",
+        summary=f"results/{MAIN}sweeps/{{sweep}}/summary.parquet",
+        convergence=f"results/{MAIN}sweeps/{{sweep}}/convergence.parquet",
     log:
-        "logs/summarize_sweep/{sweep}.log",
+        f"logs/summarize_sweep/{MAIN}{{sweep}}.log",
     benchmark:
-        "benchmarks/summarize_sweep/{sweep}.tsv"
+        f"benchmarks/summarize_sweep/{MAIN}{{sweep}}.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
@@ -31,9 +31,9 @@ rule plot_sweep:
         figure=f"{SWEEP_FIGURE}.png",
         caption=f"{SWEEP_FIGURE}.rst",
     log:
-        "logs/plot_sweep/{sweep}.log",
+        f"logs/plot_sweep/{MAIN}{{sweep}}.log",
     benchmark:
-        "benchmarks/plot_sweep/{sweep}.tsv"
+        f"benchmarks/plot_sweep/{MAIN}{{sweep}}.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
@@ -44,6 +44,6 @@ rule plot_sweep:
         names=lambda wildcards: SWEEP_VALUES[wildcards.sweep],
         seeds=config["sweep_seeds"],
         caption=lambda wildcards: caption_template("sweep"),  # its braces are not wildcards
-        made_with=made_with("") | {"seeds": config["sweep_seeds"]},
+        made_with=made_with(MAIN) | {"seeds": config["sweep_seeds"]},
     script:
         "../scripts/plot_sweep.py"

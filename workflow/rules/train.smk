@@ -17,6 +17,7 @@ rule train_models:
         mem_mb=training_memory_mb,
     params:
         code=core_code("train_models.py"),
+        data_digests=data_digests("behavior"),
         seeds=job_seeds,
         models=trained_models,
         train=train_settings,

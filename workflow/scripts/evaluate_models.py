@@ -15,7 +15,7 @@ from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout, expect_layout, read_neurons, read_rows
 from knockout.identifiability import KnockoutStatistics, knockout_optimum
-from knockout.jobs import run_job
+from knockout.jobs import expect_planned_content, run_job
 from knockout.metrics import (
     DataDesign,
     behavior_scores,
@@ -73,6 +73,7 @@ def main(snakemake) -> None:
         if has_neurons and recordings is None:
             neurons, found = read_neurons(snakemake.input.neurons[number], layout)
             expect_layout(snakemake.input.neurons[number], found, layout)
+        expect_planned_content(snakemake.params.data_digests)
         if neurons is None:  # nothing recorded: the model units' responses to the test inputs
             neurons = test_rows[list(layout.inputs)].reset_index(drop=True)
         output = {kind: getattr(snakemake.output, kind)[number] for kind in snakemake.output.keys()}  # noqa: SIM118

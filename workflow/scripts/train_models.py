@@ -11,7 +11,7 @@ import torch
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout, read_rows
-from knockout.jobs import run_job
+from knockout.jobs import expect_planned_content, run_job
 from knockout.network import Architecture
 from knockout.training import Fit, TrainSettings, train_fits
 
@@ -57,6 +57,7 @@ def main(snakemake) -> None:
         )
         data = BehaviorData.from_table(train_rows, layout)
         fits += [Fit(model, data, TrainSettings(**snakemake.params.train[model]), seed) for model in models]
+    expect_planned_content(snakemake.params.data_digests)
     device = pick_device()
     budget = max(0, snakemake.resources.mem_mb - RUNTIME_MB) * MB
     logging.info(
