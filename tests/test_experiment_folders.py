@@ -9,7 +9,6 @@ time) reruns exactly the jobs that read it, and a job that reads it mid-run stop
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def rewrite_long_ago(path: Path, column: str) -> None:
 
 def files_and_digests(folder: Path) -> dict[str, tuple[str, int]]:
     return {
-        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        str(path.relative_to(folder)): (file_digest(path), path.stat().st_mtime_ns)
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
