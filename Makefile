@@ -19,7 +19,7 @@ run: venv
 	$(BIN)/snakemake --cores $(CORES)
 
 ## example: the worked example, knockout training on the recorded experiment in
-## examples/lc_lines/ (README, "Your own data"); runs in examples/, results in examples/results/
+## examples/lc_lines/ (README, "Your own data"); runs in examples/, results in examples/results/data/lc_lines/
 example: venv
 	$(BIN)/snakemake --cores $(CORES) --directory examples --configfile examples/config.yaml
 
