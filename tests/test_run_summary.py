@@ -68,7 +68,7 @@ def test_unconverged_networks_figures_and_the_report_command(run):
     warning, figures, report = summary()
     assert warning == (
         "WARNING: main run: 2 of 3 networks did not converge: seed 1 'ko' (loss 5.2% above the exact "
-        "optimum's); seed 1 'do' (loss still fell 20.0% over the last 10% of epochs) "
+        "optimum's); seed 1 'do' (loss still fell 20% over the last 10% of epochs) "
         "(results/summary/convergence.parquet); read their numbers as unfinished"
     )
     assert figures == "Figures (all): results/figures"

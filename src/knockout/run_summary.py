@@ -31,13 +31,17 @@ def path_shown(launch_dir: str | None) -> Callable[[str], str]:
     return os.path.abspath
 
 
+def _percent(share: float) -> str:
+    return f"{100 * share:.3g}%"
+
+
 def _network(row) -> str:
     """``seed 3 'ko' (loss 1.2% above the exact optimum's)``, from a convergence table's row
     (a sweep's: ``value 0.1, seed 3 ...``)."""
     if not math.isnan(row.relative_gap):
-        why = f"loss {row.relative_gap:.1%} above the exact optimum's"
+        why = f"loss {_percent(row.relative_gap)} above the exact optimum's"
     else:
-        why = f"loss still fell {row.late_improvement:.1%} over the last {LAST_FRACTION:.0%} of epochs"
+        why = f"loss still fell {_percent(row.late_improvement)} over the last {LAST_FRACTION:.0%} of epochs"
     where = f"value {row.value}, " if hasattr(row, "value") else ""
     return f"{where}seed {row.seed} {row.model!r} ({why})"
 
