@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from knockout import api, convergence, metrics, naming
-from knockout.behavior_data import BehaviorData
 from knockout.dataset import Dataset
 from knockout.identifiability import optimum_problem
 from knockout.network import Architecture
@@ -103,20 +102,19 @@ def test_the_optimum_is_refused_where_there_is_none_before_any_training(data):
 
 
 @pytest.mark.parametrize(
-    ("architecture", "set_units", "reason"),
+    ("architecture", "single_unit_sets", "reason"),
     [
-        (Architecture(6, 4), ((), (0,), (1,)), None),
-        (Architecture(6, 4, activation="relu"), ((), (0,)), "the units are relu"),
-        (Architecture(6, 4, decoder=(3,)), ((), (0,)), "the network has encoder or decoder layers"),
-        (Architecture(6, 4, n_outputs=2), ((), (0,)), "it has 2 outputs"),
-        (Architecture(6, 4), ((), (0, 1)), "a set silences several units"),
+        (Architecture(6, 4), True, None),
+        (Architecture(6, 4, activation="relu"), True, "the units are relu"),
+        (Architecture(6, 4, decoder=(3,)), True, "the network has encoder or decoder layers"),
+        (Architecture(6, 4, n_outputs=2), True, "it has 2 outputs"),
+        (Architecture(6, 4), False, "a set silences several units"),
     ],
 )
 def test_the_optimum_exists_only_for_linear_two_layer_one_output_single_unit_sets(
-    architecture, set_units, reason
+    architecture, single_unit_sets, reason
 ):
-    data = BehaviorData(torch.zeros(2, 6), torch.zeros(2, 1), torch.zeros(2, dtype=torch.long), set_units)
-    problem = optimum_problem(architecture, data)
+    problem = optimum_problem(architecture, single_unit_sets)
     assert problem == reason if reason is None else problem.endswith(f"here {reason}")
 
 
@@ -132,6 +130,17 @@ def test_progress_reaches_the_callback_and_ends_at_the_whole_training(data):
     last = reports[-1]
     assert last.fraction == 1.0 and last.fits[0].epoch == FAST["epochs"]
     assert math.isclose(last.fits[0].loss, fits.training["ko"].losses[-1][0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_a_gpu_asked_for_where_there_is_none_is_refused_in_one_line(data):
+    with pytest.raises(ValueError, match="device 'cuda': PyTorch sees no GPU here; use device='cpu'"):
+        api.fit(data, ["ko"], device="cuda", **FAST)
+
+
+def test_only_the_optimum_trains_nothing_and_has_no_losses(data):
+    fits = api.fit(data, ["optimum"], seed=2)
+    assert list(fits) == ["optimum"] and fits.training == {} and fits.losses.empty
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible")

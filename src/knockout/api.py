@@ -144,10 +144,12 @@ def fit(
     ``restarts`` ...). ``progress`` receives a :class:`~knockout.training.Progress` about
     every 10 s and at the end (``print`` shows it as one line)."""
     models = list(dict.fromkeys(spec(model).name for model in models))
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: PyTorch sees no GPU here; use device='cpu'")
     architecture = architecture or architecture_for(data)
     settings = TrainSettings(**train_settings)
     train_data, _ = split(data, seed, test_fraction)
-    if OPTIMUM in models and (problem := optimum_problem(architecture, train_data)):
+    if OPTIMUM in models and (problem := optimum_problem(architecture, train_data.single_unit_sets)):
         raise ValueError(f"model {OPTIMUM!r}: {problem}")
     trained = [model for model in models if spec(model).trained]
     fits = [Fit(model, train_data, settings, seed) for model in trained]

@@ -217,11 +217,12 @@ def _dense(statistics: KnockoutStatistics) -> UnitProducts:
     return UnitProducts(theta[:-1].reshape(h, d1), float(theta[-1]))
 
 
-def optimum_problem(architecture: Architecture, data: BehaviorData) -> str | None:
-    """Why the knockout objective of these networks and data has no exact optimum (None: it
-    has one). The derivation above needs linear two-layer networks with one output (the
-    objective is then least squares in the unit products) and sets that silence one unit
-    each (the set's weights are then the sum of the other units' products)."""
+def optimum_problem(architecture: Architecture, single_unit_sets: bool = True) -> str | None:
+    """Why the knockout objective of networks of ``architecture`` has no exact optimum on
+    data whose silenced sets do (``single_unit_sets``) or do not all silence one unit each
+    (None: it has one). The derivation above needs linear two-layer networks with one
+    output (the objective is then least squares in the unit products) and sets that
+    silence one unit each (a set's weights are then the sum of the other units' products)."""
     reasons = []
     if architecture.activation != "linear":
         reasons.append(f"the units are {architecture.activation}")
@@ -229,7 +230,7 @@ def optimum_problem(architecture: Architecture, data: BehaviorData) -> str | Non
         reasons.append("the network has encoder or decoder layers")
     if architecture.n_outputs != 1:
         reasons.append(f"it has {architecture.n_outputs} outputs")
-    if not data.single_unit_sets:
+    if not single_unit_sets:
         reasons.append("a set silences several units")
     if not reasons:
         return None
@@ -243,7 +244,7 @@ def fitted_optimum(data: BehaviorData, architecture: Architecture) -> KnockoutNe
     """The knockout objective's exact optimum on ``data`` (training rows) for networks of
     ``architecture``, as such a network; where :func:`optimum_problem` finds none, a
     ValueError saying why."""
-    if problem := optimum_problem(architecture, data):
+    if problem := optimum_problem(architecture, data.single_unit_sets):
         raise ValueError(problem)
     statistics = KnockoutStatistics.of(
         data.x.numpy(), data.y[:, 0].numpy(), data.silenced_unit(), architecture.n_hidden
