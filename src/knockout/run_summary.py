@@ -97,6 +97,6 @@ def error_line(logs: list[str]) -> str:
     """What to do when a run stopped, and where its logs are (``logs``: snakemake's own)."""
     own = f"; snakemake's own log: {', '.join(map(str, logs))}" if logs else ""
     return (
-        f"The run stopped: the ERROR line above says why; the failed job's full log is under "
+        f"The run stopped: the first error above says why; the failed job's full log is under "
         f"logs/<rule>/{own}. What finished is kept: after a fix, run snakemake again"
     )
