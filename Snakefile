@@ -47,3 +47,29 @@ rule all:
 rule sweeps:
     input:
         sweep_outputs(),
+
+
+onsuccess:
+    from knockout.run_summary import run_summary
+
+    for line in run_summary(
+        convergence={"main run": rules.summarize.output.convergence.format(experiment="")}
+        | {
+            f"sweep {sweep}": rules.summarize_sweep.output.convergence.format(sweep=sweep)
+            for sweep in SWEEP_VALUES
+        },
+        figures={
+            "all": list(rules.plot.output),
+            "sweeps": [rules.plot_sweep.output.figure.format(sweep=s) for s in SWEEP_VALUES],
+        },
+        report="results/report.html",
+        configfiles=workflow.overwrite_configfiles,
+        launch_dir=os.environ.get("PWD"),
+    ):
+        print(line)
+
+
+onerror:
+    from knockout.run_summary import error_line
+
+    print(error_line(log))

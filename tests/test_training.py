@@ -13,7 +13,7 @@ import pytest
 import torch
 from nets import silenced_unit, simulated_data, two_layer
 
-from knockout import metrics, models, naming, seeding
+from knockout import convergence, metrics, models, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import simulated_layout
 from knockout.errors import TrainingDiverged
@@ -25,12 +25,13 @@ from knockout.training import (
     batches_of_fits,
     initial_networks,
     member_bytes,
+    progress,
     relabels,
     train,
     train_fits,
 )
 from knockout.training.adam import BlockAdam
-from knockout.training.engine import kept_restart, train_members
+from knockout.training.engine import MemberRecord, kept_restart, train_members
 from knockout.training.plan import BatchOrder, FitPlan, keep_masks, keep_matrix
 from knockout.training.relabel import best_order, knockout_costs
 from knockout.training.stack import NetworkStack, closed_form_fits, with_ones
@@ -798,3 +799,67 @@ def test_relabelling_trains_models_smaller_and_larger_than_the_fly(data, n_hidde
     assert result.network.architecture == architecture and len(result.relabelled) == 2
     assert all(set(epochs) <= {1, 2, 4} for epochs in result.relabelled)
     assert math.isfinite(result.chosen_losses[-1])
+
+
+# ------------------------------------------------------------------------------------ progress
+
+
+def test_progress_comes_at_chunk_ends_over_every_batch_and_changes_no_network(data, monkeypatch):
+    """Every report (none withheld: 0 s apart) comes where the engine already reads back
+    (a chunk's end, here one per batch of networks trained in turns, never a step), covers
+    every fit, and the last one is the training's end; the networks are those trained
+    without it."""
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.0)
+    fits = [Fit(model, data, fixed_epochs(batch_size=8, epochs=3, restarts=2), 1) for model in TRAINED]
+    budget = 4 * member_bytes(ARCH, 8)
+    reports = []
+    watched = train_fits(fits, ARCH, memory_bytes=budget, progress=reports.append)
+    plain = train_fits(fits, ARCH, memory_bytes=budget)
+    for a, b in zip(watched, plain, strict=True):
+        assert_same_weights(a.network, b.network)
+        assert a.losses == b.losses
+    assert len(reports) == len(batches_of_fits(fits, ARCH, budget)) == 2
+    steps = [FitPlan(f.model, f.data, ARCH, f.settings, f.seed) for f in fits]
+    steps = [plan.n_epochs * plan.batches_per_epoch for plan in steps]  # a network's
+    assert reports[0].fraction == sum(steps[:2]) / sum(steps) and reports[-1].fraction == 1.0
+    assert [fit.epoch for fit in reports[0].fits] == [3, 3, 0, 0]
+    for fit, result, report in zip(fits, watched, reports[-1].fits, strict=True):
+        assert (report.model, report.seed, report.epoch) == (fit.model, fit.seed, len(result.losses))
+        assert report.loss == min(result.losses[-1])
+
+
+def test_progress_is_passed_on_at_most_every_interval_and_at_the_end(data):
+    plan = FitPlan("ko", data, ARCH, fixed_epochs(batch_size=8, epochs=2), 0)
+    now = [0.0]
+    received = []
+    reporter = progress.ProgressReporter([plan], [1], received.append, every_s=10, clock=lambda: now[0])
+    report = reporter.batch([(0, range(1))], [[]])
+    total = plan.n_epochs * plan.batches_per_epoch
+    for clock, steps in [(3, 1), (11, 2), (12, 3), (13, total)]:
+        now[0] = clock
+        report(steps, [[MemberRecord(losses=[0.5] * (steps * 2 // total))]])
+    assert [(r.fraction, r.elapsed_s) for r in received] == [(2 / total, 11), (1.0, 13)]
+    assert received[-1].fits == (progress.FitProgress("ko", 0, 2, 2, 0.5),)
+
+
+def test_a_progress_report_is_one_line_per_training_with_every_model():
+    fits = (
+        progress.FitProgress("ko", 0, 20, 60, 0.0123),
+        progress.FitProgress("ko", 1, 21, 60, 0.015),
+        progress.FitProgress("do", 0, 0, 60, math.nan),
+    )
+    line = str(progress.Progress(0.25, 10.0, fits))
+    assert line == (
+        "training 25% done in 10 s, about 30 s left; ko epoch 20/60 loss 0.0123-0.015 over 2 seeds; "
+        "do epoch 0/60 no loss yet"
+    )
+
+
+def test_the_loss_table_is_the_training_job_s_file_contract(data):
+    result = train("do", data, ARCH, fixed_epochs(batch_size=8, epochs=3, restarts=2), 0)
+    table = result.loss_table()
+    assert list(table.columns) == convergence.LOSS_COLUMNS
+    assert len(table) == 3 * 2 and table["step"].max() == 3 * result.steps_per_epoch
+    kept = table[table["chosen"] == 1]
+    assert kept["restart"].unique().tolist() == [result.chosen]
+    assert kept["train_mse"].tolist() == result.chosen_losses

@@ -1,22 +1,31 @@
 """Knockout training from Python (a notebook): load a data folder, fit models, score them.
 
-The workflow's steps, as functions: the same contract checks, split, trainer and
-measures, on one training seed, with nothing written to disk. The README's "Use from
-Python" shows a session; a test runs it.
+The workflow's steps, as functions: the same contract checks, split, trainer, exact
+optimum and measures, on one training seed, with nothing written to disk. A fit
+(:class:`Fits`) remembers the seed, split and data it was made with, and whatever scores
+held-out rows takes them from it: another seed's test rows hold some of this seed's
+training rows, and would score the networks partly on what they were fitted to. The
+README's "Use from Python" shows a session; a test runs it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
+import torch
 
 from knockout import dataset, metrics
 from knockout.behavior_data import BehaviorData
+from knockout.convergence import LOSS_COLUMNS
 from knockout.dataset import Dataset
+from knockout.identifiability import fitted_optimum, optimum_problem
+from knockout.models import OPTIMUM, spec
 from knockout.network import Architecture, KnockoutNet
-from knockout.training import Fit, TrainingResult, TrainSettings, train_fits
+from knockout.training import Fit, Progress, TrainingResult, TrainSettings, train_fits
 
 
 def load(folder: str | os.PathLike, units: Iterable[str]) -> Dataset:
@@ -51,31 +60,120 @@ def split(data: Dataset, seed: int, test_fraction: float = 0.2) -> tuple[Behavio
     return BehaviorData.from_table(train_rows, data.layout), BehaviorData.from_table(test_rows, data.layout)
 
 
+def _digest(data: Dataset) -> str:
+    """The behaviour table's content (columns, index and values), as a digest."""
+    table = data.behavior
+    hashes = pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes()
+    return hashlib.sha256("\0".join(map(str, table.columns)).encode() + hashes).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Fits(Mapping[str, KnockoutNet]):
+    """What :func:`fit` made: per model its network (``fits["ko"]``, a ``torch.nn.Module``
+    on the CPU), and what they were fitted with: the architecture, the seed, the split
+    (``test_fraction`` of each set drawn with the seed; None where the data's split column
+    decides), the data (a digest of the behaviour table) and, per trained model, its
+    training (every restart's losses, the kept restart: :class:`TrainingResult`)."""
+
+    networks: dict[str, KnockoutNet]
+    training: dict[str, TrainingResult]
+    architecture: Architecture
+    seed: int
+    test_fraction: float | None
+    data_digest: str
+
+    def __getitem__(self, model: str) -> KnockoutNet:
+        return self.networks[model]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.networks)
+
+    def __len__(self) -> int:
+        return len(self.networks)
+
+    @property
+    def losses(self) -> pd.DataFrame:
+        """Every trained model's restarts' mean training MSE per epoch: the columns of the
+        workflow's ``models/<model>_loss.parquet``, with ``seed`` and ``model`` as
+        ``convergence.read_loss_tables`` adds them (``convergence.convergence_table`` reads it)."""
+        tables = [result.loss_table().assign(seed=self.seed, model=m) for m, result in self.training.items()]
+        return pd.concat(
+            tables or [pd.DataFrame(columns=[*LOSS_COLUMNS, "seed", "model"])], ignore_index=True
+        )
+
+    def check_scored_on(self, data: Dataset, seed: int | None, test_fraction: float | None) -> None:
+        """Refuse to score on other data, or on another seed's or fraction's test rows than
+        the fit's own (None: the fit's own), with one line saying why."""
+        if seed is not None and seed != self.seed:
+            raise ValueError(
+                f"these networks were fitted on seed {self.seed}'s training rows; seed {seed}'s test rows "
+                f"hold some of them: leave seed out to score on the fit's own test rows"
+            )
+        if test_fraction is not None and test_fraction != self.test_fraction:
+            fitted = (
+                "the data's split column"
+                if self.test_fraction is None
+                else f"test_fraction {self.test_fraction}"
+            )
+            raise ValueError(
+                f"these networks were fitted with {fitted}, not test_fraction {test_fraction}: leave "
+                f"test_fraction out to score on the fit's own test rows"
+            )
+        if _digest(data) != self.data_digest:
+            raise ValueError(
+                "these data are not the data the networks were fitted on (the behaviour table differs): "
+                "score them on the data given to api.fit"
+            )
+
+
 def fit(
     data: Dataset,
     models: Iterable[str] = ("ko", "do"),
     architecture: Architecture | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
+    device: torch.device | str = "cpu",
+    progress: Callable[[Progress], None] | None = None,
     **train_settings,
-) -> dict[str, TrainingResult]:
+) -> Fits:
     """Train each model (``control``, ``noko``, ``ko``, ``do``) on one seed's training rows,
-    all their networks as one batched computation; ``train_settings`` are the config's
-    ``train`` keys (``epochs``, ``restarts`` ...). Each result has the kept ``network``,
-    every restart's ``losses`` and the ``chosen`` one."""
+    all their networks as one batched computation on ``device``; ``optimum`` is the
+    knockout objective's exact optimum on the same rows, where there is one (linear
+    two-layer networks with one output, sets silencing one unit each; else a ValueError
+    before any training). ``train_settings`` are the config's ``train`` keys (``epochs``,
+    ``restarts`` ...). ``progress`` receives a :class:`~knockout.training.Progress` about
+    every 10 s and at the end (``print`` shows it as one line)."""
+    models = list(dict.fromkeys(spec(model).name for model in models))
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: PyTorch sees no GPU here; use device='cpu'")
     architecture = architecture or architecture_for(data)
     settings = TrainSettings(**train_settings)
     train_data, _ = split(data, seed, test_fraction)
-    models = list(models)
-    results = train_fits([Fit(model, train_data, settings, seed) for model in models], architecture)
-    return dict(zip(models, results, strict=True))
+    if OPTIMUM in models and (problem := optimum_problem(architecture, train_data.single_unit_sets)):
+        raise ValueError(f"model {OPTIMUM!r}: {problem}")
+    trained = [model for model in models if spec(model).trained]
+    fits = [Fit(model, train_data, settings, seed) for model in trained]
+    results = train_fits(fits, architecture, device, progress=progress) if fits else []
+    training = dict(zip(trained, results, strict=True))
+    networks = {
+        model: fitted_optimum(train_data, architecture) if model == OPTIMUM else training[model].network
+        for model in models
+    }
+    return Fits(
+        networks,
+        training,
+        architecture,
+        seed,
+        None if data.layout.has_split else test_fraction,
+        _digest(data),
+    )
 
 
-def _networks(fits: dict) -> dict[str, KnockoutNet]:
+def _networks(fits: Mapping) -> dict[str, KnockoutNet]:
     return {model: getattr(fit, "network", fit) for model, fit in fits.items()}
 
 
-def neural_r2(fits: dict, data: Dataset) -> pd.DataFrame:
+def neural_r2(fits: Mapping, data: Dataset) -> pd.DataFrame:
     """Per model and unit: neural R² three ways against the recorded neurons (NaN for units
     not recorded), and the silencing effect (``metrics.neural_scores``)."""
     if data.neurons is None:
@@ -83,13 +181,26 @@ def neural_r2(fits: dict, data: Dataset) -> pd.DataFrame:
     return metrics.neural_scores(_networks(fits), data.neurons, data.layout)
 
 
-def behavior_r2(fits: dict, data: Dataset, seed: int = 0, test_fraction: float = 0.2) -> pd.DataFrame:
-    """Per model, test set and output: behaviour R² on that seed's test rows."""
-    _, test = split(data, seed, test_fraction)
+def behavior_r2(
+    fits: Mapping, data: Dataset, seed: int | None = None, test_fraction: float | None = None
+) -> pd.DataFrame:
+    """Per model, test set and output: behaviour R² on the fit's own test rows. ``seed`` and
+    ``test_fraction`` may be left out; given, they must be the fit's. For networks not made
+    by :func:`fit` (e.g. the workflow's ``.pt`` files), ``seed`` is required: the seed they
+    were trained with (``test_fraction`` then defaults to 0.2, as in the config)."""
+    if isinstance(fits, Fits):
+        fits.check_scored_on(data, seed, test_fraction)
+        seed, test_fraction = fits.seed, fits.test_fraction
+    elif seed is None:
+        raise ValueError(
+            "these networks were not made by api.fit, so their split is unknown: pass the seed "
+            "(and test_fraction) they were trained with"
+        )
+    _, test = split(data, seed, 0.2 if test_fraction is None else test_fraction)
     return metrics.behavior_scores(_networks(fits), test, data.layout)
 
 
-def responses(fits: dict, data: Dataset) -> pd.DataFrame:
+def responses(fits: Mapping, data: Dataset) -> pd.DataFrame:
     """Every model unit's predicted response to each neuron stimulus (``r_<unit>`` columns)."""
     if data.neurons is None:
         raise ValueError("this data folder has no neurons file: there are no stimuli to respond to")

@@ -15,12 +15,16 @@ output weights 1) the optimum is evaluated beside the trained models.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from knockout.errors import ResourceLimit
 from knockout.network import Architecture, KnockoutNet
+
+if TYPE_CHECKING:
+    from knockout.behavior_data import BehaviorData
 
 STATISTICS_CHUNK_ROWS = 1 << 16
 """Rows per chunk when the statistics are accumulated (bounds the float64 copies)."""
@@ -211,3 +215,38 @@ def _dense(statistics: KnockoutStatistics) -> UnitProducts:
         rhs[-1] += statistics.y_sum[number]
     theta, *_ = np.linalg.lstsq(matrix, rhs, rcond=None)
     return UnitProducts(theta[:-1].reshape(h, d1), float(theta[-1]))
+
+
+def optimum_problem(architecture: Architecture, single_unit_sets: bool = True) -> str | None:
+    """Why the knockout objective of networks of ``architecture`` has no exact optimum on
+    data whose silenced sets do (``single_unit_sets``) or do not all silence one unit each
+    (None: it has one). The derivation above needs linear two-layer networks with one
+    output (the objective is then least squares in the unit products) and sets that
+    silence one unit each (a set's weights are then the sum of the other units' products)."""
+    reasons = []
+    if architecture.activation != "linear":
+        reasons.append(f"the units are {architecture.activation}")
+    if architecture.encoder or architecture.decoder:
+        reasons.append("the network has encoder or decoder layers")
+    if architecture.n_outputs != 1:
+        reasons.append(f"it has {architecture.n_outputs} outputs")
+    if not single_unit_sets:
+        reasons.append("a set silences several units")
+    if not reasons:
+        return None
+    return (
+        "the knockout objective has an exact optimum only for linear two-layer networks with one "
+        f"output, fitted to sets that silence one unit each; here {' and '.join(reasons)}"
+    )
+
+
+def fitted_optimum(data: BehaviorData, architecture: Architecture) -> KnockoutNet:
+    """The knockout objective's exact optimum on ``data`` (training rows) for networks of
+    ``architecture``, as such a network; where :func:`optimum_problem` finds none, a
+    ValueError saying why."""
+    if problem := optimum_problem(architecture, data.single_unit_sets):
+        raise ValueError(problem)
+    statistics = KnockoutStatistics.of(
+        data.x.numpy(), data.y[:, 0].numpy(), data.silenced_unit(), architecture.n_hidden
+    )
+    return knockout_optimum(statistics).as_network()

@@ -5,7 +5,6 @@ import logging
 import os
 import time
 
-import pandas as pd
 import torch
 
 from knockout import tables, weights
@@ -31,16 +30,6 @@ def pick_device() -> torch.device:
         return torch.device("cuda")
     logging.info("no GPU visible (CUDA_VISIBLE_DEVICES=%s); using the CPU", visible)
     return torch.device("cpu")
-
-
-def loss_table(losses: list[list[float]], chosen: int, steps_per_epoch: int) -> pd.DataFrame:
-    """Every restart's loss per epoch (the file contract of convergence.LOSS_COLUMNS)."""
-    rows = [
-        (epoch, epoch * steps_per_epoch, restart, loss, int(restart == chosen))
-        for epoch, per_restart in enumerate(losses, start=1)
-        for restart, loss in enumerate(per_restart)
-    ]
-    return pd.DataFrame(rows, columns=["epoch", "step", "restart", "train_mse", "chosen"])
 
 
 def main(snakemake) -> None:
@@ -70,7 +59,10 @@ def main(snakemake) -> None:
         snakemake.resources.mem_mb,
     )
     started = time.perf_counter()
-    results = train_fits(fits, architecture, device, memory_bytes=budget)
+    # progress (epoch, loss) every PROGRESS_SECONDS, from the engine's chunk ends
+    results = train_fits(
+        fits, architecture, device, memory_bytes=budget, progress=lambda p: logging.info("%s", p)
+    )
     logging.info("trained in %.2f s", time.perf_counter() - started)
     outputs = zip(fits, results, snakemake.output.models, snakemake.output.losses, strict=True)
     for fit, result, model_path, losses_path in outputs:
@@ -88,7 +80,7 @@ def main(snakemake) -> None:
             result.chosen,
             f"; its units relabelled after epochs {', '.join(map(str, relabelled))}" if relabelled else "",
         )
-        tables.write_table(loss_table(result.losses, result.chosen, result.steps_per_epoch), losses_path)
+        tables.write_table(result.loss_table(), losses_path)
         weights.save_network(result.network, model_path)
 
 

@@ -8,6 +8,8 @@
   assigns them (what makes ReLU ko reliable).
 - :mod:`~knockout.training.stack` and :mod:`~knockout.training.adam`: the stacked
   networks, their gradients and the optimizer.
+- :mod:`~knockout.training.progress`: what a long training has done, reported between
+  the engine's chunks of steps (to the job's log, or a notebook's callback).
 
 ``train_fits`` trains a list of fits (a model, a replicate's training data, settings and
 seed each); ``train`` one. A network trained among others is the network trained alone
@@ -23,18 +25,31 @@ the lowest final training loss; ``relabel`` reorders ko's units during training.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 
 from knockout import memory
 from knockout.behavior_data import BehaviorData
+from knockout.convergence import LOSS_COLUMNS
 from knockout.network import Architecture, KnockoutNet
 from knockout.training.engine import MemberRecord, kept_restart, raise_diverged, train_members
 from knockout.training.plan import FitPlan, initial_networks, relabels
+from knockout.training.progress import Progress, ProgressReporter
 from knockout.training.settings import TrainSettings
 
-__all__ = ["Fit", "TrainSettings", "TrainingResult", "initial_networks", "relabels", "train", "train_fits"]
+__all__ = [
+    "Fit",
+    "Progress",
+    "TrainSettings",
+    "TrainingResult",
+    "initial_networks",
+    "relabels",
+    "train",
+    "train_fits",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,16 @@ class TrainingResult:
     @property
     def chosen_losses(self) -> list[float]:
         return [epoch[self.chosen] for epoch in self.losses]
+
+    def loss_table(self) -> pd.DataFrame:
+        """Every restart's loss per epoch, with the Adam steps taken by its end and the kept
+        restart marked: the training job's ``<model>_loss.parquet`` (:data:`LOSS_COLUMNS`)."""
+        rows = [
+            (epoch, epoch * self.steps_per_epoch, restart, loss, int(restart == self.chosen))
+            for epoch, per_restart in enumerate(self.losses, start=1)
+            for restart, loss in enumerate(per_restart)
+        ]
+        return pd.DataFrame(rows, columns=LOSS_COLUMNS)
 
 
 def member_bytes(architecture: Architecture, batch_size: int) -> int:
@@ -98,6 +123,7 @@ def train_fits(
     device: torch.device | str = "cpu",
     memory_bytes: int | None = None,
     closed_form: bool | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> list[TrainingResult]:
     """Train every fit's ``settings.restarts`` networks of ``architecture`` side by side and
     keep each fit's best. Networks that would take more than ``memory_bytes`` together
@@ -106,9 +132,14 @@ def train_fits(
     ``closed_form``: the linear two-layer closed-form gradient (None: wherever it fits;
     False: autograd). Raises :class:`~knockout.errors.TrainingDiverged` naming the model,
     seed and epoch where every restart of a fit has diverged; no network is returned then.
+    ``progress``, if given, receives a :class:`Progress` about every
+    :data:`~knockout.training.progress.PROGRESS_SECONDS` and when training ends.
     """
     plans = [FitPlan(fit.model, fit.data, architecture, fit.settings, fit.seed) for fit in fits]
     records: list[list[MemberRecord]] = [[] for _ in fits]
+    reporter = None
+    if progress is not None:
+        reporter = ProgressReporter(plans, [fit.settings.restarts for fit in fits], progress)
     kept: list[tuple[float, KnockoutNet] | None] = [None] * len(fits)
     for batch in batches_of_fits(fits, architecture, memory_bytes):
         starts = [
@@ -119,7 +150,12 @@ def train_fits(
         ]
         whole = [len(restarts) == fits[number].settings.restarts for number, restarts in batch]
         stack, first_members, batch_records = train_members(
-            [plans[number] for number, _ in batch], starts, device, closed_form, whole
+            [plans[number] for number, _ in batch],
+            starts,
+            device,
+            closed_form,
+            whole,
+            None if reporter is None else reporter.batch(batch, [list(r) for r in records]),
         )
         for (number, _), first_member, fit_records in zip(batch, first_members, batch_records, strict=True):
             for offset, record in enumerate(fit_records):

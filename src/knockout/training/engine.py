@@ -17,13 +17,15 @@ chunk of steps at a time; which blocks of networks step, and at which learning r
 known ahead on the host: the step loop itself never waits for the device. It
 synchronises only between chunks, to read back the epoch losses and check for
 divergence, and where a model's units are relabelled (after epochs 1, 2, 4, ...:
-:mod:`knockout.training.relabel`), which ends a chunk.
+:mod:`knockout.training.relabel`), which ends a chunk. Progress is reported there too
+(:mod:`knockout.training.progress`), from what the chunk's end has already read back.
 """
 
 from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +134,7 @@ def train_members(
     device: torch.device | str = "cpu",
     closed_form: bool | None = None,
     whole: list[bool] | None = None,
+    progress: Callable[[int, list[list[MemberRecord]]], None] | None = None,
 ) -> tuple[NetworkStack, list[int], list[list[MemberRecord]]]:
     """Train every plan's networks (``starts[i]``: plan i's initial networks, its restarts)
     side by side; all have one architecture.
@@ -140,14 +143,16 @@ def train_members(
     (they follow each other), and per plan and restart what training left.
     ``closed_form``: the linear two-layer closed-form gradient (None: wherever it fits).
     Raises :class:`TrainingDiverged` as soon as every restart of a plan has diverged,
-    for the plans whose every restart is here (``whole``; None: all).
+    for the plans whose every restart is here (``whole``; None: all). ``progress``, if
+    given, is called after every chunk of steps with the network steps taken so far (one
+    Adam step of one network each) and per plan and restart what training has left so far.
     """
     architecture = plans[0].architecture
     if any(plan.architecture != architecture for plan in plans):
         raise ValueError("every plan of one batch must share its architecture")
     closed_form = closed_form_fits(architecture) if closed_form is None else closed_form
     engine = _Engine(plans, starts, torch.device(device), closed_form, whole or [True] * len(plans))
-    engine.run()
+    engine.run(progress)
     return engine.stack, engine.first_member, engine.records
 
 
@@ -229,13 +234,16 @@ class _Engine:
         self.chunk_limit = max(1, min(MAX_CHUNK_STEPS, CHUNK_BYTES // per_step))
         self.step_number = 0
 
-    def run(self) -> None:
+    def run(self, progress: Callable[[int, list[list[MemberRecord]]], None] | None = None) -> None:
+        restarts = collections.Counter(position for position, _ in self.members)
         while any(stream.done < stream.total_steps for stream in self.streams):
             relabels = [
                 steps for stream in self.streams if (steps := stream.steps_to_next_relabel()) is not None
             ]
             self._chunk(min([self.chunk_limit, *relabels]))
             self._after_chunk()
+            if progress is not None:
+                progress(sum(s.done * restarts[p] for p, s in enumerate(self.streams)), self.records)
         for position, relabeller in self.relabellers.items():
             for restart, epochs in enumerate(relabeller.epochs):
                 self.watch.records[position][restart].relabelled = epochs
