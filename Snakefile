@@ -53,7 +53,7 @@ onsuccess:
     from knockout.run_summary import run_summary
 
     for line in run_summary(
-        convergence={"main run": rules.summarize.output.convergence.format(experiment="")}
+        convergence={"main run": rules.summarize.output.convergence.format(experiment=MAIN)}
         | {
             f"sweep {sweep}": rules.summarize_sweep.output.convergence.format(sweep=sweep)
             for sweep in SWEEP_VALUES
@@ -62,7 +62,7 @@ onsuccess:
             "all": list(rules.plot.output),
             "sweeps": [rules.plot_sweep.output.figure.format(sweep=s) for s in SWEEP_VALUES],
         },
-        report="results/report.html",
+        report=f"results/{MAIN}report.html",
         configfiles=workflow.overwrite_configfiles,
         launch_dir=os.environ.get("PWD"),
     ):
