@@ -329,7 +329,7 @@ TRAINED_FILES = {
 }
 EVALUATION_FILES = {
     kind: f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet"
-    for kind in ["behavior", "silencing", "neural", "responses", "knockout_loss"]
+    for kind in ["behavior", "silencing", "neural", "responses", "knockout_loss", "chance"]
 }
 OPTIMUM_FILES = {"optimum": "results/{experiment}seed{seed}/models/optimum.pt"}
 """The exact optimum's network, fitted in the evaluation job where there is one."""
@@ -403,7 +403,7 @@ def loss_tables(experiment):
 
 def experiment_tables(wildcards):
     """Every seed's evaluation tables of one experiment, by kind."""
-    kinds = ["behavior", "neural", "knockout_loss"]
+    kinds = ["behavior", "neural", "knockout_loss", "chance"]
     tables = {kind: seed_tables(kind, wildcards.experiment) for kind in kinds}
     return tables | {"losses": loss_tables(wildcards.experiment)}
 
@@ -430,7 +430,7 @@ def sweep_folders(sweep):
     return [SWEEP_POINT_FOLDERS[sweep, value] for value in SWEEP_VALUES[sweep]]
 
 
-SUMMARY_TABLES = ["behavior", "neural_units", "models", "convergence"]
+SUMMARY_TABLES = ["behavior", "neural_units", "seeds", "models", "convergence"]
 FIGURES = {
     "behavior_r2": "behaviour R² per test set",
     "neural_r2": "neural R² per unit",
