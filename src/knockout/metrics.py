@@ -426,8 +426,6 @@ CHANCE_DRAWS = 20
 """Untrained networks, and stimulus permutations, per seed for the chance levels."""
 UNTRAINED = "untrained"
 """The ``model`` of the chance rows that come from untrained networks (no trained model)."""
-CHANCE_COLUMNS = ["null", "model", "draw", "unit", "unit_name", "measure", "score"]
-"""eval/chance.parquet: one row per null, model, draw, recorded unit and measure."""
 
 
 def untrained_networks(architecture: Architecture, init: str, seed: int, count: int) -> list[KnockoutNet]:
@@ -455,7 +453,7 @@ def chance_table(
     seed: int,
     draws: int = CHANCE_DRAWS,
 ) -> pd.DataFrame:
-    """What the neural R² of the recorded units would be by chance (``CHANCE_COLUMNS``):
+    """What the neural R² of the recorded units would be by chance (``naming.CHANCE_COLUMNS``):
 
     - null ``untrained``: ``draws`` untrained networks of the models' architecture
       (``untrained_networks``), each scored exactly like a model (``recording_scores``:
@@ -469,7 +467,7 @@ def chance_table(
     Empty where no unit was recorded."""
     stimuli, recorded, values = _recordings(neurons, layout)
     if not recorded:
-        return pd.DataFrame(columns=CHANCE_COLUMNS)
+        return pd.DataFrame(columns=naming.CHANCE_COLUMNS)
     names = list(layout.units)
     architecture = next(iter(nets.values())).architecture
     rows = []
@@ -484,4 +482,4 @@ def chance_table(
         for model, activity in hidden.items():
             matched = matched_from_r2(recorded_r2_matrix(permuted, activity)) + undefined
             rows += _chance_rows("permuted_stimuli", model, draw, recorded, names, {"r2_matched": matched})
-    return pd.DataFrame(rows, columns=CHANCE_COLUMNS)
+    return pd.DataFrame(rows, columns=naming.CHANCE_COLUMNS)

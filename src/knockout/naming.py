@@ -23,6 +23,9 @@ NEURAL_MAY_BE_NAN = (*RECORDING_MEASURES, *GROUND_TRUTH_MEASURES)
 """Also NaN where undefined: the predicted R² needs a linear two-layer fly, the weight
 cosine a bottleneck that reads the inputs directly, and R² a neuron that varies
 (``r2_note`` says why)."""
+CHANCE_COLUMNS = ["null", "model", "draw", "unit", "unit_name", "measure", "score"]
+"""eval/chance.parquet: one row per null (untrained, permuted_stimuli), model, draw,
+recorded unit and measure; ``score`` is NaN where the neuron never varies."""
 SILENCING_COLUMNS = ["model", "unit", "unit_name", "output", "effect"]
 KNOCKOUT_LOSS_COLUMNS = ["model", "knockout_mse"]
 """eval/knockout_loss.parquet: per model, the knockout objective on the training rows."""

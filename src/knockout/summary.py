@@ -119,14 +119,16 @@ def differences(per_seed: pd.DataFrame, minuend: str, subtrahend: str) -> pd.Dat
 
 
 def chance_levels(chance: pd.DataFrame) -> pd.DataFrame:
-    """Per null, model and neural statistic: the mean and the ``CHANCE_QUANTILE`` quantile,
-    over every seed's draws, of the statistic a draw scores (e.g. the median over the
-    recorded units of an untrained network's matched R²). ``chance`` is every seed's
-    eval/chance.parquet with a ``seed`` column."""
+    """Per null, model and measure: the mean and the ``CHANCE_QUANTILE`` quantile of its
+    chance values. ``chance`` is every seed's eval/chance.parquet with a ``seed`` column.
+    A per-unit measure (``r2``...) pools every seed's draws and recorded units (what one
+    unit scores by chance); a statistic (``r2_median``...) pools every seed's draws of it
+    (e.g. the median over the recorded units of one untrained network's matched R²)."""
     draws = chance[["seed", "null", "model", "draw", "measure", "score"]]
     per_draw = unit_statistics(draws, ["seed", "null", "model", "draw"])
-    grouped = per_draw.groupby(["null", "model", "measure"], sort=False)["score"]
-    return grouped.agg(mean="mean", p95=lambda values: values.quantile(CHANCE_QUANTILE)).reset_index()
+    both = pd.concat([draws.dropna(subset=["score"]), per_draw], ignore_index=True)
+    grouped = both.groupby(["null", "model", "measure"], sort=False)["score"]
+    return grouped.agg(mean="mean", p95=lambda scores: scores.quantile(CHANCE_QUANTILE)).reset_index()
 
 
 def with_chance(summary: pd.DataFrame, chance: pd.DataFrame | None) -> pd.DataFrame:

@@ -2,6 +2,7 @@ rule plot:
     input:
         behavior=seed_tables("behavior", ""),
         neural=seed_tables("neural", ""),
+        chance=seed_tables("chance", ""),
         losses=loss_tables(""),
     output:
         **{

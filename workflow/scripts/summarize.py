@@ -1,7 +1,7 @@
 """One experiment's replicates summarised: per-seed statistics, means over seeds with 95 %
 intervals beside their chance levels, and whether every training converged."""
 
-from knockout import tables
+from knockout import naming, tables
 from knockout.convergence import (
     Tolerances,
     convergence_table,
@@ -10,7 +10,6 @@ from knockout.convergence import (
     unconverged_warnings,
 )
 from knockout.jobs import run_job, warn
-from knockout.metrics import CHANCE_COLUMNS
 from knockout.summary import replicate_summaries
 
 
@@ -21,7 +20,7 @@ def main(snakemake) -> None:
     optimum = read_optimum_gaps(snakemake.input.knockout_loss, seeds)
     chance = None  # an empty chance table each seed: no unit was recorded
     if neural["recorded"].any():
-        chance = tables.read_seed_tables(snakemake.input.chance, seeds, CHANCE_COLUMNS, ("score",))
+        chance = tables.read_seed_tables(snakemake.input.chance, seeds, naming.CHANCE_COLUMNS, ("score",))
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
     convergence = convergence_table(losses, tolerances, optimum)
     for warning in unconverged_warnings(convergence, tolerances):
