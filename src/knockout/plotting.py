@@ -61,9 +61,10 @@ def _draw_per_model(
     ax: Axes, table: pd.DataFrame, x_column: str, x_order: list, settings: PlotSettings, value: str = "r2"
 ) -> None:
     """Each seed as a small point, and per model the mean over seeds as a large marker
-    with its 95 % confidence interval (with two seeds or more)."""
+    with its 95 % interval (with two seeds or more); nothing for a table with no rows
+    (no unit was recorded)."""
     present = _present_models(table)
-    offsets = np.linspace(-0.3, 0.3, len(present)) if len(present) > 1 else [0.0]
+    offsets = np.linspace(-0.3, 0.3, len(present)) if len(present) > 1 else [0.0] * len(present)
     position = {x: i for i, x in enumerate(x_order)}
     several_seeds = table["seed"].nunique() > 1
     for offset, model in zip(offsets, present, strict=True):
