@@ -338,7 +338,7 @@ def test_chance_comes_from_untrained_networks_scored_like_the_models(replicate):
     layout = fly_layout(fly)
     values = probe[[naming.response_column(u) for u in layout.units]].to_numpy(np.float64)
     hidden = (
-        net.activity(torch.from_numpy(probe[list(layout.inputs)].to_numpy(np.float32)))
+        net.activity(torch.from_numpy(probe[list(layout.inputs)].to_numpy(np.float32, copy=True)))
         .detach()
         .double()
         .numpy()
