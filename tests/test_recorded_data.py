@@ -112,6 +112,14 @@ def test_the_tables_say_what_was_recorded_and_silenced_and_leave_the_unknown_emp
     caption = (finished_run / "results/figures/behavior_r2.rst").read_text()
     assert "On recorded data there is no noise ceiling" in caption, caption
     assert "\n    data:\n" in caption and "\n    fly:" not in caption, caption  # the fly is not used
+    for figure in figures:  # recorded data are never the fly's, and no simulation key is listed
+        text = (finished_run / f"results/figures/{figure}.rst").read_text()
+        assert "fly" not in text and "n_train" not in text and "n_probe" not in text, (figure, text)
+    chance = pd.read_parquet(finished_run / "results/seed0/eval/chance.parquet")
+    assert set(chance["unit_name"]) == set(RECORDED)  # scored against the recorded neurons only
+    models = pd.read_parquet(finished_run / "results/summary/models.parquet")
+    assert models.loc[models["measure"] == "r2_matched_median", "chance_p95"].notna().all()
+    assert set(models.loc[models["measure"] == "behavior_r2_silenced", "output"]) == {"y_00", "y_01"}
 
 
 def test_recorded_neural_r2_recomputed_from_the_weight_files(finished_run):

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats
 from workflow_helpers import (
     FIGURES,
     MODELS,
@@ -207,7 +206,7 @@ def test_knockout_optimum_recomputed_independently(finished_run):
         assert losses["noko"] > losses["ko"]  # noko never trained with masks
 
 
-def test_summaries_are_means_over_seeds_with_t_intervals(finished_run):
+def test_summaries_are_means_over_seeds_with_intervals_in_range_and_chance_levels(finished_run):
     models = pd.read_parquet(finished_run / "results/summary/models.parquet").set_index(["model", "measure"])
     per_seed = [
         pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
@@ -217,11 +216,28 @@ def test_summaries_are_means_over_seeds_with_t_intervals(finished_run):
     ]
     for model in EVALUATED:
         values = np.array([medians[model] for medians in per_seed])
-        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
         row = models.loc[(model, "r2_median")]
         assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx((values.mean() - half, values.mean() + half))
+        assert values.min() <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= values.max()
         assert row["n_seeds"] == len(SEEDS)
+    neural_rows = models[models.index.get_level_values("measure").str.startswith("r2")]
+    assert ((neural_rows["ci_low"] >= 0) & (neural_rows["ci_high"] <= N_HIDDEN)).all()
+    # the chance level, recomputed from every seed's chance table: the 95th percentile over
+    # untrained networks of the median over units of matched R²
+    per_draw = [
+        pd.read_parquet(finished_run / f"results/seed{seed}/eval/chance.parquet")
+        .query("null == 'untrained' and measure == 'r2_matched'")
+        .groupby("draw")["score"]
+        .median()
+        for seed in SEEDS
+    ]
+    pooled = pd.concat(per_draw)
+    assert models.loc[("ko", "r2_matched_median"), "chance_p95"] == pytest.approx(pooled.quantile(0.95))
+    assert models.loc[("ko", "r2_matched_median"), "chance_mean"] == pytest.approx(pooled.mean())
+    assert (
+        models.loc[("ko", "r2_matched_median"), "mean"]
+        > models.loc[("ko", "r2_matched_median"), "chance_p95"]
+    )
     losses = [
         pd.read_parquet(finished_run / f"results/seed{s}/eval/knockout_loss.parquet").set_index("model")
         for s in SEEDS

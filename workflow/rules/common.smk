@@ -464,16 +464,28 @@ def report_caption(caption):
     return os.path.abspath(caption)
 
 
+FOLDER_DATA_KEYS = ("source", "units", "test_fraction")
+"""The ``data`` keys a data folder's run reads; the others describe the simulated fly's data."""
+
+
 def made_with(experiment):
-    """The config sections an experiment's figures were drawn from, for their captions."""
+    """The config sections an experiment's figures were drawn from, for their captions: on
+    recorded data, no key that only the simulation reads (the fly, its sample counts)."""
     settings = EXPERIMENTS[experiment]
-    sections = ["fly", "data"] if is_simulated(experiment) else ["data"]
+    simulated = is_simulated(experiment)
+    data = {
+        key: value
+        for key, value in settings["data"].items()
+        if (key in FOLDER_DATA_KEYS) != simulated or key == "source"
+    }
     train = {
         key: value for key, value in settings["train"].items() if key not in HOW_TO_RUN_TRAINING
     }
+    fly = {"fly": settings["fly"]} if simulated else {}
     return (
         {"seeds": settings["seeds"]}
-        | {section: settings[section] for section in [*sections, "models"]}
+        | fly
+        | {"data": data, "models": settings["models"]}
         | {"train": train}
     )
 
