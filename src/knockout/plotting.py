@@ -283,6 +283,25 @@ THREE_WAYS = {
 }
 
 
+def three_ways_numbers(
+    behavior: pd.DataFrame, neural: pd.DataFrame, chance: pd.DataFrame | None
+) -> dict[str, list]:
+    """What the three-ways figure shows, for its caption: per model present, the mean over
+    seeds of each way's median (rounded to 3 places), and each way's chance level (its
+    95th percentile over untrained networks; empty without one)."""
+    per_seed = seed_statistics(behavior, neural)
+    means = per_seed[per_seed["measure"].isin(list(THREE_WAYS))].groupby(["model", "measure"])["score"].mean()
+    rows = [
+        [model, *(round(float(means.get((model, way), np.nan)), 3) for way in THREE_WAYS)]
+        for model in _present_models(per_seed)
+    ]
+    levels = []
+    if chance is not None and not chance.empty:
+        untrained = chance[chance["null"] == "untrained"].set_index("measure")["p95"]
+        levels = [round(float(untrained[way]), 3) for way in THREE_WAYS]
+    return {"medians": rows, "chance": levels}
+
+
 def three_ways_figure(
     behavior: pd.DataFrame, neural: pd.DataFrame, settings: PlotSettings, chance: pd.DataFrame | None = None
 ) -> Figure:
@@ -301,7 +320,8 @@ def three_ways_figure(
     neurons = "the fly's neurons" if ranked_by_contribution(neural) else "the recorded neurons"
     ax.set_title(f"Did a model learn {neurons}, or only their span?\n({_seed_note(neural)})")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
+    if ax.get_legend_handles_labels()[0]:  # nothing to label when no unit was recorded
+        ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

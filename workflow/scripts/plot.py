@@ -27,7 +27,13 @@ def main(snakemake) -> None:
         "weight_cosine": lambda: plotting.weight_cosine_figure(neural, settings),
         "loss_curves": lambda: plotting.loss_curve_figure(losses, settings),
     }
-    caption_values = {"seeds": seeds, "noise_sd": noise_sd}
+    caption_values = {
+        "seeds": seeds,
+        "noise_sd": noise_sd,
+        "recorded": not plotting.ranked_by_contribution(neural),
+        "three_ways": plotting.three_ways_numbers(behavior, neural, chance),
+        "chance": plotting.CHANCE_LABEL,
+    }
     for name in draw:
         if name not in snakemake.output.keys():  # noqa: SIM118 (the ground-truth ones need a fly)
             continue
