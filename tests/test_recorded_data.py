@@ -204,3 +204,29 @@ def test_a_folder_without_neurons_trains_evaluates_and_plots(tmp_path):
         "neural_r2",
         "neural_r2_three_ways",
     ]
+
+
+def test_undefined_r2_is_reported_not_a_crash_after_training(tmp_path):
+    """A test set whose output never varies and a neuron that never varies: R² is undefined.
+    The run finishes; the tables hold NaN with a note, and the summaries and figures are made."""
+    config = recorded_config()
+    config["train"] |= {"epochs": 3, "restarts": 1, "min_steps": 0}
+    workdir = copy_workflow(tmp_path, config)
+    write_experiment(workdir / "experiment")
+    behavior = pd.read_parquet(workdir / "experiment/behavior.parquet")
+    behavior.loc[behavior["set"] == "C", "y_00"] = 0.5
+    behavior.to_parquet(workdir / "experiment/behavior.parquet", index=False)
+    neurons = pd.read_parquet(workdir / "experiment/neurons.parquet")
+    neurons["r_F"] = neurons["r_F"].where(neurons["r_F"].isna(), 2.0)
+    neurons.to_parquet(workdir / "experiment/neurons.parquet", index=False)
+    snakemake(workdir)
+    scores = pd.read_parquet(workdir / "results/seed0/eval/behavior.parquet")
+    flat = (scores["set"] == "C") & (scores["output"] == "y_00")
+    assert scores.loc[flat, "r2"].isna().all() and scores.loc[~flat, "r2"].notna().all()
+    assert (scores.loc[flat, "r2_note"] != "").all() and (scores.loc[~flat, "r2_note"] == "").all()
+    neural = pd.read_parquet(workdir / "results/seed0/eval/neural.parquet").set_index(["model", "unit_name"])
+    assert neural.loc[("ko", "F"), ["r2", "r2_matched", "r2_decoded"]].isna().all()
+    assert neural.loc[("ko", "F"), "r2_note"] != "" and neural.loc[("ko", "A"), "r2_note"] == ""
+    models = pd.read_parquet(workdir / "results/summary/models.parquet").set_index(["model", "measure"])
+    assert (models.loc[("ko", "r2_units"), "mean"] == 3).all()  # A, B, D: F has no R²
+    assert (workdir / "results/figures/neural_r2_three_ways.png").stat().st_size > 1000
