@@ -96,7 +96,16 @@ def test_behavior_r2_recomputed_independently(finished_run):
         behavior = pd.read_parquet(run / "data/behavior.parquet")
         test = behavior[behavior["split"] == "test"]
         table = pd.read_parquet(run / "eval/behavior.parquet")
-        assert list(table.columns) == ["model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
+        assert list(table.columns) == [
+            "model",
+            "set",
+            "silenced_units",
+            "output",
+            "r2",
+            "noise_ceiling",
+            "r2_note",
+        ]
+        assert (table["r2_note"] == "").all()
         assert set(table["output"]) == {"y"}
         assert len(table) == len(EVALUATED) * (N_HIDDEN + 1)
         fly = load_state(run / "fly.pt")
@@ -134,7 +143,9 @@ def test_neural_r2_recomputed_independently(finished_run):
             "silencing_effect",
             "fly_silencing_effect",
             "contribution",
+            "r2_note",
         ]
+        assert (table["r2_note"] == "").all()
         assert sorted(set(table["model"])) == sorted(EVALUATED)
         for model, rows in table.groupby("model"):
             state = load_state(run / f"models/{model}.pt")
