@@ -290,7 +290,13 @@ def test_rerun_reproduces_the_tables_byte_for_byte(finished_run):
     outputs = [
         f"results/seed{s}/{kind}"
         for s in SEEDS
-        for kind in ["data/behavior.parquet", "eval/behavior.parquet", "eval/neural.parquet", "models/ko.pt"]
+        for kind in [
+            "data/behavior.parquet",
+            "eval/behavior.parquet",
+            "eval/neural.parquet",
+            "eval/chance.parquet",
+            "models/ko.pt",
+        ]
     ]
     before = {p: (finished_run / p).read_bytes() for p in outputs}
     snakemake(finished_run, "--forceall", "--cores", "2")
@@ -308,7 +314,7 @@ def test_every_job_layout_writes_the_same_files_byte_for_byte(finished_run, tmp_
     assert scheduled_jobs(workdir)["train_models"] == expected
     snakemake(workdir)
     outputs = sorted(p.relative_to(finished_run) for p in (finished_run / "results").glob("seed*/*/*"))
-    assert len(outputs) == len(SEEDS) * (2 + 2 * len(MODELS) + 1 + 5)  # data; models, optimum; eval
+    assert len(outputs) == len(SEEDS) * (2 + 2 * len(MODELS) + 1 + 6)  # data; models, optimum; eval
     for path in outputs:
         assert (workdir / path).read_bytes() == (finished_run / path).read_bytes(), path
 
