@@ -457,3 +457,17 @@ def test_recorded_data_are_never_called_the_fly_s_and_odd_names_are_drawn_as_pla
         texts = [t.get_text() for ax in figure.axes for t in ax.get_xticklabels()]
         assert name == "three_ways" or "$LC4" in texts
         assert "fly" not in " ".join(t.get_text() for ax in figure.axes for t in [ax.title, ax.xaxis.label])
+
+
+def test_the_three_ways_caption_numbers_are_the_figure_s_with_minimum_and_units_identified():
+    behavior, neural = behavior_table([0, 1]), neural_table([0, 1])
+    numbers = plotting.three_ways_numbers(behavior, neural, chance_levels(chance_rows()))
+    assert numbers["chance"] == [0.2, 0.2, 0.2]
+    ko = next(row for row in numbers["medians"] if row[0] == "ko")
+    per_seed = seed_statistics(behavior, neural)
+    means = per_seed[per_seed["model"] == "ko"].groupby("measure")["score"].mean()
+    expected = [means[m] for m in ("r2_median", "r2_matched_median", "r2_decoded_median", "r2_min")]
+    np.testing.assert_allclose(ko[1:5], expected, atol=5e-4)
+    identified = neural[neural["model"] == "ko"].groupby("seed")["r2"].apply(lambda r2: (r2 >= 0.9).sum())
+    assert ko[5] == pytest.approx(identified.mean()) and ko[6] == N_HIDDEN
+    assert plotting.three_ways_numbers(behavior, neural, None)["chance"] == []

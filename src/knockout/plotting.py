@@ -283,16 +283,21 @@ THREE_WAYS = {
 }
 
 
+CAPTION_MEASURES = [*THREE_WAYS, "r2_min", "r2_identified", "r2_units"]
+"""What the three-ways caption gives per model: each way's median, and beside the
+same-index median its minimum and the units identified (R² >= 0.9) of those scored."""
+
+
 def three_ways_numbers(
     behavior: pd.DataFrame, neural: pd.DataFrame, chance: pd.DataFrame | None
 ) -> dict[str, list]:
     """What the three-ways figure shows, for its caption: per model present, the mean over
-    seeds of each way's median (rounded to 3 places), and each way's chance level (its
-    95th percentile over untrained networks; empty without one)."""
+    seeds of each of ``CAPTION_MEASURES`` (rounded to 3 places), and each way's chance
+    level (its 95th percentile over untrained networks; empty without one)."""
     per_seed = seed_statistics(behavior, neural)
-    means = per_seed[per_seed["measure"].isin(list(THREE_WAYS))].groupby(["model", "measure"])["score"].mean()
+    means = per_seed[per_seed["measure"].isin(CAPTION_MEASURES)].groupby(["model", "measure"])["score"].mean()
     rows = [
-        [model, *(round(float(means.get((model, way), np.nan)), 3) for way in THREE_WAYS)]
+        [model, *(round(float(means.get((model, measure), np.nan)), 3) for measure in CAPTION_MEASURES)]
         for model in _present_models(per_seed)
     ]
     levels = []
