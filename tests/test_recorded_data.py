@@ -208,13 +208,15 @@ def test_a_folder_without_neurons_trains_evaluates_and_plots(tmp_path):
 
 def test_undefined_r2_is_reported_not_a_crash_after_training(tmp_path):
     """A test set whose output never varies and a neuron that never varies: R² is undefined.
-    The run finishes; the tables hold NaN with a note, and the summaries and figures are made."""
+    The run finishes; the tables hold NaN with a note, and the summaries and figures are made
+    (with set names that would be broken maths to matplotlib, drawn as they are)."""
     config = recorded_config()
     config["train"] |= {"epochs": 3, "restarts": 1, "min_steps": 0}
     workdir = copy_workflow(tmp_path, config)
     write_experiment(workdir / "experiment")
     behavior = pd.read_parquet(workdir / "experiment/behavior.parquet")
     behavior.loc[behavior["set"] == "C", "y_00"] = 0.5
+    behavior["set"] = behavior["set"].replace({"A": "$A", "B": r"$\alpha_{B$"})
     behavior.to_parquet(workdir / "experiment/behavior.parquet", index=False)
     neurons = pd.read_parquet(workdir / "experiment/neurons.parquet")
     neurons["r_F"] = neurons["r_F"].where(neurons["r_F"].isna(), 2.0)
@@ -222,6 +224,7 @@ def test_undefined_r2_is_reported_not_a_crash_after_training(tmp_path):
     snakemake(workdir)
     scores = pd.read_parquet(workdir / "results/seed0/eval/behavior.parquet")
     flat = (scores["set"] == "C") & (scores["output"] == "y_00")
+    assert {"$A", r"$\alpha_{B$"} <= set(scores["set"])
     assert scores.loc[flat, "r2"].isna().all() and scores.loc[~flat, "r2"].notna().all()
     assert (scores.loc[flat, "r2_note"] != "").all() and (scores.loc[~flat, "r2_note"] == "").all()
     neural = pd.read_parquet(workdir / "results/seed0/eval/neural.parquet").set_index(["model", "unit_name"])
