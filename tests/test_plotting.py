@@ -471,3 +471,13 @@ def test_the_three_ways_caption_numbers_are_the_figure_s_with_minimum_and_units_
     identified = neural[neural["model"] == "ko"].groupby("seed")["r2"].apply(lambda r2: (r2 >= 0.9).sum())
     assert ko[5] == pytest.approx(identified.mean()) and ko[6] == N_HIDDEN
     assert plotting.three_ways_numbers(behavior, neural, None)["chance"] == []
+
+
+def test_chance_levels_without_a_defined_value_draw_no_band():
+    behavior, neural = behavior_table([0, 1]), neural_table([0, 1])
+    levels = chance_levels(chance_rows().assign(score=np.nan))  # every neuron constant
+    assert plotting.three_ways_numbers(behavior, neural, levels)["chance"] == []
+    (ax,) = three_ways_figure(behavior, neural, SETTINGS, levels).axes
+    assert not any(c.get_label().startswith("chance") for c in ax.containers)
+    top = neural_figure(neural, 0.05, SETTINGS, levels).axes[0]
+    assert not any(p.get_label().startswith("chance") for p in top.patches)

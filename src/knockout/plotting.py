@@ -108,13 +108,22 @@ CHANCE_LABEL = f"chance: untrained networks ({CHANCE_QUANTILE:.0%} quantile)"
 PERMUTED_LABEL = f"matching alone: shuffled stimuli ({CHANCE_QUANTILE:.0%} quantile, highest model)"
 
 
+def _untrained_levels(chance: pd.DataFrame | None) -> dict[str, float]:
+    """Per measure, its chance level (the untrained networks' 95th percentile; none
+    without chance levels, e.g. when no unit was recorded or none varies)."""
+    if chance is None:
+        return {}
+    untrained = chance[chance["null"] == "untrained"]
+    return dict(zip(untrained["measure"], untrained["p95"].astype(float), strict=True))
+
+
 def _draw_chance(ax: Axes, chance: pd.DataFrame | None, measures: list[str]) -> None:
     """A grey bar at each x position up to the chance level of ``measures[x]`` (untrained
     networks), and for a matched measure a dashed line at the highest model's level when
     its responses are shuffled (``summary.chance_levels``; nothing without one)."""
-    if chance is None or chance.empty:
+    untrained = _untrained_levels(chance)
+    if not untrained:
         return
-    untrained = chance[chance["null"] == "untrained"].set_index("measure")["p95"]
     permuted = chance[chance["null"] == "permuted_stimuli"].groupby("measure")["p95"].max()
     heights = [untrained.get(measure, np.nan) for measure in measures]
     ax.bar(range(len(measures)), heights, width=0.9, color="0.88", zorder=0, label=CHANCE_LABEL)
@@ -247,9 +256,9 @@ def neural_figure(
     top, bottom = (
         fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1]) if truth else (fig.add_subplot(), None)
     )
-    if chance is not None and not chance.empty:
-        level = chance[(chance["null"] == "untrained") & (chance["measure"] == "r2")]["p95"]
-        top.axhspan(0, float(level.iloc[0]), color="0.88", zorder=0, label=CHANCE_LABEL)
+    level = _untrained_levels(chance).get("r2")
+    if level is not None:
+        top.axhspan(0, level, color="0.88", zorder=0, label=CHANCE_LABEL)
     _draw_per_model(top, recorded, "position", positions, settings)
     top.set_ylim(-0.03, 1.05)
     top.set_ylabel("neural R² (model unit i vs neuron i)")
@@ -300,10 +309,8 @@ def three_ways_numbers(
         [model, *(round(float(means.get((model, measure), np.nan)), 3) for measure in CAPTION_MEASURES)]
         for model in _present_models(per_seed)
     ]
-    levels = []
-    if chance is not None and not chance.empty:
-        untrained = chance[chance["null"] == "untrained"].set_index("measure")["p95"]
-        levels = [round(float(untrained[way]), 3) for way in THREE_WAYS]
+    untrained = _untrained_levels(chance)
+    levels = [round(untrained[way], 3) for way in THREE_WAYS] if set(THREE_WAYS) <= set(untrained) else []
     return {"medians": rows, "chance": levels}
 
 
