@@ -289,3 +289,17 @@ def test_the_core_s_training_defaults_are_the_schema_s():
     schema_defaults = model_train_settings(config["train"], "ko")
     core_defaults = {field.name: field.default for field in dataclasses.fields(TrainSettings)}
     assert schema_defaults == core_defaults
+
+
+@pytest.mark.parametrize("color", ["notacolour", "#12345", "1.5", "$x$"])
+def test_a_colour_matplotlib_cannot_draw_is_refused_naming_the_model_and_the_value(color):
+    config = with_change("plot.colors", {"ko": color, "do": "tab:green"})
+    validate(config, SCHEMA)
+    (problem,) = config_problems(config)
+    assert problem.startswith(f"plot.colors.ko: {color!r} is not a colour")
+
+
+def test_colours_matplotlib_can_draw_pass():
+    config = with_change("plot.colors", {"ko": "#d55e00", "do": "0.5", "noko": "C3", "control": "tab:blue"})
+    validate(config, SCHEMA)
+    assert config_problems(config) == []

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from nets import simulated_behavior_scores, simulated_neural_scores, two_layer
+from nets import fly_layout, simulated_behavior_scores, simulated_neural_scores, two_layer
 
 from knockout import metrics, naming
 from knockout.metrics import (
@@ -44,9 +44,9 @@ def test_r2_is_computed_in_float64():
     assert r2_score(y, y + np.float32(0.5)) == pytest.approx(1 - 0.75 / 2)
 
 
-def test_r2_raises_on_constant_observations():
-    with pytest.raises(ValueError, match="zero variance"):
-        r2_score(np.full(5, 2.0), np.arange(5.0))
+def test_r2_is_nan_on_constant_observations():
+    """Undefined, reported as such (the tables say why), not a crash after training."""
+    assert np.isnan(r2_score(np.full(5, 2.0), np.arange(5.0)))
 
 
 # -------------------------------------------------------------------------------- squared_correlations
@@ -97,7 +97,8 @@ def test_behavior_scores_rows_and_columns(replicate):
     fly, _, test, _ = replicate
     models = {m: copy.deepcopy(fly) for m in ("control", "noko", "ko", "do")}
     scores = simulated_behavior_scores(fly, models, test)
-    assert list(scores.columns) == ["model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
+    assert list(scores.columns) == naming.BEHAVIOR_SCORE_COLUMNS
+    assert (scores["r2_note"] == "").all()
     assert set(scores["output"]) == {"y"}
     assert len(scores) == 17 * 4
     assert sorted(set(zip(scores["model"], scores["set"], strict=True))) == sorted(
@@ -291,3 +292,90 @@ def test_the_prediction_covers_silenced_units_and_only_the_designs_it_was_derive
     assert simulated_neural_scores(fly, models, probe, design=incomplete)["r2_predicted"].isna().all()
     smaller = KnockoutNet(Architecture(6, 3))
     assert simulated_neural_scores(fly, {"ko": smaller}, probe, design=design)["r2_predicted"].isna().all()
+
+
+# ------------------------------------------------------------------------------------ undefined R²
+
+
+def test_a_test_set_whose_output_never_varies_scores_nan_with_a_note(replicate):
+    fly, _, test, _ = replicate
+    flat = test.copy()
+    flat.loc[flat["set"] == "unit_03", "y"] = 1.5
+    scores = simulated_behavior_scores(fly, {"ko": copy.deepcopy(fly), "do": copy.deepcopy(fly)}, flat)
+    undefined = scores["set"] == "unit_03"
+    assert scores.loc[undefined, ["r2", "noise_ceiling"]].isna().all().all()
+    assert (scores.loc[undefined, "r2_note"] == metrics.CONSTANT_NOTE).all()
+    assert scores.loc[~undefined, "r2"].notna().all() and (scores.loc[~undefined, "r2_note"] == "").all()
+
+
+def test_a_neuron_that_never_varies_scores_nan_three_ways_with_a_note(replicate):
+    fly, _, _, probe = replicate
+    flat = probe.assign(**{naming.response_column("unit_05"): 0.25})
+    scores = simulated_neural_scores(fly, {"ko": copy.deepcopy(fly)}, flat).set_index("unit")
+    assert scores.loc[5, ["r2", "r2_matched", "r2_decoded"]].isna().all()
+    assert scores.loc[5, "r2_note"] == metrics.CONSTANT_NOTE
+    others = scores.drop(index=5)
+    np.testing.assert_allclose(others[["r2", "r2_matched", "r2_decoded"]], 1.0, atol=1e-6)
+    assert (others["r2_note"] == "").all()
+
+
+# ------------------------------------------------------------------------------------ chance levels
+
+
+def chance(fly, nets, probe, seed=0, draws=5):
+    return metrics.chance_table(nets, probe, fly_layout(fly), "glorot", seed, draws)
+
+
+def test_chance_comes_from_untrained_networks_scored_like_the_models(replicate):
+    fly, _, _, probe = replicate
+    table = chance(fly, {"ko": copy.deepcopy(fly)}, probe)
+    assert list(table.columns) == naming.CHANCE_COLUMNS
+    untrained = table[table["null"] == "untrained"]
+    assert set(untrained["model"]) == {metrics.UNTRAINED} and set(untrained["draw"]) == set(range(5))
+    assert set(untrained["measure"]) == set(naming.RECORDING_MEASURES)
+    # draw 2 is the third network of the seed's chance stream, scored by recording_scores
+    net = metrics.untrained_networks(fly.architecture, "glorot", 0, 3)[2]
+    layout = fly_layout(fly)
+    values = probe[[naming.response_column(u) for u in layout.units]].to_numpy(np.float64)
+    hidden = (
+        net.activity(torch.from_numpy(probe[list(layout.inputs)].to_numpy(np.float32, copy=True)))
+        .detach()
+        .double()
+        .numpy()
+    )
+    expected = metrics.recording_scores(values, hidden, list(range(16)))
+    for measure, per_unit in expected.items():
+        got = untrained[(untrained["draw"] == 2) & (untrained["measure"] == measure)].sort_values("unit")
+        np.testing.assert_allclose(got["score"], per_unit)
+    # random units of a 16-of-6-dimensional span: far from identified one to one
+    assert untrained[untrained["measure"] == "r2"]["score"].median() < 0.5
+
+
+def test_chance_is_fixed_by_the_seed_and_does_not_touch_the_models_init_stream(replicate):
+    fly, _, _, probe = replicate
+    nets = {"ko": copy.deepcopy(fly)}
+    a, b, c = chance(fly, nets, probe, 0), chance(fly, nets, probe, 0), chance(fly, nets, probe, 1)
+    assert a.equals(b) and not a.equals(c)
+    chance_net = metrics.untrained_networks(fly.architecture, "glorot", 0, 1)[0]
+    from knockout.training.plan import initial_networks
+    from knockout.training.settings import TrainSettings
+
+    (first,) = initial_networks(fly.architecture, TrainSettings(), 0)
+    assert not torch.equal(chance_net.hidden.weight, first.hidden.weight)
+
+
+def test_the_permutation_null_matches_each_model_to_responses_with_their_stimuli_shuffled(replicate):
+    """The fly itself scores 1 matched; against shuffled responses the matching finds ~0."""
+    fly, _, _, probe = replicate
+    table = chance(fly, {"ko": copy.deepcopy(fly), "do": copy.deepcopy(fly)}, probe)
+    permuted = table[table["null"] == "permuted_stimuli"]
+    assert set(permuted["model"]) == {"ko", "do"} and set(permuted["measure"]) == {"r2_matched"}
+    assert permuted["score"].max() < 0.1
+    ko, do = (permuted[permuted["model"] == m]["score"].to_numpy() for m in ("ko", "do"))
+    np.testing.assert_array_equal(ko, do)  # the same permutation for every model of a draw
+
+
+def test_chance_is_empty_without_a_recorded_unit(replicate):
+    fly, _, _, probe = replicate
+    inputs = probe[list(fly_layout(fly).inputs)]
+    assert chance(fly, {"ko": copy.deepcopy(fly)}, inputs).empty

@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.lines import Line2D
-from scipy import stats
 
-from knockout import metrics, naming
+from knockout import metrics, naming, plotting
 from knockout import models as registry
 from knockout.plotting import (
     PlotSettings,
@@ -29,7 +28,7 @@ from knockout.plotting import (
     three_ways_figure,
     weight_cosine_figure,
 )
-from knockout.summary import seed_statistics, sweep_statistics
+from knockout.summary import chance_levels, mean_and_interval, seed_statistics, sweep_statistics
 
 N_HIDDEN = 4
 SETTINGS = PlotSettings(dpi=40, width=6.0)
@@ -161,15 +160,19 @@ def test_neural_figure_draws_every_model_and_the_noise_line(tmp_path, seeds):
     assert bottom.get_yscale() == "log"
     # One contribution point per seed and unit.
     assert sum(len(c.get_offsets()) for c in bottom.collections) == N_HIDDEN * len(seeds)
-    # With several seeds, each mean carries its 95 % t-interval over seeds.
+    # With several seeds, each mean carries its 95 % interval over seeds (the summaries'
+    # bootstrap), which stays within the values (a t-interval here reached -0.24 and 1.57).
     bars = [c for c in top.collections if isinstance(c, LineCollection)]
     assert len(bars) == (len(registry.TRAINED) if len(seeds) > 1 else 0)
     if bars:
         ko_bars = bars[registry.TRAINED.index("ko")].get_segments()
         values = table[(table["model"] == "ko") & (rank == 0)]["r2"].to_numpy()
-        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+        _, low, high, _ = mean_and_interval(values)
         (segment,) = [seg for seg in ko_bars if round(seg[0, 0]) == 0]
-        np.testing.assert_allclose(sorted(segment[:, 1]), [values.mean() - half, values.mean() + half])
+        np.testing.assert_allclose(sorted(segment[:, 1]), [low, high])
+        for bar in bars:
+            ends = np.concatenate([seg[:, 1] for seg in bar.get_segments()])
+            assert ends.min() >= 0 and ends.max() <= 1
     save_figure(fig, tmp_path / "neural.png", SETTINGS)
     assert_png(tmp_path / "neural.png", SETTINGS)
 
@@ -195,14 +198,15 @@ def test_the_identifiability_figures_draw_every_model(tmp_path, seeds):
     }
     (ax,) = figures["three_ways"].axes
     assert [t.get_text() for t in ax.get_xticklabels()] == [
-        "unit i vs fly unit i",
+        "model unit i vs neuron i",
         "best one-to-one match",
         "decoded from all units",
     ]
-    per_seed = seed_statistics(behavior, neural).set_index("model")
+    assert "the fly's neurons" in ax.get_title()
+    per_seed = seed_statistics(behavior, neural)
+    ko = per_seed[per_seed["model"] == "ko"].groupby("measure")["score"].mean()
     got = sorted(mean_markers(ax, "ko")[:, 1])
-    expected = [per_seed.loc["ko", m].mean() for m in ("r2_median", "r2_matched_median", "r2_decoded_median")]
-    np.testing.assert_allclose(got, sorted(expected))
+    np.testing.assert_allclose(got, sorted(ko[["r2_median", "r2_matched_median", "r2_decoded_median"]]))
     for name in ("contribution", "silencing"):  # one panel per model, every unit of every seed
         axes = figures[name].axes
         assert [a.get_title() for a in axes] == list(registry.TRAINED)
@@ -233,8 +237,9 @@ def test_sweep_figure_plots_ko_do_and_their_difference_against_the_value(tmp_pat
     )
     summary = sweep_statistics(per_point)
     fig = sweep_figure(summary, "fly.noise_sd", values, [str(v) for v in values], SETTINGS)
-    top_left, _, bottom_left, _ = fig.axes
+    top_left, _, bottom_left, bottom_right = fig.axes
     assert [line.get_label() for line in top_left.get_lines()] == ["ko", "do"]
+    assert "by construction" in bottom_right.get_title() and bottom_left.get_title() == ""
     (difference,) = [line for line in bottom_left.get_lines() if line.get_label() == "ko - do"]
     expected = summary[(summary["model"] == "ko - do") & (summary["measure"] == "r2_mean")]["mean"]
     np.testing.assert_allclose(difference.get_ydata(), expected)
@@ -388,3 +393,91 @@ def test_a_figure_is_written_beside_its_png_in_every_format_asked_for(tmp_path):
     settings = PlotSettings(formats=("png", "svg"))
     save_figure_in_formats(behavior_figure(behavior_table([0]), settings), tmp_path / "fig.png", settings)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
+
+
+def test_behaviour_is_drawn_one_panel_per_output_never_averaged(tmp_path):
+    """One user's outputs scored -1.7 and -80: averaged, they squashed every other set."""
+    first = behavior_table([0, 1])
+    second = first.assign(output="y_01", r2=-80.0)
+    fig = behavior_figure(pd.concat([first, second], ignore_index=True), SETTINGS)
+    top, bottom = fig.axes
+    assert "y_01" in bottom.get_ylabel() and "(output y)" in top.get_ylabel()
+    ko = first[first["model"] == "ko"].groupby("set")["r2"].mean()
+    np.testing.assert_allclose(sorted(mean_markers(top, "ko")[:, 1]), sorted(ko))
+    np.testing.assert_allclose(mean_markers(bottom, "ko")[:, 1], -80.0)
+    save_figure(fig, tmp_path / "outputs.png", SETTINGS)
+
+
+def chance_rows(seeds=(0, 1), draws=3, level=0.2):
+    """A chance table whose untrained units all score ``level`` and permuted ones level / 10."""
+    rows = [
+        (seed, null, model, draw, unit, name, measure, level / (10 if null == "permuted_stimuli" else 1))
+        for seed in seeds
+        for draw in range(draws)
+        for unit, name in enumerate(naming.unit_names(N_HIDDEN))
+        for null, model, measures in (
+            ("untrained", "untrained", naming.RECORDING_MEASURES),
+            ("permuted_stimuli", "ko", ("r2_matched",)),
+        )
+        for measure in measures
+    ]
+    return pd.DataFrame(rows, columns=["seed", *naming.CHANCE_COLUMNS])
+
+
+def test_the_neural_figures_draw_the_chance_level_as_a_grey_band_labelled_chance():
+    behavior, neural = behavior_table([0, 1]), neural_table([0, 1])
+    levels = chance_levels(chance_rows())
+    (ax,) = three_ways_figure(behavior, neural, SETTINGS, levels).axes
+    (bars,) = [c for c in ax.containers if c.get_label().startswith("chance")]
+    np.testing.assert_allclose([bar.get_height() for bar in bars], [0.2, 0.2, 0.2])
+    (matched,) = [c for c in ax.collections if c.get_label().startswith("matching alone")]
+    np.testing.assert_allclose(matched.get_segments()[0][:, 1], [0.02, 0.02])
+    top = neural_figure(neural, 0.05, SETTINGS, levels).axes[0]
+    (band,) = [p for p in top.patches if p.get_label().startswith("chance")]
+    assert band.get_path().get_extents().transformed(band.get_transform()).height > 0
+    assert any(text.startswith("chance") for text in legend_texts(top))
+
+
+def test_recorded_data_are_never_called_the_fly_s_and_odd_names_are_drawn_as_plain_text(tmp_path):
+    names = ["$LC4", "LC$6$", r"$\alpha_{9$", "LC^11"]  # the third is broken maths
+    neural = neural_table([0, 1]).assign(unit_name=lambda t: t["unit"].map(dict(enumerate(names))))
+    neural[list(naming.GROUND_TRUTH_MEASURES)] = np.nan
+    behavior = behavior_table([0, 1])
+    behavior["set"] = behavior["set"].replace(dict(zip(naming.unit_names(N_HIDDEN), names, strict=True)))
+    behavior["silenced_units"] = behavior["set"].where(behavior["set"] != "control", "")
+    with plotting.plain_text():
+        figures = {
+            "three_ways": three_ways_figure(behavior, neural, SETTINGS),
+            "neural": neural_figure(neural, None, SETTINGS),
+            "behavior": behavior_figure(behavior, SETTINGS, neural),
+        }
+    assert "fly" not in figures["three_ways"].axes[0].get_title()
+    for name, figure in figures.items():
+        save_figure(figure, tmp_path / f"{name}.png", SETTINGS)  # a lone $ would fail here
+        texts = [t.get_text() for ax in figure.axes for t in ax.get_xticklabels()]
+        assert name == "three_ways" or "$LC4" in texts
+        assert "fly" not in " ".join(t.get_text() for ax in figure.axes for t in [ax.title, ax.xaxis.label])
+
+
+def test_the_three_ways_caption_numbers_are_the_figure_s_with_minimum_and_units_identified():
+    behavior, neural = behavior_table([0, 1]), neural_table([0, 1])
+    numbers = plotting.three_ways_numbers(behavior, neural, chance_levels(chance_rows()))
+    assert numbers["chance"] == [0.2, 0.2, 0.2]
+    ko = next(row for row in numbers["medians"] if row[0] == "ko")
+    per_seed = seed_statistics(behavior, neural)
+    means = per_seed[per_seed["model"] == "ko"].groupby("measure")["score"].mean()
+    expected = [means[m] for m in ("r2_median", "r2_matched_median", "r2_decoded_median", "r2_min")]
+    np.testing.assert_allclose(ko[1:5], expected, atol=5e-4)
+    identified = neural[neural["model"] == "ko"].groupby("seed")["r2"].apply(lambda r2: (r2 >= 0.9).sum())
+    assert ko[5] == pytest.approx(identified.mean()) and ko[6] == N_HIDDEN
+    assert plotting.three_ways_numbers(behavior, neural, None)["chance"] == []
+
+
+def test_chance_levels_without_a_defined_value_draw_no_band():
+    behavior, neural = behavior_table([0, 1]), neural_table([0, 1])
+    levels = chance_levels(chance_rows().assign(score=np.nan))  # every neuron constant
+    assert plotting.three_ways_numbers(behavior, neural, levels)["chance"] == []
+    (ax,) = three_ways_figure(behavior, neural, SETTINGS, levels).axes
+    assert not any(c.get_label().startswith("chance") for c in ax.containers)
+    top = neural_figure(neural, 0.05, SETTINGS, levels).axes[0]
+    assert not any(p.get_label().startswith("chance") for p in top.patches)

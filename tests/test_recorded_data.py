@@ -114,6 +114,14 @@ def test_the_tables_say_what_was_recorded_and_silenced_and_leave_the_unknown_emp
     caption = (finished_run / RESULTS / "figures/behavior_r2.rst").read_text()
     assert "On recorded data there is no noise ceiling" in caption, caption
     assert "\n    data:\n" in caption and "\n    fly:" not in caption, caption  # the fly is not used
+    for figure in figures:  # recorded data are never the fly's, and no simulation key is listed
+        text = (finished_run / f"results/figures/{figure}.rst").read_text()
+        assert "fly" not in text and "n_train" not in text and "n_probe" not in text, (figure, text)
+    chance = pd.read_parquet(finished_run / "results/seed0/eval/chance.parquet")
+    assert set(chance["unit_name"]) == set(RECORDED)  # scored against the recorded neurons only
+    models = pd.read_parquet(finished_run / "results/summary/models.parquet")
+    assert models.loc[models["measure"] == "r2_matched_median", "chance_p95"].notna().all()
+    assert set(models.loc[models["measure"] == "behavior_r2_silenced", "output"]) == {"y_00", "y_01"}
 
 
 def test_recorded_neural_r2_recomputed_from_the_weight_files(finished_run):
@@ -198,3 +206,32 @@ def test_a_folder_without_neurons_trains_evaluates_and_plots(tmp_path):
         "neural_r2",
         "neural_r2_three_ways",
     ]
+
+
+def test_undefined_r2_is_reported_not_a_crash_after_training(tmp_path):
+    """A test set whose output never varies and a neuron that never varies: R² is undefined.
+    The run finishes; the tables hold NaN with a note, and the summaries and figures are made
+    (with set names that would be broken maths to matplotlib, drawn as they are)."""
+    config = recorded_config()
+    config["train"] |= {"epochs": 3, "restarts": 1, "min_steps": 0}
+    workdir = copy_workflow(tmp_path, config)
+    write_experiment(workdir / "experiment")
+    behavior = pd.read_parquet(workdir / "experiment/behavior.parquet")
+    behavior.loc[behavior["set"] == "C", "y_00"] = 0.5
+    behavior["set"] = behavior["set"].replace({"A": "$A", "B": r"$\alpha_{B$"})
+    behavior.to_parquet(workdir / "experiment/behavior.parquet", index=False)
+    neurons = pd.read_parquet(workdir / "experiment/neurons.parquet")
+    neurons["r_F"] = neurons["r_F"].where(neurons["r_F"].isna(), 2.0)
+    neurons.to_parquet(workdir / "experiment/neurons.parquet", index=False)
+    snakemake(workdir)
+    scores = pd.read_parquet(workdir / "results/seed0/eval/behavior.parquet")
+    flat = (scores["set"] == "C") & (scores["output"] == "y_00")
+    assert {"$A", r"$\alpha_{B$"} <= set(scores["set"])
+    assert scores.loc[flat, "r2"].isna().all() and scores.loc[~flat, "r2"].notna().all()
+    assert (scores.loc[flat, "r2_note"] != "").all() and (scores.loc[~flat, "r2_note"] == "").all()
+    neural = pd.read_parquet(workdir / "results/seed0/eval/neural.parquet").set_index(["model", "unit_name"])
+    assert neural.loc[("ko", "F"), ["r2", "r2_matched", "r2_decoded"]].isna().all()
+    assert neural.loc[("ko", "F"), "r2_note"] != "" and neural.loc[("ko", "A"), "r2_note"] == ""
+    models = pd.read_parquet(workdir / "results/summary/models.parquet").set_index(["model", "measure"])
+    assert (models.loc[("ko", "r2_units"), "mean"] == 3).all()  # A, B, D: F has no R²
+    assert (workdir / "results/figures/neural_r2_three_ways.png").stat().st_size > 1000

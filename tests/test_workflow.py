@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats
 from workflow_helpers import (
     FIGURES,
     MODELS,
@@ -97,7 +96,16 @@ def test_behavior_r2_recomputed_independently(finished_run):
         behavior = pd.read_parquet(run / "data/behavior.parquet")
         test = behavior[behavior["split"] == "test"]
         table = pd.read_parquet(run / "eval/behavior.parquet")
-        assert list(table.columns) == ["model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
+        assert list(table.columns) == [
+            "model",
+            "set",
+            "silenced_units",
+            "output",
+            "r2",
+            "noise_ceiling",
+            "r2_note",
+        ]
+        assert (table["r2_note"] == "").all()
         assert set(table["output"]) == {"y"}
         assert len(table) == len(EVALUATED) * (N_HIDDEN + 1)
         fly = load_state(run / "fly.pt")
@@ -135,7 +143,9 @@ def test_neural_r2_recomputed_independently(finished_run):
             "silencing_effect",
             "fly_silencing_effect",
             "contribution",
+            "r2_note",
         ]
+        assert (table["r2_note"] == "").all()
         assert sorted(set(table["model"])) == sorted(EVALUATED)
         for model, rows in table.groupby("model"):
             state = load_state(run / f"models/{model}.pt")
@@ -207,7 +217,7 @@ def test_knockout_optimum_recomputed_independently(finished_run):
         assert losses["noko"] > losses["ko"]  # noko never trained with masks
 
 
-def test_summaries_are_means_over_seeds_with_t_intervals(finished_run):
+def test_summaries_are_means_over_seeds_with_intervals_in_range_and_chance_levels(finished_run):
     models = pd.read_parquet(finished_run / "results/summary/models.parquet").set_index(["model", "measure"])
     per_seed = [
         pd.read_parquet(finished_run / f"results/seed{seed}/eval/neural.parquet")
@@ -217,11 +227,28 @@ def test_summaries_are_means_over_seeds_with_t_intervals(finished_run):
     ]
     for model in EVALUATED:
         values = np.array([medians[model] for medians in per_seed])
-        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
         row = models.loc[(model, "r2_median")]
         assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx((values.mean() - half, values.mean() + half))
+        assert values.min() <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= values.max()
         assert row["n_seeds"] == len(SEEDS)
+    neural_rows = models[models.index.get_level_values("measure").str.startswith("r2")]
+    assert ((neural_rows["ci_low"] >= 0) & (neural_rows["ci_high"] <= N_HIDDEN)).all()
+    # the chance level, recomputed from every seed's chance table: the 95th percentile over
+    # untrained networks of the median over units of matched R²
+    per_draw = [
+        pd.read_parquet(finished_run / f"results/seed{seed}/eval/chance.parquet")
+        .query("null == 'untrained' and measure == 'r2_matched'")
+        .groupby("draw")["score"]
+        .median()
+        for seed in SEEDS
+    ]
+    pooled = pd.concat(per_draw)
+    assert models.loc[("ko", "r2_matched_median"), "chance_p95"] == pytest.approx(pooled.quantile(0.95))
+    assert models.loc[("ko", "r2_matched_median"), "chance_mean"] == pytest.approx(pooled.mean())
+    assert (
+        models.loc[("ko", "r2_matched_median"), "mean"]
+        > models.loc[("ko", "r2_matched_median"), "chance_p95"]
+    )
     losses = [
         pd.read_parquet(finished_run / f"results/seed{s}/eval/knockout_loss.parquet").set_index("model")
         for s in SEEDS
@@ -263,7 +290,13 @@ def test_rerun_reproduces_the_tables_byte_for_byte(finished_run):
     outputs = [
         f"results/seed{s}/{kind}"
         for s in SEEDS
-        for kind in ["data/behavior.parquet", "eval/behavior.parquet", "eval/neural.parquet", "models/ko.pt"]
+        for kind in [
+            "data/behavior.parquet",
+            "eval/behavior.parquet",
+            "eval/neural.parquet",
+            "eval/chance.parquet",
+            "models/ko.pt",
+        ]
     ]
     before = {p: (finished_run / p).read_bytes() for p in outputs}
     snakemake(finished_run, "--forceall", "--cores", "2")
@@ -281,7 +314,7 @@ def test_every_job_layout_writes_the_same_files_byte_for_byte(finished_run, tmp_
     assert scheduled_jobs(workdir)["train_models"] == expected
     snakemake(workdir)
     outputs = sorted(p.relative_to(finished_run) for p in (finished_run / "results").glob("seed*/*/*"))
-    assert len(outputs) == len(SEEDS) * (2 + 2 * len(MODELS) + 1 + 5)  # data; models, optimum; eval
+    assert len(outputs) == len(SEEDS) * (2 + 2 * len(MODELS) + 1 + 6)  # data; models, optimum; eval
     for path in outputs:
         assert (workdir / path).read_bytes() == (finished_run / path).read_bytes(), path
 

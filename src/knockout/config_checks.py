@@ -202,9 +202,22 @@ def config_problems(config: dict) -> list[str]:
     return problems + _shared_problems(config) + budget_problems(config)
 
 
+def color_problems(colors: dict[str, str]) -> list[str]:
+    """``plot.colors`` values matplotlib cannot draw, refused before any job rather than at
+    the plot step after the training (``matplotlib.colors`` alone: no pyplot at start-up)."""
+    from matplotlib.colors import is_color_like
+
+    return [
+        f"plot.colors.{model}: {color!r} is not a colour (allowed: a name such as 'red' or "
+        f"'tab:blue', a hex code such as '#d55e00', or a grey level such as '0.5')"
+        for model, color in colors.items()
+        if not is_color_like(color)
+    ]
+
+
 def _shared_problems(config: dict) -> list[str]:
     """Problems whatever the data source."""
-    problems = []
+    problems = color_problems(config["plot"]["colors"])
     if "png" not in config["plot"]["formats"]:
         problems.append(
             f"plot.formats = {config['plot']['formats']} lacks png, which the report shows; "

@@ -12,20 +12,32 @@ import numpy as np
 import pandas as pd
 import torch
 
-from knockout import models, naming
+from knockout import models, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout
-from knockout.network import KnockoutNet, silencing_mask
+from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Coefficient of determination, 1 - SS_res / SS_tot (SS_tot about the mean of y_true)."""
+    """Coefficient of determination, 1 - SS_res / SS_tot (SS_tot about the mean of y_true);
+    NaN where it is undefined (observed values that never vary: see ``CONSTANT_NOTE``), so
+    that one flat output or neuron is reported, not a crash after the training has run."""
     y_true = np.asarray(y_true, np.float64)
     y_pred = np.asarray(y_pred, np.float64)
     ss_tot = np.sum((y_true - y_true.mean()) ** 2)
     if ss_tot == 0:
-        raise ValueError("R² is undefined: the observed values have zero variance")
+        return np.nan
     return float(1.0 - np.sum((y_true - y_pred) ** 2) / ss_tot)
+
+
+CONSTANT_NOTE = "undefined: the observed values never vary here"
+"""The ``r2_note`` of an R² that is NaN because what it is scored against is constant
+(a test set whose output never changes, a neuron that never varies on its stimuli)."""
+
+
+def r2_notes(defined: np.ndarray) -> np.ndarray:
+    """Per score, ``""`` where it is defined, else ``CONSTANT_NOTE`` (the ``r2_note`` column)."""
+    return np.where(defined, "", CONSTANT_NOTE)
 
 
 def squared_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,8 +128,10 @@ def behavior_scores(
             silenced = naming.UNIT_SEPARATOR.join(layout.units[unit] for unit in units)
             for k, output in enumerate(layout.outputs):
                 ceiling = np.nan if fly_prediction is None else r2_score(y[:, k], fly_prediction[:, k])
+                note = r2_notes(np.var(y[:, k]) > 0).item()
                 for model, predicted in predictions.items():
-                    rows.append((model, name, silenced, output, r2_score(y[:, k], predicted[:, k]), ceiling))
+                    r2 = r2_score(y[:, k], predicted[:, k])
+                    rows.append((model, name, silenced, output, r2, ceiling, note))
     return pd.DataFrame(rows, columns=naming.BEHAVIOR_SCORE_COLUMNS)
 
 
@@ -269,21 +283,49 @@ def _recording_groups(recordings: np.ndarray) -> list[tuple[np.ndarray, np.ndarr
     return [(np.array(neurons), np.flatnonzero(recorded[:, neurons[0]])) for neurons in patterns.values()]
 
 
+def recorded_r2_matrix(recordings: np.ndarray, model_hidden: np.ndarray) -> np.ndarray:
+    """[recorded neuron, model unit] squared correlations, each neuron on the stimuli where
+    it was recorded (``recordings``: NaN where not recorded)."""
+    r2 = np.zeros((recordings.shape[1], model_hidden.shape[1]))
+    for neurons, stimuli in _recording_groups(recordings):
+        r2[neurons] = squared_correlations(recordings[np.ix_(stimuli, neurons)], model_hidden[stimuli])
+    return r2
+
+
+def neurons_vary(recordings: np.ndarray) -> np.ndarray:
+    """Per recorded neuron, whether its response varies on its stimuli (else its R² is undefined)."""
+    return np.nan_to_num(np.nanmax(recordings, axis=0) - np.nanmin(recordings, axis=0)) > 0
+
+
 def recording_scores(
     recordings: np.ndarray, model_hidden: np.ndarray, units: list[int]
 ) -> dict[str, np.ndarray]:
     """Per recorded neuron (columns of ``recordings``, NaN where not recorded; neuron j is
     the data's unit ``units[j]``), its R² with model unit ``units[j]`` (0 if the model lacks
-    it), with the model unit a one-to-one matching gives it, and decoded from all model units."""
-    n_neurons, n_model = recordings.shape[1], model_hidden.shape[1]
-    r2 = np.zeros((n_neurons, n_model))
-    decoded = np.zeros(n_neurons)
+    it), with the model unit a one-to-one matching gives it, and decoded from all model units.
+    NaN all three ways for a neuron that never varies (it can be matched to nothing)."""
+    n_model = model_hidden.shape[1]
+    r2 = recorded_r2_matrix(recordings, model_hidden)
+    decoded = np.zeros(recordings.shape[1])
     for neurons, stimuli in _recording_groups(recordings):
-        responses = recordings[np.ix_(stimuli, neurons)]
-        r2[neurons] = squared_correlations(responses, model_hidden[stimuli])
-        decoded[neurons] = decoded_neural_r2(responses, model_hidden[stimuli])
+        decoded[neurons] = decoded_neural_r2(recordings[np.ix_(stimuli, neurons)], model_hidden[stimuli])
     same = np.array([r2[j, unit] if unit < n_model else 0.0 for j, unit in enumerate(units)])
-    return {"r2": same, "r2_matched": matched_from_r2(r2), "r2_decoded": decoded}
+    undefined = np.where(neurons_vary(recordings), 0.0, np.nan)
+    return {
+        "r2": same + undefined,
+        "r2_matched": matched_from_r2(r2) + undefined,
+        "r2_decoded": decoded + undefined,
+    }
+
+
+def _recordings(neurons: pd.DataFrame, layout: Layout) -> tuple[torch.Tensor, list[int], np.ndarray]:
+    """A neurons table's stimuli, the data's indices of its recorded units, and their
+    responses [stimuli, recorded units] (NaN where not recorded)."""
+    stimuli = torch.from_numpy(neurons[list(layout.inputs)].to_numpy(np.float32, copy=True))
+    units = list(layout.units)
+    recorded = [unit for unit in units if naming.response_column(unit) in neurons]
+    values = neurons[[naming.response_column(unit) for unit in recorded]].to_numpy(np.float64)
+    return stimuli, [units.index(unit) for unit in recorded], values
 
 
 @torch.no_grad()
@@ -302,7 +344,8 @@ def neural_scores(
     - for recorded units (NaN for the others), on the stimuli where the neuron was recorded:
       ``r2`` (model unit i against neuron i; 0 if the model has no unit i), ``r2_matched``
       (against the model unit a one-to-one matching assigns it), ``r2_decoded`` (decoded
-      linearly from all model units, cross-validated);
+      linearly from all model units, cross-validated); NaN all three ways for a neuron
+      that never varies on its stimuli, with ``r2_note`` saying so;
     - ``silencing_effect``: the RMS change of the outputs when model unit i is silenced;
     - with the true network ``fly`` (NaN without): ``fly_silencing_effect``, the unit's
       ``contribution``, ``weight_cosine`` of its and model unit i's input weights, and
@@ -313,10 +356,9 @@ def neural_scores(
     """
     units = list(layout.units)
     n_units = len(units)
-    stimuli = torch.from_numpy(neurons[list(layout.inputs)].to_numpy(np.float32, copy=True))
-    recorded_units = [unit for unit in units if naming.response_column(unit) in neurons]
-    recorded_index = [units.index(unit) for unit in recorded_units]
-    values = neurons[[naming.response_column(unit) for unit in recorded_units]].to_numpy(np.float64)
+    stimuli, recorded_index, values = _recordings(neurons, layout)
+    defined = np.ones(n_units, bool)
+    defined[recorded_index] = neurons_vary(values)
     silenced = np.array(layout.silenced, dtype=np.int64)
     unknown = np.full(n_units, np.nan)
     truth = {"fly_silencing_effect": unknown, "contribution": unknown, "r2_predicted": unknown}
@@ -345,12 +387,13 @@ def neural_scores(
         "recorded": np.isin(np.arange(n_units), recorded_index).astype(np.int64),
         "silenced": silenced,
         **truth,
+        "r2_note": r2_notes(defined),
     }
     tables = []
     for model, net in nets.items():
         model_hidden = net.activity(stimuli).double().numpy()
         scores = {measure: np.full(n_units, np.nan) for measure in naming.RECORDING_MEASURES}
-        if recorded_units:
+        if recorded_index:
             for measure, per_neuron in recording_scores(values, model_hidden, recorded_index).items():
                 scores[measure][recorded_index] = per_neuron
         cosines = weight_cosines(fly, net) if fly is not None else unknown
@@ -377,3 +420,66 @@ def response_table(nets: dict[str, KnockoutNet], neurons: pd.DataFrame, layout: 
         activity.insert(0, "model", model)
         tables.append(activity)
     return pd.concat(tables, ignore_index=True)
+
+
+CHANCE_DRAWS = 20
+"""Untrained networks, and stimulus permutations, per seed for the chance levels."""
+UNTRAINED = "untrained"
+"""The ``model`` of the chance rows that come from untrained networks (no trained model)."""
+
+
+def untrained_networks(architecture: Architecture, init: str, seed: int, count: int) -> list[KnockoutNet]:
+    """``count`` networks of the models' architecture, initialised as training initialises
+    them (``train.init``), drawn from the replicate's own ``chance`` stream (so that adding
+    them changes no other draw)."""
+    generator = seeding.generator(seed, "chance")
+    return [initialize(KnockoutNet(architecture), init, generator) for _ in range(count)]
+
+
+def _chance_rows(null: str, model: str, draw: int, recorded: list[int], names: list[str], scores: dict):
+    return [
+        (null, model, draw, unit, names[unit], measure, float(value))
+        for measure, values in scores.items()
+        for unit, value in zip(recorded, values, strict=True)
+    ]
+
+
+@torch.no_grad()
+def chance_table(
+    nets: dict[str, KnockoutNet],
+    neurons: pd.DataFrame,
+    layout: Layout,
+    init: str,
+    seed: int,
+    draws: int = CHANCE_DRAWS,
+) -> pd.DataFrame:
+    """What the neural R² of the recorded units would be by chance (``naming.CHANCE_COLUMNS``):
+
+    - null ``untrained``: ``draws`` untrained networks of the models' architecture
+      (``untrained_networks``), each scored exactly like a model (``recording_scores``:
+      r2, r2_matched, r2_decoded) against the same neurons on the same stimuli;
+    - null ``permuted_stimuli``: per trained model and draw, the matched R² after the
+      recorded responses' stimulus order is permuted (the same permutation for every
+      neuron and model of a draw, from the seed's ``chance_permutation`` stream): what the
+      one-to-one matching alone finds in a model's units when they are unrelated to the
+      neurons (the responses' own correlations kept).
+
+    Empty where no unit was recorded."""
+    stimuli, recorded, values = _recordings(neurons, layout)
+    if not recorded:
+        return pd.DataFrame(columns=naming.CHANCE_COLUMNS)
+    names = list(layout.units)
+    architecture = next(iter(nets.values())).architecture
+    rows = []
+    for draw, net in enumerate(untrained_networks(architecture, init, seed, draws)):
+        scores = recording_scores(values, net.activity(stimuli).double().numpy(), recorded)
+        rows += _chance_rows(UNTRAINED, UNTRAINED, draw, recorded, names, scores)
+    hidden = {model: net.activity(stimuli).double().numpy() for model, net in nets.items()}
+    generator = seeding.generator(seed, "chance_permutation")
+    undefined = np.where(neurons_vary(values), 0.0, np.nan)
+    for draw in range(draws):
+        permuted = values[torch.randperm(len(values), generator=generator).numpy()]
+        for model, activity in hidden.items():
+            matched = matched_from_r2(recorded_r2_matrix(permuted, activity)) + undefined
+            rows += _chance_rows("permuted_stimuli", model, draw, recorded, names, {"r2_matched": matched})
+    return pd.DataFrame(rows, columns=naming.CHANCE_COLUMNS)

@@ -11,16 +11,21 @@ CONTROL = "control"
 UNIT_SEPARATOR = "+"
 """Joins the units one set silences (a cell-type line may silence several): ``LC16+LC17``."""
 SPLITS = ("train", "test")
-BEHAVIOR_SCORE_COLUMNS = ["model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
-BEHAVIOR_MAY_BE_NAN = ("noise_ceiling",)
-"""The noise ceiling needs the true network: NaN on recorded data."""
+BEHAVIOR_SCORE_COLUMNS = ["model", "set", "silenced_units", "output", "r2", "noise_ceiling", "r2_note"]
+BEHAVIOR_MAY_BE_NAN = ("r2", "noise_ceiling")
+"""The noise ceiling needs the true network: NaN on recorded data; R² is NaN where a test
+set's output never varies (``r2_note`` says so)."""
 GROUND_TRUTH_MEASURES = ("r2_predicted", "weight_cosine", "fly_silencing_effect", "contribution")
 """Neural measures that need the true network (a simulated fly): NaN on recorded data."""
 RECORDING_MEASURES = ("r2", "r2_matched", "r2_decoded")
 """Neural measures against a recorded neuron: NaN for units that were not recorded."""
 NEURAL_MAY_BE_NAN = (*RECORDING_MEASURES, *GROUND_TRUTH_MEASURES)
 """Also NaN where undefined: the predicted R² needs a linear two-layer fly, the weight
-cosine a bottleneck that reads the inputs directly."""
+cosine a bottleneck that reads the inputs directly, and R² a neuron that varies
+(``r2_note`` says why)."""
+CHANCE_COLUMNS = ["null", "model", "draw", "unit", "unit_name", "measure", "score"]
+"""eval/chance.parquet: one row per null (untrained, permuted_stimuli), model, draw,
+recorded unit and measure; ``score`` is NaN where the neuron never varies."""
 SILENCING_COLUMNS = ["model", "unit", "unit_name", "output", "effect"]
 KNOCKOUT_LOSS_COLUMNS = ["model", "knockout_mse"]
 """eval/knockout_loss.parquet: per model, the knockout objective on the training rows."""
@@ -38,6 +43,7 @@ NEURAL_SCORE_COLUMNS = [
     "silencing_effect",
     "fly_silencing_effect",
     "contribution",
+    "r2_note",
 ]
 
 

@@ -2,11 +2,13 @@
 
 Inputs are the per-seed evaluation tables concatenated with a ``seed`` column. Every
 seed is drawn as a small point, the mean over seeds as a large marker with its 95 %
-confidence interval (``summary.mean_and_interval``, the numbers of the summary tables).
+interval (``summary.mean_and_interval``, the numbers of the summary tables). Names from
+the data (sets, units, outputs) are drawn as plain text, never as maths (``plain_text``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from matplotlib.figure import Figure
 
 from knockout import models
 from knockout.convergence import chosen_losses
-from knockout.summary import contrast_label, mean_and_interval, seed_statistics
+from knockout.summary import CHANCE_QUANTILE, contrast_label, mean_and_interval, seed_statistics
 from knockout.tables import write_atomically
 
 
@@ -32,6 +34,15 @@ class PlotSettings:
     width: float = 11.0
     colors: dict[str, str] = field(default_factory=dict)
     formats: tuple[str, ...] = ("png",)
+
+
+def plain_text() -> contextlib.AbstractContextManager:
+    """Draw every text as it is written: a ``$`` in a set or unit name would otherwise
+    start matplotlib's maths mode (and a lone one fail the figure). Texts read the setting
+    when they are made, tick labels when the figure is drawn: wrap both."""
+    from matplotlib import rc_context
+
+    return rc_context({"text.parse_math": False})
 
 
 def _color(model: str, settings: PlotSettings) -> str:
@@ -50,9 +61,10 @@ def _draw_per_model(
     ax: Axes, table: pd.DataFrame, x_column: str, x_order: list, settings: PlotSettings, value: str = "r2"
 ) -> None:
     """Each seed as a small point, and per model the mean over seeds as a large marker
-    with its 95 % confidence interval (with two seeds or more)."""
+    with its 95 % interval (with two seeds or more); nothing for a table with no rows
+    (no unit was recorded)."""
     present = _present_models(table)
-    offsets = np.linspace(-0.3, 0.3, len(present)) if len(present) > 1 else [0.0]
+    offsets = np.linspace(-0.3, 0.3, len(present)) if len(present) > 1 else [0.0] * len(present)
     position = {x: i for i, x in enumerate(x_order)}
     several_seeds = table["seed"].nunique() > 1
     for offset, model in zip(offsets, present, strict=True):
@@ -89,16 +101,56 @@ def _units_note(table: pd.DataFrame) -> str:
 
 def _seed_note(table: pd.DataFrame) -> str:
     seeds = table["seed"].nunique()
-    return "1 seed" if seeds == 1 else f"{seeds} seeds: points per seed, mean ± 95% CI"
+    return "1 seed" if seeds == 1 else f"{seeds} seeds: points per seed, mean ± 95% bootstrap interval"
+
+
+CHANCE_LABEL = f"chance: untrained networks ({CHANCE_QUANTILE:.0%} quantile)"
+PERMUTED_LABEL = f"matching alone: shuffled stimuli ({CHANCE_QUANTILE:.0%} quantile, highest model)"
+
+
+def _untrained_levels(chance: pd.DataFrame | None) -> dict[str, float]:
+    """Per measure, its chance level (the untrained networks' 95th percentile; none
+    without chance levels, e.g. when no unit was recorded or none varies)."""
+    if chance is None:
+        return {}
+    untrained = chance[chance["null"] == "untrained"]
+    return dict(zip(untrained["measure"], untrained["p95"].astype(float), strict=True))
+
+
+def _draw_chance(ax: Axes, chance: pd.DataFrame | None, measures: list[str]) -> None:
+    """A grey bar at each x position up to the chance level of ``measures[x]`` (untrained
+    networks), and for a matched measure a dashed line at the highest model's level when
+    its responses are shuffled (``summary.chance_levels``; nothing without one)."""
+    untrained = _untrained_levels(chance)
+    if not untrained:
+        return
+    permuted = chance[chance["null"] == "permuted_stimuli"].groupby("measure")["p95"].max()
+    heights = [untrained.get(measure, np.nan) for measure in measures]
+    ax.bar(range(len(measures)), heights, width=0.9, color="0.88", zorder=0, label=CHANCE_LABEL)
+    labelled = False
+    for x, measure in enumerate(measures):
+        if measure in permuted:
+            ax.hlines(
+                permuted[measure],
+                x - 0.45,
+                x + 0.45,
+                colors="0.35",
+                linestyles="--",
+                linewidth=1,
+                label=None if labelled else PERMUTED_LABEL,
+                zorder=1,
+            )
+            labelled = True
 
 
 def behavior_figure(
     behavior: pd.DataFrame, settings: PlotSettings, neural: pd.DataFrame | None = None
 ) -> Figure:
-    """Behaviour R² per test set (with several outputs, their mean; the summary table has
-    each output), beside the noise ceiling where the true network is known. With a
-    simulated fly's ``neural`` table, a silenced set is placed by its unit's rank of
-    contribution within its seed, so that a position means the same in every seed."""
+    """Behaviour R² per test set, one panel per behavioural output (R² of different
+    behaviours is never averaged: one output's -80 would squash every other), beside the
+    noise ceiling where the true network is known. With a simulated fly's ``neural``
+    table, a silenced set is placed by its unit's rank of contribution within its seed,
+    so that a position means the same in every seed."""
     ranked = neural is not None and ranked_by_contribution(neural)
     if ranked:
         placed, labels = unit_positions(neural)
@@ -107,14 +159,37 @@ def behavior_figure(
         positions = pd.Series(rank.reindex(keys).to_numpy(), index=behavior.index)
         renamed = positions.map(lambda p: labels[int(p)] if p == p else None)
         behavior = behavior.assign(set=renamed.where(behavior["silenced_units"] != "", "control"))
-    n_outputs = behavior["output"].nunique()
-    if n_outputs > 1:
-        behavior = behavior.groupby(["seed", "model", "set", "silenced_units"], as_index=False, sort=False)[
-            ["r2", "noise_ceiling"]
-        ].mean()
     sets = sorted(set(behavior["set"]), key=lambda name: (name != "control", len(name), name))
-    fig = Figure(figsize=(settings.width, 4.8), layout="constrained")
-    ax = fig.add_subplot()
+    outputs = list(dict.fromkeys(behavior["output"]))
+    fig = Figure(figsize=(settings.width, 1.2 + 3.6 * len(outputs)), layout="constrained")
+    axes = fig.subplots(len(outputs), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, output in zip(axes, outputs, strict=True):
+        _behavior_panel(ax, behavior[behavior["output"] == output], sets, settings)
+        ax.set_ylabel(
+            f"behaviour R² on the test set\n(output {output})"
+            if len(outputs) > 1
+            else "behaviour R² on the test set"
+        )
+    axes[0].legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
+    bottom = axes[-1]
+    bottom.set_xticks(range(len(sets)), [name.removeprefix("unit_") for name in sets])
+    if max((len(name) for name in sets if name != "control"), default=0) > 4:  # long set names
+        bottom.tick_params(axis="x", labelrotation=45)
+    bottom.set_xlabel(
+        "test set: control, or the silenced unit ranked by its contribution within its seed"
+        if ranked
+        else "test set (control, or the silenced units)"
+    )
+    title = f"How well each model predicts the behaviour ({_seed_note(behavior)})"
+    if len(outputs) > 1:
+        fig.suptitle(f"{title}, one panel per output")
+    else:
+        axes[0].set_title(title)
+    return fig
+
+
+def _behavior_panel(ax: Axes, behavior: pd.DataFrame, sets: list[str], settings: PlotSettings) -> None:
+    """One output's behaviour R² per test set, and its noise ceiling where there is one."""
     ceiling = behavior.drop_duplicates(["seed", "set"]).groupby("set")["noise_ceiling"].mean().dropna()
     if len(ceiling):
         ax.scatter(
@@ -128,21 +203,7 @@ def behavior_figure(
             zorder=4,
         )
     _draw_per_model(ax, behavior, "set", sets, settings)
-    ax.set_xticks(range(len(sets)), [name.removeprefix("unit_") for name in sets])
-    if max(len(name) for name in sets if name != "control") > 4:  # long set names
-        ax.tick_params(axis="x", labelrotation=45)
-    ax.set_xlabel(
-        "test set: control, or the silenced unit ranked by its contribution within its seed"
-        if ranked
-        else "test set (control, or the silenced units)"
-    )
-    ax.set_ylabel(
-        "behaviour R² on the test set" + (f"\n(mean over {n_outputs} outputs)" if n_outputs > 1 else "")
-    )
-    ax.set_title(f"How well each model predicts the behaviour ({_seed_note(behavior)})")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
-    return fig
 
 
 def unit_labels(neural: pd.DataFrame) -> dict[int, str]:
@@ -175,9 +236,12 @@ def unit_positions(neural: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return neural.assign(position=neural["unit"].map(index)), list(labels.values())
 
 
-def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSettings) -> Figure:
-    """Per recorded unit, neural R² of model unit i against neuron i; below it, with the
-    true network, each unit's contribution to behaviour."""
+def neural_figure(
+    neural: pd.DataFrame, noise_sd: float | None, settings: PlotSettings, chance: pd.DataFrame | None = None
+) -> Figure:
+    """Per recorded unit, neural R² of model unit i against neuron i, over a grey band up
+    to its chance level (``summary.chance_levels``, where given); below it, with the true
+    network, each unit's contribution to behaviour."""
     recorded = neural[neural["recorded"] == 1]
     if recorded.empty:  # a data folder without a neurons file
         fig = Figure(figsize=(settings.width, 3.0), layout="constrained")
@@ -192,6 +256,9 @@ def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSe
     top, bottom = (
         fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1]) if truth else (fig.add_subplot(), None)
     )
+    level = _untrained_levels(chance).get("r2")
+    if level is not None:
+        top.axhspan(0, level, color="0.88", zorder=0, label=CHANCE_LABEL)
     _draw_per_model(top, recorded, "position", positions, settings)
     top.set_ylim(-0.03, 1.05)
     top.set_ylabel("neural R² (model unit i vs neuron i)")
@@ -219,27 +286,54 @@ def neural_figure(neural: pd.DataFrame, noise_sd: float | None, settings: PlotSe
 
 
 THREE_WAYS = {
-    "r2_median": "unit i vs fly unit i",
+    "r2_median": "model unit i vs neuron i",
     "r2_matched_median": "best one-to-one match",
     "r2_decoded_median": "decoded from all units",
 }
 
 
-def three_ways_figure(behavior: pd.DataFrame, neural: pd.DataFrame, settings: PlotSettings) -> Figure:
-    """Per model, the median over the recorded units of neural R² measured three ways."""
-    per_seed = seed_statistics(behavior, neural).melt(
-        id_vars=["seed", "model"], value_vars=list(THREE_WAYS), var_name="measure", value_name="r2"
-    )
+CAPTION_MEASURES = [*THREE_WAYS, "r2_min", "r2_identified", "r2_units"]
+"""What the three-ways caption gives per model: each way's median, and beside the
+same-index median its minimum and the units identified (R² >= 0.9) of those scored."""
+
+
+def three_ways_numbers(
+    behavior: pd.DataFrame, neural: pd.DataFrame, chance: pd.DataFrame | None
+) -> dict[str, list]:
+    """What the three-ways figure shows, for its caption: per model present, the mean over
+    seeds of each of ``CAPTION_MEASURES`` (rounded to 3 places), and each way's chance
+    level (its 95th percentile over untrained networks; empty without one)."""
+    per_seed = seed_statistics(behavior, neural)
+    means = per_seed[per_seed["measure"].isin(CAPTION_MEASURES)].groupby(["model", "measure"])["score"].mean()
+    rows = [
+        [model, *(round(float(means.get((model, measure), np.nan)), 3) for measure in CAPTION_MEASURES)]
+        for model in _present_models(per_seed)
+    ]
+    untrained = _untrained_levels(chance)
+    levels = [round(untrained[way], 3) for way in THREE_WAYS] if set(THREE_WAYS) <= set(untrained) else []
+    return {"medians": rows, "chance": levels}
+
+
+def three_ways_figure(
+    behavior: pd.DataFrame, neural: pd.DataFrame, settings: PlotSettings, chance: pd.DataFrame | None = None
+) -> Figure:
+    """Per model, the median over the recorded units of neural R² measured three ways, over
+    grey bars up to each way's chance level (``summary.chance_levels``, where given)."""
+    per_seed = seed_statistics(behavior, neural)
+    per_seed = per_seed[per_seed["measure"].isin(list(THREE_WAYS))].rename(columns={"score": "r2"})
     fig = Figure(figsize=(settings.width, 4.6), layout="constrained")
     ax = fig.add_subplot()
+    _draw_chance(ax, chance, list(THREE_WAYS))
     _draw_per_model(ax, per_seed, "measure", list(THREE_WAYS), settings)
     ax.set_xticks(range(len(THREE_WAYS)), list(THREE_WAYS.values()))
     ax.set_xlabel("how each recorded neuron is compared with the model's units")
     ax.set_ylabel("median over the recorded units of neural R²")
     ax.set_ylim(-0.03, 1.05)
-    ax.set_title(f"Did a model learn the fly's neurons, or only their span? ({_seed_note(neural)})")
+    neurons = "the fly's neurons" if ranked_by_contribution(neural) else "the recorded neurons"
+    ax.set_title(f"Did a model learn {neurons}, or only their span?\n({_seed_note(neural)})")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="center left", fontsize="small", ncols=2, bbox_to_anchor=(0.0, 0.68))
+    if ax.get_legend_handles_labels()[0]:  # nothing to label when no unit was recorded
+        ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -391,10 +485,24 @@ def weight_cosine_figure(neural: pd.DataFrame, settings: PlotSettings) -> Figure
     return fig
 
 
-SWEEP_PANELS = {
-    "r2_mean": "neural R², unit i vs fly unit i\n(mean over units)",
-    "behavior_r2_silenced": "behaviour R² on silenced sets\n(mean over sets)",
-}
+SWEEP_NEURAL = ("r2_mean", "neural R², unit i vs fly unit i\n(mean over units)")
+SWEEP_BEHAVIOR = ("behavior_r2_silenced", "behaviour R² on silenced sets\n(mean over sets)")
+BY_CONSTRUCTION = "ko scored masked, do unmasked:\nko's lead here is partly by construction"
+"""On a silenced set ko is scored with its matching units masked, as the data were made,
+and do with nothing masked (it masked random units in training), so ko - do on the
+behaviour of silenced sets favours ko by construction; the figure says so where it shows it."""
+
+
+def _sweep_panels(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(measure, output, label) per column: neural R², then behaviour per output (never
+    averaged over outputs)."""
+    behavior = summary[summary["measure"] == SWEEP_BEHAVIOR[0]]
+    outputs = list(dict.fromkeys(behavior["output"]))
+    named = len(outputs) > 1
+    return [
+        (SWEEP_NEURAL[0], "", SWEEP_NEURAL[1]),
+        *((SWEEP_BEHAVIOR[0], out, SWEEP_BEHAVIOR[1] + (f", {out}" if named else "")) for out in outputs),
+    ]
 
 
 def _axis_values(values: list, labels: list[str]) -> tuple[np.ndarray, list[str], bool]:
@@ -410,20 +518,27 @@ def sweep_figure(
     summary: pd.DataFrame, key: str, values: list, names: list[str], settings: PlotSettings
 ) -> Figure:
     """Top: the registry's contrast pair (ko and do) against the swept value; bottom: their
-    difference. Mean over seeds with its 95 % confidence interval. A value where some
+    difference (on behaviour marked as favouring ko by construction: ``BY_CONSTRUCTION``).
+    Mean over seeds with its 95 % interval; one column for neural R², one per behavioural
+    output. A value where some
     network's training did not converge (the summary's ``converged`` column, where there
     is one) is ringed in red."""
     difference = contrast_label()
     x, labels, log_x = _axis_values(values, names)
     position = dict(zip(labels, x, strict=True))
+    panels = _sweep_panels(summary)
     fig = Figure(figsize=(settings.width, 5.6), layout="constrained")
-    axes = fig.subplots(2, len(SWEEP_PANELS), sharex=True, squeeze=False)
-    for column, (measure, label) in enumerate(SWEEP_PANELS.items()):
+    axes = fig.subplots(2, len(panels), sharex=True, squeeze=False)
+    for column, (measure, output, label) in enumerate(panels):
         for row, shown in enumerate([list(models.CONTRAST), [difference]]):
             ax = axes[row, column]
             ringed = False
             for model in shown:
-                rows = summary[(summary["model"] == model) & (summary["measure"] == measure)]
+                rows = summary[
+                    (summary["model"] == model)
+                    & (summary["measure"] == measure)
+                    & (summary["output"] == output)
+                ]
                 rows = rows.assign(x=rows["value"].map(position)).sort_values("x")
                 color = "black" if model == difference else _color(model, settings)
                 marker = "o" if model == difference else _marker(model)
@@ -447,6 +562,8 @@ def sweep_figure(
             if row == 1:
                 ax.axhline(0, color="black", linewidth=0.8, linestyle=":")
                 ax.set_xlabel(key)
+                if measure == SWEEP_BEHAVIOR[0]:
+                    ax.set_title(BY_CONSTRUCTION, fontsize="small")
             ax.set_ylabel(label if row == 0 else f"{difference}:\n{label.split(chr(10))[0]}")
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
@@ -457,7 +574,7 @@ def sweep_figure(
     n_seeds = int(summary["n_seeds"].max())
     fig.suptitle(
         f"Sweep of {key}: {' vs '.join(models.spec(m).label for m in models.CONTRAST)}, "
-        f"{n_seeds} seeds, mean ± 95% CI"
+        f"{n_seeds} seeds, mean ± 95% bootstrap interval"
     )
     return fig
 
@@ -476,7 +593,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, settings: PlotSettings) ->
     from matplotlib import rc_context
 
     kind = os.fspath(path).rsplit(".", 1)[-1]
-    with rc_context({"svg.hashsalt": "knockout"}):
+    with rc_context({"svg.hashsalt": "knockout"}), plain_text():
         write_atomically(
             path,
             lambda tmp: fig.savefig(tmp, format=kind, dpi=settings.dpi, metadata=REPRODUCIBLE_METADATA[kind]),

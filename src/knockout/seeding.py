@@ -10,7 +10,18 @@ import hashlib
 
 import torch
 
-STREAMS = ("fly", "train_data", "test_data", "probe_data", "model_init", "schedule", "dropout", "split")
+STREAMS = (
+    "fly",
+    "train_data",
+    "test_data",
+    "probe_data",
+    "model_init",
+    "schedule",
+    "dropout",
+    "split",
+    "chance",
+    "chance_permutation",
+)
 
 
 def generator(seed: int, stream: str) -> torch.Generator:

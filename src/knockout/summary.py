@@ -1,80 +1,158 @@
-"""Replicates summarised: per-seed statistics, then their mean and 95 % confidence interval.
+"""Replicates summarised: per-seed statistics, then their mean and 95 % interval over seeds.
 
 A seed is one replicate (a new fly, new data, new initial weights), so seeds are the
-independent samples: every interval here is a t-interval over per-seed values, never
-over units or test sets of the same seed (those share a fly and are not independent).
+independent samples: every interval here is over per-seed values, never over units or
+test sets of the same seed (those share a fly and are not independent). The interval is
+a percentile bootstrap of the mean over seeds: each end is a mean of resampled per-seed
+values, so it lies between the smallest and the largest of them, and never leaves the
+quantity's range (a t-interval around 0.987 reached 1.018, an R² no model can score).
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit  # the t quantile; scipy.stats takes ~1 s to import
 
-from knockout import models
+from knockout import models, naming
 from knockout.convergence import GAP_MEASURES
 
 CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+"""The resampling is fixed (the same values give the same interval, the same bytes)."""
+IDENTIFIED_R2 = 0.9
+"""A recorded unit counts as identified by a measure when its R² is at least this."""
+CHANCE_QUANTILE = 0.95
+"""The chance level a model's value is read against: this quantile of the null's values."""
 NEURAL_MEASURES = ["r2", "r2_matched", "r2_decoded", "weight_cosine"]
 """Per-unit neural measures summarised per model (see ``metrics.neural_scores``)."""
+UNIT_STATISTICS = ("median", "min", "mean")
+"""Per seed, each neural measure's statistics over the units that have it; the recording
+measures also get ``identified`` (units with R² >= ``IDENTIFIED_R2``) and ``units`` (the
+units with a defined R²), so that a median never hides a misassigned unit."""
 UNIT_MEASURES = [*NEURAL_MEASURES, "r2_predicted", "silencing_effect", "fly_silencing_effect", "contribution"]
-SEED_MEASURES = [
-    *[f"{m}_{s}" for m in NEURAL_MEASURES for s in ("median", "mean")],
-    "behavior_r2_silenced",
-    "behavior_r2_control",
-]
-"""Per seed and model: the neural measures' median and mean over units, and behaviour."""
+SEED_COLUMNS = ["seed", "model", "output", "measure", "score"]
+"""summary/seeds.parquet: per seed, model and measure, one value; ``output`` names the
+behavioural output of a behaviour measure (R² is never averaged over outputs), "" else."""
+BEHAVIOR_MEASURES = ["behavior_r2_silenced", "behavior_r2_control"]
 INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "n_seeds"]
+CHANCE_COLUMNS = ["chance_mean", "chance_p95", "permuted_mean", "permuted_p95"]
+"""In summary/models.parquet, beside each neural statistic: its mean and 95th percentile
+over untrained networks (``chance``), and for matched R² over the model's own units
+matched to stimulus-permuted responses (``permuted``); see ``chance_levels``."""
+
+
+@functools.cache
+def _resamples(n: int) -> np.ndarray:
+    """[resamples, n] indices of the bootstrap's draws of ``n`` values (fixed)."""
+    return np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, (BOOTSTRAP_RESAMPLES, n))
 
 
 def mean_and_interval(values) -> tuple[float, float, float, int]:
-    """Mean, the 95 % t-interval's ends (NaN with one value) and the count."""
+    """Mean of the defined values, the ends of its 95 % percentile-bootstrap interval (NaN
+    with fewer than two values) and their count. NaN values (an undefined R²) are left out."""
     values = np.asarray(values, np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan, 0
     mean = float(values.mean())
     if len(values) < 2:
         return mean, np.nan, np.nan, len(values)
-    standard_error = values.std(ddof=1) / np.sqrt(len(values))
-    half_width = stdtrit(len(values) - 1, 0.5 + CONFIDENCE / 2) * standard_error
-    return mean, mean - half_width, mean + half_width, len(values)
+    means = values[_resamples(len(values))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return mean, float(low), float(high), len(values)
 
 
-def across_seeds(per_seed: pd.DataFrame, by: list[str], measures: list[str]) -> pd.DataFrame:
-    """Long table: ``by`` + measure + mean, ci_low, ci_high, n_seeds (one value per seed each)."""
-    long = per_seed.melt(id_vars=[*by, "seed"], value_vars=measures, var_name="measure")
+def intervals(long: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Long table (``by`` + measure + score, one score per seed) to ``by`` + measure +
+    mean, ci_low, ci_high, n_seeds."""
     rows = [
-        (*keys, *mean_and_interval(group["value"]))
+        (*keys, *mean_and_interval(group["score"]))
         for keys, group in long.groupby([*by, "measure"], sort=False)
     ]
     return pd.DataFrame(rows, columns=[*by, "measure", *INTERVAL_COLUMNS])
 
 
+def across_seeds(per_seed: pd.DataFrame, by: list[str], measures: list[str]) -> pd.DataFrame:
+    """Wide table (a column per measure, one row per seed and group) summarised as ``intervals``."""
+    long = per_seed.melt(id_vars=[*by, "seed"], value_vars=measures, var_name="measure", value_name="score")
+    return intervals(long, by)
+
+
+def unit_statistics(units: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Long per-unit scores (``by`` + measure + score) to long per-group statistics over
+    the units with a defined score: ``<measure>_<statistic>`` for ``UNIT_STATISTICS``, and
+    for the recording measures ``<measure>_identified`` and ``<measure>_units``."""
+    defined = units.dropna(subset=["score"])
+    grouped = defined.groupby([*by, "measure"], sort=False)["score"]
+    recording = defined[defined["measure"].isin(naming.RECORDING_MEASURES)]
+    counts = recording.assign(identified=recording["score"] >= IDENTIFIED_R2)
+    counts = counts.groupby([*by, "measure"], sort=False)["identified"].agg(identified="sum", units="size")
+    stats = pd.concat([grouped.agg(list(UNIT_STATISTICS)), counts.astype(np.float64)], axis=1)
+    stacked = stats.rename_axis(columns="statistic").stack().dropna()
+    long = stacked.rename("score").reset_index()
+    long["measure"] = long["measure"] + "_" + long["statistic"]
+    return long.drop(columns="statistic")
+
+
 def seed_statistics(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.DataFrame:
-    """One row per seed and model: neural measures' median and mean over the units that
-    have them (the recorded ones; on simulated data, every fly unit),
-    behaviour R² on the control set and its mean over the silenced sets (each averaged
-    over the behavioural outputs)."""
-    by_unit = neural.groupby(["seed", "model"], sort=False)[NEURAL_MEASURES]
-    medians = by_unit.median().add_suffix("_median")
-    means = by_unit.mean().add_suffix("_mean")
-    is_control = behavior["silenced_units"] == ""
-    silenced = behavior[~is_control].groupby(["seed", "model"], sort=False)["r2"].mean()
-    control = behavior[is_control].groupby(["seed", "model"], sort=False)["r2"].mean()
-    table = pd.concat(
-        [medians, means, silenced.rename("behavior_r2_silenced"), control.rename("behavior_r2_control")],
-        axis=1,
+    """Per seed and model (``SEED_COLUMNS``): the neural measures' statistics over the units
+    that have them (the recorded ones; on simulated data every fly unit), and per
+    behavioural output its R² on the control set and its mean over the silenced sets."""
+    units = neural.melt(
+        id_vars=["seed", "model"], value_vars=NEURAL_MEASURES, var_name="measure", value_name="score"
     )
-    return table.reset_index()
+    per_unit = unit_statistics(units, ["seed", "model"]).assign(output="")
+    is_control = behavior["silenced_units"] == ""
+    sets = behavior.assign(measure=np.where(is_control, "behavior_r2_control", "behavior_r2_silenced"))
+    per_output = sets.groupby(["seed", "model", "output", "measure"], sort=False)["r2"].mean()
+    return pd.concat([per_unit, per_output.rename("score").reset_index()], ignore_index=True)[SEED_COLUMNS]
 
 
 def differences(per_seed: pd.DataFrame, minuend: str, subtrahend: str) -> pd.DataFrame:
-    """Per seed, ``minuend`` model's statistics minus ``subtrahend``'s (e.g. ko - do)."""
-    indexed = per_seed.set_index(["seed", "model"])[SEED_MEASURES]
-    difference = indexed.xs(minuend, level="model") - indexed.xs(subtrahend, level="model")
-    return difference.reset_index()
+    """Per seed, output and measure, ``minuend`` model's value minus ``subtrahend``'s (e.g. ko - do)."""
+    scores = per_seed.set_index(["seed", "output", "measure", "model"])["score"].unstack("model")
+    difference = (scores[minuend] - scores[subtrahend]).rename("score").reset_index()
+    return difference.assign(model=contrast_label((minuend, subtrahend)))[SEED_COLUMNS]
+
+
+def chance_levels(chance: pd.DataFrame) -> pd.DataFrame:
+    """Per null, model and measure: the mean and the ``CHANCE_QUANTILE`` quantile of its
+    chance values. ``chance`` is every seed's eval/chance.parquet with a ``seed`` column.
+    A per-unit measure (``r2``...) pools every seed's draws and recorded units (what one
+    unit scores by chance); a statistic (``r2_median``...) pools every seed's draws of it
+    (e.g. the median over the recorded units of one untrained network's matched R²)."""
+    draws = chance[["seed", "null", "model", "draw", "measure", "score"]]
+    per_draw = unit_statistics(draws, ["seed", "null", "model", "draw"])
+    both = pd.concat([draws.dropna(subset=["score"]), per_draw], ignore_index=True)
+    grouped = both.groupby(["null", "model", "measure"], sort=False)["score"]
+    return grouped.agg(mean="mean", p95=lambda scores: scores.quantile(CHANCE_QUANTILE)).reset_index()
+
+
+def with_chance(summary: pd.DataFrame, chance: pd.DataFrame | None) -> pd.DataFrame:
+    """``summary`` (per model and measure) with ``CHANCE_COLUMNS`` beside each neural
+    statistic that has a chance level (NaN elsewhere, and without recorded units)."""
+    if chance is None:
+        return summary.assign(**dict.fromkeys(CHANCE_COLUMNS, np.nan))
+    levels = chance_levels(chance)
+    untrained = levels[levels["null"] == "untrained"].set_index("measure")
+    permuted = levels[levels["null"] == "permuted_stimuli"].set_index(["model", "measure"])
+    keys = pd.MultiIndex.from_frame(summary[["model", "measure"]])
+    return summary.assign(
+        chance_mean=summary["measure"].map(untrained["mean"]),
+        chance_p95=summary["measure"].map(untrained["p95"]),
+        permuted_mean=permuted["mean"].reindex(keys).to_numpy(),
+        permuted_p95=permuted["p95"].reindex(keys).to_numpy(),
+    )
 
 
 def replicate_summaries(
-    behavior: pd.DataFrame, neural: pd.DataFrame, optimum: pd.DataFrame | None
+    behavior: pd.DataFrame,
+    neural: pd.DataFrame,
+    optimum: pd.DataFrame | None,
+    chance: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The summary tables of one experiment, by name (each becomes summary/<name>.parquet):
 
@@ -82,12 +160,16 @@ def replicate_summaries(
     - neural_units: per model and unit, every per-unit measure (on recorded data a unit is
       the same named neuron in every seed; on simulated data unit i of one seed's fly is
       not unit i of another's);
-    - models: per model, the per-seed statistics of ``seed_statistics``, and for ko
-      (linear networks) its knockout MSE, the exact optimum's, and the gap.
+    - seeds: per seed and model, the statistics of ``seed_statistics`` (each seed's
+      identified units, minimum and median);
+    - models: per model (and behavioural output), those statistics over seeds, beside
+      their chance levels (``with_chance``; ``chance`` is None where no unit was recorded),
+      and for ko (linear networks) its knockout MSE, the exact optimum's, and the gap.
     """
-    models = across_seeds(seed_statistics(behavior, neural), ["model"], SEED_MEASURES)
+    per_seed = seed_statistics(behavior, neural)
+    models = with_chance(intervals(per_seed, ["model", "output"]), chance)
     if optimum is not None:
-        gap = across_seeds(optimum.assign(model="ko"), ["model"], GAP_MEASURES)
+        gap = across_seeds(optimum.assign(model="ko", output=""), ["model", "output"], GAP_MEASURES)
         models = pd.concat([models, gap], ignore_index=True)
     return {
         "behavior": across_seeds(
@@ -96,6 +178,7 @@ def replicate_summaries(
         "neural_units": across_seeds(
             neural, ["model", "unit", "unit_name", "recorded", "silenced"], UNIT_MEASURES
         ),
+        "seeds": per_seed,
         "models": models,
     }
 
@@ -113,9 +196,8 @@ def sweep_statistics(per_point: pd.DataFrame, contrast: tuple[str, str] = models
     tables = []
     for value, point in per_point.groupby("value", sort=False):
         point = point.drop(columns="value")
-        difference = differences(point, *contrast).assign(model=contrast_label(contrast))
         pair = point[point["model"].isin(contrast)]
-        both = pd.concat([pair, difference], ignore_index=True)
-        tables.append(across_seeds(both, ["model"], SEED_MEASURES).assign(value=value))
+        both = pd.concat([pair, differences(point, *contrast)], ignore_index=True)
+        tables.append(intervals(both, ["model", "output"]).assign(value=value))
     table = pd.concat(tables, ignore_index=True)
-    return table[["value", "model", "measure", *INTERVAL_COLUMNS]]
+    return table[["value", "model", "output", "measure", *INTERVAL_COLUMNS]]

@@ -19,7 +19,10 @@ import pyarrow
 from knockout import naming
 from knockout.errors import InputFileError
 
-TEXT_COLUMNS = {"set", "silenced_units", "unit_name", "model", "measure", "value", "key", "output"}
+TEXT_COLUMNS = {
+    *("set", "silenced_units", "unit_name", "model", "measure", "value", "key", "output"),
+    *("r2_note", "null"),
+}
 """The only columns of the pipeline's tables that hold text; every other one holds numbers."""
 
 

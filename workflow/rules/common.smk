@@ -406,7 +406,7 @@ TRAINED_FILES = {
 }
 EVALUATION_FILES = {
     kind: f"results/{{experiment}}seed{{seed}}/eval/{kind}.parquet"
-    for kind in ["behavior", "silencing", "neural", "responses", "knockout_loss"]
+    for kind in ["behavior", "silencing", "neural", "responses", "knockout_loss", "chance"]
 }
 OPTIMUM_FILES = {"optimum": "results/{experiment}seed{seed}/models/optimum.pt"}
 """The exact optimum's network, fitted in the evaluation job where there is one."""
@@ -480,7 +480,7 @@ def loss_tables(experiment):
 
 def experiment_tables(wildcards):
     """Every seed's evaluation tables of one experiment, by kind."""
-    kinds = ["behavior", "neural", "knockout_loss"]
+    kinds = ["behavior", "neural", "knockout_loss", "chance"]
     tables = {kind: seed_tables(kind, wildcards.experiment) for kind in kinds}
     return tables | {"losses": loss_tables(wildcards.experiment)}
 
@@ -507,7 +507,7 @@ def sweep_folders(sweep):
     return [SWEEP_POINT_FOLDERS[sweep, value] for value in SWEEP_VALUES[sweep]]
 
 
-SUMMARY_TABLES = ["behavior", "neural_units", "models", "convergence"]
+SUMMARY_TABLES = ["behavior", "neural_units", "seeds", "models", "convergence"]
 FIGURES = {
     "behavior_r2": "behaviour R² per test set",
     "neural_r2": "neural R² per unit",
@@ -542,16 +542,28 @@ def report_caption(caption):
     return os.path.abspath(caption)
 
 
+FOLDER_DATA_KEYS = ("source", "units", "test_fraction")
+"""The ``data`` keys a data folder's run reads; the others describe the simulated fly's data."""
+
+
 def made_with(experiment):
-    """The config sections an experiment's figures were drawn from, for their captions."""
+    """The config sections an experiment's figures were drawn from, for their captions: on
+    recorded data, no key that only the simulation reads (the fly, its sample counts)."""
     settings = EXPERIMENTS[experiment]
-    sections = ["fly", "data"] if is_simulated(experiment) else ["data"]
+    simulated = is_simulated(experiment)
+    data = {
+        key: value
+        for key, value in settings["data"].items()
+        if (key in FOLDER_DATA_KEYS) != simulated or key == "source"
+    }
     train = {
         key: value for key, value in settings["train"].items() if key not in HOW_TO_RUN_TRAINING
     }
+    fly = {"fly": settings["fly"]} if simulated else {}
     return (
         {"seeds": settings["seeds"]}
-        | {section: settings[section] for section in [*sections, "models"]}
+        | fly
+        | {"data": data, "models": settings["models"]}
         | {"train": train}
     )
 

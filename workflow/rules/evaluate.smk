@@ -26,6 +26,7 @@ rule evaluate_models:
         layout=lambda wildcards: data_layout(wildcards.experiment).as_dict(),
         test_fraction=lambda wildcards: behavior_reading(wildcards)["test_fraction"],
         architectures=architectures,
+        init=lambda wildcards: experiment_config(wildcards)["train"]["init"],
         design=fly_design,
     script:
         "../scripts/evaluate_models.py"

@@ -2,6 +2,7 @@ rule plot:
     input:
         behavior=seed_tables("behavior", MAIN),
         neural=seed_tables("neural", MAIN),
+        chance=seed_tables("chance", MAIN),
         losses=loss_tables(MAIN),
     output:
         **{

@@ -2,8 +2,9 @@
 on every test set and output (with the noise ceiling where the true network is known),
 each unit's silencing effect on each output, neural R² three ways against the recorded
 neurons (and, where the true network is known, contribution, weight cosine and the
-predicted R²), every unit's response to each neuron stimulus, and the knockout objective
-on the training rows (against which ko's convergence to the exact optimum is judged).
+predicted R²), every unit's response to each neuron stimulus, the knockout objective
+on the training rows (against which ko's convergence to the exact optimum is judged), and
+the chance levels of the neural R² (untrained networks, permuted stimuli).
 
 Where the rule lists the optimum's network among its outputs (linear simulated networks),
 the job first fits the knockout objective's exact optimum to each seed's training data,
@@ -19,6 +20,7 @@ from knockout.jobs import expect_planned_content, run_job
 from knockout.metrics import (
     DataDesign,
     behavior_scores,
+    chance_table,
     knockout_losses,
     neural_scores,
     response_table,
@@ -90,6 +92,10 @@ def main(snakemake) -> None:
         tables.write_table(neural_scores(nets, neurons, layout, fly, design), output["neural"])
         tables.write_table(response_table(nets, neurons, layout), output["responses"])
         tables.write_table(knockout_losses(nets, train), output["knockout_loss"])
+        trained = {name: nets[name] for name in names}
+        tables.write_table(
+            chance_table(trained, neurons, layout, snakemake.params.init, seed), output["chance"]
+        )
 
 
 run_job(snakemake.log[0], lambda: main(snakemake))  # noqa: F821 (injected by Snakemake)

@@ -1,9 +1,10 @@
 """The figures of the main experiment, over all its seeds."""
 
-from knockout import plotting, tables
+from knockout import naming, plotting, tables
 from knockout.captions import write_caption
 from knockout.convergence import read_loss_tables
 from knockout.jobs import run_job
+from knockout.summary import chance_levels
 
 
 def main(snakemake) -> None:
@@ -12,20 +13,32 @@ def main(snakemake) -> None:
     behavior = tables.read_behavior_scores(snakemake.input.behavior, seeds)
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
+    chance = None  # an empty chance table each seed: no unit was recorded
+    if neural["recorded"].any():
+        chance = chance_levels(
+            tables.read_seed_tables(snakemake.input.chance, seeds, naming.CHANCE_COLUMNS, ("score",))
+        )
     draw = {
         "behavior_r2": lambda: plotting.behavior_figure(behavior, settings, neural),
-        "neural_r2": lambda: plotting.neural_figure(neural, noise_sd, settings),
-        "neural_r2_three_ways": lambda: plotting.three_ways_figure(behavior, neural, settings),
+        "neural_r2": lambda: plotting.neural_figure(neural, noise_sd, settings, chance),
+        "neural_r2_three_ways": lambda: plotting.three_ways_figure(behavior, neural, settings, chance),
         "r2_vs_contribution": lambda: plotting.contribution_figure(neural, noise_sd, settings),
         "silencing_effect": lambda: plotting.silencing_effect_figure(neural, settings),
         "weight_cosine": lambda: plotting.weight_cosine_figure(neural, settings),
         "loss_curves": lambda: plotting.loss_curve_figure(losses, settings),
     }
-    caption_values = {"seeds": seeds, "noise_sd": noise_sd}
+    caption_values = {
+        "seeds": seeds,
+        "noise_sd": noise_sd,
+        "recorded": not plotting.ranked_by_contribution(neural),
+        "three_ways": plotting.three_ways_numbers(behavior, neural, chance),
+        "chance": plotting.CHANCE_LABEL,
+    }
     for name in draw:
         if name not in snakemake.output.keys():  # noqa: SIM118 (the ground-truth ones need a fly)
             continue
-        plotting.save_figure_in_formats(draw[name](), snakemake.output[name], settings)
+        with plotting.plain_text():
+            plotting.save_figure_in_formats(draw[name](), snakemake.output[name], settings)
         write_caption(
             snakemake.output[f"{name}_caption"],
             snakemake.params.captions[name],

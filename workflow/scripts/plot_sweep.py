@@ -8,12 +8,13 @@ from knockout.summary import INTERVAL_COLUMNS
 
 def main(snakemake) -> None:
     settings = plotting.PlotSettings(**snakemake.params.plot)
-    columns = ["value", "model", "measure", *INTERVAL_COLUMNS, "converged"]
+    columns = ["value", "model", "output", "measure", *INTERVAL_COLUMNS, "converged"]
     # a measure undefined for a point's networks (weight cosine with an encoder) is NaN
     summary = tables.read_table(snakemake.input.summary, columns, may_be_nan=("mean", "ci_low", "ci_high"))
     params = snakemake.params
-    figure = plotting.sweep_figure(summary, params.key, params.values, params.names, settings)
-    plotting.save_figure_in_formats(figure, snakemake.output.figure, settings)
+    with plotting.plain_text():
+        figure = plotting.sweep_figure(summary, params.key, params.values, params.names, settings)
+        plotting.save_figure_in_formats(figure, snakemake.output.figure, settings)
     values = {
         "sweep": snakemake.wildcards.sweep,
         "key": params.key,

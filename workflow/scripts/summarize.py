@@ -1,7 +1,7 @@
-"""One experiment's replicates summarised: means over seeds with 95 % confidence intervals,
-and whether every training converged."""
+"""One experiment's replicates summarised: per-seed statistics, means over seeds with 95 %
+intervals beside their chance levels, and whether every training converged."""
 
-from knockout import tables
+from knockout import naming, tables
 from knockout.convergence import (
     Tolerances,
     convergence_table,
@@ -18,11 +18,14 @@ def main(snakemake) -> None:
     behavior = tables.read_behavior_scores(snakemake.input.behavior, seeds)
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     optimum = read_optimum_gaps(snakemake.input.knockout_loss, seeds)
+    chance = None  # an empty chance table each seed: no unit was recorded
+    if neural["recorded"].any():
+        chance = tables.read_seed_tables(snakemake.input.chance, seeds, naming.CHANCE_COLUMNS, ("score",))
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
     convergence = convergence_table(losses, tolerances, optimum)
     for warning in unconverged_warnings(convergence, tolerances):
         warn(warning)
-    summaries = replicate_summaries(behavior, neural, optimum) | {"convergence": convergence}
+    summaries = replicate_summaries(behavior, neural, optimum, chance) | {"convergence": convergence}
     for name, summary in summaries.items():
         tables.write_table(summary, snakemake.output[name])
 
