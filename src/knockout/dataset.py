@@ -444,12 +444,15 @@ def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_
     enough sessions that whole ones leave 2 rows to train and 2 to test."""
     sessions = table["session"]
     if pd.api.types.is_bool_dtype(sessions) or pd.api.types.is_float_dtype(sessions):
-        row = _first_row(table, sessions.isna().to_numpy()) if sessions.isna().any() else 0
-        raise InputFileError(
-            f"{path}: column session, row {row}: {sessions.iloc[row]} (allowed: a session's name, or an "
-            f"integer, on every row)"
-        )
-    if not pd.api.types.is_integer_dtype(sessions):
+        values = sessions.to_numpy(np.float64)
+        bad = pd.api.types.is_bool_dtype(sessions) | ~(np.isfinite(values) & (values == np.round(values)))
+        if bad.any():
+            row = _first_row(table, bad)
+            raise InputFileError(
+                f"{path}: column session, row {row}: {sessions.iloc[row]} (allowed: a session's name, or an "
+                f"integer, on every row)"
+            )
+    elif not pd.api.types.is_integer_dtype(sessions):
         _check_names(path, table, "session")
     key = [table["set"], sessions]
     if has_split:
