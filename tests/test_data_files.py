@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from test_dataset import UNITS, behavior_table, neurons_table, write_folder
 
+from knockout import dataset
 from knockout.dataset import load, read_file
 from knockout.errors import InputFileError
 
@@ -198,3 +199,49 @@ def test_a_set_name_too_long_to_show_is_refused(tmp_path):
     table = behavior_table().replace({"set": {"A": "A" * 201}})
     with pytest.raises(InputFileError, match=r"column set, row 6: a name of 201 characters \(at most 200\)"):
         load(write_folder(tmp_path, table, None), UNITS)
+
+
+# ---------------------------------------------------------------------- limits.memory_gb
+
+
+def many_rows(rows: int) -> pd.DataFrame:
+    """A behaviour table of ``rows`` repeated rows: a few kB on disk, not in memory."""
+    repeat = np.arange(rows) % 2
+    return pd.DataFrame(
+        {
+            "set": np.where(repeat, "A", "control"),
+            "silenced": np.where(repeat, "A", ""),
+            "x_00": np.zeros(rows, np.float32),
+            "y_00": repeat.astype(np.float32),
+        }
+    )
+
+
+def test_a_folder_over_the_memory_limit_is_refused_before_its_rows_are_read(tmp_path, monkeypatch):
+    many_rows(2_000_000).to_parquet(tmp_path / "behavior.parquet", index=False)
+    assert (tmp_path / "behavior.parquet").stat().st_size < 100_000
+    monkeypatch.setattr(dataset, "read_file", lambda path: pytest.fail(f"{path} was read"))
+    with pytest.raises(InputFileError) as error:
+        load(tmp_path, UNITS, memory_gb=0.5)
+    assert str(error.value) == (
+        f"{tmp_path}/behavior.parquet: 2000000 rows x 4 columns would take about 0.6 GB to read and check, "
+        f"over limits.memory_gb = 0.5; raise limits.memory_gb if the machine has the memory, or split the "
+        f"experiment into smaller folders"
+    )
+
+
+def test_the_neurons_file_counts_towards_the_limit(tmp_path):
+    folder = write_folder(tmp_path, behavior_table(), neurons_table())
+    load(folder, UNITS, memory_gb=0.5)
+    big = pd.concat([neurons_table()] * 200_000, ignore_index=True)
+    big.to_parquet(folder / "neurons.parquet", index=False)
+    with pytest.raises(InputFileError, match=r"neurons\.parquet: 2000000 rows x 5 columns would take about"):
+        load(folder, UNITS, memory_gb=0.5)
+
+
+def test_a_csv_is_sized_from_its_first_lines_without_reading_it(tmp_path):
+    table = many_rows(300_000).assign(x_00=np.random.default_rng(0).normal(size=300_000))
+    table.to_csv(tmp_path / "behavior.csv", index=False)
+    rows, numeric, text, _ = dataset._csv_shape(tmp_path / "behavior.csv")
+    assert (numeric, text) == (2, 2)
+    assert abs(rows - 300_000) < 0.02 * 300_000

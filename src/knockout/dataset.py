@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from knockout import naming, tables
+from knockout import memory, naming, tables
+from knockout.config_checks import GIB, RUNTIME_BYTES
 from knockout.errors import InputFileError
 
 BEHAVIOR, NEURONS = "behavior", "neurons"
@@ -253,12 +254,21 @@ def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
     missing ``silenced`` value is the empty string (control silences nothing)."""
     for column in TEXT_COLUMNS:
         if column in table and not pd.api.types.is_numeric_dtype(table[column]):
-            values = table[column].astype(object)
+            values = _objects(table[column])
             missing = values.isna()
             if column == "silenced":
                 values = values.where(~missing, "")
             table[column] = values
     return table
+
+
+def _objects(values: pd.Series) -> pd.Series:
+    """A text column as Python objects; a categorical one (as read) with one object per
+    distinct value, shared by its rows, rather than a new string per row."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype(object)
+    names = np.append(np.asarray(values.cat.categories, dtype=object), None)  # code -1: missing
+    return pd.Series(names[values.cat.codes.to_numpy()], index=values.index, name=values.name, dtype=object)
 
 
 def _first_row(table: pd.DataFrame, bad: np.ndarray) -> int:
@@ -313,13 +323,20 @@ def _check_names(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
     """A column of names (sets, sessions): text, at most :data:`MAX_NAME_LENGTH` characters
     (figures and tables show them; a long name repeated on every row costs memory)."""
     values = _check_text(path, table, column)
-    if (long := (values.str.len() > MAX_NAME_LENGTH).to_numpy()).any():
-        row = _first_row(table, long)
+    if too_long := [name for name in pd.unique(values.to_numpy()) if len(name) > MAX_NAME_LENGTH]:
+        row = _first_row(table, values.to_numpy() == too_long[0])
         raise InputFileError(
-            f"{path}: column {column}, row {row}: a name of {len(values.iloc[row])} characters "
+            f"{path}: column {column}, row {row}: a name of {len(too_long[0])} characters "
             f"(at most {MAX_NAME_LENGTH})"
         )
     return values
+
+
+def _mapped(values: np.ndarray, mapping: dict) -> np.ndarray:
+    """``mapping`` applied to each of ``values`` (objects), one lookup per distinct value:
+    pandas' ``map`` would first copy a text column into one string per row."""
+    codes, distinct = pd.factorize(values)
+    return np.array([mapping[value] for value in distinct] + [None], dtype=object)[codes]
 
 
 def _check_units(units: list[str]) -> None:
@@ -388,7 +405,7 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
         name: naming.UNIT_SEPARATOR.join(units[u] for u in unit_list)
         for name, unit_list in silenced_of.items()
     }
-    mismatch = silenced.to_numpy() != set_names.map(joined_of).to_numpy()
+    mismatch = silenced.to_numpy() != _mapped(set_names.to_numpy(), joined_of)
     if mismatch.any():
         row = np.flatnonzero(mismatch)[0]
         raise InputFileError(
@@ -539,13 +556,80 @@ def read_neurons(path: str | os.PathLike, layout: Layout) -> tuple[pd.DataFrame,
     return table, check_neurons(table, path, layout)
 
 
-def load(folder: str | os.PathLike, units: list[str]) -> Dataset:
-    """A data folder's files, checked; :class:`InputFileError` names the first problem."""
-    behavior, layout = read_behavior(find_file(folder, BEHAVIOR, required=True), units)
+def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = None) -> Dataset:
+    """A data folder's files, checked; :class:`InputFileError` names the first problem.
+    With ``memory_gb`` (``limits.memory_gb``), files that would take more memory than that
+    to read and check are refused before they are read."""
+    behavior_path = find_file(folder, BEHAVIOR, required=True)
+    neurons_path = find_file(folder, NEURONS, required=False)
+    if memory_gb is not None:
+        check_memory([path for path in (behavior_path, neurons_path) if path is not None], memory_gb)
+    behavior, layout = read_behavior(behavior_path, units)
     neurons = None
-    if (neurons_path := find_file(folder, NEURONS, required=False)) is not None:
+    if neurons_path is not None:
         neurons, layout = read_neurons(neurons_path, layout)
     return Dataset(layout, behavior, neurons)
+
+
+def check_memory(paths: list[Path], memory_gb: float) -> None:
+    """Refuse, unread, files whose reading and checking (all held at once, as a job holds
+    them) would take more than ``memory_gb``: a small compressed file can hold millions of
+    rows, and a long name repeated on every row takes its length on each."""
+    total = RUNTIME_BYTES
+    for path in paths:
+        check_readable(path)
+        rows, numeric, text, dictionaries = (
+            _parquet_shape(path) if path.suffix != ".csv" else _csv_shape(path)
+        )
+        total += memory.table_bytes(rows, numeric, text, dictionaries)
+        if total > memory_gb * GIB:
+            raise InputFileError(
+                f"{path}: {rows} rows x {numeric + text} columns would take about {total / GIB:.1f} GB to "
+                f"read and check, over limits.memory_gb = {memory_gb:g}; raise limits.memory_gb if the "
+                f"machine has the memory, or split the experiment into smaller folders"
+            )
+
+
+def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
+    """(rows, numeric columns, text columns, bytes of the text columns' pages) from a Parquet
+    file's metadata, which holds them without reading any row."""
+    import pyarrow
+    import pyarrow.parquet
+
+    try:
+        metadata = pyarrow.parquet.read_metadata(path)
+    except (pyarrow.ArrowException, OSError) as error:
+        raise InputFileError(f"{path}: not a readable Parquet file ({error})") from None
+    schema = metadata.schema.to_arrow_schema()
+    text = [index for index, field in enumerate(schema) if not _is_number(field.type)]
+    pages = sum(
+        metadata.row_group(group).column(column).total_uncompressed_size
+        for group in range(metadata.num_row_groups)
+        for column in text
+    )
+    return metadata.num_rows, len(schema) - len(text), len(text), pages
+
+
+def _is_number(kind) -> bool:
+    import pyarrow
+
+    return pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind) or pyarrow.types.is_boolean(kind)
+
+
+CSV_SAMPLE_BYTES = 1 << 20
+"""A CSV's rows are estimated from the mean length of the lines in its first mebibyte."""
+
+
+def _csv_shape(path: Path) -> tuple[int, int, int, int]:
+    """(rows, numeric columns, text columns, 0) of a CSV, estimated from its size and its
+    first lines (the contract's text columns are text, every other one a number)."""
+    header, _ = _csv_head(path)
+    with open(path, "rb") as handle:
+        lines = handle.read(CSV_SAMPLE_BYTES).splitlines()[1:-1] or [b"\n"]
+    body = path.stat().st_size - len(",".join(header))
+    rows = round(body / (sum(map(len, lines)) / len(lines) + 1))
+    text = sum(column in TEXT_COLUMNS for column in header)
+    return rows, len(header) - text, text, 0
 
 
 def expect_layout(path: str | os.PathLike, found: Layout, expected: Layout) -> None:
