@@ -245,3 +245,19 @@ def test_a_csv_is_sized_from_its_first_lines_without_reading_it(tmp_path):
     rows, numeric, text, _ = dataset._csv_shape(tmp_path / "behavior.csv")
     assert (numeric, text) == (2, 2)
     assert abs(rows - 300_000) < 0.02 * 300_000
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"set,x_00,y\n" + b"a" * 200_000 + b"\n",
+        bytes(range(256)) * 20,
+        b"",
+        b"\xff\xfe" + "set,x".encode("utf-16"),
+    ],
+    ids=["a field beyond the CSV limit", "binary", "empty", "UTF-16"],
+)
+def test_a_file_that_is_no_csv_is_refused_in_one_line_even_under_a_memory_limit(tmp_path, content):
+    (tmp_path / "behavior.csv").write_bytes(content)
+    with pytest.raises(InputFileError, match=r"^\S*behavior\.csv: "):
+        load(tmp_path, UNITS, memory_gb=8)

@@ -236,9 +236,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _csv_head(path: Path) -> tuple[list[str], list[str]]:
     """The header's fields and the first row's (empty without one), as the CSV dialect
     reads them (quotes, a byte-order mark)."""
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-        rows = csv.reader(handle)
-        return next(rows, []), next(rows, [])
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            rows = csv.reader(handle)
+            return next(rows, []), next(rows, [])
+    except csv.Error as error:
+        raise InputFileError(f"{path}: not a readable CSV file ({error})") from None
 
 
 def _other_delimiter(field: str) -> str | None:
@@ -598,9 +601,9 @@ def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
 
     try:
         metadata = pyarrow.parquet.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
     except (pyarrow.ArrowException, OSError) as error:
         raise InputFileError(f"{path}: not a readable Parquet file ({error})") from None
-    schema = metadata.schema.to_arrow_schema()
     text = [index for index, field in enumerate(schema) if not _is_number(field.type)]
     pages = sum(
         metadata.row_group(group).column(column).total_uncompressed_size
