@@ -224,9 +224,9 @@ def test_a_folder_over_the_memory_limit_is_refused_before_its_rows_are_read(tmp_
     with pytest.raises(InputFileError) as error:
         load(tmp_path, UNITS, memory_gb=0.5)
     assert str(error.value) == (
-        f"{tmp_path}/behavior.parquet: 2000000 rows x 4 columns would take about 0.6 GB to read and check, "
-        f"over limits.memory_gb = 0.5; raise limits.memory_gb if the machine has the memory, or split the "
-        f"experiment into smaller folders"
+        f"{tmp_path}/behavior.parquet: 2000000 rows x 4 columns would take about 0.7 GB to read, check "
+        f"and split, over limits.memory_gb = 0.5; raise limits.memory_gb if the machine has the memory, or "
+        f"split the experiment into smaller folders"
     )
 
 

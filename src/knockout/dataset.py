@@ -562,7 +562,7 @@ def read_neurons(path: str | os.PathLike, layout: Layout) -> tuple[pd.DataFrame,
 def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = None) -> Dataset:
     """A data folder's files, checked; :class:`InputFileError` names the first problem.
     With ``memory_gb`` (``limits.memory_gb``), files that would take more memory than that
-    to read and check are refused before they are read."""
+    to read, check and split are refused before they are read."""
     behavior_path = find_file(folder, BEHAVIOR, required=True)
     neurons_path = find_file(folder, NEURONS, required=False)
     if memory_gb is not None:
@@ -575,8 +575,8 @@ def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = 
 
 
 def check_memory(paths: list[Path], memory_gb: float) -> None:
-    """Refuse, unread, files whose reading and checking (all held at once, as a job holds
-    them) would take more than ``memory_gb``: a small compressed file can hold millions of
+    """Refuse, unread, files whose reading, checking and splitting (all held at once, as a
+    job holds them) would take more than ``memory_gb``: a small compressed file can hold millions of
     rows, and a long name repeated on every row takes its length on each."""
     total = RUNTIME_BYTES
     for path in paths:
@@ -587,9 +587,10 @@ def check_memory(paths: list[Path], memory_gb: float) -> None:
         total += memory.table_bytes(rows, numeric, text, dictionaries)
         if total > memory_gb * GIB:
             raise InputFileError(
-                f"{path}: {rows} rows x {numeric + text} columns would take about {total / GIB:.1f} GB to "
-                f"read and check, over limits.memory_gb = {memory_gb:g}; raise limits.memory_gb if the "
-                f"machine has the memory, or split the experiment into smaller folders"
+                f"{path}: {rows} rows x {numeric + text} columns would take about {total / GIB:.1f} GB "
+                f"to read, check and split, over limits.memory_gb = {memory_gb:g}; raise "
+                f"limits.memory_gb if the machine has the memory, or split the experiment into smaller "
+                f"folders"
             )
 
 
