@@ -183,3 +183,10 @@ def test_a_file_that_gained_a_session_column_after_planning_is_refused(tmp_path)
     table.to_parquet(tmp_path / "behavior.parquet", index=False)
     with pytest.raises(InputFileError, match=r"its session column \(present\) differ"):
         dataset.read_rows(tmp_path / "behavior.parquet", planned, 0.2, seed=0)
+
+
+def test_numbered_sessions_are_named_as_numbers_in_a_message():
+    table = session_table({"control": [10, 10], "A": [6], "B": [2, 2]})
+    table["session"] = pd.factorize(table["session"])[0]
+    with pytest.raises(InputFileError, match=r"has 1 session, and session 2 holds 6 of its 6 rows"):
+        layout_of(table)

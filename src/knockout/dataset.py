@@ -335,6 +335,11 @@ def _check_names(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
     return values
 
 
+def _shown_session(value) -> str:
+    """A session as a message shows it: a name quoted, a number as written."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def _mapped(values: np.ndarray, mapping: dict) -> np.ndarray:
     """``mapping`` applied to each of ``values`` (objects), one lookup per distinct value:
     pandas' ``map`` would first copy a text column into one string per row."""
@@ -474,13 +479,12 @@ def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_
             )
     elif not pd.api.types.is_integer_dtype(sessions):
         _check_names(path, table, "session")
-    key = [table["set"], sessions]
     if has_split:
-        first_split = table["split"].groupby(key, sort=False).transform("first")
+        first_split = table["split"].groupby([table["set"], sessions], sort=False).transform("first")
         if (moved := (table["split"] != first_split).to_numpy()).any():
             row = _first_row(table, moved)
             raise InputFileError(
-                f"{path}: column split, row {row}: session {sessions.iloc[row]!r} of set "
+                f"{path}: column split, row {row}: session {_shown_session(sessions.iloc[row])} of set "
                 f"{table['set'].iloc[row]!r} is in both train and test (a session must lie on one side)"
             )
         return
@@ -488,10 +492,10 @@ def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_
     for name, per_session in sizes.groupby(level=0, sort=False):
         largest, total = int(per_session.max()), int(per_session.sum())
         if len(per_session) < 2 or total - largest < MIN_ROWS_PER_SPLIT:
-            session = per_session.idxmax()[1]
+            session = _shown_session(per_session.idxmax()[1])
             raise InputFileError(
                 f"{path}: set {name!r} (row {first_row_of[name]}) has {len(per_session)} "
-                f"session{'s' * (len(per_session) != 1)}, and session {session!r} holds {largest} of its "
+                f"session{'s' * (len(per_session) != 1)}, and session {session} holds {largest} of its "
                 f"{total} rows; whole sessions must leave at least {MIN_ROWS_PER_SPLIT} rows to train and "
                 f"{MIN_ROWS_PER_SPLIT} to test (add sessions, or give a split column)"
             )
