@@ -190,3 +190,12 @@ def test_numbered_sessions_are_named_as_numbers_in_a_message():
     table["session"] = pd.factorize(table["session"])[0]
     with pytest.raises(InputFileError, match=r"has 1 session, and session 2 holds 6 of its 6 rows"):
         layout_of(table)
+
+
+@pytest.mark.parametrize("kind", [np.int32, np.uint64, np.float16, np.float64])
+def test_whole_numbers_of_any_width_are_sessions(tmp_path, kind):
+    table = session_table(SIZES)
+    table["session"] = pd.factorize(table["session"])[0].astype(kind)
+    table.to_parquet(tmp_path / "behavior.parquet", index=False)
+    loaded = load(tmp_path, UNITS)
+    assert_sessions_whole(*split(loaded.behavior, loaded.layout, 0.2, seed=0))

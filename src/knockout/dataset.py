@@ -335,6 +335,13 @@ def _check_names(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
     return values
 
 
+def _session_keys(table: pd.DataFrame) -> np.ndarray:
+    """Each row's session, as the split groups them: names, or numbers as float64 or int64
+    (pandas cannot group every float width)."""
+    sessions = table["session"]
+    return sessions.to_numpy(np.float64) if pd.api.types.is_float_dtype(sessions) else sessions.to_numpy()
+
+
 def _shown_session(value) -> str:
     """A session as a message shows it: a name quoted, a number as written."""
     return repr(value) if isinstance(value, str) else str(value)
@@ -479,6 +486,7 @@ def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_
             )
     elif not pd.api.types.is_integer_dtype(sessions):
         _check_names(path, table, "session")
+    sessions = pd.Series(_session_keys(table), index=table.index)
     if has_split:
         first_split = table["split"].groupby([table["set"], sessions], sort=False).transform("first")
         if (moved := (table["split"] != first_split).to_numpy()).any():
@@ -701,7 +709,7 @@ def split(
             rows = np.flatnonzero(set_names == name)
             target = max(round(test_fraction * len(rows)), MIN_ROWS_PER_SPLIT)
             if layout.has_sessions:
-                session, _ = pd.factorize(table["session"].to_numpy()[rows])
+                session, _ = pd.factorize(_session_keys(table)[rows])
                 order = torch.randperm(session.max() + 1, generator=generator).numpy()
                 drawn = order[whole_sessions(np.bincount(session)[order], target)]
                 is_test[rows[np.isin(session, drawn)]] = True
