@@ -163,10 +163,10 @@ def read_file(path: str | os.PathLike) -> pd.DataFrame:
             f"{path}: {path.stat().st_size / 2**30:.1f} GiB of CSV; at most "
             f"{tables.MAX_TABLE_BYTES / 2**31:.0f} GiB (convert it to Parquet, which is read column-wise)"
         )
-    if path.suffix != ".csv":
-        tables.check_parquet_size(path)
     read = _read_csv if path.suffix == ".csv" else _read_parquet
     try:
+        if path.suffix != ".csv":
+            tables.check_parquet_size(path)
         table = read(path)
     except InputFileError:
         raise
@@ -615,7 +615,7 @@ def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
     try:
         metadata = pyarrow.parquet.read_metadata(path)
         schema = metadata.schema.to_arrow_schema()
-    except (pyarrow.ArrowException, OSError) as error:
+    except (pyarrow.ArrowException, OSError, ValueError) as error:  # ValueError: names not UTF-8
         raise InputFileError(f"{path}: not a readable Parquet file ({error})") from None
     text = [index for index, field in enumerate(schema) if not _is_number(field.type)]
     pages = sum(
