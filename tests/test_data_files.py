@@ -5,6 +5,7 @@ the same way, and values or names training cannot hold are refused at the check.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import numpy as np
@@ -261,3 +262,34 @@ def test_a_file_that_is_no_csv_is_refused_in_one_line_even_under_a_memory_limit(
     (tmp_path / "behavior.csv").write_bytes(content)
     with pytest.raises(InputFileError, match=r"^\S*behavior\.csv: "):
         load(tmp_path, UNITS, memory_gb=8)
+
+
+def damaged_copies(good: bytes, seed: int, count: int, inserts: tuple[bytes, ...]):
+    """``count`` copies of ``good`` with a few bytes overwritten, deleted or inserted."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        damaged = bytearray(good)
+        for _ in range(rng.randint(1, 3)):
+            position, choice = rng.randrange(len(damaged)), rng.random()
+            if choice < 0.5:
+                damaged[position] = rng.randrange(256)
+            elif choice < 0.75:
+                del damaged[position : position + rng.randint(1, 5)]
+            else:
+                damaged[position:position] = rng.choice(inserts)
+        yield bytes(damaged)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_damaged_file_is_one_line_or_a_table_never_a_traceback(tmp_path, suffix):
+    table = behavior_table().assign(session=[f"s{row % 4}" for row in range(18)])
+    good = write_folder(tmp_path / "good", table, None, suffix) / f"behavior{suffix}"
+    inserts = (b",", b'"', b"\n", b"\r", b";", b"\t", b"1e40", b"\xff", b"\x00", b"\xef\xbb\xbf")
+    for number, damaged in enumerate(damaged_copies(good.read_bytes(), 1, 300, inserts)):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        (folder / f"behavior{suffix}").write_bytes(damaged)
+        try:
+            load(folder, UNITS, memory_gb=8)
+        except InputFileError as error:
+            assert "\n" not in str(error)

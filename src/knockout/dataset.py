@@ -171,9 +171,8 @@ def read_file(path: str | os.PathLike) -> pd.DataFrame:
     except InputFileError:
         raise
     except Exception as error:  # pyarrow and the CSV parser raise many types for damaged files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
-        raise InputFileError(f"{path}: not a readable {kind} file ({reason})") from None
+        raise InputFileError(f"{path}: not a readable {kind} file ({_reason(error)})") from None
     if duplicated := sorted({str(c) for c in table.columns[table.columns.duplicated()]}):
         raise InputFileError(f"{path}: column {duplicated[0]} appears twice (column names must be unique)")
     return _plain_text(table)
@@ -241,7 +240,7 @@ def _csv_head(path: Path) -> tuple[list[str], list[str]]:
             rows = csv.reader(handle)
             return next(rows, []), next(rows, [])
     except csv.Error as error:
-        raise InputFileError(f"{path}: not a readable CSV file ({error})") from None
+        raise InputFileError(f"{path}: not a readable CSV file ({_reason(error)})") from None
 
 
 def _other_delimiter(field: str) -> str | None:
@@ -616,7 +615,7 @@ def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
         metadata = pyarrow.parquet.read_metadata(path)
         schema = metadata.schema.to_arrow_schema()
     except (pyarrow.ArrowException, OSError, ValueError) as error:  # ValueError: names not UTF-8
-        raise InputFileError(f"{path}: not a readable Parquet file ({error})") from None
+        raise InputFileError(f"{path}: not a readable Parquet file ({_reason(error)})") from None
     text = [index for index, field in enumerate(schema) if not _is_number(field.type)]
     pages = sum(
         metadata.row_group(group).column(column).total_uncompressed_size
@@ -624,6 +623,11 @@ def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
         for column in text
     )
     return metadata.num_rows, len(schema) - len(text), len(text), pages
+
+
+def _reason(error: Exception) -> str:
+    """A library's error in one line (pyarrow's can run over several)."""
+    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def _is_number(kind) -> bool:
