@@ -15,6 +15,12 @@ exercises the pipeline on data it was not built around:
 * Silencing sets the activity of the silenced units to 0. Besides the control and seven
   single-unit lines, two "cell-type" lines each silence two units at once
   (``LC16+LC17`` and ``LC18+LC21``); LC26 is never silenced.
+* Each set's trials come in sessions (``session``: an animal, say), 5 of 100 frames each,
+  and frames of a session are not independent: the stimulus drifts slowly around a
+  per-session mean, and the animal's behaviour carries a per-session offset. A split that
+  drew rows at random would put neighbouring frames of one session on both sides and
+  score the test rows partly on what training saw; the file has no ``split`` column, so
+  the pipeline draws whole sessions per seed (``data.test_fraction``: 1 of 5).
 * Neural recordings (``neurons.parquet``) cover only half of the units, in arbitrary
   units (gain and offset), with recording noise, about 10 % of values missing at random,
   and LC26 recorded on only the first half of the stimuli.
@@ -53,8 +59,11 @@ SETS: dict[str, list[str]] = {
     "LC16+LC17": ["LC16", "LC17"],
     "LC18+LC21": ["LC18", "LC21"],
 }
-N_PER_SET = 500
-N_TRAIN = 400  # first N_TRAIN rows of each set are "train", the rest "test"
+N_SESSIONS = 10  # per set
+N_FRAMES = 50  # per session
+SESSION_MEAN_SD = 0.3  # sd of a session's mean stimulus, per input (frames vary around it)
+DRIFT = 0.5  # frame-to-frame correlation of the stimulus within a session
+SESSION_OFFSET_SD = 0.1  # sd of a session's offset of behaviour, per output
 
 RECORDED = ["LC4", "LC9", "LC11", "LC15", "LC17", "LC26"]
 N_STIMULI = 400
@@ -106,23 +115,37 @@ class Fly:
         return np.tanh(h @ self.V1.T + self.c1) @ self.V2.T + self.c2
 
 
+def session_stimuli(rng: np.random.Generator) -> np.ndarray:
+    """One session's frames [N_FRAMES, N_INPUTS]: a per-session mean plus an AR(1) drift,
+    each input of unit variance over sessions, like the calibration's ``N(0, 1)``."""
+    innovations = rng.normal(size=(N_FRAMES, N_INPUTS)) * np.sqrt(1.0 - DRIFT**2)
+    drift = np.empty_like(innovations)
+    drift[0] = rng.normal(size=N_INPUTS)
+    for frame in range(1, N_FRAMES):
+        drift[frame] = DRIFT * drift[frame - 1] + innovations[frame]
+    mean = rng.normal(0.0, SESSION_MEAN_SD, size=N_INPUTS)
+    return mean + np.sqrt(1.0 - SESSION_MEAN_SD**2) * drift
+
+
 def make_behavior(fly: Fly, rng: np.random.Generator) -> tuple[pd.DataFrame, list[str]]:
     frames, summary = [], []
     for name, silenced in SETS.items():
-        x = rng.normal(size=(N_PER_SET, N_INPUTS))
+        x = np.concatenate([session_stimuli(rng) for _ in range(N_SESSIONS)])
+        session = np.repeat(np.arange(N_SESSIONS), N_FRAMES)
+        offset = rng.normal(0.0, SESSION_OFFSET_SD, size=(N_SESSIONS, N_OUTPUTS))[session]
         y_clean = fly.behaviour(fly.units(x, silenced))
-        y = y_clean + rng.normal(0.0, NOISE_SD, size=y_clean.shape)
+        y = y_clean + offset + rng.normal(0.0, NOISE_SD, size=y_clean.shape)
         # Effect of silencing on these stimuli: mean squared change of noise-free behaviour.
         effect = np.mean((y_clean - fly.behaviour(fly.units(x))) ** 2) / NOISE_SD**2
         summary.append(
-            f"{name:<10} silenced={'+'.join(silenced) or '-':<10} rows={N_PER_SET} "
+            f"{name:<10} silenced={'+'.join(silenced) or '-':<10} rows={len(x)} "
             f"var(y)={np.round(y.var(axis=0), 2).tolist()} effect/noise={effect:.1f}"
         )
         frame = pd.DataFrame(x.astype(np.float32), columns=X_COLS)
         frame[Y_COLS] = y.astype(np.float32)
         frame.insert(0, "set", name)
         frame.insert(1, "silenced", "+".join(silenced))
-        frame.insert(2, "split", np.where(np.arange(N_PER_SET) < N_TRAIN, "train", "test"))
+        frame.insert(2, "session", [f"{name}-{number + 1}" for number in session])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True), summary
 

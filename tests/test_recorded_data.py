@@ -2,7 +2,7 @@
 through the same workflow as the simulated fly, with no code change.
 
 The folder is made here by a generator of the test's own (ReLU units, a line that
-silences two units, half the units recorded, some stimuli missed); the neural R² of the
+silences two units, half the units recorded, some stimuli missed, rows in sessions); the neural R² of the
 recorded units is recomputed from the weight files and the neurons file.
 """
 
@@ -24,6 +24,8 @@ UNITS = ["A", "B", "C", "D", "E", "F"]
 SETS = {"control": "", "A": "A", "B": "B", "C": "C", "D+E": "D+E"}  # F is never silenced
 RECORDED = ["A", "B", "D", "F"]
 N_INPUTS, ROWS_PER_SET = 10, 240
+SESSION_ROWS = 20
+"""Each set's rows come in sessions (numbered per set) that the split keeps whole."""
 MODELS = ["control", "noko", "ko", "do"]
 SEEDS = [0, 1]
 RESULTS = "results/data/experiment"
@@ -47,6 +49,7 @@ def write_experiment(folder: Path) -> None:
         y = h @ w_out.T + 0.05 * rng.normal(size=(ROWS_PER_SET, 2))
         block = pd.DataFrame(x, columns=[f"x_{i:02d}" for i in range(N_INPUTS)])
         block[["y_00", "y_01"]] = y
+        block.insert(0, "session", np.repeat(np.arange(ROWS_PER_SET // SESSION_ROWS), SESSION_ROWS))
         block.insert(0, "silenced", silenced)
         block.insert(0, "set", name)
         blocks.append(block)

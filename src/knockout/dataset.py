@@ -5,7 +5,8 @@ A data folder holds
 - ``behavior.parquet`` (or ``.csv``): one row per sample; ``set`` (``control`` or the
   silenced set's name), ``silenced`` (the silenced units joined by ``+``, empty for
   control), inputs ``x_*``, behavioural outputs ``y`` or ``y_*``, optional ``split``
-  (``train`` / ``test``);
+  (``train`` / ``test``) and optional ``session`` (a name or integer grouping rows that
+  belong together: an animal, a trial, a recording; a split never cuts one);
 - ``neurons.parquet`` (or ``.csv``, optional): stimuli ``x_*`` (the same inputs) and
   recorded responses ``r_<unit>`` for any of the units (NaN where a neuron was not
   recorded on a stimulus).
@@ -17,24 +18,31 @@ counts), so a bad file is refused before anything runs.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from knockout import naming, tables
+from knockout import memory, naming, tables
+from knockout.config_checks import GIB, RUNTIME_BYTES
 from knockout.errors import InputFileError
 
 BEHAVIOR, NEURONS = "behavior", "neurons"
 SUFFIXES = (".parquet", ".csv")
-TEXT_COLUMNS = ("set", "silenced", "split")
+TEXT_COLUMNS = ("set", "silenced", "split", "session")
 MIN_ROWS_PER_SPLIT = 2
 """Each set needs this many training and this many test rows (R² needs two)."""
 MIN_RECORDED = 3
 """A recorded neuron needs this many finite responses (a correlation needs three to mean anything)."""
+MAX_NAME_LENGTH = 200
+"""The longest set or session name, in characters."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Training holds the data as float32: a larger value would become infinite there."""
 UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 """Unit names: a letter or digit, then letters, digits, ``_``, ``.`` or ``-`` (``+`` joins them)."""
 
@@ -55,6 +63,7 @@ class Layout:
     has_split: bool
     recorded: tuple[str, ...] = ()
     has_neurons: bool = False
+    has_sessions: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> Layout:
@@ -72,6 +81,7 @@ class Layout:
             "units": list(self.units),
             "sets": [[name, list(units)] for name, units in self.sets],
             "has_split": self.has_split,
+            "has_sessions": self.has_sessions,
         }
         if not behavior_only:
             values |= {"recorded": list(self.recorded), "has_neurons": self.has_neurons}
@@ -101,12 +111,15 @@ def simulated_layout(n_inputs: int, n_hidden: int, n_outputs: int, n_silenced: i
 
 
 def find_file(folder: str | os.PathLike, stem: str, required: bool) -> Path | None:
-    """``<folder>/<stem>.parquet`` or ``.csv``; both, or neither when ``required``, is an error."""
-    found = [
-        Path(folder) / f"{stem}{suffix}"
-        for suffix in SUFFIXES
-        if (Path(folder) / f"{stem}{suffix}").is_file()
-    ]
+    """``<folder>/<stem>.parquet`` or ``.csv``; both, or neither when ``required``, is an error.
+
+    A candidate that exists but cannot be read (a broken link, a directory, a FIFO) is an
+    error naming it, never "absent": an optional neurons file that silently went missing
+    would give a run without recorded units and no word about it."""
+    candidates = [Path(folder) / f"{stem}{suffix}" for suffix in SUFFIXES]
+    found = [path for path in candidates if os.path.lexists(path)]
+    for path in found:
+        check_readable(path)
     if len(found) > 1:
         raise InputFileError(f"{folder}: both {found[0].name} and {found[1].name}; keep one")
     if not found and required:
@@ -118,27 +131,124 @@ def find_file(folder: str | os.PathLike, stem: str, required: bool) -> Path | No
     return found[0] if found else None
 
 
+def check_readable(path: Path) -> None:
+    """Refuse, without opening it, a path that is not a regular file this process may read
+    (opening a FIFO would block until something writes to it)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise InputFileError(
+                f"{path}: a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+            ) from None
+        raise InputFileError(f"{path}: file not found") from None
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{path}: a directory, not a file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a special file (socket or device)"
+        raise InputFileError(f"{path}: {kind}, not a regular file; save the table to a file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(f"{path}: not readable (permission denied; check its permissions)")
+
+
 def read_file(path: str | os.PathLike) -> pd.DataFrame:
-    """A Parquet or CSV table; text columns stay text (an empty ``silenced`` is "")."""
+    """A Parquet or CSV table, rows numbered 0, 1 ... in file order; text columns stay text
+    (an empty ``silenced`` is "")."""
     path = Path(path)
-    if path.suffix == ".csv" and path.is_file() and path.stat().st_size > tables.MAX_TABLE_BYTES // 2:
+    check_readable(path)
+    if path.suffix == ".csv" and path.stat().st_size > tables.MAX_TABLE_BYTES // 2:
         raise InputFileError(
             f"{path}: {path.stat().st_size / 2**30:.1f} GiB of CSV; at most "
             f"{tables.MAX_TABLE_BYTES / 2**31:.0f} GiB (convert it to Parquet, which is read column-wise)"
         )
-    if path.suffix != ".csv" and path.is_file():
-        tables.check_parquet_size(path)
+    read = _read_csv if path.suffix == ".csv" else _read_parquet
     try:
-        if path.suffix == ".csv":
-            table = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS}, keep_default_na=True)
-            return _plain_text(table)
-        return _plain_text(pd.read_parquet(path, engine="pyarrow"))
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found") from None
+        if path.suffix != ".csv":
+            tables.check_parquet_size(path)
+        table = read(path)
+    except InputFileError:
+        raise
     except Exception as error:  # pyarrow and the CSV parser raise many types for damaged files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
-        raise InputFileError(f"{path}: not a readable {kind} file ({reason})") from None
+        raise InputFileError(f"{path}: not a readable {kind} file ({_reason(error)})") from None
+    if duplicated := sorted({str(c) for c in table.columns[table.columns.duplicated()]}):
+        raise InputFileError(f"{path}: column {duplicated[0]} appears twice (column names must be unique)")
+    return _plain_text(table)
+
+
+def _is_contract_column(name) -> bool:
+    return isinstance(name, str) and (name in TEXT_COLUMNS or name == "y" or name[:2] in ("x_", "y_", "r_"))
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """The file's columns; a pandas index saved with it (``df.set_index("set")``) is a column
+    again where it is one of the contract's, and row labels (dropped) otherwise. Text columns
+    are read as dictionaries: a long name repeated on every row is held once, not per row."""
+    import pyarrow.parquet
+
+    names = pyarrow.parquet.read_schema(path).names
+    table = pyarrow.parquet.read_table(path, read_dictionary=[c for c in TEXT_COLUMNS if c in names])
+    frame = table.to_pandas()
+    restore = [name for name in frame.index.names if _is_contract_column(name) and name not in frame.columns]
+    return (frame.reset_index(level=restore) if restore else frame).reset_index(drop=True)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A comma-separated file (quoted fields, a UTF-8 byte-order mark, CRLF line ends; a
+    trailing comma on every line is not an extra column). Its header is checked first:
+    pandas would silently rename a repeated name (``x_1`` to ``x_1.1``) and read a
+    ``;``-separated file as one column."""
+    header, first = _csv_head(path)
+    if len(header) == 1 and (delimiter := _other_delimiter(header[0])):
+        raise InputFileError(
+            f"{path}: the file must be comma-separated; its header looks {delimiter}-separated"
+        )
+    named = header[:-1] if len(header) > 1 and header[-1] == "" else header
+    if "" in named:
+        raise InputFileError(f"{path}: column {named.index('') + 1} of the header has no name")
+    if duplicated := [name for index, name in enumerate(named) if name in named[:index]]:
+        raise InputFileError(
+            f"{path}: column {duplicated[0]} appears twice in the header (column names must be unique)"
+        )
+    trailing = len(first) == len(named) + 1 and first[-1] == ""
+    if len(first) > len(named) + trailing:  # pandas would drop the first row's extra fields
+        raise InputFileError(f"{path}: row 0 has more fields than the header's {len(named)}")
+    extra = "\0trailing"  # a name no header holds: the empty field after a trailing comma
+    table = pd.read_csv(
+        path,
+        header=0,
+        names=[*named, extra] if trailing else named,
+        index_col=False,
+        encoding="utf-8-sig",
+        dtype={column: "category" for column in TEXT_COLUMNS if column in named},
+        keep_default_na=True,
+    )
+    if trailing and (filled := table[extra].notna().to_numpy()).any():
+        raise InputFileError(
+            f"{path}: row {int(np.flatnonzero(filled)[0])} has more fields than the header's {len(named)}"
+        )
+    return table.drop(columns=extra) if trailing else table
+
+
+def _csv_head(path: Path) -> tuple[list[str], list[str]]:
+    """The header's fields and the first row's (empty without one), as the CSV dialect
+    reads them (quotes, a byte-order mark)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            rows = csv.reader(handle)
+            return next(rows, []), next(rows, [])
+    except csv.Error as error:
+        raise InputFileError(f"{path}: not a readable CSV file ({_reason(error)})") from None
+
+
+def _other_delimiter(field: str) -> str | None:
+    """The delimiter a one-column header seems to use, in words (None: it is one name)."""
+    for delimiter, name in ((";", "semicolon (;)"), ("\t", "tab"), ("|", "pipe (|)")):
+        if delimiter in field:
+            return name
+    return None
 
 
 def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +256,7 @@ def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
     missing ``silenced`` value is the empty string (control silences nothing)."""
     for column in TEXT_COLUMNS:
         if column in table and not pd.api.types.is_numeric_dtype(table[column]):
-            values = table[column].astype(object)
+            values = _objects(table[column])
             missing = values.isna()
             if column == "silenced":
                 values = values.where(~missing, "")
@@ -154,8 +264,18 @@ def _plain_text(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _objects(values: pd.Series) -> pd.Series:
+    """A text column as Python objects; a categorical one (as read) with one object per
+    distinct value, shared by its rows, rather than a new string per row."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype(object)
+    names = np.append(np.asarray(values.cat.categories, dtype=object), None)  # code -1: missing
+    return pd.Series(names[values.cat.codes.to_numpy()], index=values.index, name=values.name, dtype=object)
+
+
 def _first_row(table: pd.DataFrame, bad: np.ndarray) -> int:
-    return int(table.index[np.flatnonzero(bad)[0]])
+    """The first flagged row, counted from 0 in file order (whatever the table's index)."""
+    return int(np.flatnonzero(bad)[0])
 
 
 def _numbered_columns(columns: list[str], prefix: str) -> list[str]:
@@ -181,6 +301,12 @@ def _check_numeric(path: Path, table: pd.DataFrame, columns: list[str], nan_allo
             raise InputFileError(
                 f"{path}: column {column}, row {_first_row(table, bad)}: {value} (allowed: {allowed})"
             )
+        if (too_large := np.abs(values) > FLOAT32_MAX).any():
+            raise InputFileError(
+                f"{path}: column {column}, row {_first_row(table, too_large)}: "
+                f"{values[np.flatnonzero(too_large)[0]]:g} is outside what training can represent "
+                f"(|value| <= {FLOAT32_MAX:.1e}, float32)"
+            )
 
 
 def _check_text(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
@@ -193,6 +319,38 @@ def _check_text(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
         problem = "no value (text required)" if pd.isna(value) else f"{value} is not text"
         raise InputFileError(f"{path}: column {column}, row {_first_row(table, bad)}: {problem}")
     return values
+
+
+def _check_names(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
+    """A column of names (sets, sessions): text, at most :data:`MAX_NAME_LENGTH` characters
+    (figures and tables show them; a long name repeated on every row costs memory)."""
+    values = _check_text(path, table, column)
+    if too_long := [name for name in pd.unique(values.to_numpy()) if len(name) > MAX_NAME_LENGTH]:
+        row = _first_row(table, values.to_numpy() == too_long[0])
+        raise InputFileError(
+            f"{path}: column {column}, row {row}: a name of {len(too_long[0])} characters "
+            f"(at most {MAX_NAME_LENGTH})"
+        )
+    return values
+
+
+def _session_keys(table: pd.DataFrame) -> np.ndarray:
+    """Each row's session, as the split groups them: names, or numbers as float64 or int64
+    (pandas cannot group every float width)."""
+    sessions = table["session"]
+    return sessions.to_numpy(np.float64) if pd.api.types.is_float_dtype(sessions) else sessions.to_numpy()
+
+
+def _shown_session(value) -> str:
+    """A session as a message shows it: a name quoted, a number as written."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _mapped(values: np.ndarray, mapping: dict) -> np.ndarray:
+    """``mapping`` applied to each of ``values`` (objects), one lookup per distinct value:
+    pandas' ``map`` would first copy a text column into one string per row."""
+    codes, distinct = pd.factorize(values)
+    return np.array([mapping[value] for value in distinct] + [None], dtype=object)[codes]
 
 
 def _check_units(units: list[str]) -> None:
@@ -223,14 +381,14 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
         raise InputFileError(f"{path}: no output columns y_* (at least one behavioural variable)")
     if "y" in columns and _numbered_columns(columns, "y_"):
         raise InputFileError(f"{path}: both y and y_* columns; name one output y, several y_00, y_01 ...")
-    allowed = {"set", "silenced", "split", *inputs, *outputs}
+    allowed = {"set", "silenced", "split", "session", *inputs, *outputs}
     if extra := [column for column in columns if column not in allowed]:
         raise InputFileError(
-            f"{path}: column {extra[0]} not allowed (allowed: set, silenced, split, x_*, y_*)"
+            f"{path}: column {extra[0]} not allowed (allowed: set, silenced, split, session, x_*, y_*)"
         )
     if table.empty:
         raise InputFileError(f"{path}: the table has no rows")
-    set_names = _check_text(path, table, "set")
+    set_names = _check_names(path, table, "set")
     silenced = _check_text(path, table, "silenced")
     _check_numeric(path, table, [*inputs, *outputs], nan_allowed=False)
     known = {unit: index for index, unit in enumerate(units)}
@@ -245,28 +403,27 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
     for row, (name, joined) in enumerate(zip(set_names.to_numpy(), silenced.to_numpy(), strict=True)):
         if name in silenced_of:
             continue
-        label = int(table.index[row])
         if not name:
-            raise InputFileError(f"{path}: column set, row {label}: empty (a set's name, or control)")
+            raise InputFileError(f"{path}: column set, row {row}: empty (a set's name, or control)")
         names = joined.split(naming.UNIT_SEPARATOR) if joined else []
         if len(set(names)) != len(names):
-            raise InputFileError(f"{path}: column silenced, row {label}: {joined!r} names a unit twice")
+            raise InputFileError(f"{path}: column silenced, row {row}: {joined!r} names a unit twice")
         if (name == naming.CONTROL) != (not names):
             raise InputFileError(
-                f"{path}: column silenced, row {label}: set {name!r} silences {joined!r}; the "
+                f"{path}: column silenced, row {row}: set {name!r} silences {joined!r}; the "
                 f"{naming.CONTROL} set (and only it) silences nothing"
             )
         silenced_of[name] = tuple(known[unit] for unit in names)
-        first_row_of[name] = label
+        first_row_of[name] = row
     joined_of = {
         name: naming.UNIT_SEPARATOR.join(units[u] for u in unit_list)
         for name, unit_list in silenced_of.items()
     }
-    mismatch = silenced.to_numpy() != set_names.map(joined_of).to_numpy()
+    mismatch = silenced.to_numpy() != _mapped(set_names.to_numpy(), joined_of)
     if mismatch.any():
         row = np.flatnonzero(mismatch)[0]
         raise InputFileError(
-            f"{path}: column silenced, row {int(table.index[row])}: set {set_names.iloc[row]!r} silences "
+            f"{path}: column silenced, row {row}: set {set_names.iloc[row]!r} silences "
             f"{joined_of[set_names.iloc[row]]!r} on row {first_row_of[set_names.iloc[row]]}, "
             f"{silenced.iloc[row]!r} here (one set, one silencing)"
         )
@@ -298,6 +455,9 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
                     f"{path}: set {name!r} (row {first_row_of[name]}) has {count} row{'s' * (count != 1)}; "
                     f"each set needs at least {2 * MIN_ROWS_PER_SPLIT} ({need})"
                 )
+    has_sessions = "session" in columns
+    if has_sessions:
+        _check_sessions(path, table, has_split, first_row_of)
     order = sorted(silenced_of, key=lambda name: (silenced_of[name], name))
     return Layout(
         inputs=tuple(inputs),
@@ -305,7 +465,47 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
         units=tuple(units),
         sets=tuple((name, silenced_of[name]) for name in order),
         has_split=has_split,
+        has_sessions=has_sessions,
     )
+
+
+def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_of: dict[str, int]) -> None:
+    """The ``session`` column: a name or an integer on every row, and sessions a split can
+    keep whole: with a ``split`` column, each session on one side; without one, per set
+    enough sessions that whole ones leave 2 rows to train and 2 to test."""
+    sessions = table["session"]
+    if pd.api.types.is_bool_dtype(sessions) or pd.api.types.is_float_dtype(sessions):
+        values = sessions.to_numpy(np.float64)
+        bad = pd.api.types.is_bool_dtype(sessions) | ~(np.isfinite(values) & (values == np.round(values)))
+        if bad.any():
+            row = _first_row(table, bad)
+            raise InputFileError(
+                f"{path}: column session, row {row}: {sessions.iloc[row]} (allowed: a session's name, or an "
+                f"integer, on every row)"
+            )
+    elif not pd.api.types.is_integer_dtype(sessions):
+        _check_names(path, table, "session")
+    sessions = pd.Series(_session_keys(table), index=table.index)
+    if has_split:
+        first_split = table["split"].groupby([table["set"], sessions], sort=False).transform("first")
+        if (moved := (table["split"] != first_split).to_numpy()).any():
+            row = _first_row(table, moved)
+            raise InputFileError(
+                f"{path}: column split, row {row}: session {_shown_session(sessions.iloc[row])} of set "
+                f"{table['set'].iloc[row]!r} is in both train and test (a session must lie on one side)"
+            )
+        return
+    sizes = sessions.groupby(table["set"], sort=False).value_counts()
+    for name, per_session in sizes.groupby(level=0, sort=False):
+        largest, total = int(per_session.max()), int(per_session.sum())
+        if len(per_session) < 2 or total - largest < MIN_ROWS_PER_SPLIT:
+            session = _shown_session(per_session.idxmax()[1])
+            raise InputFileError(
+                f"{path}: set {name!r} (row {first_row_of[name]}) has {len(per_session)} "
+                f"session{'s' * (len(per_session) != 1)}, and session {session} holds {largest} of its "
+                f"{total} rows; whole sessions must leave at least {MIN_ROWS_PER_SPLIT} rows to train and "
+                f"{MIN_ROWS_PER_SPLIT} to test (add sessions, or give a split column)"
+            )
 
 
 def check_neurons(table: pd.DataFrame, path: str | os.PathLike, layout: Layout) -> Layout:
@@ -370,13 +570,86 @@ def read_neurons(path: str | os.PathLike, layout: Layout) -> tuple[pd.DataFrame,
     return table, check_neurons(table, path, layout)
 
 
-def load(folder: str | os.PathLike, units: list[str]) -> Dataset:
-    """A data folder's files, checked; :class:`InputFileError` names the first problem."""
-    behavior, layout = read_behavior(find_file(folder, BEHAVIOR, required=True), units)
+def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = None) -> Dataset:
+    """A data folder's files, checked; :class:`InputFileError` names the first problem.
+    With ``memory_gb`` (``limits.memory_gb``), files that would take more memory than that
+    to read, check and split are refused before they are read."""
+    behavior_path = find_file(folder, BEHAVIOR, required=True)
+    neurons_path = find_file(folder, NEURONS, required=False)
+    if memory_gb is not None:
+        check_memory([path for path in (behavior_path, neurons_path) if path is not None], memory_gb)
+    behavior, layout = read_behavior(behavior_path, units)
     neurons = None
-    if (neurons_path := find_file(folder, NEURONS, required=False)) is not None:
+    if neurons_path is not None:
         neurons, layout = read_neurons(neurons_path, layout)
     return Dataset(layout, behavior, neurons)
+
+
+def check_memory(paths: list[Path], memory_gb: float) -> None:
+    """Refuse, unread, files whose reading, checking and splitting (all held at once, as a
+    job holds them) would take more than ``memory_gb``: a small compressed file can hold millions of
+    rows, and a long name repeated on every row takes its length on each."""
+    total = RUNTIME_BYTES
+    for path in paths:
+        check_readable(path)
+        rows, numeric, text, dictionaries = (
+            _parquet_shape(path) if path.suffix != ".csv" else _csv_shape(path)
+        )
+        total += memory.table_bytes(rows, numeric, text, dictionaries)
+        if total > memory_gb * GIB:
+            raise InputFileError(
+                f"{path}: {rows} rows x {numeric + text} columns would take about {total / GIB:.1f} GB "
+                f"to read, check and split, over limits.memory_gb = {memory_gb:g}; raise "
+                f"limits.memory_gb if the machine has the memory, or split the experiment into smaller "
+                f"folders"
+            )
+
+
+def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
+    """(rows, numeric columns, text columns, bytes of the text columns' pages) from a Parquet
+    file's metadata, which holds them without reading any row."""
+    import pyarrow
+    import pyarrow.parquet
+
+    try:
+        metadata = pyarrow.parquet.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
+    except (pyarrow.ArrowException, OSError, ValueError) as error:  # ValueError: names not UTF-8
+        raise InputFileError(f"{path}: not a readable Parquet file ({_reason(error)})") from None
+    text = [index for index, field in enumerate(schema) if not _is_number(field.type)]
+    pages = sum(
+        metadata.row_group(group).column(column).total_uncompressed_size
+        for group in range(metadata.num_row_groups)
+        for column in text
+    )
+    return metadata.num_rows, len(schema) - len(text), len(text), pages
+
+
+def _reason(error: Exception) -> str:
+    """A library's error in one line (pyarrow's can run over several)."""
+    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+
+
+def _is_number(kind) -> bool:
+    import pyarrow
+
+    return pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind) or pyarrow.types.is_boolean(kind)
+
+
+CSV_SAMPLE_BYTES = 1 << 20
+"""A CSV's rows are estimated from the mean length of the lines in its first mebibyte."""
+
+
+def _csv_shape(path: Path) -> tuple[int, int, int, int]:
+    """(rows, numeric columns, text columns, 0) of a CSV, estimated from its size and its
+    first lines (the contract's text columns are text, every other one a number)."""
+    header, _ = _csv_head(path)
+    with open(path, "rb") as handle:
+        lines = handle.read(CSV_SAMPLE_BYTES).splitlines()[1:-1] or [b"\n"]
+    body = path.stat().st_size - len(",".join(header))
+    rows = round(body / (sum(map(len, lines)) / len(lines) + 1))
+    text = sum(column in TEXT_COLUMNS for column in header)
+    return rows, len(header) - text, text, 0
 
 
 def expect_layout(path: str | os.PathLike, found: Layout, expected: Layout) -> None:
@@ -387,6 +660,7 @@ def expect_layout(path: str | os.PathLike, found: Layout, expected: Layout) -> N
         ("outputs", "outputs"),
         ("sets", "sets"),
         ("has_split", "split column"),
+        ("has_sessions", "session column"),
         ("recorded", "recorded units"),
     ):
         have, want = getattr(found, field), getattr(expected, field)
@@ -418,8 +692,9 @@ def split(
     table: pd.DataFrame, layout: Layout, test_fraction: float | None, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The training and test rows (in file order): the ``split`` column when there is one,
-    else per set a seeded draw of ``test_fraction`` of its rows (at least 2, leaving at
-    least 2), so that each replicate seed also draws a new split."""
+    else per set a seeded draw of about ``test_fraction`` of its rows (at least 2, leaving
+    at least 2), so that each replicate seed also draws a new split. With a ``session``
+    column the draw takes whole sessions: frames of one session never land on both sides."""
     if layout.has_split:
         is_test = (table["split"] == "test").to_numpy()
     elif test_fraction is None:
@@ -436,9 +711,28 @@ def split(
         set_names = table["set"].to_numpy()
         for name, _ in layout.sets:
             rows = np.flatnonzero(set_names == name)
-            n_test = min(
-                max(round(test_fraction * len(rows)), MIN_ROWS_PER_SPLIT), len(rows) - MIN_ROWS_PER_SPLIT
-            )
-            chosen = torch.randperm(len(rows), generator=generator)[:n_test].numpy()
-            is_test[rows[chosen]] = True
+            target = max(round(test_fraction * len(rows)), MIN_ROWS_PER_SPLIT)
+            if layout.has_sessions:
+                session, _ = pd.factorize(_session_keys(table)[rows])
+                order = torch.randperm(session.max() + 1, generator=generator).numpy()
+                drawn = order[whole_sessions(np.bincount(session)[order], target)]
+                is_test[rows[np.isin(session, drawn)]] = True
+            else:
+                n_test = min(target, len(rows) - MIN_ROWS_PER_SPLIT)
+                chosen = torch.randperm(len(rows), generator=generator)[:n_test].numpy()
+                is_test[rows[chosen]] = True
     return table[~is_test], table[is_test]
+
+
+def whole_sessions(sizes: np.ndarray, target: int) -> np.ndarray:
+    """Which of the sessions (rows each, in drawn order) to test on: each in turn until the
+    test rows reach ``target``, skipping one that would leave fewer than 2 to train. Where
+    whole sessions can leave 2 rows on each side (the layout check), this does."""
+    chosen, total, taken = [], int(sizes.sum()), 0
+    for index, size in enumerate(sizes.tolist()):
+        if taken >= target:
+            break
+        if total - taken - size >= MIN_ROWS_PER_SPLIT:
+            chosen.append(index)
+            taken += size
+    return np.array(chosen, dtype=np.int64)

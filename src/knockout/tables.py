@@ -61,7 +61,8 @@ def check_parquet_size(path: str | os.PathLike, limit: int = MAX_TABLE_BYTES) ->
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
     except (pyarrow.ArrowException, OSError) as error:
-        raise InputFileError(f"{path}: not a readable Parquet file ({error})") from None
+        reason = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise InputFileError(f"{path}: not a readable Parquet file ({reason})") from None
     encoded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     size = max(encoded, 8 * metadata.num_rows * metadata.num_columns)  # 8 bytes a number in memory
     if size > limit:

@@ -187,9 +187,9 @@ def is_simulated(experiment):
 
 
 @functools.cache  # a folder is read and checked once per workflow start, for every experiment
-def _folder_layout(folder, units):
+def _folder_layout(folder, units, memory_gb):
     try:
-        return dataset.load(folder, list(units)).layout
+        return dataset.load(folder, list(units), memory_gb).layout
     except InputFileError as error:
         raise WorkflowError(f"data.source: {error}") from None
 
@@ -203,7 +203,11 @@ def data_layout(experiment):
         return dataset.simulated_layout(
             fly["n_inputs"], fly["n_hidden"], fly["n_outputs"], data["n_silenced"]
         )
-    return _folder_layout(settings["data"]["source"], tuple(settings["data"]["units"]))
+    return _folder_layout(
+        settings["data"]["source"],
+        tuple(settings["data"]["units"]),
+        settings["limits"]["memory_gb"],
+    )
 
 
 for _experiment in EXPERIMENTS:  # bad files stop the run here, before any job
