@@ -118,11 +118,11 @@ def test_the_tables_say_what_was_recorded_and_silenced_and_leave_the_unknown_emp
     assert "On recorded data there is no noise ceiling" in caption, caption
     assert "\n    data:\n" in caption and "\n    fly:" not in caption, caption  # the fly is not used
     for figure in figures:  # recorded data are never the fly's, and no simulation key is listed
-        text = (finished_run / f"results/figures/{figure}.rst").read_text()
+        text = (finished_run / RESULTS / f"figures/{figure}.rst").read_text()
         assert "fly" not in text and "n_train" not in text and "n_probe" not in text, (figure, text)
-    chance = pd.read_parquet(finished_run / "results/seed0/eval/chance.parquet")
+    chance = pd.read_parquet(finished_run / RESULTS / "seed0/eval/chance.parquet")
     assert set(chance["unit_name"]) == set(RECORDED)  # scored against the recorded neurons only
-    models = pd.read_parquet(finished_run / "results/summary/models.parquet")
+    models = pd.read_parquet(finished_run / RESULTS / "summary/models.parquet")
     assert models.loc[models["measure"] == "r2_matched_median", "chance_p95"].notna().all()
     assert set(models.loc[models["measure"] == "behavior_r2_silenced", "output"]) == {"y_00", "y_01"}
 
@@ -227,14 +227,16 @@ def test_undefined_r2_is_reported_not_a_crash_after_training(tmp_path):
     neurons["r_F"] = neurons["r_F"].where(neurons["r_F"].isna(), 2.0)
     neurons.to_parquet(workdir / "experiment/neurons.parquet", index=False)
     snakemake(workdir)
-    scores = pd.read_parquet(workdir / "results/seed0/eval/behavior.parquet")
+    scores = pd.read_parquet(workdir / RESULTS / "seed0/eval/behavior.parquet")
     flat = (scores["set"] == "C") & (scores["output"] == "y_00")
     assert {"$A", r"$\alpha_{B$"} <= set(scores["set"])
     assert scores.loc[flat, "r2"].isna().all() and scores.loc[~flat, "r2"].notna().all()
     assert (scores.loc[flat, "r2_note"] != "").all() and (scores.loc[~flat, "r2_note"] == "").all()
-    neural = pd.read_parquet(workdir / "results/seed0/eval/neural.parquet").set_index(["model", "unit_name"])
+    neural = pd.read_parquet(workdir / RESULTS / "seed0/eval/neural.parquet").set_index(
+        ["model", "unit_name"]
+    )
     assert neural.loc[("ko", "F"), ["r2", "r2_matched", "r2_decoded"]].isna().all()
     assert neural.loc[("ko", "F"), "r2_note"] != "" and neural.loc[("ko", "A"), "r2_note"] == ""
-    models = pd.read_parquet(workdir / "results/summary/models.parquet").set_index(["model", "measure"])
+    models = pd.read_parquet(workdir / RESULTS / "summary/models.parquet").set_index(["model", "measure"])
     assert (models.loc[("ko", "r2_units"), "mean"] == 3).all()  # A, B, D: F has no R²
-    assert (workdir / "results/figures/neural_r2_three_ways.png").stat().st_size > 1000
+    assert (workdir / RESULTS / "figures/neural_r2_three_ways.png").stat().st_size > 1000
