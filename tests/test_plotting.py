@@ -481,3 +481,12 @@ def test_chance_levels_without_a_defined_value_draw_no_band():
     assert not any(c.get_label().startswith("chance") for c in ax.containers)
     top = neural_figure(neural, 0.05, SETTINGS, levels).axes[0]
     assert not any(p.get_label().startswith("chance") for p in top.patches)
+
+
+def test_log_axes_are_labelled_in_plain_numbers_not_raw_maths(tmp_path):
+    """Names are drawn as plain text (no maths mode); a log axis's default labels are maths
+    (10 to a power), which would then print as their raw source ($\\mathdefault{...}$)."""
+    fig = contribution_figure(neural_table([0, 1]), 0.05, SETTINGS)
+    plotting.save_figure(fig, tmp_path / "contribution.png", SETTINGS)
+    labels = [label.get_text() for ax in fig.axes for label in ax.get_xticklabels()]
+    assert any(labels) and not any("$" in label or "\\" in label for label in labels), labels

@@ -65,12 +65,6 @@ def number_problems(config, schema: dict) -> list[str]:
     return problems
 
 
-GIB = 1 << 30
-RUNTIME_BYTES = 400 << 20
-"""What every job holds before its data: the interpreter, PyTorch, pandas (the default run's
-jobs peaked at 340-590 MB resident, Snakemake's benchmark files)."""
-
-
 def _model_architecture(config: dict) -> dict:
     fly, model = config["fly"], config["model"]
     return {
@@ -132,19 +126,19 @@ def memory_estimates(config: dict) -> dict[str, float]:
         "train_models": training_estimates(config)[0],
         "evaluate_models": behavior + neurons + max(data["n_probe"] * max(widths) * 8 * 8, optimum),
     }
-    return {step: RUNTIME_BYTES + estimate for step, estimate in estimates.items()}
+    return {step: memory.RUNTIME_BYTES + estimate for step, estimate in estimates.items()}
 
 
 def budget_problems(config: dict) -> list[str]:
     """Steps whose estimated memory exceeds ``limits.memory_gb``, naming the keys that set it."""
     if config["data"]["source"] != SIMULATED:
         return []  # a data folder's size is checked when its files are read
-    limit = config["limits"]["memory_gb"] * GIB
+    limit = config["limits"]["memory_gb"] * memory.GIB
     problems = []
     for step, estimate in memory_estimates(config).items():
         if estimate > limit:
             problems.append(
-                f"{step} would need about {estimate / GIB:.1f} GB, over limits.memory_gb = "
+                f"{step} would need about {estimate / memory.GIB:.1f} GB, over limits.memory_gb = "
                 f"{config['limits']['memory_gb']:g} (it grows with data.n_train, data.n_test, data.n_probe, "
                 f"fly.n_inputs, fly.n_hidden, the layer widths, train.restarts and, with "
                 f"train.one_job_per: experiment, the seeds); make them smaller, or "

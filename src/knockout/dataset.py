@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from knockout import memory, naming, tables
-from knockout.config_checks import GIB, RUNTIME_BYTES
 from knockout.errors import InputFileError
 
 BEHAVIOR, NEURONS = "behavior", "neurons"
@@ -589,19 +588,19 @@ def check_memory(paths: list[Path], memory_gb: float) -> None:
     """Refuse, unread, files whose reading, checking and splitting (all held at once, as a
     job holds them) would take more than ``memory_gb``: a small compressed file can hold millions of
     rows, and a long name repeated on every row takes its length on each."""
-    total = RUNTIME_BYTES
+    total = memory.RUNTIME_BYTES
     for path in paths:
         check_readable(path)
         rows, numeric, text, dictionaries = (
             _parquet_shape(path) if path.suffix != ".csv" else _csv_shape(path)
         )
         total += memory.table_bytes(rows, numeric, text, dictionaries)
-        if total > memory_gb * GIB:
+        if total > memory_gb * memory.GIB:
             raise InputFileError(
-                f"{path}: {rows} rows x {numeric + text} columns would take about {total / GIB:.1f} GB "
-                f"to read, check and split, over limits.memory_gb = {memory_gb:g}; raise "
-                f"limits.memory_gb if the machine has the memory, or split the experiment into smaller "
-                f"folders"
+                f"{path}: {rows} rows x {numeric + text} columns would take about "
+                f"{total / memory.GIB:.1f} GB to read, check and split, over limits.memory_gb = "
+                f"{memory_gb:g}; raise limits.memory_gb if the machine has the memory, or split the "
+                f"experiment into smaller folders"
             )
 
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import itertools
 
+GIB = 1 << 30
+RUNTIME_BYTES = 400 << 20
+"""What every job holds before its data: the interpreter, PyTorch, pandas (the default run's
+jobs peaked at 340-590 MB resident, Snakemake's benchmark files)."""
 RELABEL_BYTES = 4 * 4 * (1 << 23)
 """A relabelling check holds a few chunks of at most 2^23 float32 numbers (knockout.training.relabel)."""
 

@@ -587,12 +587,23 @@ REPRODUCIBLE_METADATA = {
 """Per format, the metadata left out so that the same figure gives the same bytes."""
 
 
+def _plain_log_ticks(fig: Figure) -> None:
+    """Log axes labelled in plain numbers (0.01, 1e-05): their default labels are maths
+    (10 to a power), which ``plain_text`` would print as the raw maths source."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_major_formatter(ticker.LogFormatter())
+                axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, settings: PlotSettings) -> None:
     """The figure in the format its suffix names (png, pdf, svg), without timestamps or
     random ids (the same figure gives the same bytes), written atomically."""
     from matplotlib import rc_context
 
     kind = os.fspath(path).rsplit(".", 1)[-1]
+    _plain_log_ticks(fig)
     with rc_context({"svg.hashsalt": "knockout"}), plain_text():
         write_atomically(
             path,

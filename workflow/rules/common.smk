@@ -12,10 +12,9 @@ from snakemake.utils import validate
 
 from knockout.models import CONTRAST
 from knockout import dataset
+from knockout.memory import GIB, RUNTIME_BYTES
 from knockout.config_checks import (
-    GIB,
     HOW_TO_RUN_TRAINING,
-    RUNTIME_BYTES,
     SIMULATED,
     config_problems,
     model_train_settings,
