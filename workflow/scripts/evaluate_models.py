@@ -10,12 +10,10 @@ Where the rule lists the optimum's network among its outputs (linear simulated n
 the job first fits the knockout objective's exact optimum to each seed's training data,
 saves it and scores it beside the trained models."""
 
-import logging
-
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout, expect_layout, read_neurons, read_rows
-from knockout.identifiability import KnockoutStatistics, knockout_optimum
+from knockout.identifiability import fitted_optimum
 from knockout.jobs import expect_planned_content, run_job
 from knockout.metrics import (
     DataDesign,
@@ -27,22 +25,12 @@ from knockout.metrics import (
     silencing_table,
 )
 from knockout.models import OPTIMUM
-from knockout.network import Architecture, KnockoutNet
+from knockout.network import Architecture
 
 
 def per_seed(files, number: int):
     """A seed's file: its own (the simulated fly's), or the data folder's one."""
     return files[number if len(files) > 1 else 0]
-
-
-def fitted_optimum(train: BehaviorData, n_hidden: int, seed: int) -> KnockoutNet:
-    """The knockout objective's exact optimum on one seed's training data, as a network."""
-    statistics = KnockoutStatistics.of(
-        train.x.numpy(), train.y[:, 0].numpy(), train.silenced_unit(), n_hidden
-    )
-    optimum = knockout_optimum(statistics)
-    logging.info("seed %d: the optimum's knockout MSE %.8g", seed, optimum.knockout_mse(statistics))
-    return optimum.as_network()
 
 
 def main(snakemake) -> None:
@@ -80,7 +68,7 @@ def main(snakemake) -> None:
             neurons = test_rows[list(layout.inputs)].reset_index(drop=True)
         output = {kind: getattr(snakemake.output, kind)[number] for kind in snakemake.output.keys()}  # noqa: SIM118
         if OPTIMUM in output:
-            nets[OPTIMUM] = fitted_optimum(train, architecture.n_hidden, seed)
+            nets[OPTIMUM] = fitted_optimum(train, architecture)
             weights.save_network(nets[OPTIMUM], output.pop(OPTIMUM))
         tables.write_table(
             behavior_scores(nets, test, layout, fly, design.silenced_activity if design else 0.0),
