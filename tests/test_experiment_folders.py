@@ -2,21 +2,19 @@
 
 A data folder's results go to results/data/<folder name>/, apart from the simulated fly's
 (results/) and from each other; the jobs that read a data folder's files carry the files'
-content digests, so a file rewritten during or after a run (whatever its modification
-time) reruns exactly the jobs that read it, and a job that reads it mid-run stops.
+content digests, so a job that reads a file rewritten mid-run stops (that a rewrite of
+any date reruns exactly the jobs that read it: test_recorded_data).
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 from test_recorded_data import recorded_config, write_experiment
-from workflow_helpers import TINY_CONFIG, copy_workflow, scheduled_jobs, snakemake
+from workflow_helpers import TINY_CONFIG, copy_workflow, snakemake
 
 from knockout.errors import InputFileError
 from knockout.jobs import expect_planned_content
@@ -24,22 +22,12 @@ from knockout.sources import file_digest
 
 RESULTS = "results/data/experiment"
 """Where the data folder ``experiment``'s results go."""
-LONG_AGO = 978307200  # 2001-01-01: older than any output
 
 
 def small_recorded_config() -> dict:
     config = recorded_config() | {"seeds": [0]}
     config["train"] = config["train"] | {"epochs": 5, "min_steps": 200, "restarts": 1}
     return config
-
-
-def rewrite_long_ago(path: Path, column: str) -> None:
-    """New values in one column, the file's modification time set far in the past: only its
-    content tells that it changed."""
-    table = pd.read_parquet(path)
-    table.loc[0, column] = 0.5
-    table.to_parquet(path, index=False)
-    os.utime(path, (LONG_AGO, LONG_AGO))
 
 
 def files_and_digests(folder: Path) -> dict[str, tuple[str, int]]:
@@ -58,26 +46,6 @@ def test_a_file_that_is_not_what_was_planned_stops_the_job_with_one_line(tmp_pat
     data.write_bytes(b"rewritten")
     with pytest.raises(InputFileError, match=r"behavior.parquet changed since this run started"):
         expect_planned_content(planned)
-
-
-@pytest.mark.slow
-def test_a_rewritten_data_file_reruns_exactly_the_jobs_that_read_it_whatever_its_time(tmp_path):
-    workdir = copy_workflow(tmp_path, small_recorded_config())
-    write_experiment(workdir / "experiment")
-    snakemake(workdir)
-    assert (workdir / RESULTS / "seed0/eval/neural.parquet").exists()
-    assert not (workdir / "results/seed0").exists()
-    rewrite_long_ago(workdir / "experiment/neurons.parquet", "r_A")
-    assert scheduled_jobs(workdir) == {"evaluate_models": 1, "summarize": 1, "plot": 1, "all": 1}
-    snakemake(workdir)
-    rewrite_long_ago(workdir / "experiment/behavior.parquet", "y_00")
-    assert scheduled_jobs(workdir) == {
-        "train_models": 1,
-        "evaluate_models": 1,
-        "summarize": 1,
-        "plot": 1,
-        "all": 1,
-    }
 
 
 @pytest.mark.slow

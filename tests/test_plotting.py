@@ -28,7 +28,7 @@ from knockout.plotting import (
     three_ways_figure,
     weight_cosine_figure,
 )
-from knockout.summary import chance_levels, mean_and_interval, seed_statistics, sweep_statistics
+from knockout.summary import chance_levels, mean_and_interval, seed_statistics, sweep_statistics, with_chance
 
 N_HIDDEN = 4
 SETTINGS = PlotSettings(dpi=40, width=6.0)
@@ -490,3 +490,25 @@ def test_log_axes_are_labelled_in_plain_numbers_not_raw_maths(tmp_path):
     plotting.save_figure(fig, tmp_path / "contribution.png", SETTINGS)
     labels = [label.get_text() for ax in fig.axes for label in ax.get_xticklabels()]
     assert any(labels) and not any("$" in label or "\\" in label for label in labels), labels
+
+
+def test_a_sweep_figure_draws_each_values_chance_level_on_the_neural_panel():
+    seeds, values = [0, 1], [0.1, 0.2]
+    per_point = pd.concat(
+        [seed_statistics(behavior_table(seeds), neural_table(seeds)).assign(value=str(v)) for v in values]
+    )
+    summary = sweep_statistics(per_point)
+    summary = pd.concat(
+        [
+            with_chance(summary[summary["value"] == str(v)], chance_rows(seeds, level=level))
+            for v, level in zip(values, [0.1, 0.3], strict=True)
+        ]
+    )
+    fig = sweep_figure(summary, "fly.noise_sd", values, [str(v) for v in values], SETTINGS)
+    neural_ax = fig.axes[0]
+    (band,) = [c for c in neural_ax.collections if c.get_label() == plotting.CHANCE_LABEL]
+    tops = band.get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose(tops.max(), 0.3)  # each value's own level: 0.1, then 0.3
+    assert np.isclose(tops, 0.1).any()
+    behavior_ax = fig.axes[1]
+    assert not [c for c in behavior_ax.collections if c.get_label() == plotting.CHANCE_LABEL]

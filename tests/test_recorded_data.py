@@ -9,6 +9,7 @@ recorded units is recomputed from the weight files and the neurons file.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,7 @@ SESSION_ROWS = 20
 """Each set's rows come in sessions (numbered per set) that the split keeps whole."""
 MODELS = ["control", "noko", "ko", "do"]
 SEEDS = [0, 1]
+LONG_AGO = 978307200  # 2001-01-01: older than any output
 RESULTS = "results/data/experiment"
 """Where the data folder ``experiment``'s results go (beside the fly's, never into them)."""
 
@@ -162,13 +164,17 @@ def test_editing_the_neurons_file_reruns_only_the_evaluation(finished_run, tmp_p
     shutil.copytree(finished_run, workdir, symlinks=True)
     folder = workdir / "experiment"
     assert scheduled_jobs(workdir) == {}  # the copy is as finished as the original
+    # the jobs compare the files' content, not their dates: each rewritten file is given a
+    # modification time older than every output
     neurons = pd.read_parquet(folder / "neurons.parquet")
     neurons.loc[0, "r_A"] = 0.5
     neurons.to_parquet(folder / "neurons.parquet", index=False)
+    os.utime(folder / "neurons.parquet", (LONG_AGO, LONG_AGO))
     assert scheduled_jobs(workdir) == {"evaluate_models": 1, "summarize": 1, "plot": 1, "all": 1}
     behavior = pd.read_parquet(folder / "behavior.parquet")
     behavior.loc[0, "y_00"] = 0.5
     behavior.to_parquet(folder / "behavior.parquet", index=False)
+    os.utime(folder / "behavior.parquet", (LONG_AGO, LONG_AGO))
     assert scheduled_jobs(workdir) == {
         "train_models": 1,
         "evaluate_models": 1,

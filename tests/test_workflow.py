@@ -377,4 +377,18 @@ def test_a_sweep_of_model_sizes_runs_end_to_end(tmp_path):
     for row in summary[summary["model"] == "ko"].itertuples():
         ko = convergence[(convergence["value"] == row.value) & (convergence["model"] == "ko")]
         assert row.converged == ko["converged"].min()
+    # each value's chance level, recomputed from its points' chance tables: the 95th
+    # percentile over untrained networks of their mean same-index R² over units
+    for size in (3, 6):
+        chance = pd.concat(
+            pd.read_parquet(
+                workdir / f"results/sweeps/model_hidden/{size}/seed{seed}/eval/chance.parquet"
+            ).assign(seed=seed)
+            for seed in (0, 1)
+        )
+        untrained = chance[(chance["null"] == "untrained") & (chance["measure"] == "r2")]
+        expected = untrained.groupby(["seed", "draw"])["score"].mean().quantile(0.95)
+        rows = summary[(summary["value"] == str(size)) & (summary["measure"] == "r2_mean")].set_index("model")
+        assert rows.loc["ko", "chance_p95"] == pytest.approx(expected) == rows.loc["do", "chance_p95"]
+        assert np.isnan(rows.loc["ko - do", "chance_p95"])  # a difference has no chance level
     assert (workdir / "results/sweeps/model_hidden/ko_minus_do.png").read_bytes()[:4] == b"\x89PNG"

@@ -514,6 +514,19 @@ def _axis_values(values: list, labels: list[str]) -> tuple[np.ndarray, list[str]
     return np.arange(len(values), dtype=float), labels, False
 
 
+def _draw_sweep_chance(ax: Axes, summary: pd.DataFrame, measure: str, position: dict) -> None:
+    """A grey band up to ``measure``'s chance level at each swept value (the summary's
+    ``chance_p95``: untrained networks of that point's shape); nothing where it has none."""
+    if "chance_p95" not in summary:
+        return
+    rows = summary[(summary["model"] == models.CONTRAST[0]) & (summary["measure"] == measure)]
+    rows = rows.assign(x=rows["value"].map(position)).sort_values("x").dropna(subset=["chance_p95"])
+    if len(rows):
+        ax.fill_between(
+            rows["x"], 0, rows["chance_p95"], color="0.85", linewidth=0, label=CHANCE_LABEL, zorder=0
+        )
+
+
 def sweep_figure(
     summary: pd.DataFrame, key: str, values: list, names: list[str], settings: PlotSettings
 ) -> Figure:
@@ -559,6 +572,8 @@ def sweep_figure(
                         zorder=3,
                     )
                     ringed = True
+            if row == 0:
+                _draw_sweep_chance(ax, summary, measure, position)
             if row == 1:
                 ax.axhline(0, color="black", linewidth=0.8, linestyle=":")
                 ax.set_xlabel(key)
@@ -592,8 +607,11 @@ def _plain_log_ticks(fig: Figure) -> None:
     (10 to a power), which ``plain_text`` would print as the raw maths source."""
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
+            if axis.get_scale() != "log":
+                continue
+            if isinstance(axis.get_major_formatter(), ticker.LogFormatterMathtext):  # not labels set by hand
                 axis.set_major_formatter(ticker.LogFormatter())
+            if isinstance(axis.get_minor_formatter(), ticker.LogFormatterMathtext):
                 axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 

@@ -141,6 +141,14 @@ def read_neural_scores(paths: list, seeds: list[int]) -> pd.DataFrame:
     return read_seed_tables(paths, seeds, naming.NEURAL_SCORE_COLUMNS, naming.NEURAL_MAY_BE_NAN)
 
 
+def read_chance_scores(paths: list, seeds: list[int], neural: pd.DataFrame) -> pd.DataFrame | None:
+    """Every seed's chance table (``metrics.chance_table``) for the seeds of ``neural``;
+    None where ``neural`` has no recorded unit (each chance table is then empty)."""
+    if not neural["recorded"].any():
+        return None
+    return read_seed_tables(paths, seeds, naming.CHANCE_COLUMNS, ("score",))
+
+
 def read_behavior_scores(paths: list, seeds: list[int]) -> pd.DataFrame:
     """Every seed's behaviour table (``metrics.behavior_scores``); the noise ceiling is NaN
     on recorded data."""

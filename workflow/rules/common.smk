@@ -500,7 +500,7 @@ def sweep_tables(wildcards):
     points = sweep_folders(wildcards.sweep)
     tables = {
         kind: [path for point in points for path in seed_tables(kind, point)]
-        for kind in ("behavior", "neural", "knockout_loss")
+        for kind in ("behavior", "neural", "knockout_loss", "chance")
     }
     return tables | {"losses": [path for point in points for path in loss_tables(point)]}
 

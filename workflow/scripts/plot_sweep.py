@@ -8,9 +8,12 @@ from knockout.summary import INTERVAL_COLUMNS
 
 def main(snakemake) -> None:
     settings = plotting.PlotSettings(**snakemake.params.plot)
-    columns = ["value", "model", "output", "measure", *INTERVAL_COLUMNS, "converged"]
-    # a measure undefined for a point's networks (weight cosine with an encoder) is NaN
-    summary = tables.read_table(snakemake.input.summary, columns, may_be_nan=("mean", "ci_low", "ci_high"))
+    columns = ["value", "model", "output", "measure", *INTERVAL_COLUMNS, "converged", "chance_p95"]
+    # a measure undefined for a point's networks (weight cosine with an encoder) is NaN; a
+    # chance level where there is none (behaviour, ko - do, no recorded unit)
+    summary = tables.read_table(
+        snakemake.input.summary, columns, may_be_nan=("mean", "ci_low", "ci_high", "chance_p95")
+    )
     params = snakemake.params
     with plotting.plain_text():
         figure = plotting.sweep_figure(summary, params.key, params.values, params.names, settings)

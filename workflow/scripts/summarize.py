@@ -1,7 +1,7 @@
 """One experiment's replicates summarised: per-seed statistics, means over seeds with 95 %
 intervals beside their chance levels, and whether every training converged."""
 
-from knockout import naming, tables
+from knockout import tables
 from knockout.convergence import (
     Tolerances,
     convergence_table,
@@ -18,9 +18,7 @@ def main(snakemake) -> None:
     behavior = tables.read_behavior_scores(snakemake.input.behavior, seeds)
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     optimum = read_optimum_gaps(snakemake.input.knockout_loss, seeds)
-    chance = None  # an empty chance table each seed: no unit was recorded
-    if neural["recorded"].any():
-        chance = tables.read_seed_tables(snakemake.input.chance, seeds, naming.CHANCE_COLUMNS, ("score",))
+    chance = tables.read_chance_scores(snakemake.input.chance, seeds, neural)
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
     convergence = convergence_table(losses, tolerances, optimum)
     for warning in unconverged_warnings(convergence, tolerances):

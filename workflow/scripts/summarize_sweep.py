@@ -1,6 +1,7 @@
 """One sweep summarised: ko's and do's statistics, and ko - do, per swept value, each
 marked converged or not (that model's training in every seed, against the point's
-train.convergence); the convergence of every network beside it."""
+train.convergence) and beside its chance level (untrained networks of the point's shape);
+the convergence of every network beside it."""
 
 import pandas as pd
 
@@ -14,7 +15,7 @@ from knockout.convergence import (
 )
 from knockout.jobs import run_job, warn
 from knockout.models import CONTRAST
-from knockout.summary import contrast_label, seed_statistics, sweep_statistics
+from knockout.summary import CHANCE_COLUMNS, contrast_label, seed_statistics, sweep_statistics, with_chance
 
 
 def converged_rows(summary: pd.DataFrame, convergence: pd.DataFrame) -> pd.Series:
@@ -34,13 +35,14 @@ def converged_rows(summary: pd.DataFrame, convergence: pd.DataFrame) -> pd.Serie
 def main(snakemake) -> None:
     values, seeds, models = snakemake.params.values, snakemake.params.seeds, snakemake.params.models
     inputs = snakemake.input
-    points, convergence = [], []
+    points, convergence, chance = [], [], []
     for index, (value, settings) in enumerate(zip(values, snakemake.params.convergence, strict=True)):
         per_seed = slice(index * len(seeds), (index + 1) * len(seeds))
         per_network = slice(index * len(seeds) * len(models), (index + 1) * len(seeds) * len(models))
         behavior = tables.read_behavior_scores(inputs.behavior[per_seed], seeds)
         neural = tables.read_neural_scores(inputs.neural[per_seed], seeds)
         points.append(seed_statistics(behavior, neural).assign(value=value))
+        chance.append(tables.read_chance_scores(inputs.chance[per_seed], seeds, neural))
         losses = read_loss_tables(inputs.losses[per_network], seeds, models)
         tolerances = Tolerances(**settings)
         table = convergence_table(
@@ -51,6 +53,13 @@ def main(snakemake) -> None:
         convergence.append(table.assign(value=value))
     convergence = pd.concat(convergence, ignore_index=True)
     summary = sweep_statistics(pd.concat(points, ignore_index=True))
+    summary = pd.concat(
+        [
+            with_chance(summary[summary["value"] == value], levels)
+            for value, levels in zip(values, chance, strict=True)
+        ]
+    )
+    summary.loc[summary["model"] == contrast_label(), CHANCE_COLUMNS] = float("nan")  # a difference has none
     summary = summary.assign(key=snakemake.params.key, converged=converged_rows(summary, convergence))
     tables.write_table(summary, snakemake.output.summary)
     tables.write_table(convergence, snakemake.output.convergence)
