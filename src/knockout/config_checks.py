@@ -198,7 +198,10 @@ def config_problems(config: dict) -> list[str]:
 
 def color_problems(colors: dict[str, str]) -> list[str]:
     """``plot.colors`` values matplotlib cannot draw, refused before any job rather than at
-    the plot step after the training (``matplotlib.colors`` alone: no pyplot at start-up)."""
+    the plot step after the training (``matplotlib.colors`` alone, and only when colours are
+    given: it adds ~65 ms to the workflow's start)."""
+    if not colors:
+        return []
     from matplotlib.colors import is_color_like
 
     return [

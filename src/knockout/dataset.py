@@ -22,6 +22,7 @@ import csv
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from knockout import memory, naming, tables
-from knockout.errors import InputFileError
+from knockout.errors import InputFileError, one_line
 
 BEHAVIOR, NEURONS = "behavior", "neurons"
 SUFFIXES = (".parquet", ".csv")
@@ -171,7 +172,7 @@ def read_file(path: str | os.PathLike) -> pd.DataFrame:
         raise
     except Exception as error:  # pyarrow and the CSV parser raise many types for damaged files
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
-        raise InputFileError(f"{path}: not a readable {kind} file ({_reason(error)})") from None
+        raise InputFileError(f"{path}: not a readable {kind} file ({one_line(error)})") from None
     if duplicated := sorted({str(c) for c in table.columns[table.columns.duplicated()]}):
         raise InputFileError(f"{path}: column {duplicated[0]} appears twice (column names must be unique)")
     return _plain_text(table)
@@ -239,7 +240,7 @@ def _csv_head(path: Path) -> tuple[list[str], list[str]]:
             rows = csv.reader(handle)
             return next(rows, []), next(rows, [])
     except csv.Error as error:
-        raise InputFileError(f"{path}: not a readable CSV file ({_reason(error)})") from None
+        raise InputFileError(f"{path}: not a readable CSV file ({one_line(error)})") from None
 
 
 def _other_delimiter(field: str) -> str | None:
@@ -589,8 +590,7 @@ def check_memory(paths: list[Path], memory_gb: float) -> None:
     job holds them) would take more than ``memory_gb``: a small compressed file can hold millions of
     rows, and a long name repeated on every row takes its length on each."""
     total = memory.RUNTIME_BYTES
-    for path in paths:
-        check_readable(path)
+    for path in paths:  # found by find_file, so readable regular files
         rows, numeric, text, dictionaries = (
             _parquet_shape(path) if path.suffix != ".csv" else _csv_shape(path)
         )
@@ -614,7 +614,7 @@ def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
         metadata = pyarrow.parquet.read_metadata(path)
         schema = metadata.schema.to_arrow_schema()
     except (pyarrow.ArrowException, OSError, ValueError) as error:  # ValueError: names not UTF-8
-        raise InputFileError(f"{path}: not a readable Parquet file ({_reason(error)})") from None
+        raise InputFileError(f"{path}: not a readable Parquet file ({one_line(error)})") from None
     text = [index for index, field in enumerate(schema) if not _is_number(field.type)]
     pages = sum(
         metadata.row_group(group).column(column).total_uncompressed_size
@@ -622,11 +622,6 @@ def _parquet_shape(path: Path) -> tuple[int, int, int, int]:
         for column in text
     )
     return metadata.num_rows, len(schema) - len(text), len(text), pages
-
-
-def _reason(error: Exception) -> str:
-    """A library's error in one line (pyarrow's can run over several)."""
-    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def _is_number(kind) -> bool:
@@ -678,13 +673,30 @@ def _shown(values) -> str:
     return f"{len(values)}: {', '.join(values[:3])}{' ...' if len(values) > 3 else ''}"
 
 
+def read_planned_behavior(path: str | os.PathLike, layout: Layout) -> pd.DataFrame:
+    """A job's behaviour file, checked against the planned ``layout``."""
+    table, found = read_behavior(path, layout.units)
+    expect_layout(path, found, layout)
+    return table
+
+
 def read_rows(
     path: str | os.PathLike, layout: Layout, test_fraction: float | None, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A job's behaviour file, checked against the planned ``layout``, as (train, test) rows."""
-    table, found = read_behavior(path, layout.units)
-    expect_layout(path, found, layout)
-    return split(table, layout, test_fraction, seed)
+    return split(read_planned_behavior(path, layout), layout, test_fraction, seed)
+
+
+def seed_splits(
+    paths: list, layout: Layout, test_fraction: float | None, seeds: list[int]
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Each seed's (train, test) rows of a job's behaviour files: a file per seed (the
+    simulated fly's), each read when its seed comes, or one file (a data folder's), read
+    and checked once, here, and split anew for every seed."""
+    if len(paths) == 1:
+        table = read_planned_behavior(paths[0], layout)
+        return (split(table, layout, test_fraction, seed) for seed in seeds)
+    return (read_rows(path, layout, test_fraction, seed) for path, seed in zip(paths, seeds, strict=True))
 
 
 def split(

@@ -11,3 +11,9 @@ class TrainingDiverged(RuntimeError):
 
 class ResourceLimit(RuntimeError):
     """A step would need more memory than the data or config allow."""
+
+
+def one_line(error: Exception) -> str:
+    """A library's error message in one line (pyarrow's and torch's can run over several):
+    its first non-empty line, or the error's type where it has no message."""
+    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)

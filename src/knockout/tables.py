@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow
 
 from knockout import naming
-from knockout.errors import InputFileError
+from knockout.errors import InputFileError, one_line
 
 TEXT_COLUMNS = {
     *("set", "silenced_units", "unit_name", "model", "measure", "value", "key", "output"),
@@ -61,8 +61,7 @@ def check_parquet_size(path: str | os.PathLike, limit: int = MAX_TABLE_BYTES) ->
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
     except (pyarrow.ArrowException, OSError) as error:
-        reason = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
-        raise InputFileError(f"{path}: not a readable Parquet file ({reason})") from None
+        raise InputFileError(f"{path}: not a readable Parquet file ({one_line(error)})") from None
     encoded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     size = max(encoded, 8 * metadata.num_rows * metadata.num_columns)  # 8 bytes a number in memory
     if size > limit:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from knockout.errors import InputFileError
+from knockout.errors import InputFileError, one_line
 from knockout.network import Architecture, KnockoutNet
 from knockout.tables import write_atomically
 
@@ -41,10 +41,9 @@ def load_network(path: str | os.PathLike, architecture: Architecture) -> Knockou
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
     except Exception as error:  # torch raises many types for damaged or unsafe files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputFileError(
             f"{path}: not a loadable weights file (saved with torch.save(state_dict); "
-            f"files carrying pickled code are refused): {reason}"
+            f"files carrying pickled code are refused): {one_line(error)}"
         ) from None
     expected = architecture.expected_shapes()
     if not isinstance(state, dict) or set(state) != set(expected):

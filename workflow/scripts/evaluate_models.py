@@ -12,7 +12,7 @@ saves it and scores it beside the trained models."""
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import Layout, expect_layout, read_neurons, read_rows
+from knockout.dataset import Layout, expect_layout, read_neurons, seed_splits
 from knockout.identifiability import fitted_optimum
 from knockout.jobs import expect_planned_content, run_job
 from knockout.metrics import (
@@ -26,11 +26,6 @@ from knockout.metrics import (
 )
 from knockout.models import OPTIMUM
 from knockout.network import Architecture
-
-
-def per_seed(files, number: int):
-    """A seed's file: its own (the simulated fly's), or the data folder's one."""
-    return files[number if len(files) > 1 else 0]
 
 
 def main(snakemake) -> None:
@@ -48,13 +43,12 @@ def main(snakemake) -> None:
     if has_neurons and len(snakemake.input.neurons) == 1:  # a data folder's: read once
         recordings, found = read_neurons(snakemake.input.neurons[0], layout)
         expect_layout(snakemake.input.neurons[0], found, layout)
+    splits = seed_splits(snakemake.input.behavior, behavior_layout, snakemake.params.test_fraction, seeds)
+    expect_planned_content(snakemake.params.data_digests)  # a data folder's files are read by now
     model_files = iter(snakemake.input.models)
-    for number, seed in enumerate(seeds):
+    for number, (seed, (train_rows, test_rows)) in enumerate(zip(seeds, splits, strict=True)):
         paths = {name: next(model_files) for name in names}
         nets = weights.load_models(paths, architecture)
-        train_rows, test_rows = read_rows(
-            per_seed(snakemake.input.behavior, number), behavior_layout, snakemake.params.test_fraction, seed
-        )
         train, test = BehaviorData.from_table(train_rows, layout), BehaviorData.from_table(test_rows, layout)
         fly, design, neurons = None, None, recordings
         if has_fly:
@@ -63,7 +57,6 @@ def main(snakemake) -> None:
         if has_neurons and recordings is None:
             neurons, found = read_neurons(snakemake.input.neurons[number], layout)
             expect_layout(snakemake.input.neurons[number], found, layout)
-        expect_planned_content(snakemake.params.data_digests)
         if neurons is None:  # nothing recorded: the model units' responses to the test inputs
             neurons = test_rows[list(layout.inputs)].reset_index(drop=True)
         output = {kind: getattr(snakemake.output, kind)[number] for kind in snakemake.output.keys()}  # noqa: SIM118

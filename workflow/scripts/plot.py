@@ -1,6 +1,6 @@
 """The figures of the main experiment, over all its seeds."""
 
-from knockout import naming, plotting, tables
+from knockout import plotting, tables
 from knockout.captions import write_caption
 from knockout.convergence import read_loss_tables
 from knockout.jobs import run_job
@@ -13,11 +13,8 @@ def main(snakemake) -> None:
     behavior = tables.read_behavior_scores(snakemake.input.behavior, seeds)
     neural = tables.read_neural_scores(snakemake.input.neural, seeds)
     losses = read_loss_tables(snakemake.input.losses, seeds, snakemake.params.models)
-    chance = None  # an empty chance table each seed: no unit was recorded
-    if neural["recorded"].any():
-        chance = chance_levels(
-            tables.read_seed_tables(snakemake.input.chance, seeds, naming.CHANCE_COLUMNS, ("score",))
-        )
+    scores = tables.read_chance_scores(snakemake.input.chance, seeds, neural)
+    chance = None if scores is None else chance_levels(scores)
     draw = {
         "behavior_r2": lambda: plotting.behavior_figure(behavior, settings, neural),
         "neural_r2": lambda: plotting.neural_figure(neural, noise_sd, settings, chance),

@@ -9,7 +9,7 @@ import torch
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import Layout, read_rows
+from knockout.dataset import Layout, seed_splits
 from knockout.jobs import expect_planned_content, run_job
 from knockout.network import Architecture
 from knockout.training import Fit, TrainSettings, train_fits
@@ -38,12 +38,9 @@ def main(snakemake) -> None:
     layout = Layout.from_dict(behavior["layout"])
     architecture = Architecture(**snakemake.params.architectures["model"])
     seeds, models = snakemake.params.seeds, snakemake.params.models
-    files = snakemake.input.behavior
+    splits = seed_splits(snakemake.input.behavior, layout, behavior["test_fraction"], seeds)
     fits = []
-    for number, seed in enumerate(seeds):
-        train_rows, _ = read_rows(
-            files[number if len(files) > 1 else 0], layout, behavior["test_fraction"], seed
-        )
+    for seed, (train_rows, _) in zip(seeds, splits, strict=True):
         data = BehaviorData.from_table(train_rows, layout)
         fits += [Fit(model, data, TrainSettings(**snakemake.params.train[model]), seed) for model in models]
     expect_planned_content(snakemake.params.data_digests)
