@@ -8,7 +8,7 @@ CORES ?= 2
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt pyproject.toml workflow/lib/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -61,17 +61,17 @@ test-slurm: venv
 ## per train.one_job_per layout (full, no-op, plot-only) and the sweeps; tables and figure in
 ## results/benchmarks (about 20 minutes on 2 cores; BENCH_ARGS="--no-sweeps" skips the sweeps)
 bench: venv
-	PYTHONPATH=src:tests $(BIN)/python bench/benchmark.py --cores $(CORES) $(BENCH_ARGS)
+	$(BIN)/python bench/benchmark.py --cores $(CORES) $(BENCH_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src workflow/scripts tests bench
-	$(BIN)/ruff format --check src workflow/scripts tests bench
+	$(BIN)/ruff check src workflow/scripts workflow/lib tests bench
+	$(BIN)/ruff format --check src workflow/scripts workflow/lib tests bench
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 format: venv
-	$(BIN)/ruff check --fix src workflow/scripts tests bench
-	$(BIN)/ruff format src workflow/scripts tests bench
+	$(BIN)/ruff check --fix src workflow/scripts workflow/lib tests bench
+	$(BIN)/ruff format src workflow/scripts workflow/lib tests bench
 	$(BIN)/snakefmt Snakefile workflow/rules
 
 clean:

@@ -50,7 +50,7 @@ rule sweeps:
 
 
 onsuccess:
-    from knockout.run_summary import run_summary
+    from knockout_workflow.run_summary import run_summary
 
     for line in run_summary(
         convergence={"main run": rules.summarize.output.convergence.format(experiment=MAIN)}
@@ -70,6 +70,6 @@ onsuccess:
 
 
 onerror:
-    from knockout.run_summary import error_line
+    from knockout_workflow.run_summary import error_line
 
     print(error_line(log))

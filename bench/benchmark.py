@@ -17,8 +17,7 @@ Measures, in one run:
 
 Tables go to ``results/benchmarks/*.parquet``, a figure to
 ``results/benchmarks/benchmark.png``, and a summary in Markdown to stdout. Timings are
-measurements of this machine, not assertions. Run it with ``src`` and ``tests`` on
-``PYTHONPATH`` (the Makefile does).
+measurements of this machine, not assertions. Run it in the project's venv (``make bench``).
 """
 
 from __future__ import annotations
@@ -42,17 +41,18 @@ import torch
 import yaml
 from matplotlib.figure import Figure
 from plain_loop import train_plain_loop
-from workflow_helpers import REPO, SNAKEMAKE, copy_workflow
 
 from knockout import metrics, models, tables
 from knockout.behavior_data import BehaviorData
-from knockout.config_checks import model_train_settings
 from knockout.dataset import simulated_layout
-from knockout.jobs import FINISHED
 from knockout.network import Architecture
 from knockout.simulation import DataSettings, FlySettings, simulate
-from knockout.training import Fit, TrainSettings, train_fits
+from knockout.training import Fit, TrainSettings, initial_networks, train, train_fits
 from knockout.training.plan import FitPlan
+from knockout_workflow.config_checks import model_train_settings
+from knockout_workflow.copies import PROJECT as REPO
+from knockout_workflow.copies import SNAKEMAKE, copy_workflow
+from knockout_workflow.jobs import FINISHED
 
 LAYOUTS = ["experiment", "seed", "model"]
 """``train.one_job_per``: a job per experiment, per seed, or a training job per seed and model."""
@@ -163,6 +163,31 @@ def time_default_study(config: dict, device: str) -> pd.DataFrame:
         ],
         columns=["trainer", "networks", "seconds", "networks_per_s", "ko_median_neural_r2_seed0"],
     )
+
+
+def baseline_agreement() -> pd.DataFrame:
+    """The plain loop is a fair baseline only if it trains what the project's trainer
+    trains: per model, both trained from the same initial weights, batches and masks on a
+    tiny problem (3 epochs), their largest weight difference, and how far the project's
+    network moved from its initial weights (so that agreement is not two untrained nets)."""
+    fly = FlySettings(n_inputs=6, n_hidden=4)
+    _, train_table, _, _ = simulate(fly, DataSettings(40, 2, 2), seed=0)
+    layout = simulated_layout(6, 4, 1, None)
+    data = BehaviorData.from_table(train_table, layout)
+    architecture = Architecture(6, 4)
+    settings = TrainSettings(lr=0.01, batch_size=8, epochs=3, min_steps=0)
+    rows = []
+    for model in models.TRAINED:
+        project = train(model, data, architecture, settings, seed=1).network
+        plain = train_plain_loop(model, data, architecture, settings, seed=1)
+        start = initial_networks(architecture, settings, 1)[0]
+        difference = max(
+            (value - plain.state_dict()[key]).abs().max().item()
+            for key, value in project.state_dict().items()
+        )
+        moved = (project.hidden.weight - start.hidden.weight).abs().max().item()
+        rows.append((model, difference, moved))
+    return pd.DataFrame(rows, columns=["model", "largest_weight_difference", "largest_weight_change"])
 
 
 # ------------------------------------------------------------------------------------------ imports
@@ -395,6 +420,8 @@ def main() -> None:
     results = {"machine": pd.DataFrame(described.items(), columns=["key", "value"])}
     results["batches"] = time_batches(config, args.batch_sizes, devices)
     print(results["batches"].to_string(index=False), flush=True)
+    results["baseline"] = baseline_agreement()
+    print(results["baseline"].to_string(index=False), flush=True)
     results["study"] = time_default_study(config, devices[-1])
     results["imports"] = time_imports()
     pipeline = jobs = None

@@ -6,7 +6,7 @@ import jinja2
 import pytest
 from docutils.core import publish_parts
 
-from knockout.captions import caption, write_caption
+from knockout_workflow.captions import caption, write_caption
 
 TEMPLATE = (
     "Seeds {{ seeds }}.{% if noise_sd is none %} Recorded data."

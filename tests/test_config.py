@@ -16,8 +16,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from workflow_helpers import REPO
 
-from knockout.config_checks import config_problems, model_train_settings, point_name, sweep_points
 from knockout.training import TrainSettings
+from knockout_workflow.config_checks import config_problems, model_train_settings, point_name, sweep_points
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -248,7 +248,7 @@ def test_a_config_whose_steps_would_exceed_the_memory_budget_is_refused_naming_t
     ],
 )
 def test_numbers_must_be_finite_and_integers_integers(path, value, message):
-    from knockout.config_checks import number_problems
+    from knockout_workflow.config_checks import number_problems
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     config = with_change(path, value)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from knockout.config_files import MAX_CONFIG_BYTES, check_config_file
 from knockout.errors import InputFileError
+from knockout_workflow.config_files import MAX_CONFIG_BYTES, check_config_file
 
 BOMB = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
 

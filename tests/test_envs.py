@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from knockout.sources import third_party_modules
+from knockout_workflow.sources import PACKAGES, third_party_modules
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
@@ -133,3 +133,13 @@ def test_the_cuda_env_requests_a_cuda_build_and_provides_what_the_training_env_d
     train = workflow_rules()["train_models"]
     for env in train["conda_alternatives"]:
         assert missing_packages(train["script"], env) == set()
+
+
+def test_script_jobs_find_the_installed_packages_in_any_env():
+    """The core and the plumbing are installed in the interpreter that runs Snakemake
+    (make venv, editable); Snakemake appends that interpreter's search path to every
+    script job's, conda envs included, so an env need not install them itself."""
+    from snakemake.common import get_snakemake_searchpaths
+
+    searched = {Path(path).resolve() for path in get_snakemake_searchpaths()}
+    assert {folder.parent for folder in PACKAGES.values()} <= searched

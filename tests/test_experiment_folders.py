@@ -17,8 +17,8 @@ from test_recorded_data import recorded_config, write_experiment
 from workflow_helpers import TINY_CONFIG, copy_workflow, snakemake
 
 from knockout.errors import InputFileError
-from knockout.jobs import expect_planned_content
-from knockout.sources import file_digest
+from knockout_workflow.jobs import expect_planned_content
+from knockout_workflow.sources import file_digest
 
 RESULTS = "results/data/experiment"
 """Where the data folder ``experiment``'s results go."""

@@ -16,7 +16,6 @@ from nets import two_layer
 
 from knockout import naming
 from knockout.errors import InputFileError, TrainingDiverged
-from knockout.jobs import run_job
 from knockout.network import Architecture, KnockoutNet, initialize
 from knockout.tables import (
     read_neural_scores,
@@ -25,6 +24,7 @@ from knockout.tables import (
     write_table,
 )
 from knockout.weights import load_models, load_network, save_network
+from knockout_workflow.jobs import run_job
 
 # ---------------------------------------------------------------------------------------------- tables
 

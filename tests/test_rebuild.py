@@ -53,7 +53,8 @@ def layout(request) -> str:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, layout) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp(f"rebuild_{layout}"), layout_config(layout))
+    folder = tmp_path_factory.mktemp(f"rebuild_{layout}")
+    workdir = copy_workflow(folder, layout_config(layout), extra=("src",))  # its own core, to edit
     snakemake(workdir)
     return workdir
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from knockout.convergence import CONVERGENCE_COLUMNS
-from knockout.run_summary import SHOWN_NETWORKS, error_line, run_summary
+from knockout_workflow.run_summary import SHOWN_NETWORKS, error_line, run_summary
 
 NAN = float("nan")
 FIGURES = ["results/figures/behavior_r2.png", "results/figures/behavior_r2.svg"]

@@ -1,10 +1,10 @@
-"""What a workflow script depends on: the core modules it imports, and their digests."""
+"""What a workflow script depends on: the project's modules it imports, and their digests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from knockout.sources import core_files, digests
+from knockout_workflow.sources import core_files, digests
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
@@ -15,11 +15,13 @@ def names(script: str) -> set[str]:
 
 def test_a_script_depends_on_the_modules_it_imports_directly_and_through_others():
     plotting, training = names("plot.py"), names("train_models.py")
-    assert {"plotting.py", "tables.py", "jobs.py"} <= plotting
-    assert not any(name.startswith("training/") for name in plotting) and "plotting.py" not in training
+    assert {"knockout/plotting.py", "knockout/tables.py", "knockout_workflow/jobs.py"} <= plotting
+    assert {"knockout/__init__.py", "knockout_workflow/__init__.py"} <= plotting  # run on import
+    assert not any(name.startswith("knockout/training/") for name in plotting)
+    assert "knockout/plotting.py" not in training
     # a package: its __init__, and every module of it that is imported, directly or not
-    package = {"training/__init__.py", "training/plan.py", "training/engine.py", "training/stack.py"}
-    assert package | {"training/adam.py", "training/relabel.py", "network.py"} <= training
+    package = {f"knockout/training/{name}.py" for name in ("__init__", "plan", "engine", "stack", "adam")}
+    assert package | {"knockout/training/relabel.py", "knockout/network.py"} <= training
 
 
 def test_digests_follow_content_not_location_or_touching(tmp_path):

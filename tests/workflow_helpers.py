@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
-import sys
 from pathlib import Path
 
-import yaml
+from knockout_workflow.copies import PROJECT as REPO
+from knockout_workflow.copies import SNAKEMAKE, copy_workflow
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+__all__ = ["REPO", "SNAKEMAKE", "copy_workflow", "scheduled_jobs", "snakemake"]
+
 MODELS = ["control", "noko", "ko", "do"]
 SEEDS = [0, 1]
 N_INPUTS, N_HIDDEN = 10, 4
@@ -34,28 +34,16 @@ TINY_CONFIG = {
 }
 
 
-def copy_workflow(destination: Path, config: dict) -> Path:
-    """The workflow's own files (no results, logs or virtualenv) with ``config`` as its config."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in ["Snakefile", "workflow", "src", "config", "envs", "profiles"]:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(
-                source,
-                destination / name,
-                symlinks=True,
-                copy_function=shutil.copy,  # fresh mtimes, as in a clone
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-        else:
-            shutil.copy(source, destination / name)
-    (destination / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    return destination
-
-
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``snakemake --cores 2 *args`` in ``workdir``. A copy that holds its own ``src``
+    (``copy_workflow(..., extra=("src",))``) runs its own core and plumbing, ahead of the
+    installed ones, so that a test can edit them."""
+    env = None
+    if (workdir / "src").is_dir():
+        own = [workdir / "src", workdir / "workflow" / "lib"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, own))}
     result = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=600
+        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=600, env=env
     )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")

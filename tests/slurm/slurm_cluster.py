@@ -27,8 +27,8 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from workflow_helpers import REPO, copy_workflow
+from knockout_workflow.copies import PROJECT as REPO
+from knockout_workflow.copies import copy_workflow
 
 SLURM_DIR = Path("/etc/slurm")
 FAKE_GPU = Path("/dev/knockout-test-gpu0")

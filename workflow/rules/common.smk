@@ -1,65 +1,35 @@
-import copy
 import functools
 import json
 import os
 import re
 from pathlib import Path
 
-import jsonschema
-import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from knockout.models import CONTRAST
 from knockout import dataset
 from knockout.memory import GIB, RUNTIME_BYTES
-from knockout.config_checks import (
+from knockout_workflow import config_checks
+from knockout_workflow.config_checks import (
     HOW_TO_RUN_TRAINING,
     SIMULATED,
-    config_problems,
     model_train_settings,
-    number_problems,
     sweep_points,
     training_estimates,
 )
 from knockout.errors import InputFileError
-from knockout.sources import core_files, digests, file_digest
+from knockout_workflow.sources import core_files, digests, file_digest
 
 SCHEMA = "../schemas/config.schema.yaml"
-with open(WORKFLOW_ROOT / "workflow" / "schemas" / "config.schema.yaml") as _schema:
-    SCHEMA_RULES = yaml.safe_load(_schema)
-
-
-def _filling_defaults(validator_class):
-    """``validator_class`` made to fill in every property's schema default where the
-    instance lacks it, as Snakemake's ``validate`` does."""
-    check_properties = validator_class.VALIDATORS["properties"]
-
-    def properties(validator, properties, instance, schema):
-        if validator.is_type(instance, "object"):
-            for name, subschema in properties.items():
-                if "default" in subschema:
-                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
-        yield from check_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": properties})
-
-
-SCHEMA_CHECK = _filling_defaults(jsonschema.Draft202012Validator)(SCHEMA_RULES)
-"""The schema as a validator made once: Snakemake's ``validate`` reads and compiles the
-schema at every call (about 80 ms), which for the 30 points of the shipped sweeps was
-2.5 s of every start of the workflow."""
 
 
 def checked_config(settings, where="config"):
-    """A config checked as a whole: the schema (which fills defaults), then numbers and the
-    cross-key rules; the problems are raised as one error naming ``where``."""
-    if error := jsonschema.exceptions.best_match(SCHEMA_CHECK.iter_errors(settings)):
-        at = ".".join(map(str, error.absolute_path)) or "the top level"
-        raise WorkflowError(f"invalid {where}: {at}: {error.message}")
-    if problems := number_problems(settings, SCHEMA_RULES) or config_problems(settings):
-        raise WorkflowError(f"invalid {where}:\n" + "\n".join(f"  {p}" for p in problems))
-    return settings
+    """knockout_workflow.config_checks.checked_config, its refusal as Snakemake's error."""
+    try:
+        return config_checks.checked_config(settings, where)
+    except config_checks.ConfigError as error:
+        raise WorkflowError(str(error)) from None
 
 
 validate(config, SCHEMA)  # Snakemake's own check first: its messages name the config file
@@ -248,7 +218,7 @@ def data_digests(*kinds):
     a job reads ({} for the simulated fly, whose files the workflow writes). A file
     rewritten after planning then reruns exactly the jobs that read it, on the next run
     (their parameters changed), and a job that reads it mid-run stops
-    (knockout.jobs.expect_planned_content) instead of mixing two versions of the data."""
+    (knockout_workflow.jobs.expect_planned_content) instead of mixing two versions of the data."""
 
     def digests(wildcards):
         if is_simulated(wildcards.experiment):
@@ -540,7 +510,7 @@ def caption_template(name):
 
 
 def report_caption(caption):
-    """A caption file the step drawing the figure writes beside it (knockout.captions), as
+    """A caption file the step drawing the figure writes beside it (knockout_workflow.captions), as
     ``report()`` takes it: absolute, since the report resolves captions from the rules' folder."""
     return os.path.abspath(caption)
 

@@ -1,16 +1,15 @@
-# Before anything else: the core on sys.path; each config file plain data
-# (knockout.config_files), checked before Snakemake merges it; conda there if asked for.
+# Before anything else: each config file plain data (knockout_workflow.config_files),
+# checked before Snakemake merges it; conda there if asked for. The core (knockout) and the
+# workflow's plumbing (knockout_workflow) are installed packages (make venv).
 # Files given with --configfile were read at start-up; they are checked here, before the
 # merge and the validation that walk them.
 import os
-import sys
 from pathlib import Path
 
-# The core, for every include after this one: found from this file's own folder (not from
-# workflow.basedir, which is the outer workflow's when this one is used as a module).
+# The project's files (schema, caption templates), found from this file's own folder (not
+# from workflow.basedir, which is the outer workflow's when this one is used as a module).
 WORKFLOW_ROOT = Path(workflow.current_basedir).resolve().parents[1]
-sys.path.insert(0, str(WORKFLOW_ROOT / "src"))
-from knockout.config_files import check_config_file
+from knockout_workflow.config_files import check_config_file
 from knockout.errors import InputFileError
 from snakemake.exceptions import WorkflowError
 

@@ -14,7 +14,6 @@ from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout, expect_layout, read_neurons, seed_splits
 from knockout.identifiability import fitted_optimum
-from knockout.jobs import expect_planned_content, run_job
 from knockout.metrics import (
     DataDesign,
     behavior_scores,
@@ -26,6 +25,7 @@ from knockout.metrics import (
 )
 from knockout.models import OPTIMUM
 from knockout.network import Architecture
+from knockout_workflow.jobs import expect_planned_content, run_job
 
 
 def main(snakemake) -> None:

@@ -4,8 +4,8 @@ its data as the import contract's files."""
 import logging
 
 from knockout import tables, weights
-from knockout.jobs import run_job
 from knockout.simulation import DataSettings, FlySettings, behavior_file, simulate
+from knockout_workflow.jobs import run_job
 
 
 def main(snakemake) -> None:

@@ -1,10 +1,10 @@
 """The figures of the main experiment, over all its seeds."""
 
 from knockout import plotting, tables
-from knockout.captions import write_caption
 from knockout.convergence import read_loss_tables
-from knockout.jobs import run_job
 from knockout.summary import chance_levels
+from knockout_workflow.captions import write_caption
+from knockout_workflow.jobs import run_job
 
 
 def main(snakemake) -> None:

@@ -1,9 +1,9 @@
 """A sweep's summary figure: ko and do, and ko - do, against the swept value."""
 
 from knockout import plotting, tables
-from knockout.captions import write_caption
-from knockout.jobs import run_job
 from knockout.summary import INTERVAL_COLUMNS
+from knockout_workflow.captions import write_caption
+from knockout_workflow.jobs import run_job
 
 
 def main(snakemake) -> None:

@@ -9,8 +9,8 @@ from knockout.convergence import (
     read_optimum_gaps,
     unconverged_warnings,
 )
-from knockout.jobs import run_job, warn
 from knockout.summary import replicate_summaries
+from knockout_workflow.jobs import run_job, warn
 
 
 def main(snakemake) -> None:

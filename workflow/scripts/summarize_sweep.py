@@ -13,9 +13,9 @@ from knockout.convergence import (
     read_optimum_gaps,
     unconverged_warnings,
 )
-from knockout.jobs import run_job, warn
 from knockout.models import CONTRAST
 from knockout.summary import CHANCE_COLUMNS, contrast_label, seed_statistics, sweep_statistics, with_chance
+from knockout_workflow.jobs import run_job, warn
 
 
 def converged_rows(summary: pd.DataFrame, convergence: pd.DataFrame) -> pd.Series:

@@ -10,9 +10,9 @@ import torch
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout, seed_splits
-from knockout.jobs import expect_planned_content, run_job
 from knockout.network import Architecture
 from knockout.training import Fit, TrainSettings, train_fits
+from knockout_workflow.jobs import expect_planned_content, run_job
 
 MB = 1 << 20
 RUNTIME_MB = 400

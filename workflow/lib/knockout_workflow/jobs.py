@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from knockout.errors import InputFileError, ResourceLimit, TrainingDiverged
-from knockout.sources import file_digest
+from knockout_workflow.sources import file_digest
 
 USER_ERRORS = (InputFileError, ResourceLimit, TrainingDiverged)
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
