@@ -15,7 +15,10 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/experiments.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/jobs.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

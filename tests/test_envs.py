@@ -31,7 +31,7 @@ EXACT_PIN = re.compile(
 PIP_PACKAGE = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
 """conda-forge package -> its name in requirements.txt, where they differ."""
 TRAINING_ENVS = {"TRAINING_ENV": ["torch.yaml", "torch-cuda.yaml"]}
-"""A rule's env given by a name in common.smk: the env files it can be."""
+"""A rule's env given by a name in jobs.smk: the env files it can be."""
 
 
 def env_packages(env: Path) -> dict[str, str]:
