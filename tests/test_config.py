@@ -1,26 +1,44 @@
 """Bad configs are refused before any job, with the offending key named.
 
-Runs the workflow's own schema (via Snakemake's validate, which also fills defaults)
-and the cross-key rules on a table of bad values.
+Runs the workflow's whole check (``checked_config``: the schema, which fills defaults,
+then numbers, then the cross-key rules, in the order the workflow runs them) on a table
+of bad values.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from workflow_helpers import REPO
 
 from knockout.training import TrainSettings
-from knockout_workflow.config_checks import config_problems, model_train_settings, point_name, sweep_points
+from knockout_workflow.config_checks import (
+    SCHEMA,
+    SCHEMA_FILE,
+    ConfigError,
+    checked_config,
+    model_train_settings,
+    number_problems,
+    point_name,
+    sweep_points,
+)
 
-SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def problems(config: dict) -> list[str]:
+    """What the workflow's whole check says of ``config`` (filling its defaults in), a
+    problem a line; [] when it passes."""
+    try:
+        checked_config(config)
+    except ConfigError as error:
+        lines = str(error).splitlines()
+        return [line.strip() for line in lines[1:]] or lines
+    return []
 
 
 def with_change(path: str, value) -> dict:
@@ -35,14 +53,25 @@ def with_change(path: str, value) -> dict:
 
 
 def test_the_shipped_config_is_valid():
-    config = copy.deepcopy(DEFAULT)
-    validate(config, SCHEMA)
-    assert config_problems(config) == []
+    assert problems(copy.deepcopy(DEFAULT)) == []
+
+
+def test_snakemake_s_own_check_fills_the_same_defaults():
+    """The workflow runs Snakemake's ``validate`` first (its messages name the config file)."""
+    with_snakemake, with_ours = {}, {}
+    validate(with_snakemake, str(SCHEMA_FILE))
+    assert checked_config(with_ours) == with_snakemake
+
+
+def test_the_schema_comes_before_the_cross_key_rules():
+    config = with_change("train.batch_size", 0)  # breaks the schema, not a cross-key rule
+    config["data"]["n_silenced"] = 99  # a cross-key problem, never reached
+    assert problems(config) == ["invalid config: train.batch_size: 0 is less than the minimum of 1"]
 
 
 def test_an_empty_config_gets_every_default():
     config = {}
-    validate(config, SCHEMA)
+    checked_config(config)
     assert config["seeds"] == DEFAULT["seeds"] and config["train"]["epochs"] == DEFAULT["train"]["epochs"]
     assert config["fly"] == DEFAULT["fly"] and config["data"] == DEFAULT["data"]
     assert config["model"] == DEFAULT["model"]
@@ -103,15 +132,14 @@ SCHEMA_REFUSES = [
     ("path", "value", "named"), SCHEMA_REFUSES, ids=[f"{p}={v}" for p, v, _ in SCHEMA_REFUSES]
 )
 def test_the_schema_refuses_a_bad_value_and_names_it(path, value, named):
-    with pytest.raises(WorkflowError) as error:
-        validate(with_change(path, value), SCHEMA)
+    with pytest.raises(ConfigError) as error:
+        checked_config(with_change(path, value))
     assert named in str(error.value)
 
 
 def test_a_batch_larger_than_a_data_set_is_refused():
     config = with_change("train.batch_size", 2000)
-    validate(config, SCHEMA)
-    assert config_problems(config) == [
+    assert problems(config) == [
         "train.batch_size = 2000 is larger than data.n_train = 1000; every batch comes from one "
         "data set, so use at most 1000"
     ]
@@ -119,15 +147,13 @@ def test_a_batch_larger_than_a_data_set_is_refused():
 
 def test_a_per_model_batch_larger_than_a_data_set_is_refused():
     config = with_change("train.per_model", {"ko": {"batch_size": 1001}})
-    validate(config, SCHEMA)
-    assert [p.split(" =")[0] for p in config_problems(config)] == ["train.per_model.ko.batch_size"]
+    assert [p.split(" =")[0] for p in problems(config)] == ["train.per_model.ko.batch_size"]
 
 
 def test_an_override_for_a_model_not_run_is_refused():
     config = with_change("models", ["control", "ko"])
     config["train"]["per_model"] = {"do": {"epochs": 5}}
-    validate(config, SCHEMA)
-    assert config_problems(config) == [
+    assert problems(config) == [
         "train.per_model names do, which is not in models (control, ko); add it to models or remove "
         "the override"
     ]
@@ -142,30 +168,27 @@ def test_a_models_training_settings_hold_no_workflow_keys():
 
 def test_more_silenced_units_than_the_fly_has_are_refused():
     config = with_change("data.n_silenced", 17)
-    validate(config, SCHEMA)
-    assert config_problems(config) == [
+    assert problems(config) == [
         "data.n_silenced = 17 is larger than fly.n_hidden = 16; use 1-16, or null to silence every unit"
     ]
 
 
 def test_a_data_folder_needs_its_units_and_the_simulated_fly_refuses_them():
     folder = with_change("data.source", "my_experiment")
-    validate(folder, SCHEMA)
-    assert config_problems(folder) == [
+    assert problems(folder) == [
         "data.units: missing; data.source my_experiment is a data folder, so list its silenceable "
         "units in order (the names its silenced column and r_<unit> columns use)"
     ]
     folder["data"]["units"] = ["LC4", "LC6"]
     folder["data"]["n_silenced"] = 40  # a simulated-fly key: not checked against a folder
-    assert config_problems(folder) == []
+    assert problems(folder) == []
     simulated = with_change("data.units", ["LC4"])
-    validate(simulated, SCHEMA)
-    assert config_problems(simulated)[0].startswith("data.units is for a data folder (data.source)")
+    assert problems(simulated)[0].startswith("data.units is for a data folder (data.source)")
 
 
 def test_a_sweep_point_is_the_config_with_one_key_changed():
     config = copy.deepcopy(DEFAULT)
-    validate(config, SCHEMA)
+    checked_config(config)
     points = list(sweep_points(config))
     declared = [(name, value) for name, sweep in DEFAULT["sweeps"].items() for value in sweep["values"]]
     assert [(sweep, value) for sweep, value, _, _ in points] == [(n, point_name(v)) for n, v in declared]
@@ -180,10 +203,10 @@ def test_a_sweep_point_is_the_config_with_one_key_changed():
 
 def test_a_sweep_value_that_breaks_a_cross_key_rule_is_caught_at_its_point():
     config = with_change("sweeps", {"batch": {"key": "data.n_train", "values": [1000, 10]}})
-    validate(config, SCHEMA)
-    problems = {where: config_problems(point) for _, _, where, point in sweep_points(config)}
-    assert problems["sweeps.batch.values[0] (data.n_train = 1000)"] == []
-    assert "data.n_train = 10" in problems["sweeps.batch.values[1] (data.n_train = 10)"][0]
+    checked_config(config)
+    found = {where: problems(point) for _, _, where, point in sweep_points(config)}
+    assert found["sweeps.batch.values[0] (data.n_train = 1000)"] == []
+    assert "data.n_train = 10" in found["sweeps.batch.values[1] (data.n_train = 10)"][0]
 
 
 @pytest.mark.parametrize(
@@ -196,8 +219,7 @@ def test_a_sweep_value_that_breaks_a_cross_key_rule_is_caught_at_its_point():
 )
 def test_a_model_outside_the_registry_is_refused_naming_it_and_the_known_ones(key, value):
     config = with_change(key, value)
-    validate(config, SCHEMA)
-    (problem,) = config_problems(config)
+    (problem,) = problems(config)
     assert problem.startswith(key) and "unknown" in problem
     assert "control, noko, ko, do" in problem
 
@@ -209,13 +231,13 @@ def test_a_sweep_sets_its_fixed_keys_at_every_point_and_names_layer_lists():
         "set": {"fly.activation": "relu", "train.restarts": 4},
     }
     config = with_change("sweeps", {"deep": sweep})
-    validate(config, SCHEMA)
+    checked_config(config)
     points = list(sweep_points(config))
     assert [name for _, name, _, _ in points] == ["none", "32x16"]
     for (_, _, _, point), decoder in zip(points, [[], [32, 16]], strict=True):
         assert point["fly"]["decoder"] == decoder
         assert point["fly"]["activation"] == "relu" and point["train"]["restarts"] == 4
-        assert config_problems(point) == []
+        assert problems(point) == []
     assert config["fly"]["activation"] == "linear"  # the main config is left alone
 
 
@@ -227,12 +249,11 @@ def test_a_config_whose_steps_would_exceed_the_memory_budget_is_refused_naming_t
     config = with_change(path, value)
     if path == "fly.n_inputs":
         config["fly"]["n_hidden"] = 1000
-    validate(config, SCHEMA)
-    problems = config_problems(config)
-    assert any(problem.startswith(f"{step} would need about") for problem in problems), problems
-    assert all("limits.memory_gb = 8" in problem and "data.n_train" in problem for problem in problems)
+    found = problems(config)
+    assert any(problem.startswith(f"{step} would need about") for problem in found), found
+    assert all("limits.memory_gb = 8" in problem and "data.n_train" in problem for problem in found)
     config["limits"]["memory_gb"] = 10_000
-    assert config_problems(config) == []
+    assert problems(config) == []
 
 
 @pytest.mark.parametrize(
@@ -248,44 +269,39 @@ def test_a_config_whose_steps_would_exceed_the_memory_budget_is_refused_naming_t
     ],
 )
 def test_numbers_must_be_finite_and_integers_integers(path, value, message):
-    from knockout_workflow.config_checks import number_problems
-
-    schema = yaml.safe_load(Path(SCHEMA).read_text())
     config = with_change(path, value)
-    problems = number_problems(config, schema)
-    assert any(problem.startswith(message) for problem in problems), problems
-    assert number_problems(copy.deepcopy(DEFAULT), schema) == []
+    found = number_problems(config, SCHEMA)
+    assert any(problem.startswith(message) for problem in found), found
+    assert number_problems(copy.deepcopy(DEFAULT), SCHEMA) == []
 
 
 @pytest.mark.parametrize("name", ["..", ".", ".hidden"])
 def test_sweep_names_and_values_are_plain_folder_names(name):
-    with pytest.raises(WorkflowError):
-        validate(with_change("sweeps", {name: {"key": "fly.noise_sd", "values": [0.1]}}), SCHEMA)
-    with pytest.raises(WorkflowError):
-        validate(with_change("sweeps", {"ok": {"key": "fly.init", "values": [name]}}), SCHEMA)
+    with pytest.raises(ConfigError):
+        checked_config(with_change("sweeps", {name: {"key": "fly.noise_sd", "values": [0.1]}}))
+    with pytest.raises(ConfigError):
+        checked_config(with_change("sweeps", {"ok": {"key": "fly.init", "values": [name]}}))
 
 
 def test_sweeps_null_switches_the_shipped_sweeps_off():
     config = with_change("sweeps", None)
-    validate(config, SCHEMA)
-    assert config_problems(config) == [] and list(sweep_points(config)) == []
+    assert problems(config) == [] and list(sweep_points(config)) == []
 
 
 def test_plot_formats_must_include_the_png_the_report_shows():
     config = with_change("plot.formats", ["pdf", "svg"])
-    validate(config, SCHEMA)
-    assert config_problems(config) == [
+    assert problems(config) == [
         "plot.formats = ['pdf', 'svg'] lacks png, which the report shows; add it (e.g. [png, pdf])"
     ]
-    with pytest.raises(WorkflowError):
-        validate(with_change("plot.formats", ["jpg"]), SCHEMA)
+    with pytest.raises(ConfigError):
+        checked_config(with_change("plot.formats", ["jpg"]))
 
 
 def test_the_core_s_training_defaults_are_the_schema_s():
     """``knockout.api`` and the tests build ``TrainSettings`` without a config: a key left
     out must train as the workflow would."""
     config = {}
-    validate(config, SCHEMA)
+    checked_config(config)
     schema_defaults = model_train_settings(config["train"], "ko")
     core_defaults = {field.name: field.default for field in dataclasses.fields(TrainSettings)}
     assert schema_defaults == core_defaults
@@ -294,12 +310,10 @@ def test_the_core_s_training_defaults_are_the_schema_s():
 @pytest.mark.parametrize("color", ["notacolour", "#12345", "1.5", "$x$"])
 def test_a_colour_matplotlib_cannot_draw_is_refused_naming_the_model_and_the_value(color):
     config = with_change("plot.colors", {"ko": color, "do": "tab:green"})
-    validate(config, SCHEMA)
-    (problem,) = config_problems(config)
+    (problem,) = problems(config)
     assert problem.startswith(f"plot.colors.ko: {color!r} is not a colour")
 
 
 def test_colours_matplotlib_can_draw_pass():
     config = with_change("plot.colors", {"ko": "#d55e00", "do": "0.5", "noko": "C3", "control": "tab:blue"})
-    validate(config, SCHEMA)
-    assert config_problems(config) == []
+    assert problems(config) == []
