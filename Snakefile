@@ -1,6 +1,8 @@
-# Knockout training (Cowley et al., Nature 2024) on a simulated fly:
-# simulate -> train control/noko/ko/do (+ the knockout optimum) -> evaluate behaviour and
-# neurons -> summarise the replicates -> plot. `snakemake sweeps` runs the sweeps.
+# Knockout training (Cowley et al., Nature 2024) on a simulated fly or on recorded data
+# (data.source): [simulate] -> train the models (control/noko/ko/do) -> evaluate behaviour
+# and neurons (+ the knockout optimum where there is one) -> summarise the replicates ->
+# plot. `snakemake sweeps` runs the sweeps. The rules read the experiments, the data seam,
+# the job layout and the targets from workflow/rules/{experiments,data,jobs,targets}.smk.
 from snakemake.utils import min_version
 
 min_version("9.0")

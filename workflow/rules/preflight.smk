@@ -4,14 +4,26 @@
 # Files given with --configfile were read at start-up; they are checked here, before the
 # merge and the validation that walk them.
 import os
+import sys
 from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+try:
+    import knockout
+    import knockout_workflow
+except ModuleNotFoundError as error:
+    raise WorkflowError(
+        f"{error.name} is not installed for the Python that runs Snakemake ({sys.executable}): "
+        "run `make venv` and use .venv/bin/snakemake, or `pip install -e . -e workflow/lib` "
+        "from the project's folder in this environment"
+    ) from None
 
 # The project's files (schema, caption templates), found from this file's own folder (not
 # from workflow.basedir, which is the outer workflow's when this one is used as a module).
 WORKFLOW_ROOT = Path(workflow.current_basedir).resolve().parents[1]
 from knockout_workflow.config_files import check_config_file
 from knockout.errors import InputFileError
-from snakemake.exceptions import WorkflowError
 
 for _path in ["config/config.yaml", *workflow.overwrite_configfiles]:
     if os.path.exists(_path) or _path != "config/config.yaml":
