@@ -27,7 +27,7 @@ rule evaluate_models:
         test_fraction=lambda wildcards: behavior_reading(wildcards)["test_fraction"],
         architectures=architectures,
         init=lambda wildcards: experiment_config(wildcards)["train"]["init"],
-        design=fly_design,
+        design=data_design,
     script:
         "../scripts/evaluate_models.py"
 

@@ -1,5 +1,6 @@
 # The config, checked as a whole (knockout_workflow.config_checks), and the experiments it
-# declares: the main run and every sweep point, each by its folder under results/.
+# declares: the main run and every sweep point, each by its folder under results/ and
+# with its data source.
 import json
 import re
 from pathlib import Path
@@ -8,7 +9,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from knockout_workflow import config_checks
-from knockout_workflow.config_checks import SIMULATED, sweep_points
+from knockout_workflow.config_checks import sweep_points
+from knockout_workflow.data_sources import data_source
 
 SCHEMA = "../schemas/config.schema.yaml"
 
@@ -28,58 +30,12 @@ MODELS = config["models"]
 SCRIPTS = WORKFLOW_ROOT / "workflow" / "scripts"
 
 
-def main_folder(settings):
-    """Where an experiment's results go under results/ (and its logs under logs/): the
-    simulated fly's at the top, a data folder's in data/<the folder's name>/, so that runs
-    on different data started from one working directory never write into each other's
-    folders (each with its own sweeps/ inside)."""
-    if settings["data"]["source"] == SIMULATED:
-        return ""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(settings["data"]["source"]).resolve().name)
-    return f"data/{name or 'root'}/"
-
-
-MAIN = main_folder(config)
-"""The main experiment's folder under results/ ("" for the simulated fly)."""
+MAIN = data_source(config).results_folder
+"""The main experiment's folder under results/ ("" for the simulated fly, data/<name>/ for a
+data folder: knockout_workflow.data_sources), each with its own sweeps/ inside."""
 DATA_SOURCE_RECORD = f"results/{MAIN}data_source.txt"
 """A data folder's results folder names the folder it holds the results of (written when a
 run starts), so that another folder of the same name is refused instead of overwriting them."""
-
-
-def _data_source_name():
-    """The data folder as the record names it: relative to the working directory where it
-    lies inside it (moving the whole project keeps its results), else absolute."""
-    source = Path(config["data"]["source"]).resolve()
-    try:
-        return source.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(source)
-
-
-def data_source_problem():
-    """One line if the main experiment's results folder holds another data folder's results."""
-    if not MAIN:
-        return None
-    record = Path(DATA_SOURCE_RECORD)
-    recorded = record.read_text(encoding="utf-8").strip() if record.is_file() else None
-    if recorded is not None and recorded != _data_source_name():
-        return (
-            f"data.source {_data_source_name()}: results/{MAIN} holds the results of another "
-            f"folder of the same name, {recorded}; rename one of the two folders, or delete "
-            f"results/{MAIN} to start this one's afresh"
-        )
-    return None
-
-
-def record_data_source():
-    """At the start of a run (not a dry run): name the data folder in its results folder."""
-    if MAIN:
-        Path(DATA_SOURCE_RECORD).parent.mkdir(parents=True, exist_ok=True)
-        Path(DATA_SOURCE_RECORD).write_text(_data_source_name() + "\n", encoding="utf-8")
-
-
-if problem := data_source_problem():
-    raise WorkflowError(problem)
 
 
 # Every experiment by its folder under results/: MAIN is config/config.yaml itself; a sweep
@@ -105,6 +61,29 @@ for sweep, value, where, point in sweep_points(config):
     )
     SWEEP_POINT_FOLDERS[sweep, value] = folder
     EXPERIMENTS.setdefault(folder, checked)
+
+SOURCES = {folder: data_source(settings) for folder, settings in EXPERIMENTS.items()}
+"""Each experiment's data source (knockout_workflow.data_sources), looked up once: every
+rule asks it what the data are and what they know, never which kind it is."""
+
+
+def data_source_problem():
+    """One line if the main experiment's results folder holds another data folder's results."""
+    record = Path(DATA_SOURCE_RECORD)
+    recorded = record.read_text(encoding="utf-8").strip() if record.is_file() else None
+    return SOURCES[MAIN].results_folder_problem(recorded)
+
+
+def record_data_source():
+    """At the start of a run (not a dry run): name the data source in its results folder,
+    where another source could land in the same folder."""
+    if (record := SOURCES[MAIN].results_record()) is not None:
+        Path(DATA_SOURCE_RECORD).parent.mkdir(parents=True, exist_ok=True)
+        Path(DATA_SOURCE_RECORD).write_text(record + "\n", encoding="utf-8")
+
+
+if problem := data_source_problem():
+    raise WorkflowError(problem)
 
 
 wildcard_constraints:

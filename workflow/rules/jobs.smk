@@ -2,7 +2,7 @@
 # conda env, its seeds and models, its inputs and its slice of the config.
 from knockout.memory import GIB, RUNTIME_BYTES
 from knockout.models import CONTRAST
-from knockout_workflow.config_checks import model_train_settings, training_estimates
+from knockout_workflow.config_checks import model_train_settings
 from knockout_workflow.sources import core_files, digests
 
 
@@ -107,13 +107,9 @@ def training_memory_mb(wildcards):
     """train_models' memory (a resource: it changes no network): every network of the job at
     once where that fits in limits.memory_gb, else that limit, within which the trainer
     trains in turns what would not fit at once."""
-    settings = EXPERIMENTS[wildcards.experiment]
-    limit = settings["limits"]["memory_gb"] * GIB
-    most = (
-        RUNTIME_BYTES + training_estimates(settings)[1]
-        if is_simulated(wildcards.experiment)
-        else limit
-    )
+    limit = EXPERIMENTS[wildcards.experiment]["limits"]["memory_gb"] * GIB
+    estimate = SOURCES[wildcards.experiment].training_estimate()
+    most = limit if estimate is None else RUNTIME_BYTES + estimate
     return int(min(most, limit)) >> 20
 
 

@@ -31,7 +31,7 @@ rule plot:
         plot=lookup(dpath="plot", within=config),
         seeds=config["seeds"],
         models=MODELS,
-        noise_sd=config["fly"]["noise_sd"] if is_simulated(MAIN) else None,
+        noise_sd=SOURCES[MAIN].noise_sd,
         captions={figure: caption_template(figure) for figure in FIGURES},
         made_with=made_with(MAIN),
     script:

@@ -1,6 +1,11 @@
+# The simulated fly's data: the import contract's files per seed, where its data source
+# (knockout_workflow.data_sources.SimulatedFly) says they are.
+from knockout_workflow.data_sources import SimulatedFly
+
+
 rule generate_fly_data:
     output:
-        **outputs_of(SIMULATED_FILES, config["seeds"]),
+        **outputs_of(SimulatedFly.FILES, config["seeds"]),
     log:
         f"logs/generate_fly_data/{REPLICATES_JOB}.log",
     benchmark:
@@ -25,6 +30,6 @@ if ONE_JOB_PER_EXPERIMENT:
 
     use rule generate_fly_data as generate_fly_data_sweep with:
         output:
-            **outputs_of(SIMULATED_FILES, config["sweep_seeds"]),
+            **outputs_of(SimulatedFly.FILES, config["sweep_seeds"]),
         wildcard_constraints:
             experiment=SWEEP_FOLDERS,

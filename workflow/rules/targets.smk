@@ -18,8 +18,8 @@ FIGURE_FOLDER = f"results/{MAIN}figures/"
 VECTOR_FORMATS = [kind for kind in config["plot"]["formats"] if kind != "png"]
 """Copies of every figure besides the PNG that the report shows (plot.formats)."""
 GROUND_TRUTH_FIGURES = ["r2_vs_contribution", "silencing_effect", "weight_cosine"]
-"""Figures that compare with the true network: drawn for simulated data only."""
-if not is_simulated(MAIN):
+"""Figures that compare with the true network: drawn where the data source has one."""
+if not SOURCES[MAIN].has_ground_truth:
     FIGURES = {name: label for name, label in FIGURES.items() if name not in GROUND_TRUTH_FIGURES}
 
 
@@ -38,27 +38,19 @@ def report_caption(caption):
     return os.path.abspath(caption)
 
 
-FOLDER_DATA_KEYS = ("source", "units", "test_fraction")
-"""The ``data`` keys a data folder's run reads; the others describe the simulated fly's data."""
-
-
 def made_with(experiment):
-    """The config sections an experiment's figures were drawn from, for their captions: on
-    recorded data, no key that only the simulation reads (the fly, its sample counts)."""
-    settings = EXPERIMENTS[experiment]
-    simulated = is_simulated(experiment)
-    data = {
-        key: value
-        for key, value in settings["data"].items()
-        if (key in FOLDER_DATA_KEYS) != simulated or key == "source"
-    }
+    """The config sections an experiment's figures were drawn from, for their captions: of
+    the data source's, only the keys and sections it reads (on recorded data, not the
+    fly's or its sample counts)."""
+    settings, source = EXPERIMENTS[experiment], SOURCES[experiment]
+    data = {key: value for key, value in settings["data"].items() if key in source.data_keys}
     train = {
         key: value for key, value in settings["train"].items() if key not in HOW_TO_RUN_TRAINING
     }
-    fly = {"fly": settings["fly"]} if simulated else {}
+    own = {section: settings[section] for section in source.own_sections}
     return (
         {"seeds": settings["seeds"]}
-        | fly
+        | own
         | {"data": data, "models": settings["models"]}
         | {"train": train}
     )

@@ -60,8 +60,6 @@ def checked_config(settings: dict, where: str = "config") -> dict:
     return settings
 
 
-SIMULATED = "simulate"
-"""``data.source`` for the simulated fly (any other value is a data folder)."""
 HOW_TO_RUN_TRAINING = ("one_job_per", "cuda_env")
 """Keys of ``train`` that say where and in which jobs training runs: the networks come out
 the same whatever they are, so a figure's caption leaves them out."""
@@ -178,9 +176,8 @@ def memory_estimates(config: dict) -> dict[str, float]:
 
 
 def budget_problems(config: dict) -> list[str]:
-    """Steps whose estimated memory exceeds ``limits.memory_gb``, naming the keys that set it."""
-    if config["data"]["source"] != SIMULATED:
-        return []  # a data folder's size is checked when its files are read
+    """Steps of a simulated experiment whose estimated memory exceeds ``limits.memory_gb``,
+    naming the keys that set it (a data folder's size is checked when its files are read)."""
     limit = config["limits"]["memory_gb"] * memory.GIB
     problems = []
     for step, estimate in memory_estimates(config).items():
@@ -211,37 +208,10 @@ def config_problems(config: dict) -> list[str]:
         )
     if problems:
         return problems
-    data = config["data"]
-    if data["source"] != SIMULATED:
-        if not data["units"]:
-            problems.append(
-                f"data.units: missing; data.source {data['source']} is a data folder, so list its "
-                f"silenceable units in order (the names its silenced column and r_<unit> columns use)"
-            )
-        return problems + _shared_problems(config)
-    if data["units"] is not None:
-        problems.append(
-            "data.units is for a data folder (data.source); the simulated fly's units are "
-            "unit_00, unit_01 ... (fly.n_hidden); remove data.units"
-        )
-    n_train = config["data"]["n_train"]
-    train = config["train"]
-    settings = {"train": shared_train_settings(train)} | {
-        f"train.per_model.{model}": model_train_settings(train, model) for model in train["per_model"]
-    }
-    for where, values in settings.items():
-        if values["batch_size"] > n_train:
-            problems.append(
-                f"{where}.batch_size = {values['batch_size']} is larger than data.n_train = {n_train}; "
-                f"every batch comes from one data set, so use at most {n_train}"
-            )
-    n_silenced, n_hidden = config["data"]["n_silenced"], config["fly"]["n_hidden"]
-    if n_silenced is not None and n_silenced > n_hidden:
-        problems.append(
-            f"data.n_silenced = {n_silenced} is larger than fly.n_hidden = {n_hidden}; "
-            f"use 1-{n_hidden}, or null to silence every unit"
-        )
-    return problems + _shared_problems(config) + budget_problems(config)
+    # imported here: data_sources uses this module's training settings and memory estimates
+    from knockout_workflow.data_sources import data_source
+
+    return data_source(config).config_problems() + _shared_problems(config)
 
 
 def color_problems(colors: dict[str, str]) -> list[str]:
