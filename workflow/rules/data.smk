@@ -160,7 +160,7 @@ def has_knockout_optimum(experiment):
     )
     return (
         EXPERIMENTS[experiment]["optimum"]
-        and "ko" in MODELS
+        and KNOCKOUT in MODELS
         and simple
         and is_simulated(experiment)
     )

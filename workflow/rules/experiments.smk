@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from knockout.models import KNOCKOUT
 from knockout_workflow import config_checks
 from knockout_workflow.config_checks import SIMULATED, sweep_points
 
