@@ -106,7 +106,7 @@ def time_batches(config: dict, sizes: list[int], devices: list[str]) -> pd.DataF
         architecture = Architecture(
             config["fly"]["n_inputs"], config["fly"]["n_hidden"], n_outputs=1, activation=activation
         )
-        full = FitPlan("ko", data, architecture, settings, 0)
+        full = FitPlan(models.spec("ko"), data, architecture, settings, 0)
         steps_per_network = full.n_epochs * full.batches_per_epoch
         for device in devices:
             for size in sizes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from knockout import models
 from knockout.behavior_data import BehaviorData
 from knockout.network import Architecture, KnockoutNet
 from knockout.training import TrainSettings, initial_networks
@@ -28,7 +29,7 @@ def train_plain_loop(
     net = initial_networks(architecture, settings, seed)[0].to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     x, y = data.x.to(device), data.y.to(device)
-    for epoch in FitPlan(model, data, architecture, settings, seed).epochs():
+    for epoch in FitPlan(models.spec(model), data, architecture, settings, seed).epochs():
         for group in optimizer.param_groups:
             group["lr"] = epoch.lr
         for rows, keep in epoch.batches():

@@ -43,7 +43,8 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
     ]
     assert (batches["us_per_step"] > 0).all() and (batches["device"] == "cpu").all()
     study = pd.read_parquet(out / "study.parquet").set_index("trainer")
-    assert study["networks"].tolist() == [4, 1]  # one seed's four models; the plain loop's ko
+    n_models = len(TINY_CONFIG["models"])
+    assert study["networks"].tolist() == [n_models, 1]  # one seed's models; the plain loop's ko
     r2 = study["ko_median_neural_r2_seed0"]
     assert abs(r2.iloc[0] - r2.iloc[1]) < 0.01  # the same network, trained both ways
 
@@ -53,13 +54,13 @@ def test_benchmark_writes_its_tables_and_figure(tmp_path):
         for layout in ["experiment", "seed", "model"]
         for scenario in ["full run", "no-op rerun", "plot-only rerun"]
     ]
-    # 1 seed: data, training (1 job, or 4 per model), the evaluation (with the optimum), the
+    # 1 seed: data, training (1 job, or one per model), the evaluation (with the optimum), the
     # summary, plot; nothing to redo; the plot alone.
-    assert pipeline["jobs"].tolist() == [5, 0, 1, 5, 0, 1, 8, 0, 1]
+    assert pipeline["jobs"].tolist() == [5, 0, 1, 5, 0, 1, 4 + n_models, 0, 1]
     jobs = pd.read_parquet(out / "jobs.parquet")
     assert jobs.groupby(["one_job_per", "rule"]).size().to_dict() == {
         (layout, rule): count
-        for layout, train_jobs in [("experiment", 1), ("seed", 1), ("model", 4)]
+        for layout, train_jobs in [("experiment", 1), ("seed", 1), ("model", n_models)]
         for rule, count in [
             ("evaluate_models_with_optimum", 1),
             ("generate_fly_data", 1),

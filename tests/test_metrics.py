@@ -10,6 +10,7 @@ import torch
 from nets import fly_layout, simulated_behavior_scores, simulated_neural_scores, two_layer
 
 from knockout import metrics, naming
+from knockout import models as registry
 from knockout.metrics import (
     r2_score,
     squared_correlations,
@@ -95,12 +96,12 @@ def replicate():
 
 def test_behavior_scores_rows_and_columns(replicate):
     fly, _, test, _ = replicate
-    models = {m: copy.deepcopy(fly) for m in ("control", "noko", "ko", "do")}
+    models = {m: copy.deepcopy(fly) for m in registry.REGISTRY}
     scores = simulated_behavior_scores(fly, models, test)
     assert list(scores.columns) == naming.BEHAVIOR_SCORE_COLUMNS
     assert (scores["r2_note"] == "").all()
     assert set(scores["output"]) == {"y"}
-    assert len(scores) == 17 * 4
+    assert len(scores) == 17 * len(models)
     assert sorted(set(zip(scores["model"], scores["set"], strict=True))) == sorted(
         (m, d) for m in models for d in naming.dataset_names(16)
     )

@@ -119,8 +119,9 @@ def test_behavior_figure_draws_every_model_and_saves_a_png(tmp_path, seeds):
     np.testing.assert_allclose(ceiling_xy[:, 1], 0.95 - 0.01 * np.mean(seeds))
     # Per-seed points appear only with several seeds.
     n_points = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
-    n_means = 4 * 5 + 5  # 4 models x 5 sets, plus the 5 ceiling marks
-    assert n_points == (n_means if len(seeds) == 1 else n_means + 4 * 5 * len(seeds))
+    n_models = len(registry.TRAINED)
+    n_means = n_models * 5 + 5  # every model x 5 sets, plus the 5 ceiling marks
+    assert n_points == (n_means if len(seeds) == 1 else n_means + n_models * 5 * len(seeds))
     save_figure(fig, tmp_path / "behavior.png", SETTINGS)
     assert_png(tmp_path / "behavior.png", SETTINGS)
 

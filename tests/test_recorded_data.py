@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from workflow_helpers import TINY_CONFIG, copy_workflow, scheduled_jobs, snakemake
+from workflow_helpers import MODELS, TINY_CONFIG, copy_workflow, scheduled_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,6 @@ RECORDED = ["A", "B", "D", "F"]
 N_INPUTS, ROWS_PER_SET = 10, 240
 SESSION_ROWS = 20
 """Each set's rows come in sessions (numbered per set) that the split keeps whole."""
-MODELS = ["control", "noko", "ko", "do"]
 SEEDS = [0, 1]
 LONG_AGO = 978307200  # 2001-01-01: older than any output
 RESULTS = "results/data/experiment"

@@ -17,7 +17,7 @@ from knockout import convergence, metrics, models, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import simulated_layout
 from knockout.errors import TrainingDiverged
-from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
+from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, silencing_mask
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import (
     Fit,
@@ -32,7 +32,7 @@ from knockout.training import (
 )
 from knockout.training.adam import BlockAdam
 from knockout.training.engine import MemberRecord, kept_restart, train_members
-from knockout.training.plan import BatchOrder, FitPlan, keep_masks, keep_matrix
+from knockout.training.plan import BatchOrder, FitPlan
 from knockout.training.relabel import best_order, knockout_costs
 from knockout.training.stack import NetworkStack, closed_form_fits, with_ones
 
@@ -63,7 +63,7 @@ def fit(model, data, settings, seed, architecture=ARCH):
 
 def train_from(model, data, architecture, settings, seed, starts):
     """Train from the given initial networks (the restarts), as ``train`` does from its own."""
-    plan = FitPlan(model, data, architecture, settings, seed)
+    plan = FitPlan(models.spec(model), data, architecture, settings, seed)
     stack, [first], [records] = train_members([plan], [starts])
     chosen = kept_restart(records)
     return stack.network(first + chosen), records, chosen
@@ -211,78 +211,16 @@ def test_a_shared_order_gives_each_consumer_the_same_epochs_and_keeps_none_it_no
     assert not shared._kept  # every epoch taken by both consumers is gone
 
 
-# ------------------------------------------------------------------------------------------- keep_masks
-
-SET_UNITS = [(), (0,), (1,), (2,), (3,), (1, 3)]
-SET_OF_BATCH = torch.tensor([0, 1, 2, 3, 4, 0, 4, 5, 1])
-
-
-def masked(keep: torch.Tensor) -> list[tuple[int, ...]]:
-    return [tuple(torch.nonzero(row == 0).flatten().tolist()) for row in keep]
-
-
-@pytest.mark.parametrize("model", ["control", "noko"])
-def test_control_and_noko_mask_nothing(model):
-    keep = keep_masks(model, SET_UNITS, SET_OF_BATCH, 4, torch.Generator())
-    assert torch.equal(keep, torch.ones(len(SET_OF_BATCH), 4))
-
-
-def test_ko_masks_the_silenced_units():
-    keep = keep_masks("ko", SET_UNITS, SET_OF_BATCH, 4, torch.Generator())
-    assert masked(keep) == [SET_UNITS[s] for s in SET_OF_BATCH.tolist()]
-
-
-def test_a_ko_model_smaller_than_the_fly_masks_nothing_for_the_units_it_lacks():
-    keep = keep_masks("ko", SET_UNITS, SET_OF_BATCH, 2, torch.Generator())
-    assert masked(keep) == [(), (0,), (1,), (), (), (), (), (1,), (0,)]
-
-
-def test_keep_matrix_zeroes_each_batch_s_masked_units():
-    keep = keep_matrix([(), (2,), (0, 3)], 4)
-    assert torch.equal(keep, torch.tensor([[1.0, 1, 1, 1], [1, 1, 0, 1], [0, 1, 1, 0]]))
-
-
-def test_do_masks_as_many_distinct_random_units_as_the_set_silences():
-    set_of_batch = torch.tensor([0, 5, 1] * 500)
-    units = masked(keep_masks("do", SET_UNITS, set_of_batch, 4, torch.Generator().manual_seed(0)))
-    assert all(not m for m in units[0::3])
-    pairs = units[1::3]
-    assert all(len(pair) == 2 for pair in pairs)
-    assert len(set(pairs)) == 6  # every pair of 4 units: not tied to the silenced pair
-    assert all(len(single) == 1 for single in units[2::3])
-
-
-def test_do_masks_a_uniformly_random_unit_on_silenced_batches_only():
-    set_of_batch = torch.tensor([0, 3] * 2000)
-    generator = torch.Generator().manual_seed(0)
-    units = np.array(
-        [m[0] if m else -1 for m in masked(keep_masks("do", SET_UNITS, set_of_batch, 4, generator))]
-    )
-    assert (units[0::2] == -1).all()
-    on_silenced = units[1::2]
-    # Uniform: each unit ~ 1/4 of 2000 draws (std error 0.0097), so not tied to the silenced unit 2.
-    np.testing.assert_allclose(np.bincount(on_silenced, minlength=4) / len(on_silenced), 0.25, atol=0.05)
-    again = keep_masks("do", SET_UNITS, set_of_batch, 4, generator)  # fresh draws each call
-    assert not torch.equal(
-        again, keep_masks("do", SET_UNITS, set_of_batch, 4, torch.Generator().manual_seed(0))
-    )
-
-
-def test_unknown_model_raises():
-    with pytest.raises(ValueError, match="'dropout'"):
-        keep_masks("dropout", SET_UNITS, SET_OF_BATCH, 4, torch.Generator())
-
-
 # -------------------------------------------------------------------------------------------- the plan
 
 
 def test_min_steps_raises_the_epochs_of_models_whose_epochs_hold_few_batches(data):
     settings = fixed_epochs(batch_size=8, epochs=4, min_steps=100)
-    plans = {model: FitPlan(model, data, ARCH, settings, 0) for model in ("control", "ko")}
+    plans = {model: FitPlan(models.spec(model), data, ARCH, settings, 0) for model in ("control", "ko")}
     assert plans["control"].batches_per_epoch == 5 and plans["ko"].batches_per_epoch == 25
     assert plans["control"].n_epochs == 20  # 100 steps
     assert plans["ko"].n_epochs == 4  # 4 epochs are already 100 steps
-    assert FitPlan("control", data, ARCH, fixed_epochs(batch_size=8, epochs=4), 0).n_epochs == 4
+    assert FitPlan(models.spec("control"), data, ARCH, fixed_epochs(batch_size=8, epochs=4), 0).n_epochs == 4
     assert len(list(plans["control"].epochs())) == 20
 
 
@@ -403,12 +341,12 @@ def test_a_network_trained_among_others_is_the_network_trained_alone():
     are aligned so that the kernels round every network alike)."""
     for kind, architecture in ARCHITECTURES.items():
         fits = []
-        for seed, model in zip([0, 1, 2, 0, 1], [*TRAINED, "ko"], strict=True):
-            restarts = 2 if model in ("ko", "do") else 1
-            epochs = 2 if model == "noko" else 3  # a shorter plan: its networks idle at the end
+        for number, model in enumerate([*TRAINED, models.KNOCKOUT]):  # every model, and one twice
+            seed, restarts = number % 3, 1 + number % 2
+            epochs = 2 if number == 1 else 3  # a shorter plan: its networks idle at the end
             settings = fixed_epochs(lr=0.01, batch_size=8, epochs=epochs, restarts=restarts, relabel="never")
             fits.append(Fit(model, replicate_data(architecture, seed), settings, seed))
-        plans = [FitPlan(f.model, f.data, architecture, f.settings, f.seed) for f in fits]
+        plans = [FitPlan(f.spec, f.data, architecture, f.settings, f.seed) for f in fits]
         starts = [initial_networks(architecture, f.settings, f.seed) for f in fits]
         stack, first_members, records = train_members(plans, starts)
         for plan, nets, first, fit_records in zip(plans, starts, first_members, records, strict=True):
@@ -440,10 +378,10 @@ def test_same_fits_same_bytes(kind):
 def test_networks_over_the_memory_budget_are_trained_in_turns_and_come_out_the_same(data):
     fits = [Fit(model, data, fixed_epochs(batch_size=8, epochs=3, restarts=3), 1) for model in TRAINED]
     one = member_bytes(ARCH, 8)
-    assert batches_of_fits(fits, ARCH, None) == [[(number, range(3)) for number in range(4)]]
+    assert batches_of_fits(fits, ARCH, None) == [[(number, range(3)) for number in range(len(fits))]]
     assert batches_of_fits(fits, ARCH, 6 * one) == [
-        [(0, range(3)), (1, range(3))],
-        [(2, range(3)), (3, range(3))],
+        [(number, range(3)) for number in range(first, min(first + 2, len(fits)))]
+        for first in range(0, len(fits), 2)
     ]
     # a fit's restarts are split where they must be, and a batch holds at least one network
     assert batches_of_fits(fits[:2], ARCH, 2 * one) == [
@@ -507,7 +445,7 @@ def test_models_differ_only_in_masking(data):
         data.x[control_rows], data.y[control_rows], data.set_index[control_rows], data.set_units
     )
     nets = {m: fit(m, control_only, SETTINGS, 3)[0] for m in TRAINED}
-    for model in ("noko", "ko", "do"):
+    for model in TRAINED:
         assert_same_weights(nets[model], nets["control"])
     ko, noko = fit("ko", data, SETTINGS, 3)[0], fit("noko", data, SETTINGS, 3)[0]
     assert not torch.equal(ko.hidden.weight, noko.hidden.weight)
@@ -521,21 +459,22 @@ def test_control_model_ignores_the_silenced_sets(data):
     assert not torch.equal(noko_a.output.bias, noko_b.output.bias)
 
 
-@pytest.mark.parametrize("model", ["control", "noko", "ko"])
+@pytest.mark.parametrize("model", TRAINED)
 def test_epoch_loss_is_the_mean_squared_error_over_the_rows_trained_on(data, model):
-    """With lr = 0 the weights stay at their start, so epoch 1's loss is the start network's MSE."""
+    """With lr = 0 the weights stay at their start, so each epoch's loss is the start
+    network's MSE over the rows the model trains on, each batch masked as its plan says."""
     frozen = fixed_epochs(lr=0.0, batch_size=8, epochs=2, lr_schedule="constant")
     net, losses = fit(model, data, frozen, 2)
     start = initialize(two_layer(6, 4), "glorot", seeding.generator(2, "model_init"))
     assert_same_weights(net, start)
-    squared_errors = []
-    for unit in range(-1, 4) if model != "control" else [-1]:
-        rows = torch.from_numpy(data.silenced_unit() == unit)
-        keep = silencing_mask(4, unit if model == "ko" else -1)
-        with torch.no_grad():
-            squared_errors.append(((start(data.x[rows], keep) - data.y[rows]).double() ** 2).numpy())
-    expected = np.concatenate(squared_errors).mean()
-    assert losses == pytest.approx([expected, expected], rel=1e-5)
+    expected = []
+    with torch.no_grad():
+        for epoch in FitPlan(models.spec(model), data, ARCH, frozen, 2).epochs():
+            errors = [
+                (start(data.x[rows], keep) - data.y[rows]).double() ** 2 for rows, keep in epoch.batches()
+            ]
+            expected.append(float(torch.cat(errors).mean()))
+    assert losses == pytest.approx(expected, rel=1e-5)
 
 
 def test_training_lowers_the_loss(data):
@@ -665,12 +604,14 @@ def test_a_restart_that_diverges_is_never_kept(deep_data):
 
 def test_relabelling_is_for_the_model_that_masks_the_matching_unit():
     relu, linear = Architecture(6, 4, activation="relu"), Architecture(6, 4)
-    assert relabels("ko", relu, fixed_epochs())  # auto: ReLU networks
-    assert not relabels("ko", linear, fixed_epochs())
-    assert relabels("ko", linear, fixed_epochs(relabel="always"))
-    assert not relabels("ko", relu, fixed_epochs(relabel="never"))
-    for model in ("control", "noko", "do"):  # nothing they mask depends on the units' order
-        assert not relabels(model, relu, fixed_epochs(relabel="always"))
+    ko = models.spec("ko")
+    assert relabels(ko, relu, fixed_epochs())  # auto: ReLU networks
+    assert not relabels(ko, linear, fixed_epochs())
+    assert relabels(ko, linear, fixed_epochs(relabel="always"))
+    assert not relabels(ko, relu, fixed_epochs(relabel="never"))
+    for model in TRAINED:  # only a masking that gives units the silenced units' roles has an order
+        spec = models.spec(model)
+        assert relabels(spec, relu, fixed_epochs(relabel="always")) == spec.train_masking.assigns_roles
 
 
 def test_best_order_solves_the_assignment_and_keeps_an_order_that_is_already_best():
@@ -781,7 +722,7 @@ def test_relabelling_in_a_batch_reorders_only_its_own_networks(small_replicate):
     """A swapped ko beside an unswapped one and a noko: only the swapped one is relabelled."""
     fly, data, x = relu_fly_and_data(small_replicate)
     settings = fixed_epochs(lr=1e-4, batch_size=40, epochs=2, relabel="always")
-    plans = [FitPlan(model, data, fly.architecture, settings, 0) for model in ("ko", "noko")]
+    plans = [FitPlan(models.spec(model), data, fly.architecture, settings, 0) for model in ("ko", "noko")]
     stack, first, records = train_members(
         plans, [[swapped(fly, 0, 2), copy.deepcopy(fly)], [swapped(fly, 0, 2)]]
     )
@@ -818,18 +759,21 @@ def test_progress_comes_at_chunk_ends_over_every_batch_and_changes_no_network(da
     for a, b in zip(watched, plain, strict=True):
         assert_same_weights(a.network, b.network)
         assert a.losses == b.losses
-    assert len(reports) == len(batches_of_fits(fits, ARCH, budget)) == 2
-    steps = [FitPlan(f.model, f.data, ARCH, f.settings, f.seed) for f in fits]
+    batches = batches_of_fits(fits, ARCH, budget)
+    assert len(reports) == len(batches) >= 2
+    first = [number for number, _ in batches[0]]
+    assert first == [0, 1]  # two fits of 2 restarts each in a budget of 4 networks
+    steps = [FitPlan(f.spec, f.data, ARCH, f.settings, f.seed) for f in fits]
     steps = [plan.n_epochs * plan.batches_per_epoch for plan in steps]  # a network's
     assert reports[0].fraction == sum(steps[:2]) / sum(steps) and reports[-1].fraction == 1.0
-    assert [fit.epoch for fit in reports[0].fits] == [3, 3, 0, 0]
+    assert [fit.epoch for fit in reports[0].fits] == [3, 3] + [0] * (len(fits) - 2)
     for fit, result, report in zip(fits, watched, reports[-1].fits, strict=True):
         assert (report.model, report.seed, report.epoch) == (fit.model, fit.seed, len(result.losses))
         assert report.loss == min(result.losses[-1])
 
 
 def test_progress_is_passed_on_at_most_every_interval_and_at_the_end(data):
-    plan = FitPlan("ko", data, ARCH, fixed_epochs(batch_size=8, epochs=2), 0)
+    plan = FitPlan(models.spec("ko"), data, ARCH, fixed_epochs(batch_size=8, epochs=2), 0)
     now = [0.0]
     received = []
     reporter = progress.ProgressReporter([plan], [1], received.append, every_s=10, clock=lambda: now[0])

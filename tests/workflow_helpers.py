@@ -6,12 +6,13 @@ import os
 import subprocess
 from pathlib import Path
 
+from knockout import models
 from knockout_workflow.copies import PROJECT as REPO
 from knockout_workflow.copies import SNAKEMAKE, copy_workflow
 
 __all__ = ["REPO", "SNAKEMAKE", "copy_workflow", "scheduled_jobs", "snakemake"]
 
-MODELS = ["control", "noko", "ko", "do"]
+MODELS = list(models.TRAINED)
 SEEDS = [0, 1]
 N_INPUTS, N_HIDDEN = 10, 4
 FIGURES = [

@@ -23,7 +23,7 @@ from knockout.behavior_data import BehaviorData
 from knockout.convergence import LOSS_COLUMNS
 from knockout.dataset import Dataset
 from knockout.identifiability import fitted_optimum, optimum_problem
-from knockout.models import OPTIMUM, spec
+from knockout.models import CONTRAST, OPTIMUM, spec
 from knockout.network import Architecture, KnockoutNet
 from knockout.training import Fit, Progress, TrainingResult, TrainSettings, train_fits
 
@@ -128,7 +128,7 @@ class Fits(Mapping[str, KnockoutNet]):
 
 def fit(
     data: Dataset,
-    models: Iterable[str] = ("ko", "do"),
+    models: Iterable[str] = CONTRAST,
     architecture: Architecture | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
@@ -136,28 +136,29 @@ def fit(
     progress: Callable[[Progress], None] | None = None,
     **train_settings,
 ) -> Fits:
-    """Train each model (``control``, ``noko``, ``ko``, ``do``) on one seed's training rows,
-    all their networks as one batched computation on ``device``; ``optimum`` is the
-    knockout objective's exact optimum on the same rows, where there is one (linear
-    two-layer networks with one output, sets silencing one unit each; else a ValueError
-    before any training). ``train_settings`` are the config's ``train`` keys (``epochs``,
-    ``restarts`` ...). ``progress`` receives a :class:`~knockout.training.Progress` about
-    every 10 s and at the end (``print`` shows it as one line)."""
-    models = list(dict.fromkeys(spec(model).name for model in models))
+    """Train each model (any of ``knockout.models.TRAINED``; by default the sweeps' pair,
+    ``models.CONTRAST``) on one seed's training rows, all their networks as one batched
+    computation on ``device``; ``optimum`` is the knockout objective's exact optimum on
+    the same rows, where there is one (linear two-layer networks with one output, sets
+    silencing one unit each; else a ValueError before any training). ``train_settings``
+    are the config's ``train`` keys (``epochs``, ``restarts`` ...). ``progress`` receives a
+    :class:`~knockout.training.Progress` about every 10 s and at the end (``print`` shows
+    it as one line)."""
+    specs = {model: spec(model) for model in dict.fromkeys(models)}  # unknown names fail here
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r}: PyTorch sees no GPU here; use device='cpu'")
     architecture = architecture or architecture_for(data)
     settings = TrainSettings(**train_settings)
     train_data, _ = split(data, seed, test_fraction)
-    if OPTIMUM in models and (problem := optimum_problem(architecture, train_data.single_unit_sets)):
+    if OPTIMUM in specs and (problem := optimum_problem(architecture, train_data.single_unit_sets)):
         raise ValueError(f"model {OPTIMUM!r}: {problem}")
-    trained = [model for model in models if spec(model).trained]
+    trained = [model for model, entry in specs.items() if entry.trained]
     fits = [Fit(model, train_data, settings, seed) for model in trained]
     results = train_fits(fits, architecture, device, progress=progress) if fits else []
     training = dict(zip(trained, results, strict=True))
     networks = {
         model: fitted_optimum(train_data, architecture) if model == OPTIMUM else training[model].network
-        for model in models
+        for model in specs
     }
     return Fits(
         networks,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from knockout import naming
+from knockout.models import KNOCKOUT, OPTIMUM
 from knockout.tables import read_seed_tables, read_table
 
 LAST_FRACTION = 0.1
@@ -69,11 +70,12 @@ def read_loss_tables(paths: list, seeds: list[int], models: list[str]) -> pd.Dat
 
 def optimum_gaps(knockout_losses: pd.DataFrame) -> pd.DataFrame | None:
     """ko's gap to the exact optimum per seed (:data:`GAP_COLUMNS`), from every seed's
-    ``metrics.knockout_losses`` (with a seed column); None where there is no optimum or no ko."""
+    ``metrics.knockout_losses`` (with a seed column); None where there is no optimum or no ko
+    (the registry's :data:`~knockout.models.OPTIMUM` and the model it is the optimum of)."""
     by_model = knockout_losses.pivot(index="seed", columns="model", values="knockout_mse")
-    if "ko" not in by_model or "optimum" not in by_model:
+    if KNOCKOUT not in by_model or OPTIMUM not in by_model:
         return None
-    ko, optimum = by_model["ko"], by_model["optimum"]
+    ko, optimum = by_model[KNOCKOUT], by_model[OPTIMUM]
     table = pd.DataFrame({"knockout_mse_ko": ko, "knockout_mse_optimum": optimum, "gap": ko - optimum})
     return table.reset_index()[GAP_COLUMNS]
 
@@ -102,7 +104,7 @@ def convergence_table(
     for (seed, model), table in losses.groupby(["seed", "model"], sort=False):
         curve = chosen_losses(table)
         improvement = late_improvement(curve)
-        gap = gaps.get(seed, math.nan) if model == "ko" else math.nan
+        gap = gaps.get(seed, math.nan) if model == KNOCKOUT else math.nan
         if math.isnan(gap):
             converged = improvement <= tolerances.late_improvement
         else:

@@ -15,7 +15,7 @@ import torch
 from knockout import models, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import Layout
-from knockout.network import Architecture, KnockoutNet, initialize, silencing_mask
+from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, silencing_mask
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -91,9 +91,7 @@ def decoded_neural_r2(fly_hidden: np.ndarray, model_hidden: np.ndarray, folds: i
 
 def _keep(n_hidden: int, units: tuple[int, ...], remaining: float = 0.0) -> torch.Tensor:
     """The ``keep`` multiplier silencing ``units`` (those the network has) to ``remaining``."""
-    keep = torch.ones(n_hidden)
-    keep[[unit for unit in units if unit < n_hidden]] = remaining
-    return keep
+    return keep_matrix([units], n_hidden, remaining)[0]
 
 
 def behavior_scores(
@@ -105,13 +103,15 @@ def behavior_scores(
 ) -> pd.DataFrame:
     """Behaviour R² of every model on every test set and output, beside the noise ceiling.
 
-    A model whose registry entry masks at test time (ko, the knockout optimum) masks the
-    units matching the set's silenced ones, where it has them; the others mask nothing.
+    Each model masks what its registry entry's ``test_masking`` masks on the set (ko and the
+    knockout optimum: the units matching the set's silenced ones, where it has them; the
+    others nothing).
     The noise ceiling is the true network's R² on the same noisy test set, silenced as the
     data were made (``silenced_activity`` of the unit's value remaining); NaN without one
     (recorded data).
     """
     rows = []
+    masking = {model: models.spec(model).test_masking for model in nets}
     with torch.no_grad():
         for number, (name, units) in enumerate(layout.sets):
             in_set = (test.set_index == number).numpy()
@@ -120,9 +120,7 @@ def behavior_scores(
             if fly is not None:
                 fly_prediction = fly(x, _keep(fly.n_hidden, units, silenced_activity)).numpy()
             predictions = {
-                model: net(
-                    x, _keep(net.n_hidden, units if models.spec(model).test_mask == "matching" else ())
-                ).numpy()
+                model: net(x, _keep(net.n_hidden, masking[model].on_set(units, net.n_hidden))).numpy()
                 for model, net in nets.items()
             }
             silenced = naming.UNIT_SEPARATOR.join(layout.units[unit] for unit in units)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -127,16 +127,32 @@ class KnockoutNet(nn.Module):
         return self.decode(activity)
 
 
+def keep_matrix(
+    masked: Sequence[Iterable[int]], n_hidden: int, remaining: float = 0.0, *, device="cpu"
+) -> torch.Tensor:
+    """[rows, n_hidden] ``keep`` multipliers: ``remaining`` (0: fully masked) at each row's
+    ``masked`` units, 1 elsewhere. A unit the network does not have (negative, or a fly unit
+    past a smaller model's last) masks nothing. The one place keep multipliers are built:
+    training batches (what a model's masking masks, :mod:`knockout.masking`), test sets,
+    the fly's own silencing, relabelling."""
+    keep = torch.ones(len(masked), n_hidden)
+    rows, units = [], []
+    for row, row_units in enumerate(masked):
+        for unit in row_units:
+            if 0 <= unit < n_hidden:
+                rows.append(row)
+                units.append(unit)
+    keep[torch.tensor(rows, dtype=torch.int64), torch.tensor(units, dtype=torch.int64)] = remaining
+    return keep.to(device)
+
+
 def silencing_mask(n_hidden: int, silenced_unit: int, remaining: float = 0.0) -> torch.Tensor:
     """The ``keep`` multiplier: 1 for every bottleneck unit, ``remaining`` for ``silenced_unit``.
 
     -1, or a unit the network does not have (a model smaller than the fly), silences
     nothing. ``remaining`` > 0 is an incomplete silencing that leaves that fraction.
     """
-    keep = torch.ones(n_hidden)
-    if 0 <= silenced_unit < n_hidden:
-        keep[silenced_unit] = remaining
-    return keep
+    return keep_matrix([(silenced_unit,)], n_hidden, remaining)[0]
 
 
 def initialize(net: KnockoutNet, scheme: str, generator: torch.Generator) -> KnockoutNet:

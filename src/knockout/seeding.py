@@ -24,6 +24,20 @@ STREAMS = (
 )
 
 
+class Draws:
+    """A generator's draws as plain lists, as a drawing masking takes them
+    (:class:`knockout.masking.Draws`): the same torch calls, so the same numbers."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def integers(self, high: int, size: int) -> list[int]:
+        return torch.randint(high, (size,), generator=self.generator).tolist()
+
+    def permutation(self, n: int) -> list[int]:
+        return torch.randperm(n, generator=self.generator).tolist()
+
+
 def generator(seed: int, stream: str) -> torch.Generator:
     """A CPU ``torch.Generator`` for ``stream`` of replicate ``seed``.
 

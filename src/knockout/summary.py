@@ -17,6 +17,7 @@ import pandas as pd
 
 from knockout import models, naming
 from knockout.convergence import GAP_MEASURES
+from knockout.models import KNOCKOUT
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 10_000
@@ -169,7 +170,7 @@ def replicate_summaries(
     per_seed = seed_statistics(behavior, neural)
     models = with_chance(intervals(per_seed, ["model", "output"]), chance)
     if optimum is not None:
-        gap = across_seeds(optimum.assign(model="ko", output=""), ["model", "output"], GAP_MEASURES)
+        gap = across_seeds(optimum.assign(model=KNOCKOUT, output=""), ["model", "output"], GAP_MEASURES)
         models = pd.concat([models, gap], ignore_index=True)
     return {
         "behavior": across_seeds(

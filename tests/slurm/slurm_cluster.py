@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from knockout import models
 from knockout_workflow.copies import PROJECT as REPO
 from knockout_workflow.copies import copy_workflow
 
@@ -36,7 +37,7 @@ LOG_DIR = Path("/var/log/knockout-slurm-test")
 MARKER = "# written by knockout-pipeline tests/slurm/slurm_cluster.py"
 CONFIG = {
     "seeds": [0],
-    "models": ["control", "noko", "ko", "do"],
+    "models": list(models.TRAINED),
     "fly": {"n_inputs": 8, "n_hidden": 3},
     "data": {"n_train": 200, "n_test": 100, "n_probe": 200},
     "train": {"epochs": 10},

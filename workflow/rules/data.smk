@@ -94,7 +94,7 @@ def has_knockout_optimum(experiment):
     )
     return (
         EXPERIMENTS[experiment]["optimum"]
-        and "ko" in MODELS
+        and KNOCKOUT in MODELS
         and simple
         and SOURCES[experiment].has_ground_truth
     )

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
 
-from knockout import memory
+from knockout import memory, models
 from knockout.behavior_data import BehaviorData
 from knockout.convergence import LOSS_COLUMNS
 from knockout.network import Architecture, KnockoutNet
@@ -54,12 +54,23 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Fit:
-    """One model to fit on one replicate's training data; ``settings.restarts`` networks."""
+    """One model to fit on one replicate's training data; ``settings.restarts`` networks.
+    The model's registry entry is looked up here, once (an unknown name fails naming the
+    known ones), and is what training is given (``spec``)."""
 
     model: str
     data: BehaviorData
     settings: TrainSettings
     seed: int
+    spec: models.ModelSpec = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        spec = models.spec(self.model)
+        if not spec.trained:
+            raise ValueError(
+                f"model {self.model!r} is computed, not trained (the exact optimum of {spec.optimum_of!r})"
+            )
+        object.__setattr__(self, "spec", spec)
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ def train_fits(
     ``progress``, if given, receives a :class:`Progress` about every
     :data:`~knockout.training.progress.PROGRESS_SECONDS` and when training ends.
     """
-    plans = [FitPlan(fit.model, fit.data, architecture, fit.settings, fit.seed) for fit in fits]
+    plans = [FitPlan(fit.spec, fit.data, architecture, fit.settings, fit.seed) for fit in fits]
     records: list[list[MemberRecord]] = [[] for _ in fits]
     reporter = None
     if progress is not None:

@@ -2,10 +2,11 @@
 units masked. This is the science of knockout training; the engine only carries it out.
 
 Every batch comes from one data set (control, or a silencing of one or several units).
-What a model trains on and masks on a silenced batch comes from its registry entry
-(:mod:`knockout.models`): control fits the control set only; noko fits every set and
-masks nothing; ko masks the model units matching the silenced ones; do masks as many
-uniformly random units on silenced batches.
+What a model trains on and masks on a silenced batch are objects of its registry entry
+(:mod:`knockout.models`), which the plan asks: control fits the control set only; noko
+fits every set and masks nothing; ko masks the model units matching the silenced ones;
+do masks as many uniformly random units on silenced batches (:mod:`knockout.masking`).
+A plan is made from the entry, resolved once from the model's name (:class:`FitPlan`).
 
 Schedules: ``interleaved`` (the default) shuffles each set, cuts it into batches and
 shuffles the batches of all sets together; ``blocked`` trains one set after another,
@@ -26,19 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from knockout import models, seeding
+from knockout import seeding
 from knockout.behavior_data import BehaviorData
-from knockout.network import Architecture, KnockoutNet, initialize
+from knockout.models import ModelSpec
+from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix
 from knockout.training.settings import TrainSettings
 
 Batch = tuple[tuple[int, ...], torch.Tensor]
 """(the units its data set silenced, its rows)."""
-
-
-def trained_sets(model: str, data: BehaviorData) -> list[Batch]:
-    """The data sets a model fits, as (silenced units, rows): the control set only, or
-    every set (its registry entry)."""
-    return data.rows_by_set(include_silenced=models.spec(model).trains_on == "all")
 
 
 class BatchOrder:
@@ -112,51 +108,6 @@ class BatchOrder:
         return torch.randperm(n, generator=self._generator).numpy()
 
 
-def keep_masks(
-    model: str,
-    set_units: list[tuple[int, ...]],
-    set_of_batch: torch.Tensor,
-    n_hidden: int,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """[batches, n_hidden] ``keep`` multipliers (0: masked) of a model for batches from sets
-    ``set_of_batch`` (indices into ``set_units``, each set's silenced units).
-
-    none: nothing masked. matching: the model units matching the silenced ones (a model
-    smaller than the fly has no unit for the fly's last units). random: on a silenced
-    batch one uniform draw per batch; a set that silences k > 1 units draws k distinct
-    units more (after the batch's draws), so one-unit sets see the same stream either way.
-    """
-    mask = models.spec(model).train_mask
-    if mask == "none":
-        return torch.ones(len(set_of_batch), n_hidden)
-    if mask == "matching":
-        return matching_keep(tuple(set_units), n_hidden)[set_of_batch]
-    drawn = torch.randint(n_hidden, (len(set_of_batch),), generator=generator)
-    silenced = torch.tensor([len(units) for units in set_units])[set_of_batch]
-    keep = torch.ones(len(set_of_batch), n_hidden)
-    single = torch.nonzero(silenced == 1).squeeze(1)
-    keep[single, drawn[single]] = 0.0
-    for batch in torch.nonzero(silenced > 1).squeeze(1).tolist():
-        keep[batch, torch.randperm(n_hidden, generator=generator)[: silenced[batch]]] = 0.0
-    return keep
-
-
-@functools.cache
-def matching_keep(set_units: tuple[tuple[int, ...], ...], n_hidden: int) -> torch.Tensor:
-    """[sets, n_hidden]: per set, ``keep`` masking the model units matching its silenced ones
-    (those the model has); the same every epoch, so made once."""
-    return keep_matrix([tuple(u for u in units if u < n_hidden) for units in set_units], n_hidden)
-
-
-def keep_matrix(masked: list[tuple[int, ...]], n_hidden: int, device="cpu") -> torch.Tensor:
-    """[batch, n_hidden] ``keep`` multipliers: 0 at each batch's masked units, else 1."""
-    keep = torch.ones(len(masked), n_hidden)
-    batches = [batch for batch, units in enumerate(masked) for _ in units]
-    keep[batches, [unit for units in masked for unit in units]] = 0.0
-    return keep.to(device)
-
-
 def initial_networks(architecture: Architecture, settings: TrainSettings, seed: int) -> list[KnockoutNet]:
     """The ``settings.restarts`` networks training starts from, drawn one after another
     from the replicate's model_init stream: the same for every model of a replicate, and
@@ -184,20 +135,27 @@ class Epoch:
 
 @dataclass(frozen=True)
 class FitPlan:
-    """The whole training of one model on one replicate's training data."""
+    """The whole training of one model (its registry entry: :func:`knockout.models.spec`)
+    on one replicate's training data."""
 
-    model: str
+    spec: ModelSpec
     data: BehaviorData
     architecture: Architecture
     settings: TrainSettings
     seed: int
 
     def __post_init__(self) -> None:
-        models.spec(self.model)  # an unknown model fails here, naming the known ones
+        if not isinstance(self.spec, ModelSpec):
+            raise TypeError(f"FitPlan takes a model's registry entry (models.spec), not {self.spec!r}")
+
+    @property
+    def model(self) -> str:
+        return self.spec.name
 
     @functools.cached_property
     def sets(self) -> list[Batch]:
-        return trained_sets(self.model, self.data)
+        """The data sets this model fits, as (silenced units, rows)."""
+        return self.spec.trains_on.sets(self.data)
 
     @functools.cached_property
     def batches_per_epoch(self) -> int:
@@ -215,7 +173,7 @@ class FitPlan:
     @property
     def relabels(self) -> bool:
         """Whether this model's units are reordered during training (knockout.training.relabel)."""
-        return relabels(self.model, self.architecture, self.settings)
+        return relabels(self.spec, self.architecture, self.settings)
 
     def batch_order(self, consumers: int = 1) -> BatchOrder:
         """This plan's batches; ``consumers`` plans of models that train on the same sets may share it."""
@@ -225,7 +183,7 @@ class FitPlan:
         """Plans with equal keys draw the same batches (one :class:`BatchOrder` serves them all)."""
         return (
             id(self.data),
-            models.spec(self.model).trains_on,
+            self.spec.trains_on,
             self.settings.batch_size,
             self.settings.schedule,
             self.seed,
@@ -235,10 +193,20 @@ class FitPlan:
         """Every epoch's batches in training order, with the units each masks."""
         order = order or self.batch_order()
         set_units = [units for units, _ in self.sets]
-        dropout_rng = seeding.generator(self.seed, "dropout")
+        masking, n_hidden = self.spec.train_masking, self.architecture.n_hidden
+        dropout = seeding.Draws(seeding.generator(self.seed, "dropout"))
+        # A masking that draws nothing masks by the batch's set alone: its masks per set, once.
+        per_set = None
+        if not masking.draws:
+            per_set = keep_matrix(masking.units(set_units, range(len(set_units)), n_hidden), n_hidden)
         for number in range(1, self.n_epochs + 1):
             rows, set_of_batch = order.epoch(number)
-            keep = keep_masks(self.model, set_units, set_of_batch, self.architecture.n_hidden, dropout_rng)
+            if per_set is not None:
+                keep = per_set[set_of_batch]
+            else:
+                keep = keep_matrix(
+                    masking.units(set_units, set_of_batch.tolist(), n_hidden, dropout), n_hidden
+                )
             yield Epoch(number, self.settings.lr_at(number, self.n_epochs), rows, keep)
 
     def behaviour_variance(self) -> float:
@@ -247,10 +215,10 @@ class FitPlan:
         return float(self.data.y[rows].var())
 
 
-def relabels(model: str, architecture: Architecture, settings: TrainSettings) -> bool:
+def relabels(spec: ModelSpec, architecture: Architecture, settings: TrainSettings) -> bool:
     """Whether a model's units are reordered during training (:mod:`knockout.training.relabel`):
-    only a model that masks the unit matching the silenced one (ko) has an order to get
-    wrong, and plain training gets it wrong for ReLU networks (``relabel: auto``)."""
-    if models.spec(model).train_mask != "matching" or settings.relabel == "never":
+    only a model whose masking gives its units the silenced units' roles (ko) has an order
+    to get wrong, and plain training gets it wrong for ReLU networks (``relabel: auto``)."""
+    if not spec.train_masking.assigns_roles or settings.relabel == "never":
         return False
     return settings.relabel == "always" or architecture.activation == "relu"

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from knockout.network import silencing_mask
-from knockout.training.plan import FitPlan, keep_matrix
+from knockout.network import keep_matrix
+from knockout.training.plan import FitPlan
 from knockout.training.stack import NetworkStack, with_ones
 
 CHUNK_VALUES = 1 << 23
@@ -88,7 +88,7 @@ def knockout_costs(
 
 def _unit_mask(n_hidden: int, unit: int, device) -> torch.Tensor:
     """[1, 1, h]: every network's mask silencing ``unit``."""
-    return silencing_mask(n_hidden, unit).to(device).view(1, 1, n_hidden)
+    return keep_matrix([(unit,)], n_hidden, device=device).view(1, 1, n_hidden)
 
 
 def _squared_errors(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -180,7 +180,7 @@ class Relabeller:
             others = [tuple(u for u in units if u != self.set_units[number]) for number, units, _ in entries]
             self.base_keep = torch.cat(
                 [
-                    keep_matrix([masked] * len(rows), n_hidden, device)
+                    keep_matrix([masked] * len(rows), n_hidden, device=device)
                     for masked, (_, _, rows) in zip(others, entries, strict=True)
                 ]
             )
@@ -192,7 +192,7 @@ class Relabeller:
         """[members]: the knockout loss over the silenced sets if units were renamed by
         ``order`` (unit i's role played by old unit ``order[i]``)."""
         masked = [tuple(order[unit] for unit in units) for units, rows in self.sets for _ in range(len(rows))]
-        keep = keep_matrix(masked, self.n_hidden, self.set_x.device)
+        keep = keep_matrix(masked, self.n_hidden, device=self.set_x.device)
         return masked_losses(stack, layers, self.set_x, self.set_y, keep)
 
     def __call__(self, epoch: int, stack: NetworkStack, states: list[torch.Tensor]) -> None:
