@@ -105,7 +105,7 @@ SCHEMA_REFUSES = [
     ("fly.encoder", 32, "encoder"),
     ("fly.n_outputs", 0, "n_outputs"),
     ("train.per_model", {"ko": {"epoch": 5}}, "epoch"),
-    ("fly.activation", "tanh", "activation"),
+    ("fly.activation", "softsign", "activation"),
     ("fly.silenced_activity", 1.5, "silenced_activity"),
     ("data.n_silenced", 0, "n_silenced"),
     ("data.source", "", "source"),

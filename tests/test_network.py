@@ -4,12 +4,14 @@ weight initializations."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from nets import two_layer
 
-from knockout.network import INIT_SCHEMES, Architecture, KnockoutNet, initialize, silencing_mask
+from knockout.network import ACTIVATIONS, INIT_SCHEMES, Architecture, KnockoutNet, initialize, silencing_mask
 
 
 def make_net(n_inputs=6, n_hidden=4, scheme="pytorch", seed=0) -> KnockoutNet:
@@ -137,6 +139,7 @@ ARCHITECTURES = [
     Architecture(6, 4, encoder=(8,), activation="relu"),
     Architecture(6, 4, decoder=(5, 7), n_outputs=2, activation="relu"),
     Architecture(6, 4, encoder=(9, 3), decoder=(5,), n_outputs=3, activation="linear"),
+    *(Architecture(6, 4, decoder=(5,), activation=a) for a in ACTIVATIONS if a not in ("linear", "relu")),
 ]
 
 
@@ -148,8 +151,8 @@ def manual_deep_forward(net: KnockoutNet, x: torch.Tensor, keep: torch.Tensor) -
     values = x.double()
     for name in names:
         values = values @ state[f"{name}.weight"].T + state[f"{name}.bias"]
-        if name != "output" and net.activation == "relu":
-            values = values.clamp(min=0)
+        if name != "output":
+            values = ACTIVATIONS[net.activation](values)
         if name == "hidden":
             values = values * keep.double()
     return values
@@ -181,6 +184,11 @@ def test_every_architecture_computes_its_layers_and_silences_the_bottleneck(x, a
 
 
 def test_an_unknown_activation_is_refused_naming_the_allowed_ones():
-    with pytest.raises(ValueError, match="tanh") as info:
-        Architecture(3, 2, activation="tanh")
-    assert "linear" in str(info.value) and "relu" in str(info.value)
+    with pytest.raises(ValueError, match="softsign") as info:
+        Architecture(3, 2, activation="softsign")
+    assert all(name in str(info.value) for name in ACTIVATIONS)
+
+
+def test_the_config_allows_exactly_the_activations_the_network_has():
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    assert schema["$defs"]["activation"]["enum"] == list(ACTIVATIONS)

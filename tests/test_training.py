@@ -17,7 +17,7 @@ from knockout import convergence, metrics, models, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.dataset import simulated_layout
 from knockout.errors import TrainingDiverged
-from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, silencing_mask
+from knockout.network import ACTIVATIONS, Architecture, KnockoutNet, initialize, keep_matrix, silencing_mask
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import (
     Fit,
@@ -49,9 +49,11 @@ ARCHITECTURES = {
     "linear": Architecture(6, 4),
     "relu": Architecture(6, 4, activation="relu"),
     "deep": Architecture(6, 4, encoder=(5,), decoder=(3,), n_outputs=2, activation="relu"),
+    # every other activation, so that a new one is tested by being registered
+    **{name: Architecture(6, 4, activation=name) for name in ACTIVATIONS if name not in ("linear", "relu")},
 }
 """Every kind of network the trainer handles: the closed-form gradient's shape, ReLU
-units, and encoder and decoder layers with several outputs (autograd)."""
+units, and encoder and decoder layers with several outputs (autograd), every other activation."""
 TRAINED = models.TRAINED
 
 

@@ -23,9 +23,12 @@ INIT_SCHEMES = ("glorot", "pytorch")
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "linear": lambda values: values,
     "relu": torch.relu,
+    "tanh": torch.tanh,
 }
-"""Each hidden layer's activation by its config name: the one table the network, the
-batched trainer and the config check read."""
+"""Each hidden layer's activation by its config name: the one table the network and the
+batched trainer (through autograd) read. Adding one is an entry here and its name in the
+schema's ``activation`` enum (workflow/schemas/config.schema.yaml; tests/test_network.py
+checks the two agree, and the network and training tests run every entry)."""
 
 
 @dataclass(frozen=True)

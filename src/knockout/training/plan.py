@@ -221,4 +221,4 @@ def relabels(spec: ModelSpec, architecture: Architecture, settings: TrainSetting
     to get wrong, and plain training gets it wrong for ReLU networks (``relabel: auto``)."""
     if not spec.train_masking.assigns_roles or settings.relabel == "never":
         return False
-    return settings.relabel == "always" or architecture.activation == "relu"
+    return settings.relabel == "always" or architecture.activation != "linear"

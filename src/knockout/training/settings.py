@@ -28,7 +28,7 @@ class TrainSettings:
     schedule: str = "interleaved"
     restarts: int = 1
     relabel: str = "auto"
-    """Reorder ko's units after epochs 1, 2, 4, ...: always, never, or auto (ReLU networks only:
+    """Reorder ko's units after epochs 1, 2, 4, ...: always, never, or auto (nonlinear networks only:
     plain training of linear ones reaches the exact optimum)."""
 
     def __post_init__(self) -> None:
