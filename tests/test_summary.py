@@ -80,7 +80,7 @@ def evaluation_tables(seeds=(0, 1, 2), models=("ko", "do")):
             for unit, scale in enumerate([1.0, 0.5, 0.0]):
                 name = f"unit_{unit:02d}"
                 neural.append(
-                    (seed, model, unit, name, 1, 1, r2 * scale, r2, r2, 0.99, r2, 0.1, 0.1, 0.1, "")
+                    (seed, model, unit, name, 1, 1, r2 * scale, r2, r2, 0.99, 0.01, r2, 0.1, 0.1, 0.1, "")
                 )
     behavior = pd.DataFrame(behavior, columns=["seed", *naming.BEHAVIOR_SCORE_COLUMNS])
     neural = pd.DataFrame(neural, columns=["seed", *naming.NEURAL_SCORE_COLUMNS])
