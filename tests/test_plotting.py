@@ -273,6 +273,14 @@ def test_every_registered_figure_has_a_caption_that_renders_and_stays_true(data)
             assert "fly" not in text, (figure.name, text)
 
 
+@pytest.mark.parametrize("recorded", [False, True])
+def test_the_sweep_caption_names_the_fly_only_for_a_simulated_fly(recorded):
+    template = (REPO / "workflow" / "report" / "sweep.rst").read_text(encoding="utf-8")
+    values = {"sweep": "lr", "key": "train.lr", "values": [0.01, 0.1], "seeds": [0], "recorded": recorded}
+    text = caption(template, values, {})
+    assert ("fly" in text) != recorded and "train.lr" in text, text
+
+
 def test_a_figure_reading_a_table_it_did_not_register_fails():
     figure = figures.spec("loss_curves")
     view = figure_data(simulated_data()).for_figure(figure)
