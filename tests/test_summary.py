@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knockout import naming, tables
+from knockout import naming, summary, tables
 from knockout.summary import (
     CHANCE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -30,6 +30,27 @@ def test_the_interval_is_the_percentile_bootstrap_of_the_mean_over_seeds():
     assert (mean, n) == (pytest.approx(0.9525), 4)
     np.testing.assert_allclose([low, high], expected)
     assert mean_and_interval(values) == (mean, low, high, n)  # fixed resampling: same numbers
+
+
+def test_groups_resampled_together_get_the_numbers_each_gets_alone(monkeypatch):
+    """Summaries bootstrap every group of one size in one computation, in chunks."""
+    monkeypatch.setattr(summary, "BOOTSTRAP_CHUNK", 3 * 10_000 * 2)  # 3 groups of 2 at a time
+    rng = np.random.default_rng(1)
+    groups = [rng.normal(size=n) for n in (2, 3, 2, 2, 5, 2, 2, 3, 2)] + [
+        [np.nan, 0.5],
+        [],
+        [0.1, np.nan, 0.3],
+    ]
+    for values, (mean, low, high, n) in zip(groups, summary.means_and_intervals(groups), strict=True):
+        values = np.asarray(values, np.float64)
+        values = values[~np.isnan(values)]
+        assert n == len(values)
+        if n < 2:
+            assert np.isnan([low, high]).all() and (n == 0 or mean == values.mean())
+            continue
+        draws = np.random.default_rng(0).integers(0, n, (10_000, n))
+        expected = np.quantile(values[draws].mean(axis=1), [0.025, 0.975])
+        assert (mean, low, high) == (values.mean(), *expected)  # exactly
 
 
 @pytest.mark.parametrize(

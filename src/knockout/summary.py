@@ -74,28 +74,51 @@ def _resamples(n: int) -> np.ndarray:
     return np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, (BOOTSTRAP_RESAMPLES, n))
 
 
+BOOTSTRAP_CHUNK = 1 << 22
+"""At most this many resampled values are held at once (32 MB): groups of the same size are
+resampled together, in chunks of this many values."""
+
+
 def mean_and_interval(values) -> tuple[float, float, float, int]:
     """Mean of the defined values, the ends of its 95 % percentile-bootstrap interval (NaN
     with fewer than two values) and their count. NaN values (an undefined R²) are left out."""
-    values = np.asarray(values, np.float64)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return np.nan, np.nan, np.nan, 0
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, np.nan, np.nan, len(values)
-    means = values[_resamples(len(values))].mean(axis=1)
-    low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    return mean, float(low), float(high), len(values)
+    return means_and_intervals([values])[0]
+
+
+def means_and_intervals(groups: list) -> list[tuple[float, float, float, int]]:
+    """``mean_and_interval`` of each group of values: the same numbers, with the groups of
+    the same size resampled in one NumPy computation rather than one at a time (a summary
+    has hundreds of groups)."""
+    defined = [np.asarray(values, np.float64) for values in groups]
+    defined = [values[~np.isnan(values)] for values in defined]
+    results: list = [(np.nan, np.nan, np.nan, 0)] * len(defined)
+    by_size: dict[int, list[int]] = {}
+    for index, values in enumerate(defined):
+        if len(values) == 1:
+            results[index] = (float(values.mean()), np.nan, np.nan, 1)
+        elif len(values) > 1:
+            by_size.setdefault(len(values), []).append(index)
+    ends = [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]
+    for n, indices in by_size.items():
+        step = max(1, BOOTSTRAP_CHUNK // (BOOTSTRAP_RESAMPLES * n))
+        for start in range(0, len(indices), step):
+            chunk = indices[start : start + step]
+            stacked = np.stack([defined[index] for index in chunk])  # [groups, n]
+            means = stacked[:, _resamples(n)].mean(axis=2)  # [groups, resamples]
+            lows, highs = np.quantile(means, ends, axis=1)
+            for index, values, low, high in zip(chunk, stacked, lows, highs, strict=True):
+                results[index] = (float(values.mean()), float(low), float(high), n)
+    return results
 
 
 def intervals(long: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Long table (``by`` + measure + score, one score per seed) to ``by`` + measure +
     mean, ci_low, ci_high, n_seeds."""
-    rows = [
-        (*keys, *mean_and_interval(group["score"]))
-        for keys, group in long.groupby([*by, "measure"], sort=False)
-    ]
+    keys, groups = [], []
+    for key, group in long.groupby([*by, "measure"], sort=False)["score"]:
+        keys.append(key)
+        groups.append(group.to_numpy())
+    rows = [(*key, *result) for key, result in zip(keys, means_and_intervals(groups), strict=True)]
     return pd.DataFrame(rows, columns=[*by, "measure", *INTERVAL_COLUMNS])
 
 
