@@ -158,14 +158,33 @@ ODD_NAMES = ["$LC4", "LC$6$", r"$\alpha_{9$", "LC^11"]
 """Recorded unit names that would be (broken) maths to matplotlib; the third fails as maths."""
 
 
+REGISTRY_SEEDS, REGISTRY_MODELS = (0, 1), ("ko", "do")
+"""The registered figures are drawn for two seeds (points and intervals) of two models;
+what each figure shows of every model is checked figure by figure below."""
+
+
+@functools.cache
+def registry_tables(recorded: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(behavior, neural, losses) of a simulated fly, or of recorded data with odd unit and
+    set names (no ground truth, no noise ceiling); made once, shared: do not modify."""
+    seeds, models = list(REGISTRY_SEEDS), REGISTRY_MODELS
+    behavior, neural = behavior_table(seeds, models), neural_table(seeds, models)
+    if recorded:
+        named = dict(zip(naming.unit_names(N_HIDDEN), ODD_NAMES, strict=True))
+        neural = neural.assign(unit_name=neural["unit_name"].map(named))
+        neural[list(naming.GROUND_TRUTH_MEASURES)] = np.nan
+        behavior = behavior.assign(set=behavior["set"].replace(named), noise_ceiling=np.nan)
+        behavior["silenced_units"] = behavior["set"].where(behavior["set"] != "control", "")
+    return behavior, neural, loss_table(seeds, models)
+
+
 @functools.cache
 def simulated_data() -> dict:
-    seeds = [0, 1, 2]
-    behavior, neural, summarised = replicate(tuple(seeds), chance=True)
+    behavior, neural, losses = registry_tables(recorded=False)
     return {
-        "tables": {"behavior": behavior, "neural": neural, "losses": loss_table(seeds)},
-        "summaries": summarised,
-        "seeds": seeds,
+        "tables": {"behavior": behavior, "neural": neural, "losses": losses},
+        "summaries": summaries(behavior, neural, chance_rows(REGISTRY_SEEDS)),
+        "seeds": list(REGISTRY_SEEDS),
         "noise_sd": 0.05,
         "has_ground_truth": True,
     }
@@ -173,26 +192,23 @@ def simulated_data() -> dict:
 
 @functools.cache
 def recorded_data(neurons: bool) -> dict:
-    """Recorded data (no ground truth) with odd unit and set names; ``neurons``: some
-    units were recorded (else none: a data folder without a neurons file)."""
-    seeds = [0, 1]
-    named = dict(zip(naming.unit_names(N_HIDDEN), ODD_NAMES, strict=True))
-    neural = neural_table(seeds).assign(unit_name=lambda t: t["unit_name"].map(named))
-    neural[list(naming.GROUND_TRUTH_MEASURES)] = np.nan
+    """Recorded data; ``neurons``: some units were recorded (else none: a data folder
+    without a neurons file)."""
+    behavior, neural, losses = registry_tables(recorded=True)
+    neural = neural.copy()
     if neurons:
         neural["recorded"] = (neural["unit"] != 1).astype(int)
         neural.loc[neural["recorded"] == 0, list(naming.RECORDING_MEASURES)] = np.nan
+        named = dict(zip(naming.unit_names(N_HIDDEN), ODD_NAMES, strict=True))
+        chance = chance_rows(REGISTRY_SEEDS).assign(unit_name=lambda t: t["unit_name"].map(named))
     else:
         neural["recorded"] = 0
         neural[list(naming.RECORDING_MEASURES)] = np.nan
-    behavior = behavior_table(seeds).assign(noise_ceiling=np.nan)
-    behavior["set"] = behavior["set"].replace(named)
-    behavior["silenced_units"] = behavior["set"].where(behavior["set"] != "control", "")
-    chance = chance_rows(seeds).assign(unit_name=lambda t: t["unit_name"].map(named)) if neurons else None
+        chance = None
     return {
-        "tables": {"behavior": behavior, "neural": neural, "losses": loss_table(seeds)},
+        "tables": {"behavior": behavior, "neural": neural, "losses": losses},
         "summaries": summaries(behavior, neural, chance),
-        "seeds": seeds,
+        "seeds": list(REGISTRY_SEEDS),
         "noise_sd": None,
         "has_ground_truth": False,
     }
@@ -205,15 +221,14 @@ DATA = {
 }
 
 
-@pytest.fixture(scope="module", params=list(DATA))
-def data(request) -> dict:
-    return {"kind": request.param, **DATA[request.param]()}
+def named_tables(data: dict) -> dict[str, pd.DataFrame]:
+    return data["tables"] | {figures.SUMMARY + name: table for name, table in data["summaries"].items()}
 
 
 def figure_data(data: dict) -> figures.FigureData:
     """The data's tables as the plot job reads them, by their registry names; a recorded
     run's summary/ranked is empty, and reading it fails as reading that file would."""
-    named = data["tables"] | {figures.SUMMARY + name: table for name, table in data["summaries"].items()}
+    named = named_tables(data)
 
     def load(name: str) -> pd.DataFrame:
         if named[name].empty:
@@ -223,43 +238,74 @@ def figure_data(data: dict) -> figures.FigureData:
     return figures.FigureData(load, data["seeds"], data["noise_sd"], data["has_ground_truth"])
 
 
+DRAWN: dict[tuple, tuple] = {}
+"""Each figure drawn once per distinct input: (name, its registered tables, the settings of
+its view) -> (figure, the tables it and its caption read)."""
+SAVED: set[int] = set()
+"""The drawn figures already saved (by id): each is saved once."""
+
+
+@functools.cache
+def drawn(kind: str) -> dict:
+    """Per figure registered for data ``kind``: the figure, drawn from its own view (as
+    plain text, as the plot job draws it), and the tables it and its caption read. A
+    figure whose registered tables are another kind of data's is not drawn again (the
+    loss curves do not change without neurons)."""
+    data = DATA[kind]()
+    named = named_tables(data)
+    result = {}
+    for figure in figures.figures_for(data["has_ground_truth"]):
+        inputs = tuple(id(named[table]) for table in figure.reads)
+        key = (figure.name, inputs, tuple(data["seeds"]), data["noise_sd"], data["has_ground_truth"])
+        if key not in DRAWN:
+            loaded = figure_data(data)
+            with plotting.plain_text():
+                fig = figure.draw(loaded.for_figure(figure), SETTINGS)
+            figure.caption_values(loaded.for_figure(figure))
+            DRAWN[key] = (fig, set(loaded.read))
+        result[figure.name] = DRAWN[key]
+    return result
+
+
+@pytest.fixture(params=list(DATA))
+def data(request) -> dict:
+    return {"kind": request.param, **DATA[request.param]()}
+
+
 def all_texts(fig) -> list[str]:
     return [text.get_text() for text in fig.findobj(Text) if text.get_text()]
 
 
-def test_every_registered_figure_is_drawn_from_its_own_tables_and_saved(tmp_path, data):
+@pytest.mark.parametrize("kind", list(DATA))
+def test_every_registered_figure_is_drawn_from_its_own_tables_and_saved(tmp_path, kind):
     """Each figure reads only the tables it registered (the plot rule's inputs), draws and
     saves; recorded data are never called the fly's, and names are drawn as plain text."""
-    drawn = figures.figures_for(data["has_ground_truth"])
-    assert (len(drawn) == len(figures.FIGURES)) == data["has_ground_truth"]
-    for figure in drawn:
-        loaded = figure_data(data)
-        with plotting.plain_text():
-            fig = figure.draw(loaded.for_figure(figure), SETTINGS)
-            save_figure(fig, tmp_path / figure.name / "figure.png", SETTINGS)  # a lone $ would fail here
-        assert_png(tmp_path / figure.name / "figure.png", SETTINGS)
-        assert set(loaded.read) <= set(figure.reads), figure.name
-        texts = all_texts(fig)
+    figures_drawn = drawn(kind)
+    ground_truth = DATA[kind]()["has_ground_truth"]
+    assert list(figures_drawn) == [figure.name for figure in figures.figures_for(ground_truth)]
+    assert (len(figures_drawn) == len(figures.FIGURES)) == ground_truth
+    for name, (fig, read) in figures_drawn.items():
+        assert read <= set(figures.spec(name).reads), name
+        if id(fig) not in SAVED:  # drawn for another kind of data from the same tables: saved there
+            save_figure(fig, tmp_path / name / "figure.png", SETTINGS)  # a lone $ would fail here
+            assert_png(tmp_path / name / "figure.png", SETTINGS)
+            SAVED.add(id(fig))
         # log axes are labelled in plain numbers: their default labels are maths, which
         # plain text would print as their raw source ($\mathdefault{...}$)
         ticks = [label.get_text() for ax in fig.axes for label in ax.get_xticklabels() + ax.get_yticklabels()]
-        assert not any("mathdefault" in tick for tick in ticks), (figure.name, ticks)
-        if not data["has_ground_truth"]:
-            assert not [text for text in texts if "fly" in text], (figure.name, texts)
-        if data["kind"] == "recorded" and figure.name in ("behavior_r2", "neural_r2"):
-            assert "$LC4" in ticks, (figure.name, ticks)
+        assert not any("mathdefault" in tick for tick in ticks), (name, ticks)
+        if not ground_truth:
+            assert not [text for text in all_texts(fig) if "fly" in text], (name, all_texts(fig))
+        if kind == "recorded" and name in ("behavior_r2", "neural_r2"):
+            assert "$LC4" in ticks, (name, ticks)
 
 
 def test_every_registered_figure_reads_every_table_it_registers():
     """No registered table is an input the figure never reads (on one kind of data or another)."""
     read = {figure.name: set() for figure in figures.FIGURES}
-    for make in DATA.values():
-        data = make()
-        for figure in figures.figures_for(data["has_ground_truth"]):
-            loaded = figure_data(data)
-            figure.draw(loaded.for_figure(figure), SETTINGS)
-            figure.caption_values(loaded.for_figure(figure))
-            read[figure.name] |= set(loaded.read)
+    for kind in DATA:
+        for name, (_, tables_read) in drawn(kind).items():
+            read[name] |= tables_read
     assert read == {figure.name: set(figure.reads) for figure in figures.FIGURES}
 
 
@@ -583,20 +629,19 @@ def test_the_behaviour_figure_places_a_simulated_set_by_its_units_rank_within_it
     assert sorted(ko_points[np.round(ko_points[:, 0]) == 1][:, 1]) == sorted(rows["r2"])
 
 
-@pytest.mark.parametrize("kind", ["png", "pdf", "svg"])
-def test_every_format_is_written_byte_reproducibly(tmp_path, kind):
+def test_a_figure_is_written_beside_its_png_in_every_format_asked_for_byte_reproducibly(tmp_path):
+    """Every format leaves out what would change between runs (timestamps, random ids):
+    the same figure drawn twice gives the same bytes."""
+    settings = PlotSettings(dpi=SETTINGS.dpi, width=SETTINGS.width, formats=("svg", "png", "pdf"))
     behavior, _, summarised = replicate((0,))
     for name in ("a", "b"):
-        save_figure(behavior_figure(behavior, summarised, SETTINGS), tmp_path / f"{name}.{kind}", SETTINGS)
-    assert (tmp_path / f"a.{kind}").read_bytes() == (tmp_path / f"b.{kind}").read_bytes()
-    assert (tmp_path / f"a.{kind}").stat().st_size > 1000
-
-
-def test_a_figure_is_written_beside_its_png_in_every_format_asked_for(tmp_path):
-    settings = PlotSettings(dpi=SETTINGS.dpi, width=SETTINGS.width, formats=("png", "svg"))
-    behavior, _, summarised = replicate((0,))
-    save_figure_in_formats(behavior_figure(behavior, summarised, settings), tmp_path / "fig.png", settings)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
+        fig = behavior_figure(behavior, summarised, settings)
+        save_figure_in_formats(fig, tmp_path / name / "fig.png", settings)
+    assert sorted(path.name for path in (tmp_path / "a").iterdir()) == ["fig.pdf", "fig.png", "fig.svg"]
+    for kind in ("png", "pdf", "svg"):
+        written = (tmp_path / "a" / f"fig.{kind}").read_bytes()
+        assert written == (tmp_path / "b" / f"fig.{kind}").read_bytes(), kind
+        assert len(written) > 1000
 
 
 def test_behaviour_is_drawn_one_panel_per_output_never_averaged():
