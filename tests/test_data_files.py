@@ -234,7 +234,8 @@ def test_a_folder_over_the_memory_limit_is_refused_before_its_rows_are_read(tmp_
 def test_the_neurons_file_counts_towards_the_limit(tmp_path):
     folder = write_folder(tmp_path, behavior_table(), neurons_table())
     load(folder, UNITS, memory_gb=0.5)
-    big = pd.concat([neurons_table()] * 200_000, ignore_index=True)
+    small = neurons_table()
+    big = small.iloc[np.tile(np.arange(len(small)), 200_000)].reset_index(drop=True)  # 10 x concat's speed
     big.to_parquet(folder / "neurons.parquet", index=False)
     with pytest.raises(InputFileError, match=r"neurons\.parquet: 2000000 rows x 5 columns would take about"):
         load(folder, UNITS, memory_gb=0.5)

@@ -289,8 +289,16 @@ def test_the_prediction_covers_silenced_units_and_only_the_designs_it_was_derive
     silenced = full["silenced"] == 1
     np.testing.assert_allclose(full.loc[silenced, "r2_predicted"], expected[silenced])
     assert (full.loc[~silenced, "r2_predicted"] == 0).all() and (~silenced).sum() == 1
+    # the σ²·d/n it was computed with is stored beside it, for every unit: never read back from it
+    floor = metrics.estimation_floor(0.05, 6, 40)
+    assert floor == 0.05**2 * 6 / 40 and (full["estimation_floor"] == floor).all()
+    c2 = full.loc[silenced, "contribution"] ** 2
+    np.testing.assert_allclose(
+        full.loc[silenced, "r2_predicted"], c2 / (c2 + full.loc[silenced, "estimation_floor"])
+    )
     incomplete = metrics.DataDesign(noise_sd=0.05, n_train=40, silenced_activity=0.5)
-    assert simulated_neural_scores(fly, models, probe, design=incomplete)["r2_predicted"].isna().all()
+    without = simulated_neural_scores(fly, models, probe, design=incomplete)
+    assert without[["r2_predicted", "estimation_floor"]].isna().all().all()
     smaller = KnockoutNet(Architecture(6, 3))
     assert simulated_neural_scores(fly, {"ko": smaller}, probe, design=design)["r2_predicted"].isna().all()
 

@@ -179,6 +179,7 @@ def test_an_appended_seed_runs_that_seed_or_its_experiment(finished_run, edit_co
     ("module", "steps"),
     [
         ("plotting.py", "plot"),
+        ("figures.py", "plot"),
         ("summary.py", "summarize"),
         ("metrics.py", ()),
         ("identifiability.py", ()),

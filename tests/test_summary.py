@@ -6,13 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knockout import naming
+from knockout import naming, summary, tables
 from knockout.summary import (
     CHANCE_COLUMNS,
+    SUMMARY_COLUMNS,
     across_seeds,
     chance_levels,
     differences,
     mean_and_interval,
+    ranked_units,
+    read_summary,
     replicate_summaries,
     seed_statistics,
     sweep_statistics,
@@ -27,6 +30,27 @@ def test_the_interval_is_the_percentile_bootstrap_of_the_mean_over_seeds():
     assert (mean, n) == (pytest.approx(0.9525), 4)
     np.testing.assert_allclose([low, high], expected)
     assert mean_and_interval(values) == (mean, low, high, n)  # fixed resampling: same numbers
+
+
+def test_groups_resampled_together_get_the_numbers_each_gets_alone(monkeypatch):
+    """Summaries bootstrap every group of one size in one computation, in chunks."""
+    monkeypatch.setattr(summary, "BOOTSTRAP_CHUNK", 3 * 10_000 * 2)  # 3 groups of 2 at a time
+    rng = np.random.default_rng(1)
+    groups = [rng.normal(size=n) for n in (2, 3, 2, 2, 5, 2, 2, 3, 2)] + [
+        [np.nan, 0.5],
+        [],
+        [0.1, np.nan, 0.3],
+    ]
+    for values, (mean, low, high, n) in zip(groups, summary.means_and_intervals(groups), strict=True):
+        values = np.asarray(values, np.float64)
+        values = values[~np.isnan(values)]
+        assert n == len(values)
+        if n < 2:
+            assert np.isnan([low, high]).all() and (n == 0 or mean == values.mean())
+            continue
+        draws = np.random.default_rng(0).integers(0, n, (10_000, n))
+        expected = np.quantile(values[draws].mean(axis=1), [0.025, 0.975])
+        assert (mean, low, high) == (values.mean(), *expected)  # exactly
 
 
 @pytest.mark.parametrize(
@@ -80,7 +104,7 @@ def evaluation_tables(seeds=(0, 1, 2), models=("ko", "do")):
             for unit, scale in enumerate([1.0, 0.5, 0.0]):
                 name = f"unit_{unit:02d}"
                 neural.append(
-                    (seed, model, unit, name, 1, 1, r2 * scale, r2, r2, 0.99, r2, 0.1, 0.1, 0.1, "")
+                    (seed, model, unit, name, 1, 1, r2 * scale, r2, r2, 0.99, 0.01, r2, 0.1, 0.1, 0.1, "")
                 )
     behavior = pd.DataFrame(behavior, columns=["seed", *naming.BEHAVIOR_SCORE_COLUMNS])
     neural = pd.DataFrame(neural, columns=["seed", *naming.NEURAL_SCORE_COLUMNS])
@@ -197,7 +221,9 @@ def test_replicate_summaries_add_the_optimisation_gap_to_ko():
         }
     )
     summaries = replicate_summaries(behavior, neural, optimum)
-    assert set(summaries) == {"behavior", "neural_units", "seeds", "models"}
+    assert list(summaries) == list(SUMMARY_COLUMNS)
+    for name, table in summaries.items():  # the columns the figures read back
+        assert list(table.columns) == SUMMARY_COLUMNS[name], name
     models = summaries["models"].set_index(["model", "measure"])
     assert models.loc[("ko", "gap"), "mean"] == pytest.approx(0.1)
     assert ("do", "gap") not in models.index
@@ -219,3 +245,39 @@ def test_sweep_statistics_give_ko_do_and_their_difference_per_value():
     assert table.loc[("0.1", "ko - do", "", "r2_mean"), "mean"] > 0.2
     assert table.loc[("0.1", "do", "", "r2_mean"), "n_seeds"] == 3
     assert table.loc[("0.1", "ko - do", "y", "behavior_r2_silenced"), "mean"] == pytest.approx(0.71)
+
+
+def test_units_are_summarised_per_rank_of_contribution_within_their_seed():
+    """Unit i of one seed's fly is not unit i of another's: the unit of each rank is."""
+    behavior, neural = evaluation_tables(seeds=(0, 1))
+    # seed 0: unit 2 contributes most, then 0, then 1; seed 1: unit 0, then 1, then 2
+    contributions = {(0, 0): 0.5, (0, 1): 0.1, (0, 2): 0.9, (1, 0): 0.9, (1, 1): 0.5, (1, 2): 0.1}
+    neural["contribution"] = [contributions[key] for key in zip(neural["seed"], neural["unit"], strict=True)]
+    behavior["r2"] = behavior["silenced_units"].map({"": 0.5, "unit_00": 0.0, "unit_01": 0.1})
+    ranked = ranked_units(behavior, neural).set_index(["model", "rank", "output", "measure"])
+    ko = neural[neural["model"] == "ko"].set_index(["seed", "unit"])["r2"]
+    assert ranked.loc[("ko", 1, "", "r2"), "mean"] == pytest.approx((ko[0, 2] + ko[1, 0]) / 2)
+    assert ranked.loc[("ko", 3, "", "r2"), "mean"] == pytest.approx((ko[0, 1] + ko[1, 2]) / 2)
+    assert ranked.loc[("ko", 1, "", "contribution"), "ci_low"] == pytest.approx(0.9)
+    # behaviour on the set that silenced the unit of each rank (of the seeds that silenced
+    # it: seed 0 has no set for its first, unit 2); rank 0 is the control set
+    assert ranked.loc[("do", 2, "y", "behavior_r2"), "mean"] == pytest.approx((0.0 + 0.1) / 2)
+    assert ranked.loc[("do", 1, "y", "behavior_r2"), ["mean", "n_seeds"]].tolist() == [0.0, 1]
+    assert ranked.loc[("do", 0, "y", "behavior_r2"), "mean"] == pytest.approx(0.5)
+    assert ranked.loc[("do", 0, "y", "noise_ceiling"), "n_seeds"] == 2
+    recorded = neural.assign(contribution=np.nan)  # no ground truth: nothing to rank
+    empty = ranked_units(behavior, recorded)
+    assert empty.empty and list(empty.columns) == SUMMARY_COLUMNS["ranked"]
+
+
+def test_the_unit_tables_carry_each_measure_s_chance_level_and_read_back(tmp_path):
+    behavior, neural = evaluation_tables()
+    summaries = replicate_summaries(behavior, neural, None, chance_table())
+    levels = chance_levels(chance_table()).set_index(["null", "measure"])
+    for name in ("neural_units", "ranked"):
+        rows = summaries[name][summaries[name]["measure"] == "r2"]
+        np.testing.assert_allclose(rows["chance_p95"], levels.loc[("untrained", "r2"), "p95"])
+        assert summaries[name].loc[summaries[name]["measure"] == "contribution", "chance_p95"].isna().all()
+    for name, table in summaries.items():
+        tables.write_table(table, tmp_path / f"{name}.parquet")
+        pd.testing.assert_frame_equal(read_summary(tmp_path / f"{name}.parquet", name), table)

@@ -141,6 +141,7 @@ def test_neural_r2_recomputed_independently(finished_run):
             "r2_matched",
             "r2_decoded",
             "r2_predicted",
+            "estimation_floor",
             "weight_cosine",
             "silencing_effect",
             "fly_silencing_effect",
@@ -181,6 +182,7 @@ def test_neural_r2_recomputed_independently(finished_run):
                 # c² / (c² + σ² d / n) with the tiny config's σ, d and n
                 floor = TINY_CONFIG["fly"]["noise_sd"] ** 2 * N_INPUTS / TINY_CONFIG["data"]["n_train"]
                 assert row.r2_predicted == pytest.approx(row.contribution**2 / (row.contribution**2 + floor))
+                assert row.estimation_floor == pytest.approx(floor, rel=1e-12)  # stored, not read back
                 assert row.silenced == 1 and row.recorded == 1 and row.unit_name == f"unit_{unit:02d}"
 
 

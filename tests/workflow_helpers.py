@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from knockout import models
+from knockout.figures import figures_for
 from knockout_workflow.copies import PROJECT as REPO
 from knockout_workflow.copies import SNAKEMAKE, copy_workflow
 
@@ -15,16 +16,8 @@ __all__ = ["REPO", "SNAKEMAKE", "copy_workflow", "scheduled_jobs", "snakemake"]
 MODELS = list(models.TRAINED)
 SEEDS = [0, 1]
 N_INPUTS, N_HIDDEN = 10, 4
-FIGURES = [
-    "behavior_r2",
-    "neural_r2",
-    "neural_r2_three_ways",
-    "r2_vs_contribution",
-    "silencing_effect",
-    "weight_cosine",
-    "loss_curves",
-]
-"""The main experiment's figures, results/figures/<name>.png."""
+FIGURES = [figure.name for figure in figures_for(has_ground_truth=True)]
+"""The simulated fly's figures, results/figures/<name>.png: every registered figure."""
 TINY_CONFIG = {
     "seeds": SEEDS,
     "models": MODELS,

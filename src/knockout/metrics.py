@@ -223,8 +223,15 @@ def predicted_neural_r2(
     σ²·d/n, and a unit whose contribution is below that cannot be told from noise.
     """
     c2 = np.asarray(contributions, np.float64) ** 2
-    floor = noise_sd**2 * n_inputs / n_train
+    floor = estimation_floor(noise_sd, n_inputs, n_train)
     return np.divide(c2, c2 + floor, out=np.ones_like(c2), where=(c2 + floor) > 0)
+
+
+def estimation_floor(noise_sd: float, n_inputs: int, n_train: int) -> float:
+    """σ²·d/n: the error variance of a unit's d input weights estimated from n noisy training
+    samples per set; a unit whose squared contribution is below it cannot be told from noise
+    (``predicted_neural_r2`` is 0.5 where c² equals it)."""
+    return noise_sd**2 * n_inputs / n_train
 
 
 @torch.no_grad()
@@ -348,7 +355,8 @@ def neural_scores(
     - with the true network ``fly`` (NaN without): ``fly_silencing_effect``, the unit's
       ``contribution``, ``weight_cosine`` of its and model unit i's input weights, and
       ``r2_predicted``, the best neural R² the data allow (``predicted_neural_r2``) for a
-      silenced unit, 0 for a unit no set silenced. Its premises: a linear two-layer,
+      silenced unit, 0 for a unit no set silenced, and ``estimation_floor``, the σ²·d/n
+      it is computed with (the same for every unit). Their premises: a linear two-layer,
       one-output fly, complete silencing, and models with at least the fly's units; NaN
       where one fails or there is no ``design``.
     """
@@ -359,10 +367,15 @@ def neural_scores(
     defined[recorded_index] = neurons_vary(values)
     silenced = np.array(layout.silenced, dtype=np.int64)
     unknown = np.full(n_units, np.nan)
-    truth = {"fly_silencing_effect": unknown, "contribution": unknown, "r2_predicted": unknown}
+    truth = {
+        "fly_silencing_effect": unknown,
+        "contribution": unknown,
+        "r2_predicted": unknown,
+        "estimation_floor": unknown,
+    }
     if fly is not None:
         contributions = unit_contributions(fly, fly.activity(stimuli).double().numpy())
-        predicted = unknown
+        predicted, floor = unknown, unknown
         if (
             design is not None
             and design.silenced_activity == 0
@@ -374,10 +387,12 @@ def neural_scores(
             n_inputs = fly.architecture.n_inputs
             best = predicted_neural_r2(contributions, design.noise_sd, n_inputs, design.n_train)
             predicted = np.where(silenced == 1, best, 0.0)
+            floor = np.full(n_units, estimation_floor(design.noise_sd, n_inputs, design.n_train))
         truth = {
             "fly_silencing_effect": silencing_effects(fly, stimuli),
             "contribution": contributions,
             "r2_predicted": predicted,
+            "estimation_floor": floor,
         }
     unit_columns = {
         "unit": np.arange(n_units),

@@ -15,7 +15,13 @@ BEHAVIOR_SCORE_COLUMNS = ["model", "set", "silenced_units", "output", "r2", "noi
 BEHAVIOR_MAY_BE_NAN = ("r2", "noise_ceiling")
 """The noise ceiling needs the true network: NaN on recorded data; R² is NaN where a test
 set's output never varies (``r2_note`` says so)."""
-GROUND_TRUTH_MEASURES = ("r2_predicted", "weight_cosine", "fly_silencing_effect", "contribution")
+GROUND_TRUTH_MEASURES = (
+    "r2_predicted",
+    "estimation_floor",
+    "weight_cosine",
+    "fly_silencing_effect",
+    "contribution",
+)
 """Neural measures that need the true network (a simulated fly): NaN on recorded data."""
 RECORDING_MEASURES = ("r2", "r2_matched", "r2_decoded")
 """Neural measures against a recorded neuron: NaN for units that were not recorded."""
@@ -39,6 +45,7 @@ NEURAL_SCORE_COLUMNS = [
     "r2_matched",
     "r2_decoded",
     "r2_predicted",
+    "estimation_floor",
     "weight_cosine",
     "silencing_effect",
     "fly_silencing_effect",

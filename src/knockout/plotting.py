@@ -1,9 +1,13 @@
 """The figures of one experiment's replicates, and a sweep's summary figure.
 
-Inputs are the per-seed evaluation tables concatenated with a ``seed`` column. Every
-seed is drawn as a small point, the mean over seeds as a large marker with its 95 %
-interval (``summary.mean_and_interval``, the numbers of the summary tables). Names from
-the data (sets, units, outputs) are drawn as plain text, never as maths (``plain_text``).
+A figure draws each seed as a small point, from the per-seed evaluation tables
+(concatenated with a ``seed`` column), and the mean over seeds as a large marker with its
+95 % interval as the summary tables hold them (``summary.replicate_summaries``, passed as
+``summaries``: the tables by name): no statistic over seeds is computed here. A simulated
+fly's units are placed by their rank of contribution within their seed
+(``summary.contribution_ranks``), recorded units by name. Names from the data (sets,
+units, outputs) are drawn as plain text, never as maths (``plain_text``). Which figure
+reads which table is registered in ``knockout.figures``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from matplotlib.figure import Figure
 
 from knockout import models
 from knockout.convergence import chosen_losses
-from knockout.summary import CHANCE_QUANTILE, contrast_label, mean_and_interval, seed_statistics
+from knockout.summary import CHANCE_QUANTILE, contrast_label, contribution_ranks, has_ground_truth, set_ranks
 from knockout.tables import write_atomically
 
 
@@ -58,32 +63,37 @@ def _present_models(table: pd.DataFrame) -> list[str]:
 
 
 def _draw_per_model(
-    ax: Axes, table: pd.DataFrame, x_column: str, x_order: list, settings: PlotSettings, value: str = "r2"
+    ax: Axes,
+    points: pd.DataFrame,
+    means: pd.DataFrame,
+    x_order: list,
+    settings: PlotSettings,
+    value: str = "r2",
 ) -> None:
-    """Each seed as a small point, and per model the mean over seeds as a large marker
-    with its 95 % interval (with two seeds or more); nothing for a table with no rows
-    (no unit was recorded)."""
-    present = _present_models(table)
+    """Per model, each seed's ``value`` in ``points`` as a small point, and its mean over
+    seeds in ``means`` (a summary table's rows: ``mean``, ``ci_low``, ``ci_high``) as a
+    large marker with its 95 % interval (with two seeds or more); both placed at the index
+    in ``x_order`` of their ``position`` column. Nothing for tables with no rows (no unit
+    was recorded)."""
+    present = _present_models(means)
     offsets = np.linspace(-0.3, 0.3, len(present)) if len(present) > 1 else [0.0] * len(present)
     position = {x: i for i, x in enumerate(x_order)}
-    several_seeds = table["seed"].nunique() > 1
+    several_seeds = points["seed"].nunique() > 1
     for offset, model in zip(offsets, present, strict=True):
-        rows = table[table["model"] == model]
         color = _color(model, settings)
         if several_seeds:
-            x = rows[x_column].map(position).to_numpy(float) + offset
+            rows = points[points["model"] == model]
+            x = rows["position"].map(position).to_numpy(float) + offset
             ax.scatter(x, rows[value], s=9, color=color, marker=_marker(model), alpha=0.35, linewidths=0)
-        intervals = rows.groupby(x_column, sort=False)[value].apply(mean_and_interval)
-        x = intervals.index.map(position).to_numpy(float) + offset
-        means = np.array([interval[0] for interval in intervals])
+        rows = means[means["model"] == model]
+        x = rows["position"].map(position).to_numpy(float) + offset
+        mean = rows["mean"].to_numpy(float)
         if several_seeds:
-            lows, highs = np.array([[i[1], i[2]] for i in intervals]).T
-            ax.errorbar(
-                x, means, yerr=[means - lows, highs - means], fmt="none", ecolor=color, lw=1.2, zorder=2
-            )
+            low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
+            ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="none", ecolor=color, lw=1.2, zorder=2)
         ax.scatter(
             x,
-            means,
+            mean,
             s=42,
             color=color,
             marker=_marker(model),
@@ -108,23 +118,22 @@ CHANCE_LABEL = f"chance: untrained networks ({CHANCE_QUANTILE:.0%} quantile)"
 PERMUTED_LABEL = f"matching alone: shuffled stimuli ({CHANCE_QUANTILE:.0%} quantile, highest model)"
 
 
-def _untrained_levels(chance: pd.DataFrame | None) -> dict[str, float]:
-    """Per measure, its chance level (the untrained networks' 95th percentile; none
-    without chance levels, e.g. when no unit was recorded or none varies)."""
-    if chance is None:
-        return {}
-    untrained = chance[chance["null"] == "untrained"]
-    return dict(zip(untrained["measure"], untrained["p95"].astype(float), strict=True))
+def _untrained_levels(summary: pd.DataFrame) -> dict[str, float]:
+    """Per measure of a summary table, its chance level (``chance_p95``: the untrained
+    networks' 95th percentile, the same for every model; none where it is NaN, e.g. when
+    no unit was recorded or none varies)."""
+    levels = summary.dropna(subset=["chance_p95"]).drop_duplicates("measure")
+    return dict(zip(levels["measure"], levels["chance_p95"].astype(float), strict=True))
 
 
-def _draw_chance(ax: Axes, chance: pd.DataFrame | None, measures: list[str]) -> None:
+def _draw_chance(ax: Axes, summary: pd.DataFrame, measures: list[str]) -> None:
     """A grey bar at each x position up to the chance level of ``measures[x]`` (untrained
     networks), and for a matched measure a dashed line at the highest model's level when
-    its responses are shuffled (``summary.chance_levels``; nothing without one)."""
-    untrained = _untrained_levels(chance)
+    its responses are shuffled (``permuted_p95``; nothing without one)."""
+    untrained = _untrained_levels(summary)
     if not untrained:
         return
-    permuted = chance[chance["null"] == "permuted_stimuli"].groupby("measure")["p95"].max()
+    permuted = summary.dropna(subset=["permuted_p95"]).groupby("measure")["permuted_p95"].max()
     heights = [untrained.get(measure, np.nan) for measure in measures]
     ax.bar(range(len(measures)), heights, width=0.9, color="0.88", zorder=0, label=CHANCE_LABEL)
     labelled = False
@@ -143,28 +152,44 @@ def _draw_chance(ax: Axes, chance: pd.DataFrame | None, measures: list[str]) -> 
             labelled = True
 
 
+def _rank_label(rank: float) -> str | None:
+    """A rank of contribution as the figures label it: ``#1`` the largest; rank 0 is the
+    control set (``summary.set_ranks``)."""
+    if rank != rank:  # NaN: no single ranked unit
+        return None
+    return "control" if rank == 0 else f"#{int(rank)}"
+
+
 def behavior_figure(
-    behavior: pd.DataFrame, settings: PlotSettings, neural: pd.DataFrame | None = None
+    behavior: pd.DataFrame,
+    summaries: Mapping[str, pd.DataFrame],
+    settings: PlotSettings,
+    neural: pd.DataFrame | None = None,
 ) -> Figure:
     """Behaviour R² per test set, one panel per behavioural output (R² of different
     behaviours is never averaged: one output's -80 would squash every other), beside the
     noise ceiling where the true network is known. With a simulated fly's ``neural``
     table, a silenced set is placed by its unit's rank of contribution within its seed,
-    so that a position means the same in every seed."""
-    ranked = neural is not None and ranked_by_contribution(neural)
+    so that a position means the same in every seed (means from summary/ranked; else per
+    set, from summary/behavior)."""
+    ranked = neural is not None and has_ground_truth(neural)
     if ranked:
-        placed, labels = unit_positions(neural)
-        rank = placed.drop_duplicates(["seed", "unit"]).set_index(["seed", "unit_name"])["position"]
-        keys = pd.MultiIndex.from_arrays([behavior["seed"], behavior["silenced_units"]])
-        positions = pd.Series(rank.reindex(keys).to_numpy(), index=behavior.index)
-        renamed = positions.map(lambda p: labels[int(p)] if p == p else None)
-        behavior = behavior.assign(set=renamed.where(behavior["silenced_units"] != "", "control"))
-    sets = sorted(set(behavior["set"]), key=lambda name: (name != "control", len(name), name))
+        labels = set_ranks(behavior, neural).map(_rank_label)
+        behavior = behavior.assign(position=labels).dropna(subset=["position"])
+        means = summaries["ranked"]
+        means = means.assign(position=means["rank"].map(_rank_label))
+        means = means.replace({"measure": {"behavior_r2": "r2"}})
+    else:
+        behavior = behavior.assign(position=behavior["set"])
+        means = summaries["behavior"].assign(position=lambda table: table["set"])
+    sets = sorted(set(behavior["position"]), key=lambda name: (name != "control", len(name), name))
     outputs = list(dict.fromkeys(behavior["output"]))
     fig = Figure(figsize=(settings.width, 1.2 + 3.6 * len(outputs)), layout="constrained")
     axes = fig.subplots(len(outputs), 1, sharex=True, squeeze=False)[:, 0]
     for ax, output in zip(axes, outputs, strict=True):
-        _behavior_panel(ax, behavior[behavior["output"] == output], sets, settings)
+        _behavior_panel(
+            ax, behavior[behavior["output"] == output], means[means["output"] == output], sets, settings
+        )
         ax.set_ylabel(
             f"behaviour R² on the test set\n(output {output})"
             if len(outputs) > 1
@@ -188,13 +213,16 @@ def behavior_figure(
     return fig
 
 
-def _behavior_panel(ax: Axes, behavior: pd.DataFrame, sets: list[str], settings: PlotSettings) -> None:
-    """One output's behaviour R² per test set, and its noise ceiling where there is one."""
-    ceiling = behavior.drop_duplicates(["seed", "set"]).groupby("set")["noise_ceiling"].mean().dropna()
+def _behavior_panel(
+    ax: Axes, behavior: pd.DataFrame, means: pd.DataFrame, sets: list[str], settings: PlotSettings
+) -> None:
+    """One output's behaviour R² per test set, and its noise ceiling (the mean over seeds
+    of the fly's own R², the same for every model) where there is one."""
+    ceiling = means[means["measure"] == "noise_ceiling"].drop_duplicates("position").dropna(subset=["mean"])
     if len(ceiling):
         ax.scatter(
-            [sets.index(name) for name in ceiling.index],
-            ceiling.to_numpy(),
+            [sets.index(name) for name in ceiling["position"]],
+            ceiling["mean"].to_numpy(),
             marker="_",
             s=420,
             color="black",
@@ -202,7 +230,7 @@ def _behavior_panel(ax: Axes, behavior: pd.DataFrame, sets: list[str], settings:
             label="noise ceiling (the fly itself)",
             zorder=4,
         )
-    _draw_per_model(ax, behavior, "set", sets, settings)
+    _draw_per_model(ax, behavior, means[means["measure"] == "r2"], sets, settings)
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -215,33 +243,40 @@ def unit_labels(neural: pd.DataFrame) -> dict[int, str]:
     }
 
 
-def ranked_by_contribution(neural: pd.DataFrame) -> bool:
-    """Whether the units are a simulated fly's: unit i of one seed is unrelated to unit i of
-    another, so figures compare them by their rank of contribution within their seed."""
-    return bool(neural["contribution"].notna().any())
-
-
-def unit_positions(neural: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """``neural`` with a ``position`` column, and the x labels: for a simulated fly, each
-    unit's rank by contribution within its seed (#1 the largest), so that a position means
-    the same in every seed; for recorded data, the unit itself (the same neuron in every seed)."""
-    if ranked_by_contribution(neural):
-        order = neural.drop_duplicates(["seed", "unit"]).copy()
-        order["position"] = order.groupby("seed")["contribution"].rank(ascending=False, method="first") - 1
-        positions = order.set_index(["seed", "unit"])["position"].astype(int)
-        table = neural.join(positions, on=["seed", "unit"])
-        return table, [f"#{rank + 1}" for rank in range(int(table["position"].max()) + 1)]
+def unit_positions(
+    neural: pd.DataFrame, summaries: Mapping[str, pd.DataFrame], measure: str
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """``neural`` and the summary rows of ``measure``, each with a ``position`` column
+    (its x label), and the x labels in order: for a simulated fly, each unit's rank by
+    contribution within its seed (``#1`` the largest; means from summary/ranked), so that
+    a position means the same in every seed; for recorded data, the unit itself (the same
+    neuron in every seed; means from summary/neural_units, for the units of ``neural``)."""
+    if has_ground_truth(neural):
+        ranked = summaries["ranked"]
+        means = ranked[ranked["measure"] == measure]
+        means = means.assign(position=means["rank"].map(_rank_label))
+        points = neural.assign(position=contribution_ranks(neural).map(_rank_label))
+        count = int(contribution_ranks(neural).max())
+        return points, means, [f"#{rank}" for rank in range(1, count + 1)]
     labels = unit_labels(neural)
-    index = {unit: i for i, unit in enumerate(labels)}
-    return neural.assign(position=neural["unit"].map(index)), list(labels.values())
+    units = summaries["neural_units"]
+    means = units[(units["measure"] == measure) & units["unit"].isin(list(labels))]
+    return (
+        neural.assign(position=neural["unit"].map(labels)),
+        means.assign(position=means["unit"].map(labels)),
+        list(labels.values()),
+    )
 
 
 def neural_figure(
-    neural: pd.DataFrame, noise_sd: float | None, settings: PlotSettings, chance: pd.DataFrame | None = None
+    neural: pd.DataFrame,
+    summaries: Mapping[str, pd.DataFrame],
+    noise_sd: float | None,
+    settings: PlotSettings,
 ) -> Figure:
     """Per recorded unit, neural R² of model unit i against neuron i, over a grey band up
-    to its chance level (``summary.chance_levels``, where given); below it, with the true
-    network, each unit's contribution to behaviour."""
+    to its chance level (the summaries' ``chance_p95`` of ``r2``, where there is one);
+    below it, with the true network, each unit's contribution to behaviour."""
     recorded = neural[neural["recorded"] == 1]
     if recorded.empty:  # a data folder without a neurons file
         fig = Figure(figsize=(settings.width, 3.0), layout="constrained")
@@ -249,17 +284,17 @@ def neural_figure(
         ax.text(0.5, 0.5, "no unit was recorded (no neurons file): nothing to compare", ha="center")
         ax.set_axis_off()
         return fig
-    recorded, labels = unit_positions(recorded)
+    recorded, means, labels = unit_positions(recorded, summaries, "r2")
     positions = list(range(len(labels)))
-    truth = noise_sd is not None and ranked_by_contribution(recorded)
+    truth = noise_sd is not None and has_ground_truth(recorded)
     fig = Figure(figsize=(settings.width, 6.6 if truth else 4.6), layout="constrained")
     top, bottom = (
         fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1]) if truth else (fig.add_subplot(), None)
     )
-    level = _untrained_levels(chance).get("r2")
+    level = _untrained_levels(means).get("r2")
     if level is not None:
         top.axhspan(0, level, color="0.88", zorder=0, label=CHANCE_LABEL)
-    _draw_per_model(top, recorded, "position", positions, settings)
+    _draw_per_model(top, recorded, means, labels, settings)
     top.set_ylim(-0.03, 1.05)
     top.set_ylabel("neural R² (model unit i vs neuron i)")
     top.set_title(f"How well each model unit tracks its neuron ({_seed_note(recorded)})")
@@ -271,7 +306,8 @@ def neural_figure(
         return fig
     top.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     contribution = recorded.drop_duplicates(["seed", "unit"])
-    bottom.scatter(contribution["position"], contribution["contribution"], s=14, color="black", alpha=0.6)
+    x = contribution["position"].map(labels.index)
+    bottom.scatter(x, contribution["contribution"], s=14, color="black", alpha=0.6)
     bottom.axhline(
         noise_sd, color="black", linestyle="--", linewidth=1, label=f"behavioural noise σ = {noise_sd:g}"
     )
@@ -297,40 +333,44 @@ CAPTION_MEASURES = [*THREE_WAYS, "r2_min", "r2_identified", "r2_units"]
 same-index median its minimum and the units identified (R² >= 0.9) of those scored."""
 
 
-def three_ways_numbers(
-    behavior: pd.DataFrame, neural: pd.DataFrame, chance: pd.DataFrame | None
-) -> dict[str, list]:
-    """What the three-ways figure shows, for its caption: per model present, the mean over
-    seeds of each of ``CAPTION_MEASURES`` (rounded to 3 places), and each way's chance
-    level (its 95th percentile over untrained networks; empty without one)."""
-    per_seed = seed_statistics(behavior, neural)
-    means = per_seed[per_seed["measure"].isin(CAPTION_MEASURES)].groupby(["model", "measure"])["score"].mean()
+def three_ways_numbers(summaries: Mapping[str, pd.DataFrame]) -> dict[str, list]:
+    """What the three-ways figure shows, for its caption, from summary/models: per model
+    present, the mean over seeds of each of ``CAPTION_MEASURES`` (rounded to 3 places),
+    and each way's chance level (its 95th percentile over untrained networks; empty
+    without one)."""
+    table = summaries["models"]
+    table = table[table["output"] == ""]
+    means = table.set_index(["model", "measure"])["mean"]
     rows = [
         [model, *(round(float(means.get((model, measure), np.nan)), 3) for measure in CAPTION_MEASURES)]
-        for model in _present_models(per_seed)
+        for model in _present_models(table)
     ]
-    untrained = _untrained_levels(chance)
+    untrained = _untrained_levels(table)
     levels = [round(untrained[way], 3) for way in THREE_WAYS] if set(THREE_WAYS) <= set(untrained) else []
     return {"medians": rows, "chance": levels}
 
 
 def three_ways_figure(
-    behavior: pd.DataFrame, neural: pd.DataFrame, settings: PlotSettings, chance: pd.DataFrame | None = None
+    summaries: Mapping[str, pd.DataFrame], settings: PlotSettings, ground_truth: bool
 ) -> Figure:
-    """Per model, the median over the recorded units of neural R² measured three ways, over
-    grey bars up to each way's chance level (``summary.chance_levels``, where given)."""
-    per_seed = seed_statistics(behavior, neural)
-    per_seed = per_seed[per_seed["measure"].isin(list(THREE_WAYS))].rename(columns={"score": "r2"})
+    """Per model, the median over the recorded units of neural R² measured three ways
+    (per seed from summary/seeds, the mean over seeds from summary/models), over grey bars
+    up to each way's chance level (where there is one). ``ground_truth``: the neurons are
+    a simulated fly's."""
+    ways = list(THREE_WAYS)
+    seeds, means = summaries["seeds"], summaries["models"]
+    seeds = seeds[seeds["measure"].isin(ways)].assign(position=lambda table: table["measure"])
+    means = means[means["measure"].isin(ways)].assign(position=lambda table: table["measure"])
     fig = Figure(figsize=(settings.width, 4.6), layout="constrained")
     ax = fig.add_subplot()
-    _draw_chance(ax, chance, list(THREE_WAYS))
-    _draw_per_model(ax, per_seed, "measure", list(THREE_WAYS), settings)
+    _draw_chance(ax, means, ways)
+    _draw_per_model(ax, seeds, means, ways, settings, value="score")
     ax.set_xticks(range(len(THREE_WAYS)), list(THREE_WAYS.values()))
     ax.set_xlabel("how each recorded neuron is compared with the model's units")
     ax.set_ylabel("median over the recorded units of neural R²")
     ax.set_ylim(-0.03, 1.05)
-    neurons = "the fly's neurons" if ranked_by_contribution(neural) else "the recorded neurons"
-    ax.set_title(f"Did a model learn {neurons}, or only their span?\n({_seed_note(neural)})")
+    neurons = "the fly's neurons" if ground_truth else "the recorded neurons"
+    ax.set_title(f"Did a model learn {neurons}, or only their span?\n({_seed_note(summaries['seeds'])})")
     ax.grid(axis="y", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:  # nothing to label when no unit was recorded
         ax.legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
@@ -379,25 +419,22 @@ def _no_minor_ticks_on_wide_log_axes(ax: Axes) -> None:
             axis.set_minor_locator(ticker.NullLocator())
 
 
-def estimation_floor(neural: pd.DataFrame) -> float | None:
-    """σ²·d/n, read back from the prediction c² / (c² + σ²·d/n) of the silenced units
-    (None where the table has no prediction strictly between 0 and 1)."""
-    rows = neural[neural["silenced"] == 1].dropna(subset=["r2_predicted"])
-    rows = rows[(rows["r2_predicted"] > 0) & (rows["r2_predicted"] < 1)]
-    if rows.empty:
-        return None
-    predicted = rows["r2_predicted"].to_numpy()
-    return float(np.median(rows["contribution"].to_numpy() ** 2 * (1 - predicted) / predicted))
+def _estimation_floor(neural: pd.DataFrame) -> float | None:
+    """The σ²·d/n the prediction ``r2_predicted`` was computed with (the table's
+    ``estimation_floor``, one value for the experiment); None where there is none."""
+    floors = neural["estimation_floor"].dropna().unique()
+    return float(floors[0]) if len(floors) == 1 and floors[0] > 0 else None
 
 
 def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings) -> Figure:
     """Neural R² (unit i vs unit i) against the fly unit's contribution, every unit of every
-    seed, with the best R² the data allow (``r2_predicted``) as a curve where it is defined;
-    otherwise the noise σ marks where units start to drown."""
+    seed, with the best R² the data allow, c² / (c² + σ²·d/n), as a curve where the
+    evaluation gave its σ²·d/n (``estimation_floor``); otherwise the noise σ marks where
+    units start to drown."""
     labels = ("fly unit's contribution\nstd(w_out,i · h_i)", "neural R² (unit i vs fly unit i)")
     title = "Which units can be identified? Neural R² against each unit's share"
     fig, axes = _unit_scatter_panels(neural, "contribution", "r2", labels, title, settings, sharey=True)
-    floor = estimation_floor(neural)
+    floor = _estimation_floor(neural)
     low, high = neural["contribution"].min(), neural["contribution"].max()
     grid = np.geomspace(max(low, 1e-12), max(high, 1e-12), 200)
     for ax in axes:
@@ -467,15 +504,16 @@ def silencing_effect_figure(neural: pd.DataFrame, settings: PlotSettings) -> Fig
     return fig
 
 
-def weight_cosine_figure(neural: pd.DataFrame, settings: PlotSettings) -> Figure:
+def weight_cosine_figure(
+    neural: pd.DataFrame, summaries: Mapping[str, pd.DataFrame], settings: PlotSettings
+) -> Figure:
     """Per fly unit (ranked by contribution within its seed), |cosine| between its input
     weights and model unit i's."""
-    neural, labels = unit_positions(neural)
-    positions = list(range(len(labels)))
+    neural, means, labels = unit_positions(neural, summaries, "weight_cosine")
     fig = Figure(figsize=(settings.width, 4.6), layout="constrained")
     ax = fig.add_subplot()
-    _draw_per_model(ax, neural, "position", positions, settings, value="weight_cosine")
-    ax.set_xticks(positions, labels)
+    _draw_per_model(ax, neural, means, labels, settings, value="weight_cosine")
+    ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel("fly unit, ranked by its contribution within its seed (#1 the largest)")
     ax.set_ylabel("|cosine| of input weights,\nmodel unit i vs fly unit i")
     ax.set_ylim(-0.03, 1.05)
@@ -485,7 +523,7 @@ def weight_cosine_figure(neural: pd.DataFrame, settings: PlotSettings) -> Figure
     return fig
 
 
-SWEEP_NEURAL = ("r2_mean", "neural R², unit i vs fly unit i\n(mean over units)")
+SWEEP_NEURAL = ("r2_mean", "neural R², model unit i vs neuron i\n(mean over units)")
 SWEEP_BEHAVIOR = ("behavior_r2_silenced", "behaviour R² on silenced sets\n(mean over sets)")
 BY_CONSTRUCTION = "ko scored masked, do unmasked:\nko's lead here is partly by construction"
 """On a silenced set ko is scored with its matching units masked, as the data were made,

@@ -11,6 +11,7 @@ quantity's range (a t-interval around 0.987 reached 1.018, an R² no model can s
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import pandas as pd
 from knockout import models, naming
 from knockout.convergence import GAP_MEASURES
 from knockout.models import KNOCKOUT
+from knockout.tables import read_table
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 10_000
@@ -33,16 +35,38 @@ UNIT_STATISTICS = ("median", "min", "mean")
 """Per seed, each neural measure's statistics over the units that have it; the recording
 measures also get ``identified`` (units with R² >= ``IDENTIFIED_R2``) and ``units`` (the
 units with a defined R²), so that a median never hides a misassigned unit."""
-UNIT_MEASURES = [*NEURAL_MEASURES, "r2_predicted", "silencing_effect", "fly_silencing_effect", "contribution"]
+UNIT_MEASURES = [
+    *NEURAL_MEASURES,
+    *("r2_predicted", "estimation_floor", "silencing_effect", "fly_silencing_effect", "contribution"),
+]
 SEED_COLUMNS = ["seed", "model", "output", "measure", "score"]
 """summary/seeds.parquet: per seed, model and measure, one value; ``output`` names the
 behavioural output of a behaviour measure (R² is never averaged over outputs), "" else."""
 BEHAVIOR_MEASURES = ["behavior_r2_silenced", "behavior_r2_control"]
 INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "n_seeds"]
 CHANCE_COLUMNS = ["chance_mean", "chance_p95", "permuted_mean", "permuted_p95"]
-"""In summary/models.parquet, beside each neural statistic: its mean and 95th percentile
-over untrained networks (``chance``), and for matched R² over the model's own units
-matched to stimulus-permuted responses (``permuted``); see ``chance_levels``."""
+"""In summary/models.parquet, neural_units.parquet and ranked.parquet, beside each neural
+measure or statistic: its mean and 95th percentile over untrained networks (``chance``),
+and for matched R² over the model's own units matched to stimulus-permuted responses
+(``permuted``); see ``chance_levels``."""
+RANKED_BEHAVIOR_MEASURES = ["behavior_r2", "noise_ceiling"]
+"""In summary/ranked.parquet, beside the per-unit measures: behaviour R² and the noise
+ceiling of the test set that silenced the unit of each rank (rank 0: the control set)."""
+SUMMARY_COLUMNS = {
+    "behavior": ["model", "set", "silenced_units", "output", "measure", *INTERVAL_COLUMNS],
+    "neural_units": [
+        *("model", "unit", "unit_name", "recorded", "silenced", "measure"),
+        *INTERVAL_COLUMNS,
+        *CHANCE_COLUMNS,
+    ],
+    "ranked": ["model", "rank", "output", "measure", *INTERVAL_COLUMNS, *CHANCE_COLUMNS],
+    "seeds": SEED_COLUMNS,
+    "models": ["model", "output", "measure", *INTERVAL_COLUMNS, *CHANCE_COLUMNS],
+}
+"""The columns of each summary table that ``replicate_summaries`` makes."""
+SUMMARY_MAY_BE_NAN = ("score", "mean", "ci_low", "ci_high", *CHANCE_COLUMNS)
+"""An interval is NaN with one seed, a mean (or a seed's behaviour R²) where no seed (or
+test set) has the measure, a chance level where there is none."""
 
 
 @functools.cache
@@ -51,28 +75,51 @@ def _resamples(n: int) -> np.ndarray:
     return np.random.default_rng(BOOTSTRAP_SEED).integers(0, n, (BOOTSTRAP_RESAMPLES, n))
 
 
+BOOTSTRAP_CHUNK = 1 << 22
+"""At most this many resampled values are held at once (32 MB): groups of the same size are
+resampled together, in chunks of this many values."""
+
+
 def mean_and_interval(values) -> tuple[float, float, float, int]:
     """Mean of the defined values, the ends of its 95 % percentile-bootstrap interval (NaN
     with fewer than two values) and their count. NaN values (an undefined R²) are left out."""
-    values = np.asarray(values, np.float64)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return np.nan, np.nan, np.nan, 0
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, np.nan, np.nan, len(values)
-    means = values[_resamples(len(values))].mean(axis=1)
-    low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    return mean, float(low), float(high), len(values)
+    return means_and_intervals([values])[0]
+
+
+def means_and_intervals(groups: list) -> list[tuple[float, float, float, int]]:
+    """``mean_and_interval`` of each group of values: the same numbers, with the groups of
+    the same size resampled in one NumPy computation rather than one at a time (a summary
+    has hundreds of groups)."""
+    defined = [np.asarray(values, np.float64) for values in groups]
+    defined = [values[~np.isnan(values)] for values in defined]
+    results: list = [(np.nan, np.nan, np.nan, 0)] * len(defined)
+    by_size: dict[int, list[int]] = {}
+    for index, values in enumerate(defined):
+        if len(values) == 1:
+            results[index] = (float(values.mean()), np.nan, np.nan, 1)
+        elif len(values) > 1:
+            by_size.setdefault(len(values), []).append(index)
+    ends = [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]
+    for n, indices in by_size.items():
+        step = max(1, BOOTSTRAP_CHUNK // (BOOTSTRAP_RESAMPLES * n))
+        for start in range(0, len(indices), step):
+            chunk = indices[start : start + step]
+            stacked = np.stack([defined[index] for index in chunk])  # [groups, n]
+            means = stacked[:, _resamples(n)].mean(axis=2)  # [groups, resamples]
+            lows, highs = np.quantile(means, ends, axis=1)
+            for index, values, low, high in zip(chunk, stacked, lows, highs, strict=True):
+                results[index] = (float(values.mean()), float(low), float(high), n)
+    return results
 
 
 def intervals(long: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Long table (``by`` + measure + score, one score per seed) to ``by`` + measure +
     mean, ci_low, ci_high, n_seeds."""
-    rows = [
-        (*keys, *mean_and_interval(group["score"]))
-        for keys, group in long.groupby([*by, "measure"], sort=False)
-    ]
+    keys, groups = [], []
+    for key, group in long.groupby([*by, "measure"], sort=False)["score"]:
+        keys.append(key)
+        groups.append(group.to_numpy())
+    rows = [(*key, *result) for key, result in zip(keys, means_and_intervals(groups), strict=True)]
     return pd.DataFrame(rows, columns=[*by, "measure", *INTERVAL_COLUMNS])
 
 
@@ -96,6 +143,73 @@ def unit_statistics(units: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     long = stacked.rename("score").reset_index()
     long["measure"] = long["measure"] + "_" + long["statistic"]
     return long.drop(columns="statistic")
+
+
+def has_ground_truth(neural: pd.DataFrame) -> bool:
+    """Whether ``neural`` (every seed's neural table) is a simulated fly's: its units'
+    contributions are known (on recorded data they are NaN)."""
+    return bool(neural["contribution"].notna().any())
+
+
+def contribution_ranks(neural: pd.DataFrame) -> pd.Series:
+    """Per row of ``neural`` (every seed's neural table), its unit's rank by contribution
+    within its seed: 1 the largest, ties in unit order; NaN without a contribution.
+
+    Unit i of one seed's fly is unrelated to unit i of another's, so what is compared over
+    seeds is the unit of each rank, which means the same in every seed."""
+    units = neural.drop_duplicates(["seed", "unit"])
+    ranks = units.groupby("seed")["contribution"].rank(ascending=False, method="first")
+    by_unit = pd.Series(ranks.to_numpy(), index=pd.MultiIndex.from_frame(units[["seed", "unit"]]))
+    keys = pd.MultiIndex.from_frame(neural[["seed", "unit"]])
+    return pd.Series(by_unit.reindex(keys).to_numpy(), index=neural.index)
+
+
+def set_ranks(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.Series:
+    """Per row of ``behavior`` (every seed's behaviour table), the rank
+    (``contribution_ranks``) of the unit its set silenced within its seed; 0 for the
+    control set, NaN for a set that silenced no single ranked unit."""
+    units = neural.assign(rank=contribution_ranks(neural)).drop_duplicates(["seed", "unit"])
+    by_name = units.set_index(["seed", "unit_name"])["rank"]
+    keys = pd.MultiIndex.from_arrays([behavior["seed"], behavior["silenced_units"]])
+    ranks = pd.Series(by_name.reindex(keys).to_numpy(), index=behavior.index)
+    return ranks.where(behavior["silenced_units"] != "", 0.0)
+
+
+def ranked_units(
+    behavior: pd.DataFrame, neural: pd.DataFrame, levels: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """On a simulated fly, per model, rank of contribution within the seed
+    (``contribution_ranks``), output and measure: each per-unit measure (``UNIT_MEASURES``,
+    output "") of the unit of that rank, and behaviour R² and the noise ceiling per output
+    (``RANKED_BEHAVIOR_MEASURES``) of the set that silenced it (rank 0: the control set),
+    as ``intervals`` over seeds, beside their ``chance_levels`` (``levels``; None: none).
+    No rows on recorded data, whose units are the same neurons in every seed (see
+    neural_units)."""
+    columns = ["model", "rank", "output", "measure", *INTERVAL_COLUMNS, *CHANCE_COLUMNS]
+    if not has_ground_truth(neural):
+        return pd.DataFrame({column: pd.Series(dtype=_dtype(column)) for column in columns})
+    units = neural.assign(rank=contribution_ranks(neural), output="")
+    sets = behavior.assign(rank=set_ranks(behavior, neural)).dropna(subset=["rank"])
+    long = pd.concat(
+        [
+            units.melt(["seed", "model", "rank", "output"], UNIT_MEASURES, "measure", "score"),
+            sets.rename(columns={"r2": "behavior_r2"}).melt(
+                ["seed", "model", "rank", "output"], RANKED_BEHAVIOR_MEASURES, "measure", "score"
+            ),
+        ],
+        ignore_index=True,
+    )
+    table = intervals(long.astype({"rank": np.int64}), ["model", "rank", "output"])
+    order = {measure: i for i, measure in enumerate([*UNIT_MEASURES, *RANKED_BEHAVIOR_MEASURES])}
+    table = table.sort_values("rank", kind="stable")
+    table = table.sort_values("measure", key=lambda measures: measures.map(order), kind="stable")
+    return with_chance_levels(table.reset_index(drop=True), levels)[columns]
+
+
+def _dtype(column: str) -> str:
+    if column in ("model", "output", "measure"):
+        return "object"
+    return "int64" if column == "rank" else "float64"
 
 
 def seed_statistics(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.DataFrame:
@@ -135,9 +249,13 @@ def chance_levels(chance: pd.DataFrame) -> pd.DataFrame:
 def with_chance(summary: pd.DataFrame, chance: pd.DataFrame | None) -> pd.DataFrame:
     """``summary`` (per model and measure) with ``CHANCE_COLUMNS`` beside each neural
     statistic that has a chance level (NaN elsewhere, and without recorded units)."""
-    if chance is None:
+    return with_chance_levels(summary, None if chance is None else chance_levels(chance))
+
+
+def with_chance_levels(summary: pd.DataFrame, levels: pd.DataFrame | None) -> pd.DataFrame:
+    """``with_chance`` from the ``chance_levels`` already computed (None: no chance)."""
+    if levels is None:
         return summary.assign(**dict.fromkeys(CHANCE_COLUMNS, np.nan))
-    levels = chance_levels(chance)
     untrained = levels[levels["null"] == "untrained"].set_index("measure")
     permuted = levels[levels["null"] == "permuted_stimuli"].set_index(["model", "measure"])
     keys = pd.MultiIndex.from_frame(summary[["model", "measure"]])
@@ -160,28 +278,40 @@ def replicate_summaries(
     - behavior: per model, test set and output, behaviour R² and the noise ceiling;
     - neural_units: per model and unit, every per-unit measure (on recorded data a unit is
       the same named neuron in every seed; on simulated data unit i of one seed's fly is
-      not unit i of another's);
+      not unit i of another's: see ranked), beside its chance levels;
+    - ranked: on simulated data, the same per rank of contribution within the seed, and
+      behaviour per rank of the unit a set silenced (``ranked_units``; no rows on recorded
+      data);
     - seeds: per seed and model, the statistics of ``seed_statistics`` (each seed's
       identified units, minimum and median);
     - models: per model (and behavioural output), those statistics over seeds, beside
       their chance levels (``with_chance``; ``chance`` is None where no unit was recorded),
       and for ko (linear networks) its knockout MSE, the exact optimum's, and the gap.
+
+    Every statistic over seeds that a figure shows is one of these (the figures draw them
+    as they are).
     """
     per_seed = seed_statistics(behavior, neural)
-    models = with_chance(intervals(per_seed, ["model", "output"]), chance)
+    levels = None if chance is None else chance_levels(chance)
+    models = with_chance_levels(intervals(per_seed, ["model", "output"]), levels)
     if optimum is not None:
         gap = across_seeds(optimum.assign(model=KNOCKOUT, output=""), ["model", "output"], GAP_MEASURES)
         models = pd.concat([models, gap], ignore_index=True)
+    units = across_seeds(neural, ["model", "unit", "unit_name", "recorded", "silenced"], UNIT_MEASURES)
     return {
         "behavior": across_seeds(
             behavior, ["model", "set", "silenced_units", "output"], ["r2", "noise_ceiling"]
         ),
-        "neural_units": across_seeds(
-            neural, ["model", "unit", "unit_name", "recorded", "silenced"], UNIT_MEASURES
-        ),
+        "neural_units": with_chance_levels(units, levels),
+        "ranked": ranked_units(behavior, neural, levels),
         "seeds": per_seed,
         "models": models,
     }
+
+
+def read_summary(path: str | os.PathLike, name: str) -> pd.DataFrame:
+    """summary/<name>.parquet as ``replicate_summaries`` wrote it (``SUMMARY_COLUMNS``)."""
+    return read_table(path, SUMMARY_COLUMNS[name], SUMMARY_MAY_BE_NAN)
 
 
 def contrast_label(contrast: tuple[str, str] = models.CONTRAST) -> str:

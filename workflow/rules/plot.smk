@@ -1,9 +1,6 @@
 rule plot:
     input:
-        behavior=seed_tables("behavior", MAIN),
-        neural=seed_tables("neural", MAIN),
-        chance=seed_tables("chance", MAIN),
-        losses=loss_tables(MAIN),
+        **figure_tables(MAIN),
     output:
         **{
             figure: report(
@@ -32,6 +29,7 @@ rule plot:
         seeds=config["seeds"],
         models=MODELS,
         noise_sd=SOURCES[MAIN].noise_sd,
+        has_ground_truth=SOURCES[MAIN].has_ground_truth,
         captions={figure: caption_template(figure) for figure in FIGURES},
         made_with=made_with(MAIN),
     script:

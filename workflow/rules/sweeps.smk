@@ -43,6 +43,7 @@ rule plot_sweep:
         values=lambda wildcards: config["sweeps"][wildcards.sweep]["values"],
         names=lambda wildcards: SWEEP_VALUES[wildcards.sweep],
         seeds=config["sweep_seeds"],
+        recorded=not SOURCES[MAIN].has_ground_truth,
         caption=lambda wildcards: caption_template("sweep"),  # its braces are not wildcards
         made_with=made_with(MAIN) | {"seeds": config["sweep_seeds"]},
     script:

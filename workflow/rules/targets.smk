@@ -1,26 +1,35 @@
 # What a run makes: the summary tables, the figures with their captions, the targets.
 import os
 
+from knockout.figures import SUMMARY, figures_for, tables_read
 from knockout_workflow.config_checks import HOW_TO_RUN_TRAINING
 
-SUMMARY_TABLES = ["behavior", "neural_units", "seeds", "models", "convergence"]
+SUMMARY_TABLES = ["behavior", "neural_units", "ranked", "seeds", "models", "convergence"]
 FIGURES = {
-    "behavior_r2": "behaviour R² per test set",
-    "neural_r2": "neural R² per unit",
-    "neural_r2_three_ways": "neural R² three ways",
-    "r2_vs_contribution": "neural R² vs contribution",
-    "silencing_effect": "silencing effect, fly vs model",
-    "weight_cosine": "weight recovery",
-    "loss_curves": "training loss per epoch",
+    figure.name: figure.label
+    for figure in figures_for(has_ground_truth=SOURCES[MAIN].has_ground_truth)
 }
-"""The main experiment's figures (results/<MAIN>figures/<name>.png), with their report labels."""
+"""The main experiment's figures (results/<MAIN>figures/<name>.png), with their report
+labels, from the registry (knockout.figures): those that compare with the true network
+only where there is one."""
 FIGURE_FOLDER = f"results/{MAIN}figures/"
 VECTOR_FORMATS = [kind for kind in config["plot"]["formats"] if kind != "png"]
 """Copies of every figure besides the PNG that the report shows (plot.formats)."""
-GROUND_TRUTH_FIGURES = ["r2_vs_contribution", "silencing_effect", "weight_cosine"]
-"""Figures that compare with the true network: drawn where the data source has one."""
-if not SOURCES[MAIN].has_ground_truth:
-    FIGURES = {name: label for name, label in FIGURES.items() if name not in GROUND_TRUTH_FIGURES}
+
+
+def figure_tables(experiment):
+    """The tables the figures of ``experiment`` read, by their registry names: every seed's
+    evaluation tables, loss tables, or a summary table."""
+    per_seed = {
+        "behavior": seed_tables("behavior", experiment),
+        "neural": seed_tables("neural", experiment),
+        "losses": loss_tables(experiment),
+    }
+    summary = f"results/{experiment}summary/{{}}.parquet"
+    return {
+        name: per_seed[name] if name in per_seed else summary.format(name.removeprefix(SUMMARY))
+        for name in tables_read(figures_for(has_ground_truth=SOURCES[experiment].has_ground_truth))
+    }
 
 
 CAPTION_TEMPLATES = WORKFLOW_ROOT / "workflow" / "report"

@@ -23,6 +23,7 @@ def main(snakemake) -> None:
         "key": params.key,
         "values": params.values,
         "seeds": params.seeds,
+        "recorded": params.recorded,
     }
     write_caption(snakemake.output.caption, params.caption, values, params.made_with)
 
