@@ -44,7 +44,7 @@ from plain_loop import train_plain_loop
 
 from knockout import metrics, models, tables
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import simulated_layout
+from knockout.data_folder import simulated_layout
 from knockout.network import Architecture
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import Fit, TrainSettings, initial_networks, train, train_fits

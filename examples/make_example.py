@@ -1,4 +1,4 @@
-"""Generate the shipped example dataset ``examples/lc_lines/``: a made-up fly experiment.
+"""Generate the shipped example data folder ``examples/lc_lines/``: a made-up fly experiment.
 
 The data come from a small network written here, on purpose *not* the pipeline's own
 simulator (this script does not import the ``knockout`` package), so that the example

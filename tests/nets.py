@@ -7,7 +7,7 @@ import pandas as pd
 
 from knockout import metrics
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import simulated_layout
+from knockout.data_folder import simulated_layout
 from knockout.network import Architecture, KnockoutNet
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from knockout import api, convergence, metrics, naming
-from knockout.dataset import Dataset
+from knockout.data_folder import FolderData
 from knockout.identifiability import optimum_problem
 from knockout.network import Architecture
 from knockout.simulation import DataSettings, FlySettings, behavior_file, simulate
@@ -59,7 +59,7 @@ def test_another_seed_or_split_is_refused_in_one_line(data, fits, keys, message)
 def test_other_data_are_refused(data, fits):
     behavior = data.behavior.copy()
     behavior.loc[behavior.index[0], "y"] += 1.0
-    other = Dataset(data.layout, behavior, data.neurons)
+    other = FolderData(data.layout, behavior, data.neurons)
     with pytest.raises(ValueError, match="not the data the networks were fitted on"):
         api.behavior_r2(fits, other)
 

@@ -1,4 +1,4 @@
-"""Reading a data folder's files (knockout.dataset.find_file / read_file): anything that
+"""Reading a data folder's files (knockout.data_folder.find_file / read_file): anything that
 exists but cannot be read is named, any valid Parquet or comma-separated file is read
 the same way, and values or names training cannot hold are refused at the check."""
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_dataset import UNITS, behavior_table, neurons_table, write_folder
+from test_data_folder import UNITS, behavior_table, neurons_table, write_folder
 
-from knockout import dataset
-from knockout.dataset import load, read_file
+from knockout import data_folder
+from knockout.data_folder import load, read_file
 from knockout.errors import InputFileError
 
 # ------------------------------------------------------------------- exists but cannot be read
@@ -221,7 +221,7 @@ def many_rows(rows: int) -> pd.DataFrame:
 def test_a_folder_over_the_memory_limit_is_refused_before_its_rows_are_read(tmp_path, monkeypatch):
     many_rows(2_000_000).to_parquet(tmp_path / "behavior.parquet", index=False)
     assert (tmp_path / "behavior.parquet").stat().st_size < 100_000
-    monkeypatch.setattr(dataset, "read_file", lambda path: pytest.fail(f"{path} was read"))
+    monkeypatch.setattr(data_folder, "read_file", lambda path: pytest.fail(f"{path} was read"))
     with pytest.raises(InputFileError) as error:
         load(tmp_path, UNITS, memory_gb=0.5)
     assert str(error.value) == (
@@ -244,7 +244,7 @@ def test_the_neurons_file_counts_towards_the_limit(tmp_path):
 def test_a_csv_is_sized_from_its_first_lines_without_reading_it(tmp_path):
     table = many_rows(300_000).assign(x_00=np.random.default_rng(0).normal(size=300_000))
     table.to_csv(tmp_path / "behavior.csv", index=False)
-    rows, numeric, text, _ = dataset._csv_shape(tmp_path / "behavior.csv")
+    rows, numeric, text, _ = data_folder._csv_shape(tmp_path / "behavior.csv")
     assert (numeric, text) == (2, 2)
     assert abs(rows - 300_000) < 0.02 * 300_000
 

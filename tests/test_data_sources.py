@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_dataset import UNITS, behavior_table, neurons_table, write_folder
+from test_data_folder import UNITS, behavior_table, neurons_table, write_folder
 from workflow_helpers import REPO, TINY_CONFIG
 
-from knockout.dataset import Layout
+from knockout.data_folder import Layout
 from knockout.errors import InputFileError
 from knockout.metrics import DataDesign
 from knockout_workflow import data_sources
@@ -38,7 +38,7 @@ from knockout_workflow.data_sources import (
 from knockout_workflow.sources import file_digest
 
 FILE_KINDS = ("behavior", "neurons", "fly")
-"""Every kind of file a rule asks a source for (knockout.dataset's two, and the true network)."""
+"""Every kind of file a rule asks a source for (knockout.data_folder's two, and the true network)."""
 SEEDS = [0, 1]
 
 
@@ -224,8 +224,8 @@ def test_the_fly_s_own_rules():
 def test_a_folder_is_read_and_checked_once_per_start_for_every_experiment(tmp_path, monkeypatch):
     config = folder_config(tmp_path)
     calls = []
-    load = data_sources.dataset.load
-    monkeypatch.setattr(data_sources.dataset, "load", lambda *args: calls.append(args) or load(*args))
+    load = data_sources.data_folder.load
+    monkeypatch.setattr(data_sources.data_folder, "load", lambda *args: calls.append(args) or load(*args))
     point = copy.deepcopy(config)
     point["train"]["lr"] = 0.5  # a sweep point on the same folder
     layouts = [data_source(settings).layout() for settings in (config, point, config)]

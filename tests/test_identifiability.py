@@ -8,7 +8,7 @@ import torch
 from nets import simulated_data
 
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import simulated_layout
+from knockout.data_folder import simulated_layout
 from knockout.identifiability import KnockoutStatistics, UnitProducts, knockout_optimum
 from knockout.metrics import decoded_neural_r2, matched_neural_r2, squared_correlations
 from knockout.network import Architecture

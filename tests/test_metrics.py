@@ -103,7 +103,7 @@ def test_behavior_scores_rows_and_columns(replicate):
     assert set(scores["output"]) == {"y"}
     assert len(scores) == 17 * len(models)
     assert sorted(set(zip(scores["model"], scores["set"], strict=True))) == sorted(
-        (m, d) for m in models for d in naming.dataset_names(16)
+        (m, d) for m in models for d in naming.simulated_set_names(16)
     )
     assert (scores["silenced_units"] == scores["set"].where(scores["set"] != "control", "")).all()
     # One ceiling per test set, the same for every model.

@@ -54,10 +54,10 @@ def behavior_table(seeds, models=registry.TRAINED):
     rng = np.random.default_rng(len(seeds))
     rows = []
     for seed in seeds:
-        for unit, dataset in enumerate(naming.dataset_names(N_HIDDEN), start=-1):
+        for unit, set_name in enumerate(naming.simulated_set_names(N_HIDDEN), start=-1):
             ceiling = 0.95 - 0.01 * seed
-            silenced = dataset if unit >= 0 else ""
-            rows += [(seed, m, dataset, silenced, "y", rng.uniform(0.5, 0.9), ceiling) for m in models]
+            silenced = set_name if unit >= 0 else ""
+            rows += [(seed, m, set_name, silenced, "y", rng.uniform(0.5, 0.9), ceiling) for m in models]
     columns = ["seed", "model", "set", "silenced_units", "output", "r2", "noise_ceiling"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -376,7 +376,7 @@ def test_behavior_figure_draws_every_model_at_the_summarised_means(seeds):
     for model in registry.TRAINED:
         offsets = mean_markers(ax, model)
         rows = table[table["model"] == model]
-        expected = rows.groupby(rows["set"].map(naming.dataset_names(N_HIDDEN).index) - 1)["r2"].mean()
+        expected = rows.groupby(rows["set"].map(naming.simulated_set_names(N_HIDDEN).index) - 1)["r2"].mean()
         got = {round(x) - 1: y for x, y in offsets}
         assert got.keys() == set(expected.index)
         for unit, mean in expected.items():

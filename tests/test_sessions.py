@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knockout import dataset
-from knockout.dataset import Layout, load, split
+from knockout import data_folder
+from knockout.data_folder import Layout, load, split
 from knockout.errors import InputFileError
 
 UNITS = ["A", "B"]
@@ -32,7 +32,7 @@ def session_table(sizes: dict[str, list[int]], seed: int = 0) -> pd.DataFrame:
 
 
 def layout_of(table: pd.DataFrame) -> Layout:
-    return dataset.check_behavior(table, "behavior.parquet", UNITS)
+    return data_folder.check_behavior(table, "behavior.parquet", UNITS)
 
 
 def assert_sessions_whole(train: pd.DataFrame, test: pd.DataFrame) -> None:
@@ -182,7 +182,7 @@ def test_a_file_that_gained_a_session_column_after_planning_is_refused(tmp_path)
     planned = load(tmp_path, UNITS).layout
     table.to_parquet(tmp_path / "behavior.parquet", index=False)
     with pytest.raises(InputFileError, match=r"its session column \(present\) differ"):
-        dataset.read_rows(tmp_path / "behavior.parquet", planned, 0.2, seed=0)
+        data_folder.read_rows(tmp_path / "behavior.parquet", planned, 0.2, seed=0)
 
 
 def test_numbered_sessions_are_named_as_numbers_in_a_message():

@@ -24,8 +24,8 @@ from knockout.simulation import (
 @pytest.mark.parametrize(
     ("names", "first", "last", "count"),
     [
-        (naming.dataset_names(16)[1:], "unit_00", "unit_15", 16),
-        (naming.dataset_names(4)[1:], "unit_00", "unit_03", 4),
+        (naming.simulated_set_names(16)[1:], "unit_00", "unit_15", 16),
+        (naming.simulated_set_names(4)[1:], "unit_00", "unit_03", 4),
         (naming.input_columns(50), "x_00", "x_49", 50),
         (naming.input_columns(100), "x_00", "x_99", 100),
         (naming.input_columns(101), "x_000", "x_100", 101),
@@ -42,8 +42,8 @@ def test_padding_follows_the_count(names, first, last, count):
     assert names == sorted(names)  # so they also sort in numeric order
 
 
-def test_dataset_names_start_with_control_then_unit_i_at_index_i_plus_1():
-    names = naming.dataset_names(16)
+def test_simulated_set_names_start_with_control_then_unit_i_at_index_i_plus_1():
+    names = naming.simulated_set_names(16)
     assert names[0] == naming.CONTROL == "control"
     assert names[1:] == [f"unit_{i:02d}" for i in range(16)]
 
@@ -104,7 +104,7 @@ def test_behavior_table_columns_and_dtypes_follow_the_contract():
         assert isinstance(table.index, pd.RangeIndex) and table.index.equals(pd.RangeIndex(17 * n))
         # 17 sets of n rows, in order; control silences nothing, unit_i silences unit_i.
         sizes = table.groupby("set", sort=False).size()
-        assert list(sizes.index) == naming.dataset_names(16)
+        assert list(sizes.index) == naming.simulated_set_names(16)
         assert (sizes == n).all()
         assert (table["silenced"] == table["set"].where(table["set"] != "control", "")).all()
         assert table.notna().all().all()

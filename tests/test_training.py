@@ -15,7 +15,7 @@ from nets import silenced_unit, simulated_data, two_layer
 
 from knockout import convergence, metrics, models, naming, seeding
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import simulated_layout
+from knockout.data_folder import simulated_layout
 from knockout.errors import TrainingDiverged
 from knockout.network import ACTIVATIONS, Architecture, KnockoutNet, initialize, keep_matrix, silencing_mask
 from knockout.simulation import DataSettings, FlySettings, simulate

@@ -1,7 +1,7 @@
 """Knockout training (Cowley et al., Nature 2024): the science, without a workflow.
 
 A simulated fly (:mod:`simulation`: linear or ReLU, deeper, several outputs) or recorded
-data (:mod:`dataset`: the import contract, reading, checking, splitting); the networks
+data (:mod:`data_folder`: the import contract, reading, checking, splitting); the networks
 (:mod:`network`); the compared models (:mod:`models`, the registry); training many
 networks as one batched computation (:mod:`training`); the measures (:mod:`metrics`,
 :mod:`identifiability`, :mod:`convergence`, :mod:`summary`); the figures

@@ -18,24 +18,24 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from knockout import dataset, metrics
+from knockout import data_folder, metrics
 from knockout.behavior_data import BehaviorData
 from knockout.convergence import LOSS_COLUMNS
-from knockout.dataset import Dataset
+from knockout.data_folder import FolderData
 from knockout.identifiability import fitted_optimum, optimum_problem
 from knockout.models import CONTRAST, OPTIMUM, spec
 from knockout.network import Architecture, KnockoutNet
 from knockout.training import Fit, Progress, TrainingResult, TrainSettings, train_fits
 
 
-def load(folder: str | os.PathLike, units: Iterable[str]) -> Dataset:
+def load(folder: str | os.PathLike, units: Iterable[str]) -> FolderData:
     """A data folder (behavior and optional neurons file), checked against the contract;
     ``units`` are the silenceable units in order, as ``data.units`` in the config."""
-    return dataset.load(folder, list(units))
+    return data_folder.load(folder, list(units))
 
 
 def architecture_for(
-    data: Dataset,
+    data: FolderData,
     n_hidden: int | None = None,
     encoder: Iterable[int] = (),
     decoder: Iterable[int] = (),
@@ -54,13 +54,13 @@ def architecture_for(
     )
 
 
-def split(data: Dataset, seed: int, test_fraction: float = 0.2) -> tuple[BehaviorData, BehaviorData]:
+def split(data: FolderData, seed: int, test_fraction: float = 0.2) -> tuple[BehaviorData, BehaviorData]:
     """The training and test rows of one seed (the file's split column, if it has one)."""
-    train_rows, test_rows = dataset.split(data.behavior, data.layout, test_fraction, seed)
+    train_rows, test_rows = data_folder.split(data.behavior, data.layout, test_fraction, seed)
     return BehaviorData.from_table(train_rows, data.layout), BehaviorData.from_table(test_rows, data.layout)
 
 
-def _digest(data: Dataset) -> str:
+def _digest(data: FolderData) -> str:
     """The behaviour table's content (columns, index and values), as a digest."""
     table = data.behavior
     hashes = pd.util.hash_pandas_object(table, index=True).to_numpy().tobytes()
@@ -101,7 +101,7 @@ class Fits(Mapping[str, KnockoutNet]):
             tables or [pd.DataFrame(columns=[*LOSS_COLUMNS, "seed", "model"])], ignore_index=True
         )
 
-    def check_scored_on(self, data: Dataset, seed: int | None, test_fraction: float | None) -> None:
+    def check_scored_on(self, data: FolderData, seed: int | None, test_fraction: float | None) -> None:
         """Refuse to score on other data, or on another seed's or fraction's test rows than
         the fit's own (None: the fit's own), with one line saying why."""
         if seed is not None and seed != self.seed:
@@ -127,7 +127,7 @@ class Fits(Mapping[str, KnockoutNet]):
 
 
 def fit(
-    data: Dataset,
+    data: FolderData,
     models: Iterable[str] = CONTRAST,
     architecture: Architecture | None = None,
     seed: int = 0,
@@ -174,7 +174,7 @@ def _networks(fits: Mapping) -> dict[str, KnockoutNet]:
     return {model: getattr(fit, "network", fit) for model, fit in fits.items()}
 
 
-def neural_r2(fits: Mapping, data: Dataset) -> pd.DataFrame:
+def neural_r2(fits: Mapping, data: FolderData) -> pd.DataFrame:
     """Per model and unit: neural R² three ways against the recorded neurons (NaN for units
     not recorded), and the silencing effect (``metrics.neural_scores``)."""
     if data.neurons is None:
@@ -183,7 +183,7 @@ def neural_r2(fits: Mapping, data: Dataset) -> pd.DataFrame:
 
 
 def behavior_r2(
-    fits: Mapping, data: Dataset, seed: int | None = None, test_fraction: float | None = None
+    fits: Mapping, data: FolderData, seed: int | None = None, test_fraction: float | None = None
 ) -> pd.DataFrame:
     """Per model, test set and output: behaviour R² on the fit's own test rows. ``seed`` and
     ``test_fraction`` may be left out; given, they must be the fit's. For networks not made
@@ -201,7 +201,7 @@ def behavior_r2(
     return metrics.behavior_scores(_networks(fits), test, data.layout)
 
 
-def responses(fits: Mapping, data: Dataset) -> pd.DataFrame:
+def responses(fits: Mapping, data: FolderData) -> pd.DataFrame:
     """Every model unit's predicted response to each neuron stimulus (``r_<unit>`` columns)."""
     if data.neurons is None:
         raise ValueError("this data folder has no neurons file: there are no stimuli to respond to")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from knockout.dataset import Layout
+from knockout.data_folder import Layout
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What the batched trainer holds per network: the one memory model that sizes its batches
 (knockout.training) and the config check's estimates (knockout_workflow.config_checks), which run
 before any job and so must not import PyTorch; and what reading a data folder's table
-holds (knockout.dataset), estimated from the file before it is read."""
+holds (knockout.data_folder), estimated from the file before it is read."""
 
 from __future__ import annotations
 

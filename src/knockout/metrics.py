@@ -14,7 +14,7 @@ import torch
 
 from knockout import models, naming, seeding
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import Layout
+from knockout.data_folder import Layout
 from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, silencing_mask
 
 

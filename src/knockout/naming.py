@@ -78,7 +78,7 @@ def model_unit_names(units: list[str], n_hidden: int) -> list[str]:
     return [*units[:n_hidden], *_numbered("extra_", max(0, n_hidden - len(units)))][:n_hidden]
 
 
-def dataset_names(n_hidden: int, n_silenced: int | None = None) -> list[str]:
+def simulated_set_names(n_hidden: int, n_silenced: int | None = None) -> list[str]:
     """The simulated experiment's sets: ``control``, then one per silenced unit, named after
     it; index i+1 silences unit i.
 

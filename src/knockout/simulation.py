@@ -68,7 +68,7 @@ def behavior_table(
     architecture = fly.architecture
     n_inputs, n_hidden, n_outputs = architecture.n_inputs, architecture.n_hidden, architecture.n_outputs
     blocks = []
-    for silenced_unit, name in enumerate(naming.dataset_names(n_hidden, n_silenced), start=-1):
+    for silenced_unit, name in enumerate(naming.simulated_set_names(n_hidden, n_silenced), start=-1):
         x = torch.randn(n_per_set, n_inputs, generator=generator)
         # one output draws [n] noise values (the seed problem's stream); several, [n, outputs]
         noise = torch.randn(n_per_set, *([n_outputs] if n_outputs > 1 else []), generator=generator)

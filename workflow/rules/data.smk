@@ -2,7 +2,7 @@
 # source (SOURCES, knockout_workflow.data_sources) gives them.
 from knockout.errors import InputFileError
 
-# An experiment's data are the import contract's files (knockout.dataset): a user's folder
+# An experiment's data are the import contract's files (knockout.data_folder): a user's folder
 # (data.source), or the simulated fly's, which generate_fly_data writes per seed. Every
 # rule that reads data gets its files from data_files and its layout from data_layout,
 # which ask the experiment's source; adding a source is a class in
@@ -10,7 +10,7 @@ from knockout.errors import InputFileError
 
 
 def data_layout(experiment):
-    """What the experiment's files hold (knockout.dataset.Layout), before any job runs:
+    """What the experiment's files hold (knockout.data_folder.Layout), before any job runs:
     from the config for the simulated fly, from the checked files for a folder (read
     once per workflow start)."""
     try:

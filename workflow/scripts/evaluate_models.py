@@ -12,7 +12,7 @@ saves it and scores it beside the trained models."""
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import Layout, expect_layout, read_neurons, seed_splits
+from knockout.data_folder import Layout, expect_layout, read_neurons, seed_splits
 from knockout.identifiability import fitted_optimum
 from knockout.metrics import (
     DataDesign,

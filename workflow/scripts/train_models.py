@@ -9,7 +9,7 @@ import torch
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.dataset import Layout, seed_splits
+from knockout.data_folder import Layout, seed_splits
 from knockout.network import Architecture
 from knockout.training import Fit, TrainSettings, train_fits
 from knockout_workflow.jobs import expect_planned_content, run_job

@@ -5,9 +5,9 @@
 (``SOURCES`` in workflow/rules/experiments.smk), and every rule asks that object what the
 source gives and knows, never which kind it is:
 
-- ``files(kinds, experiment, seeds)``: the import contract's files (knockout.dataset) per
+- ``files(kinds, experiment, seeds)``: the import contract's files (knockout.data_folder) per
   kind it gives (``behavior``, ``neurons``, and ``fly``: the true network's weights);
-- ``layout()``: what those files hold (knockout.dataset.Layout), before any job runs;
+- ``layout()``: what those files hold (knockout.data_folder.Layout), before any job runs;
 - ``has_ground_truth``: whether a true network exists to compare with (the noise ceiling,
   contribution, weight cosine, the fly's silencing effect, predicted R², the knockout
   optimum); ``true_architecture()``, ``design()`` and ``noise_sd`` describe it;
@@ -48,8 +48,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from knockout import dataset
-from knockout.dataset import Layout
+from knockout import data_folder
+from knockout.data_folder import Layout
 from knockout_workflow.config_checks import (
     budget_problems,
     model_train_settings,
@@ -96,7 +96,7 @@ class DataSource(ABC):
 
     @abstractmethod
     def layout(self) -> Layout:
-        """What the files hold (knockout.dataset.Layout), known before any job runs;
+        """What the files hold (knockout.data_folder.Layout), known before any job runs;
         :class:`knockout.errors.InputFileError` where a file is missing or bad."""
 
     @abstractmethod
@@ -200,7 +200,7 @@ class SimulatedFly(DataSource):
 
     def layout(self) -> Layout:
         fly, data = self.settings["fly"], self.settings["data"]
-        return dataset.simulated_layout(
+        return data_folder.simulated_layout(
             fly["n_inputs"], fly["n_hidden"], fly["n_outputs"], data["n_silenced"]
         )
 
@@ -257,14 +257,14 @@ class SimulatedFly(DataSource):
 
 @functools.cache  # a folder is read and checked once per workflow start, for every experiment
 def _folder_layout(folder: str, units: tuple[str, ...], memory_gb: float) -> Layout:
-    return dataset.load(folder, list(units), memory_gb).layout
+    return data_folder.load(folder, list(units), memory_gb).layout
 
 
 class DataFolder(DataSource):
     """``data.source: <folder>``: a user's experiment, as the import contract's files
-    (knockout.dataset), read and checked once per workflow start; no ground truth."""
+    (knockout.data_folder), read and checked once per workflow start; no ground truth."""
 
-    kinds = (dataset.BEHAVIOR, dataset.NEURONS)
+    kinds = (data_folder.BEHAVIOR, data_folder.NEURONS)
     has_ground_truth = False
     content_pinned = True
     data_keys = ("source", "units", "test_fraction")
@@ -279,7 +279,7 @@ class DataFolder(DataSource):
 
     def files(self, kinds: Iterable[str], experiment: str, seeds: list[int]) -> dict[str, list[str]]:
         found = {
-            kind: dataset.find_file(self.folder, kind, required=kind == dataset.BEHAVIOR)
+            kind: data_folder.find_file(self.folder, kind, required=kind == data_folder.BEHAVIOR)
             for kind in kinds
             if kind in self.kinds
         }

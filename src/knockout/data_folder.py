@@ -97,7 +97,7 @@ class Layout:
 def simulated_layout(n_inputs: int, n_hidden: int, n_outputs: int, n_silenced: int | None) -> Layout:
     """The layout of the files the simulated fly writes (every unit recorded)."""
     units = naming.unit_names(n_hidden)
-    names = naming.dataset_names(n_hidden, n_silenced)
+    names = naming.simulated_set_names(n_hidden, n_silenced)
     sets = ((names[0], ()), *((name, (unit,)) for unit, name in enumerate(names[1:])))
     return Layout(
         inputs=tuple(naming.input_columns(n_inputs)),
@@ -550,7 +550,7 @@ def check_neurons(table: pd.DataFrame, path: str | os.PathLike, layout: Layout) 
 
 
 @dataclass(frozen=True)
-class Dataset:
+class FolderData:
     """An experiment's validated files: behaviour, and the neurons table or None."""
 
     layout: Layout
@@ -570,7 +570,7 @@ def read_neurons(path: str | os.PathLike, layout: Layout) -> tuple[pd.DataFrame,
     return table, check_neurons(table, path, layout)
 
 
-def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = None) -> Dataset:
+def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = None) -> FolderData:
     """A data folder's files, checked; :class:`InputFileError` names the first problem.
     With ``memory_gb`` (``limits.memory_gb``), files that would take more memory than that
     to read, check and split are refused before they are read."""
@@ -582,7 +582,7 @@ def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = 
     neurons = None
     if neurons_path is not None:
         neurons, layout = read_neurons(neurons_path, layout)
-    return Dataset(layout, behavior, neurons)
+    return FolderData(layout, behavior, neurons)
 
 
 def check_memory(paths: list[Path], memory_gb: float) -> None:

@@ -1,4 +1,4 @@
-"""The import contract (knockout.dataset): what a data folder may hold, and every way a
+"""The import contract (knockout.data_folder): what a data folder may hold, and every way a
 damaged one is refused with the file, the column and the first bad row named."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knockout import dataset
-from knockout.dataset import Layout, load, simulated_layout, split
+from knockout import data_folder
+from knockout.data_folder import Layout, load, simulated_layout, split
 from knockout.errors import InputFileError
 from knockout.simulation import DataSettings, FlySettings, behavior_file, simulate
 
@@ -113,7 +113,7 @@ def test_the_split_column_is_used_as_given(tmp_path):
 
 def test_without_a_split_column_each_set_is_split_by_a_seeded_draw():
     table = behavior_table()
-    layout = dataset.check_behavior(table, "behavior.parquet", UNITS)
+    layout = data_folder.check_behavior(table, "behavior.parquet", UNITS)
     train, test = split(table, layout, 0.3, seed=4)
     assert test.groupby("set").size().to_dict() == dict.fromkeys(SETS, 2)  # round(0.3 * 6) = 2
     assert list(train.index) == sorted(train.index)  # file order kept
@@ -286,7 +286,7 @@ def test_a_file_changed_after_planning_is_refused_naming_what_changed(tmp_path):
     with pytest.raises(
         InputFileError, match=r"its inputs \(2: x_00, x_01\) differ .* \(3: x_00, x_01, x_02\)"
     ):
-        dataset.read_rows(folder / "behavior.parquet", planned, 0.2, seed=0)
+        data_folder.read_rows(folder / "behavior.parquet", planned, 0.2, seed=0)
 
 
 def test_text_columns_may_be_categorical_and_a_missing_silenced_value_is_control(tmp_path):
