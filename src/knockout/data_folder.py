@@ -662,7 +662,7 @@ def expect_layout(path: str | os.PathLike, found: Layout, expected: Layout) -> N
             raise InputFileError(
                 f"{path}: its {what} ({_shown(have)}) differ from those the run was planned for "
                 f"({_shown(want)}); does the file match the config? (a file edited during a run: "
-                f"run snakemake again)"
+                f"start the run again)"
             )
 
 
