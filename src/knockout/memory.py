@@ -10,7 +10,7 @@ import itertools
 GIB = 1 << 30
 RUNTIME_BYTES = 400 << 20
 """What every job holds before its data: the interpreter, PyTorch, pandas (the default run's
-jobs peaked at 340-590 MB resident, Snakemake's benchmark files)."""
+jobs peaked at 340-590 MB resident, as the workflow's benchmark files measured)."""
 RELABEL_BYTES = 4 * 4 * (1 << 23)
 """A relabelling check holds a few chunks of at most 2^23 float32 numbers (knockout.training.relabel)."""
 
