@@ -49,10 +49,10 @@ from knockout.network import Architecture
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import Fit, TrainSettings, initial_networks, train, train_fits
 from knockout.training.plan import FitPlan
-from knockout_workflow.config_checks import model_train_settings
 from knockout_workflow.copies import PROJECT as REPO
 from knockout_workflow.copies import SNAKEMAKE, copy_workflow
 from knockout_workflow.jobs import FINISHED
+from knockout_workflow.step_settings import model_train_settings
 
 LAYOUTS = ["experiment", "seed", "model"]
 """``train.one_job_per``: a job per experiment, per seed, or a training job per seed and model."""

@@ -21,11 +21,11 @@ from knockout_workflow.config_checks import (
     SCHEMA_FILE,
     ConfigError,
     checked_config,
-    model_train_settings,
     number_problems,
     point_name,
     sweep_points,
 )
+from knockout_workflow.step_settings import model_train_settings
 
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

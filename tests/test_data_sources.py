@@ -25,7 +25,6 @@ from knockout_workflow.config_checks import (
     ConfigError,
     checked_config,
     config_problems,
-    training_estimates,
 )
 from knockout_workflow.data_sources import (
     ARCHITECTURE_KEYS,
@@ -36,6 +35,7 @@ from knockout_workflow.data_sources import (
     data_source,
 )
 from knockout_workflow.sources import file_digest
+from knockout_workflow.step_settings import training_estimates
 
 FILE_KINDS = ("behavior", "neurons", "fly")
 """Every kind of file a rule asks a source for (knockout.data_folder's two, and the true network)."""

@@ -1,5 +1,5 @@
 """What the batched trainer holds per network: the one memory model that sizes its batches
-(knockout.training) and the config check's estimates (knockout_workflow.config_checks), which run
+(knockout.training) and the config check's estimates (knockout_workflow.step_settings), which run
 before any job and so must not import PyTorch; and what reading a data folder's table
 holds (knockout.data_folder), estimated from the file before it is read."""
 

@@ -2,7 +2,7 @@
 # conda env, its seeds and models, its inputs and its slice of the config.
 from knockout.memory import GIB, RUNTIME_BYTES
 from knockout.models import CONTRAST
-from knockout_workflow.config_checks import model_train_settings
+from knockout_workflow.step_settings import model_train_settings
 from knockout_workflow.sources import core_files, digests
 
 

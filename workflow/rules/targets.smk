@@ -2,7 +2,7 @@
 import os
 
 from knockout.figures import SUMMARY, figures_for, tables_read
-from knockout_workflow.config_checks import HOW_TO_RUN_TRAINING
+from knockout_workflow.step_settings import HOW_TO_RUN_TRAINING
 
 SUMMARY_TABLES = ["behavior", "neural_units", "ranked", "seeds", "models", "convergence"]
 FIGURES = {

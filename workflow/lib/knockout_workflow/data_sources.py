@@ -50,13 +50,13 @@ from typing import ClassVar
 
 from knockout import data_folder
 from knockout.data_folder import Layout
-from knockout_workflow.config_checks import (
+from knockout_workflow.sources import file_digest
+from knockout_workflow.step_settings import (
     budget_problems,
     model_train_settings,
     shared_train_settings,
     training_estimates,
 )
-from knockout_workflow.sources import file_digest
 
 ARCHITECTURE_KEYS = ("n_inputs", "n_hidden", "encoder", "decoder", "n_outputs", "activation")
 """A network's architecture (knockout.network.Architecture fields), as the ``fly`` section names them."""
