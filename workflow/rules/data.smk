@@ -1,6 +1,7 @@
 # The data seam: which files an experiment's steps read, and what they hold, as its data
 # source (SOURCES, knockout_workflow.data_sources) gives them.
 from knockout.errors import InputFileError
+from knockout.models import KNOCKOUT
 
 # An experiment's data are the import contract's files (knockout.data_folder): a user's folder
 # (data.source), or the simulated fly's, which generate_fly_data writes per seed. Every

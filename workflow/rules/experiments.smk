@@ -8,7 +8,6 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from knockout.models import KNOCKOUT
 from knockout_workflow import config_checks
 from knockout_workflow.config_checks import sweep_points
 from knockout_workflow.data_sources import data_source
