@@ -240,7 +240,8 @@ class _Engine:
             relabels = [
                 steps for stream in self.streams if (steps := stream.steps_to_next_relabel()) is not None
             ]
-            self._chunk(min([self.chunk_limit, *relabels]))
+            remaining = max(stream.total_steps - stream.done for stream in self.streams)
+            self._chunk(min([self.chunk_limit, remaining, *relabels]))  # no idle steps after the last
             self._after_chunk()
             if progress is not None:
                 progress(sum(s.done * restarts[p] for p, s in enumerate(self.streams)), self.records)
