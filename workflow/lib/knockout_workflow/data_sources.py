@@ -53,6 +53,7 @@ from knockout.data_folder import Layout
 from knockout_workflow.sources import file_digest
 from knockout_workflow.step_settings import (
     budget_problems,
+    model_overrides,
     model_train_settings,
     shared_train_settings,
     training_estimates,
@@ -60,8 +61,6 @@ from knockout_workflow.step_settings import (
 
 ARCHITECTURE_KEYS = ("n_inputs", "n_hidden", "encoder", "decoder", "n_outputs", "activation")
 """A network's architecture (knockout.network.Architecture fields), as the ``fly`` section names them."""
-MODEL_ARCHITECTURE_KEYS = ("n_hidden", "encoder", "decoder", "activation")
-"""What the config's ``model`` section may change; inputs and outputs are the data's."""
 
 
 class DataSource(ABC):
@@ -135,7 +134,7 @@ class DataSource(ABC):
     def fitted_architecture(self) -> dict:
         """The fitted models' architecture (ARCHITECTURE_KEYS): the data's inputs, outputs
         and units, and what ``model`` sets; what it leaves null is the ``fly`` section's."""
-        fly, model = self.settings["fly"], self.settings["model"]
+        fly = self.settings["fly"]
         layout = self.layout()
         counts = {
             "n_inputs": len(layout.inputs),
@@ -143,7 +142,7 @@ class DataSource(ABC):
             "n_hidden": len(layout.units),
         }
         data = {key: fly[key] for key in ARCHITECTURE_KEYS} | counts
-        return data | {key: model[key] for key in MODEL_ARCHITECTURE_KEYS if model[key] is not None}
+        return data | model_overrides(self.settings)
 
     def digests(self, files: dict[str, list[str]]) -> dict[str, str]:
         """The SHA-256 of each of ``files`` (as ``files`` gives them) where the content is

@@ -27,12 +27,18 @@ def model_train_settings(train: dict, model: str) -> dict:
     return shared_train_settings(train) | train["per_model"].get(model, {})
 
 
+MODEL_ARCHITECTURE_KEYS = ("n_hidden", "encoder", "decoder", "activation")
+"""What the config's ``model`` section may change; inputs and outputs are the data's."""
+
+
+def model_overrides(config: dict) -> dict:
+    """The fitted networks' keys that the ``model`` section sets (a null one: the fly's)."""
+    return {key: config["model"][key] for key in MODEL_ARCHITECTURE_KEYS if config["model"][key] is not None}
+
+
 def _model_architecture(config: dict) -> dict:
-    fly, model = config["fly"], config["model"]
-    return {
-        key: fly[key] if model.get(key) is None else model[key]
-        for key in ("n_hidden", "encoder", "decoder", "activation")
-    }
+    """The fitted networks' ``MODEL_ARCHITECTURE_KEYS``, as the config alone tells them."""
+    return {key: config["fly"][key] for key in MODEL_ARCHITECTURE_KEYS} | model_overrides(config)
 
 
 def job_seed_count(config: dict) -> int:
