@@ -255,9 +255,9 @@ def unit_positions(
         ranked = summaries["ranked"]
         means = ranked[ranked["measure"] == measure]
         means = means.assign(position=means["rank"].map(_rank_label))
-        points = neural.assign(position=contribution_ranks(neural).map(_rank_label))
-        count = int(contribution_ranks(neural).max())
-        return points, means, [f"#{rank}" for rank in range(1, count + 1)]
+        ranks = contribution_ranks(neural)
+        points = neural.assign(position=ranks.map(_rank_label))
+        return points, means, [f"#{rank}" for rank in range(1, int(ranks.max()) + 1)]
     labels = unit_labels(neural)
     units = summaries["neural_units"]
     means = units[(units["measure"] == measure) & units["unit"].isin(list(labels))]

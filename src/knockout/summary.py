@@ -185,7 +185,7 @@ def ranked_units(
     as ``intervals`` over seeds, beside their ``chance_levels`` (``levels``; None: none).
     No rows on recorded data, whose units are the same neurons in every seed (see
     neural_units)."""
-    columns = ["model", "rank", "output", "measure", *INTERVAL_COLUMNS, *CHANCE_COLUMNS]
+    columns = SUMMARY_COLUMNS["ranked"]
     if not has_ground_truth(neural):
         return pd.DataFrame({column: pd.Series(dtype=_dtype(column)) for column in columns})
     units = neural.assign(rank=contribution_ranks(neural), output="")
