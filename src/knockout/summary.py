@@ -43,6 +43,7 @@ SEED_COLUMNS = ["seed", "model", "output", "measure", "score"]
 """summary/seeds.parquet: per seed, model and measure, one value; ``output`` names the
 behavioural output of a behaviour measure (R² is never averaged over outputs), "" else."""
 BEHAVIOR_MEASURES = ["behavior_r2_silenced", "behavior_r2_control"]
+"""Per seed, model and output: behaviour R² averaged over the silenced sets, and on the control set."""
 INTERVAL_COLUMNS = ["mean", "ci_low", "ci_high", "n_seeds"]
 CHANCE_COLUMNS = ["chance_mean", "chance_p95", "permuted_mean", "permuted_p95"]
 """In summary/models.parquet, neural_units.parquet and ranked.parquet, beside each neural
@@ -221,7 +222,8 @@ def seed_statistics(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.DataFram
     )
     per_unit = unit_statistics(units, ["seed", "model"]).assign(output="")
     is_control = behavior["silenced_units"] == ""
-    sets = behavior.assign(measure=np.where(is_control, "behavior_r2_control", "behavior_r2_silenced"))
+    silenced, control = BEHAVIOR_MEASURES
+    sets = behavior.assign(measure=np.where(is_control, control, silenced))
     per_output = sets.groupby(["seed", "model", "output", "measure"], sort=False)["r2"].mean()
     return pd.concat([per_unit, per_output.rename("score").reset_index()], ignore_index=True)[SEED_COLUMNS]
 
