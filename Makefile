@@ -47,7 +47,7 @@ chromium:
 test: venv lint chromium
 	$(BIN)/pytest
 
-## test-fast: the unit tests only (the core, no workflow runs; about 27 s on 2 cores)
+## test-fast: the unit tests only (the core, no workflow runs; about 20 s on 2 cores)
 test-fast: venv
 	$(BIN)/pytest -m "not slow"
 
