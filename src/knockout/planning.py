@@ -42,6 +42,9 @@ FORMULA = "formula"
 INTERVAL = 0.95
 NOT_ALONE = "silenced only together with other units in the pilot: the design cannot tell them apart"
 NEVER_SILENCED = "never silenced in the pilot: there is no set to estimate its contribution from"
+NARROWER_MODEL = "the model has fewer units than the data: ko has no unit to give this one"
+SHORT_REASONS = {NOT_ALONE: "silenced with others", NEVER_SILENCED: "never silenced", NARROWER_MODEL: "no model unit"}
+"""Each reason in a few words, for a figure's cells."""
 
 
 @dataclass(frozen=True)
