@@ -75,7 +75,7 @@ def test_the_prediction_grows_with_n_and_stays_in_range():
 def test_a_plan_gives_every_unit_and_design_intervals_in_range():
     pilot, _ = pilot_of(200, seed=3)
     names = [f"unit_{i:02d}" for i in range(UNITS)]
-    planned = planning.plan(pilot, [100, 1000, 10_000], names, resamples=50)
+    planned = planning.formula_plan(pilot, [100, 1000, 10_000], names, resamples=50)
     assert list(planned.columns) == planning.PLAN_COLUMNS
     assert len(planned) == UNITS * 3
     values = planned[["predicted_r2", "lower", "upper", "p_identified"]].to_numpy()
@@ -92,7 +92,7 @@ def test_a_unit_the_pilot_cannot_speak_for_gets_a_reason():
     x = [rng.normal(size=(30, 3)) for _ in range(3)]
     y = [rows @ np.ones(3) + rng.normal(size=30) for rows in x]
     pilot = planning.Pilot(x, y, [(), (0, 1), (3,)], n_units=4)
-    planned = planning.plan(pilot, [100], ["a", "b", "c", "d"], resamples=5).set_index("unit")
+    planned = planning.formula_plan(pilot, [100], ["a", "b", "c", "d"], resamples=5).set_index("unit")
     assert planned.loc["a", "reason"] == planning.NOT_ALONE and np.isnan(planned.loc["a", "predicted_r2"])
     assert planned.loc["c", "reason"] == planning.NEVER_SILENCED
     assert planned.loc["d", "reason"] == ""
@@ -119,4 +119,4 @@ def test_a_pilot_it_cannot_use_is_refused_in_one_sentence(change, message):
 def test_a_target_outside_zero_to_one_is_refused(target):
     pilot, _ = pilot_of(50, seed=0)
     with pytest.raises(ValueError, match="target_r2"):
-        planning.plan(pilot, [100], [f"u{i}" for i in range(UNITS)], target_r2=target, resamples=2)
+        planning.formula_plan(pilot, [100], [f"u{i}" for i in range(UNITS)], target_r2=target, resamples=2)

@@ -15,6 +15,8 @@ STREAMS = (
     "train_data",
     "test_data",
     "probe_data",
+    "pilot_data",
+    "plan",
     "model_init",
     "schedule",
     "dropout",

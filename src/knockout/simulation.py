@@ -101,6 +101,16 @@ def neurons_table(fly: KnockoutNet, n_samples: int, generator: torch.Generator) 
     )
 
 
+def pilot_table(
+    fly_settings: FlySettings, n_per_set: int, seed: int, n_silenced: int | None = None
+) -> pd.DataFrame:
+    """A pilot of replicate ``seed``'s fly (the experiment planner's input): ``n_per_set``
+    rows of the control set and of each silenced set, drawn from a stream of its own, so
+    that the pilot is independent of the replicate's training and test data."""
+    fly = make_fly(fly_settings, seed)
+    return behavior_table(fly, n_per_set, fly_settings, seeding.generator(seed, "pilot_data"), n_silenced)
+
+
 def behavior_file(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """The training and test rows as one behaviour file, told apart by ``split``."""
     tables = [table.assign(split=part) for table, part in ((train, "train"), (test, "test"))]

@@ -1,0 +1,122 @@
+"""What both planning methods share: the plan's table, the reasons a unit gets no
+number, the choice of method, and the smallest design that reaches the target."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from knockout.network import Architecture
+
+PLAN_COLUMNS = ["unit", "n_per_set", "predicted_r2", "lower", "upper", "p_identified", "method", "reason"]
+"""One row per unit and design; ``reason`` says why a unit has no prediction (else empty)."""
+MIN_N_COLUMNS = ["unit", "min_n_per_set", "reason"]
+FORMULA, SIMULATION, AUTO = "formula", "simulation", "auto"
+METHODS = (FORMULA, SIMULATION, AUTO)
+INTERVAL = 0.95
+"""The coverage of ``lower`` .. ``upper``: quantiles over the pilot's resamples."""
+NOT_ALONE = "silenced only together with other units in the pilot: the design cannot tell them apart"
+NEVER_SILENCED = "never silenced in the pilot: there is no set to estimate its contribution from"
+NARROWER_MODEL = "the model has fewer units than the data: ko has no unit to give this one"
+SHORT_REASONS = {
+    NOT_ALONE: "silenced with others",
+    NEVER_SILENCED: "never silenced",
+    NARROWER_MODEL: "no model unit",
+}
+"""Each reason in a few words, for a figure's cells."""
+
+
+def formula_applies(architecture: Architecture) -> str | None:
+    """Why the formula method does not apply to networks of ``architecture`` (None: it
+    does): it is derived for linear two-layer networks with one behavioural output."""
+    if architecture.activation != "linear":
+        return f"the formula is derived for linear networks, not {architecture.activation}"
+    if not architecture.two_layer:
+        return "the formula is derived for two-layer networks (no encoder or decoder layers)"
+    if architecture.n_outputs != 1:
+        return f"the formula is derived for one behavioural output, not {architecture.n_outputs}"
+    return None
+
+
+def method_for(method: str, architecture: Architecture) -> str:
+    """The method that plans for ``architecture``: ``auto`` is the formula where it
+    applies (linear two-layer, one output) and simulation elsewhere. Asking for the
+    formula where it does not apply is a ValueError saying why."""
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} unknown (allowed: {', '.join(METHODS)})")
+    problem = formula_applies(architecture)
+    if method == AUTO:
+        return SIMULATION if problem else FORMULA
+    if method == FORMULA and problem:
+        raise ValueError(f"method formula: {problem}; use simulation (or auto)")
+    return method
+
+
+def unit_reasons(
+    set_units: Sequence[tuple[int, ...]], n_units: int, model_units: int | None = None
+) -> list[str]:
+    """Per unit of the data, why the pilot cannot speak for it ("" where it can): it was
+    never silenced, only together with others, or the model has no unit for it."""
+    alone = {units[0] for units in set_units if len(units) == 1}
+    together = {unit for units in set_units if len(units) > 1 for unit in units}
+    reasons = []
+    for unit in range(n_units):
+        if model_units is not None and unit >= model_units:
+            reasons.append(NARROWER_MODEL)
+        elif unit in alone:
+            reasons.append("")
+        else:
+            reasons.append(NOT_ALONE if unit in together else NEVER_SILENCED)
+    return reasons
+
+
+def design_rows(
+    n_per_set: int,
+    point: np.ndarray,
+    draws: np.ndarray,
+    reasons: Sequence[str],
+    unit_names: Sequence[str],
+    target_r2: float,
+    method: str,
+) -> list[tuple]:
+    """The plan's rows of one design: per unit its predicted R² (``point``), the interval
+    of the ``draws`` [draw, unit] (widened to hold the point), and the share of draws that
+    reach ``target_r2``; a unit with a reason gets it instead of numbers."""
+    low, high = np.quantile(draws, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2], axis=0)
+    low, high = np.minimum(low, point), np.maximum(high, point)
+    reached = (draws >= target_r2).mean(axis=0)
+    rows = []
+    for unit, (name, reason) in enumerate(zip(unit_names, reasons, strict=True)):
+        if reason:
+            rows.append((name, n_per_set, np.nan, np.nan, np.nan, np.nan, method, reason))
+        else:
+            numbers = (point[unit], low[unit], high[unit], reached[unit])
+            rows.append((name, n_per_set, *(float(np.clip(v, 0.0, 1.0)) for v in numbers), method, ""))
+    return rows
+
+
+def plan_table(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS).astype({"n_per_set": "int64"})
+
+
+def check_target(target_r2: float) -> None:
+    if not 0 < target_r2 < 1:
+        raise ValueError(f"target_r2 = {target_r2}: must lie strictly between 0 and 1")
+
+
+def smallest_designs(planned: pd.DataFrame, probability: float = 0.8) -> pd.DataFrame:
+    """Per unit, the smallest ``n_per_set`` whose probability of reaching the target is at
+    least ``probability`` (null with the reason where none does)."""
+    rows = []
+    for unit, designs in planned.groupby("unit", sort=False):
+        reached = designs[designs["p_identified"] >= probability].sort_values("n_per_set")
+        if len(reached):
+            rows.append((unit, int(reached["n_per_set"].iloc[0]), ""))
+        else:
+            reason = designs["reason"].iloc[0] or (
+                f"no planned design reaches the target with probability {probability:g}"
+            )
+            rows.append((unit, None, reason))
+    return pd.DataFrame(rows, columns=MIN_N_COLUMNS).astype({"min_n_per_set": "Int64"})

@@ -1,0 +1,208 @@
+"""The formula method (linear flies, one behavioural output). For a linear fly the
+behaviour is y = x·a + b + noise, and silencing unit i changes the weights by its
+share Δ_i = w_out,i · W_in,i (times 1 - the silenced activity). The best neural R² that
+knockout training can reach for unit i at n training samples per set is close to
+
+    c_i² / (c_i² + σ²·d/(n - d - 1))
+
+(``predicted_r2``): c_i² = Δ_iᵀ Σ Δ_i is the unit's contribution (the variance of its
+share of the behaviour over the inputs, Σ their covariance), σ² the behavioural noise
+and d the number of inputs; σ²·d/(n - d - 1) is the expected error of the unit's d
+weights estimated from n noisy samples (σ²·d/n for n ≫ d, which is biased where d/n
+nears 0.5).
+
+A pilot does not give c_i: ``pilot_estimates`` fits each set by least squares and takes
+the control set's weights minus each silenced set's, whose quadratic form overestimates
+c_i² by the estimation noise of both fits, σ²·tr(Σ (X_cᵀX_c)⁻¹ + Σ (X_iᵀX_i)⁻¹) with
+centred inputs; that expectation is removed (the finite-sample correction), and σ² is
+the pooled residual variance. ``formula_plan`` carries the pilot's uncertainty into the
+prediction by drawing the pilot's fits from their sampling distributions (the weights'
+Gaussian, the noise variance's chi²), and adds the run's own estimation error at n: the
+interval and the probability that a unit reaches the target speak for one experiment.
+
+It predicts the exact optimum, not a training run: training must also converge at the
+planned n (docs/results.md). A unit the pilot cannot speak for (never silenced alone)
+gets a reason instead of a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from knockout.data_folder import Layout
+from knockout.planning.designs import FORMULA, check_target, design_rows, plan_table, unit_reasons
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """A pilot's behaviour: per set, its inputs [rows, d] and its one output [rows], and
+    which units it silenced (empty: control)."""
+
+    x: Sequence[np.ndarray]
+    y: Sequence[np.ndarray]
+    set_units: Sequence[tuple[int, ...]]
+    n_units: int
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, layout: Layout) -> Pilot:
+        """A behaviour table of the import contract (knockout.data_folder) as a pilot."""
+        if len(layout.outputs) != 1:
+            raise ValueError(
+                f"the formula method plans for one behavioural output; the pilot has "
+                f"{len(layout.outputs)} ({', '.join(layout.outputs)})"
+            )
+        by_set = {name: rows for name, rows in table.groupby("set", sort=False)}
+        names = [name for name, _ in layout.sets]
+        x = [by_set[name][list(layout.inputs)].to_numpy(np.float64) for name in names]
+        y = [by_set[name][layout.outputs[0]].to_numpy(np.float64) for name in names]
+        return cls(x, y, [units for _, units in layout.sets], len(layout.units))
+
+    def __post_init__(self) -> None:
+        if sum(not units for units in self.set_units) != 1:
+            raise ValueError("a pilot needs exactly one control set (nothing silenced)")
+        d = self.x[0].shape[1]
+        for rows, units in zip(self.x, self.set_units, strict=True):
+            if len(rows) < d + 2:
+                name = "control" if not units else f"the set silencing unit(s) {units}"
+                raise ValueError(
+                    f"{name} has {len(rows)} rows; the formula needs at least d + 2 = {d + 2} "
+                    "per set to fit its weights and leave residuals"
+                )
+
+
+@dataclass(frozen=True)
+class PilotEstimates:
+    """Per unit its estimated squared contribution (NaN where the pilot cannot tell; it may
+    fall below 0 where the noise dominates, which keeps it unbiased), the expected
+    estimation noise that was removed from it, and the pooled noise variance."""
+
+    contribution2: np.ndarray
+    estimation_noise: np.ndarray
+    noise_var: float
+
+
+@dataclass(frozen=True)
+class _SetFits:
+    """Each set's least-squares weights and the inverse of its centred inputs' Gram
+    matrix, the pooled noise variance with its degrees of freedom, the inputs' covariance
+    and which set is control."""
+
+    weights: list[np.ndarray]
+    gram_inverses: list[np.ndarray]
+    noise_var: float
+    dof: int
+    covariance: np.ndarray
+    control: int
+
+    @classmethod
+    def of(cls, pilot: Pilot) -> _SetFits:
+        weights, inverses, squares, dof = [], [], 0.0, 0
+        for x, y in zip(pilot.x, pilot.y, strict=True):
+            x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+            centred = x - x.mean(axis=0)
+            inverse = np.linalg.pinv(centred.T @ centred)
+            weights.append(inverse @ centred.T @ (y - y.mean()))
+            inverses.append(inverse)
+            residuals = y - y.mean() - centred @ weights[-1]
+            squares += float(residuals @ residuals)
+            dof += len(y) - x.shape[1] - 1
+        all_x = np.concatenate([np.asarray(x, np.float64) for x in pilot.x])
+        covariance = np.cov(all_x, rowvar=False).reshape(all_x.shape[1], all_x.shape[1])
+        control = next(number for number, units in enumerate(pilot.set_units) if not units)
+        return cls(weights, inverses, squares / dof, dof, covariance, control)
+
+    def contributions(
+        self, pilot: Pilot, weights: list[np.ndarray], silenced_activity: float, corrections: int = 1
+    ) -> PilotEstimates:
+        """Each singly silenced unit's squared contribution from ``weights`` (the fitted
+        ones, or a draw around them), less ``corrections`` times the estimation noise of
+        the two fits it is the difference of."""
+        contribution2, estimation_noise = np.full(pilot.n_units, np.nan), np.full(pilot.n_units, np.nan)
+        scale = 1.0 - silenced_activity
+        for number, units in enumerate(pilot.set_units):
+            if len(units) != 1:
+                continue
+            share = (weights[self.control] - weights[number]) / scale
+            inverses = self.gram_inverses[self.control] + self.gram_inverses[number]
+            noise = self.noise_var * np.trace(self.covariance @ inverses) / scale**2
+            estimation_noise[units[0]] = noise
+            contribution2[units[0]] = float(share @ self.covariance @ share) - corrections * noise
+        return PilotEstimates(contribution2, estimation_noise, self.noise_var)
+
+    def draw_weights(self, generator: np.random.Generator) -> list[np.ndarray]:
+        """Weights as another pilot of the same inputs might have given them: the fitted
+        ones plus Gaussian noise of their sampling covariance, σ²·(XᵀX)⁻¹ per set."""
+        return [
+            weights
+            + generator.multivariate_normal(np.zeros(len(weights)), self.noise_var * inverse, method="eigh")
+            for weights, inverse in zip(self.weights, self.gram_inverses, strict=True)
+        ]
+
+
+def pilot_estimates(pilot: Pilot, silenced_activity: float = 0.0) -> PilotEstimates:
+    """Each singly silenced unit's squared contribution, corrected for the estimation noise
+    of the two fits it is the difference of, and the pooled noise variance."""
+    fits = _SetFits.of(pilot)
+    return fits.contributions(pilot, fits.weights, silenced_activity)
+
+
+def predicted_r2(contribution2: np.ndarray, noise_var: float, n_inputs: int, n_per_set: int) -> np.ndarray:
+    """The best neural R² at ``n_per_set`` training samples per set: c² / (c² + σ²·d/(n-d-1))
+    (a negative estimate of c² counts as 0); 0 where n leaves no residual degrees of freedom."""
+    c2 = np.maximum(np.asarray(contribution2, np.float64), 0.0)
+    dof = n_per_set - n_inputs - 1
+    if dof <= 0:
+        return np.zeros_like(c2)
+    floor = noise_var * n_inputs / dof
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c2 + floor > 0, c2 / (c2 + floor), 1.0)
+
+
+def formula_plan(
+    pilot: Pilot,
+    n_per_set: Sequence[int],
+    unit_names: Sequence[str],
+    target_r2: float = 0.9,
+    resamples: int = 200,
+    seed: int = 0,
+    silenced_activity: float = 0.0,
+    model_units: int | None = None,
+) -> pd.DataFrame:
+    """Per unit and design, the predicted best neural R² (from the pilot as it is), its
+    interval and the probability that it reaches ``target_r2`` over ``resamples`` draws
+    of the pilot; a unit the pilot cannot speak for (or beyond the ``model_units`` of a
+    narrower model) gets a reason instead."""
+    check_target(target_r2)
+    if len(unit_names) != pilot.n_units:
+        raise ValueError(f"{len(unit_names)} unit names for {pilot.n_units} units")
+    d = pilot.x[0].shape[1]
+    fits = _SetFits.of(pilot)
+    estimate = fits.contributions(pilot, fits.weights, silenced_activity)
+    generator = np.random.default_rng(seed)
+    # Each draw: the pilot's weights and noise variance as another pilot might have given
+    # them (their sampling distributions; the contributions, with the draw's own noise
+    # added, corrected twice to centre on the estimate), and the run's own estimation error
+    # at n (the floor times chi²_d / d), so that the interval and p_identified speak for
+    # one experiment at n.
+    draws = [
+        fits.contributions(pilot, fits.draw_weights(generator), silenced_activity, 2)
+        for _ in range(resamples)
+    ]
+    noise_vars = fits.noise_var * generator.chisquare(fits.dof, resamples) / fits.dof
+    run_errors = generator.chisquare(d, (resamples, pilot.n_units)) / d
+    reasons = unit_reasons(pilot.set_units, pilot.n_units, model_units)
+    rows = []
+    for n in n_per_set:
+        point = predicted_r2(estimate.contribution2, estimate.noise_var, d, n)
+        spread = np.array(
+            [
+                predicted_r2(draw.contribution2, noise_var * run_error, d, n)
+                for draw, noise_var, run_error in zip(draws, noise_vars, run_errors, strict=True)
+            ]
+        )
+        rows += design_rows(n, point, spread, reasons, unit_names, target_r2, FORMULA)
+    return plan_table(rows)
