@@ -1,7 +1,8 @@
 # Knockout training (Cowley et al., Nature 2024) on a simulated fly or on recorded data
 # (data.source): [simulate] -> train the models (control/noko/ko/do) -> evaluate behaviour
 # and neurons (+ the knockout optimum where there is one) -> summarise the replicates ->
-# plot. `snakemake sweeps` runs the sweeps. The rules read the experiments, the data seam,
+# plot. `snakemake sweeps` runs the sweeps, `snakemake plan` plans an experiment from a
+# pilot. The rules read the experiments, the data seam,
 # the job layout and the targets from workflow/rules/{experiments,data,jobs,targets}.smk.
 from snakemake.utils import min_version
 
@@ -27,6 +28,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/summarize.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/sweeps.smk"
+include: "workflow/rules/plan.smk"
 
 
 onstart:
@@ -41,6 +43,7 @@ localrules:
     plot,
     summarize_sweep,
     plot_sweep,
+    plot_plan,
 
 
 rule all:
@@ -52,6 +55,12 @@ rule all:
 rule sweeps:
     input:
         sweep_outputs(),
+
+
+rule plan:
+    input:
+        rules.make_plan.output,
+        rules.plot_plan.output,
 
 
 onsuccess:
@@ -66,6 +75,7 @@ onsuccess:
         figures={
             "all": list(rules.plot.output),
             "sweeps": [rules.plot_sweep.output.figure.format(sweep=s) for s in SWEEP_VALUES],
+            "plan": [rules.plot_plan.output.figure],
         },
         report=f"results/{MAIN}report.html",
         configfiles=workflow.overwrite_configfiles,

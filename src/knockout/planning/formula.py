@@ -28,6 +28,7 @@ gets a reason instead of a number.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,19 +128,36 @@ class _SetFits:
             if len(units) != 1:
                 continue
             share = (weights[self.control] - weights[number]) / scale
-            inverses = self.gram_inverses[self.control] + self.gram_inverses[number]
-            noise = self.noise_var * np.trace(self.covariance @ inverses) / scale**2
+            noise = self._estimation_noise[number] / scale**2
             estimation_noise[units[0]] = noise
             contribution2[units[0]] = float(share @ self.covariance @ share) - corrections * noise
         return PilotEstimates(contribution2, estimation_noise, self.noise_var)
+
+    @functools.cached_property
+    def _estimation_noise(self) -> list[float]:
+        """Per set, the expected σ²·tr(Σ ((X_cᵀX_c)⁻¹ + (X_iᵀX_i)⁻¹)) its weight difference
+        from control's adds to the quadratic form."""
+        control = self.gram_inverses[self.control]
+        return [
+            self.noise_var * float(np.sum(self.covariance * (control + inverse).T))
+            for inverse in self.gram_inverses
+        ]
+
+    @functools.cached_property
+    def _weight_spreads(self) -> list[np.ndarray]:
+        """Per set a square root of its weights' sampling covariance σ²·(XᵀX)⁻¹."""
+        spreads = []
+        for inverse in self.gram_inverses:
+            values, vectors = np.linalg.eigh(self.noise_var * inverse)
+            spreads.append(vectors * np.sqrt(np.clip(values, 0.0, None)))
+        return spreads
 
     def draw_weights(self, generator: np.random.Generator) -> list[np.ndarray]:
         """Weights as another pilot of the same inputs might have given them: the fitted
         ones plus Gaussian noise of their sampling covariance, σ²·(XᵀX)⁻¹ per set."""
         return [
-            weights
-            + generator.multivariate_normal(np.zeros(len(weights)), self.noise_var * inverse, method="eigh")
-            for weights, inverse in zip(self.weights, self.gram_inverses, strict=True)
+            weights + spread @ generator.standard_normal(len(weights))
+            for weights, spread in zip(self.weights, self._weight_spreads, strict=True)
         ]
 
 

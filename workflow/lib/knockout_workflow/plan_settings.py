@@ -1,0 +1,140 @@
+"""What the experiment planner (``snakemake plan``, the config's ``plan`` section) asks of
+the workflow: its pilot as a data source, the method, the training the simulation does,
+and the plan's problems, checked before any job but only when a plan is asked for (a
+plan section that does not fit, say, a wider fly stops ``snakemake plan``, not the main
+run).
+
+The science is knockout.planning; this module reads the config and nothing of the
+workflow.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from knockout import memory, planning
+from knockout.data_folder import Layout
+from knockout.models import KNOCKOUT
+from knockout.network import Architecture
+from knockout_workflow.data_sources import DataSource, data_source
+from knockout_workflow.step_settings import model_train_settings
+
+SIMULATE = "simulate"
+
+
+def pilot_config(config: dict) -> dict:
+    """The config whose data source is the plan's pilot: the fly with ``plan.pilot_n`` rows
+    per set (``plan.pilot: simulate``), or the pilot folder with its units."""
+    plan, pilot = config["plan"], copy.deepcopy(config)
+    if plan["pilot"] == SIMULATE:
+        pilot["data"] |= {"source": SIMULATE, "units": None, "n_train": plan["pilot_n"]}
+    else:
+        pilot["data"] |= {"source": plan["pilot"], "units": plan["units"] or config["data"]["units"]}
+    return pilot
+
+
+def pilot_source(config: dict) -> DataSource:
+    return data_source(pilot_config(config))
+
+
+def simulated_pilot(config: dict) -> bool:
+    return config["plan"]["pilot"] == SIMULATE
+
+
+def simulation_settings(config: dict) -> dict:
+    """The training of every network the simulation method trains: ko's settings (its
+    ``train.per_model`` overrides included), with ``plan.simulation.restarts`` if set."""
+    settings = model_train_settings(config["train"], KNOCKOUT)
+    restarts = config["plan"]["simulation"]["restarts"]
+    return settings | ({"restarts": restarts} if restarts is not None else {})
+
+
+def plan_method(config: dict, architecture: Architecture) -> str:
+    """``plan.method`` resolved for the model's ``architecture`` (auto: the formula where
+    it applies); a ValueError where the formula is asked for and does not apply."""
+    return planning.method_for(config["plan"]["method"], architecture)
+
+
+def pilot_layout_problems(layout: Layout) -> list[str]:
+    """What a pilot must have: one control set, and a unit silenced alone."""
+    problems = []
+    controls = [name for name, units in layout.sets if not units]
+    if len(controls) != 1:
+        problems.append(
+            f"plan.pilot has {len(controls)} control sets (sets silencing nothing); the planner "
+            "compares each silenced set with exactly one control set"
+        )
+    if not any(len(units) == 1 for _, units in layout.sets):
+        problems.append(
+            "plan.pilot has no set silencing one unit alone; the planner estimates each unit "
+            "from a set that silences it alone"
+        )
+    return problems
+
+
+def plan_problems(config: dict, layout: Layout, architecture: Architecture) -> list[str]:
+    """The plan section's problems for its pilot's ``layout`` and the model's
+    ``architecture`` (empty when it is fine)."""
+    plan = config["plan"]
+    problems = pilot_layout_problems(layout)
+    if simulated_pilot(config) and (config["plan"]["units"] is not None):
+        problems.append(
+            "plan.units is for a pilot folder; a simulated pilot's units are the fly's; remove it"
+        )
+    try:
+        method = plan_method(config, architecture)
+    except ValueError as error:
+        return [*problems, f"plan.{error}"]
+    batch_size = simulation_settings(config)["batch_size"]
+    d = architecture.n_inputs
+    for n in plan["n_per_set"]:
+        if n < batch_size:
+            problems.append(
+                f"plan.n_per_set: {n} is below ko's train.batch_size = {batch_size}; every batch "
+                f"comes from one set, so a design needs at least {batch_size} training rows per set"
+            )
+        if method == planning.FORMULA and n <= d + 1:
+            problems.append(
+                f"plan.n_per_set: {n} leaves no residual degrees of freedom for {d} inputs "
+                f"(the formula needs more than d + 1 = {d + 1} rows per set)"
+            )
+    if simulated_pilot(config):
+        pilot_n = plan["pilot_n"]
+        if method == planning.FORMULA and pilot_n < d + 2:
+            problems.append(
+                f"plan.pilot_n = {pilot_n}: the formula fits each pilot set by least squares, "
+                f"which needs at least d + 2 = {d + 2} rows per set"
+            )
+        if method == planning.SIMULATION and pilot_n < batch_size:
+            problems.append(
+                f"plan.pilot_n = {pilot_n} is below ko's train.batch_size = {batch_size}; the "
+                f"simulation fits the pilot with ko's training, so use at least {batch_size}"
+            )
+    if method == planning.SIMULATION:
+        problems += simulation_budget_problems(config, layout, architecture)
+    return problems
+
+
+def simulation_memory(config: dict, layout: Layout, architecture: Architecture) -> float:
+    """Bytes the simulation job holds at its peak, roughly: every simulated design's data
+    (each kept until its ko is trained; the tensors and the trainer's copy) and one network."""
+    plan = config["plan"]
+    pilots = len(config["seeds"]) if simulated_pilot(config) else 1
+    row_bytes = (architecture.n_inputs + architecture.n_outputs) * 4 * 2
+    rows = len(layout.sets) * sum(plan["n_per_set"]) * plan["simulation"]["seeds"] * pilots
+    widths = [architecture.n_inputs, *architecture.encoder, architecture.n_hidden]
+    widths += [*architecture.decoder, architecture.n_outputs]
+    network = memory.network_bytes(widths, architecture.n_hidden, simulation_settings(config)["batch_size"])
+    return memory.RUNTIME_BYTES + rows * row_bytes + network
+
+
+def simulation_budget_problems(config: dict, layout: Layout, architecture: Architecture) -> list[str]:
+    needed = simulation_memory(config, layout, architecture)
+    limit = config["limits"]["memory_gb"]
+    if needed <= limit * memory.GIB:
+        return []
+    return [
+        f"plan: the simulation would hold about {needed / memory.GIB:.1f} GB, over limits.memory_gb = "
+        f"{limit:g} (it grows with plan.n_per_set, plan.simulation.seeds, the pilot's sets and "
+        f"inputs and, for a simulated pilot, the seeds); make them smaller, or raise limits.memory_gb"
+    ]
