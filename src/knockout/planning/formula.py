@@ -27,8 +27,8 @@ gets a reason instead of a number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
