@@ -1,7 +1,11 @@
 # The data seam: which files an experiment's steps read, and what they hold, as its data
 # source (SOURCES, knockout_workflow.data_sources) gives them.
 from knockout.errors import InputFileError
+import functools
+
 from knockout.models import KNOCKOUT
+from knockout.network import Architecture
+from knockout_workflow import plan_settings
 
 # An experiment's data are the import contract's files (knockout.data_folder): a user's folder
 # (data.source), or the simulated fly's, which generate_fly_data writes per seed. Every
@@ -99,3 +103,48 @@ def has_knockout_optimum(experiment):
         and simple
         and SOURCES[experiment].has_ground_truth
     )
+
+
+# ------------------------------------------------ the experiment planner's pilot (plan.smk)
+PILOT = plan_settings.pilot_source(config)
+"""The pilot as a data source: the fly (plan.pilot: simulate) or a folder."""
+PILOT_SIMULATED = plan_settings.simulated_pilot(config)
+
+
+@functools.cache
+def plan_setup():
+    """(the pilot's layout, the model's architecture, the method), checked: a plan that
+    cannot be made stops with its problems. Asked only by the plan's jobs (their input
+    function), so a plan section that does not fit stops `snakemake plan` before any job,
+    and never the main run."""
+
+    def stop(problems):
+        raise WorkflowError("invalid plan:\n" + "\n".join(f"  {problem}" for problem in problems))
+
+    if problems := plan_settings.pilot_problems(config):
+        stop(problems)
+    try:
+        layout = PILOT.layout()
+        if PILOT_SIMULATED:
+            set_rows = {name: config["plan"]["pilot_n"] for name, _ in layout.sets}
+        else:
+            set_rows = PILOT.set_rows()
+    except InputFileError as error:
+        raise WorkflowError(f"plan.pilot: {error}") from None
+    architecture = Architecture(**PILOT.fitted_architecture())
+    if problems := plan_settings.plan_problems(config, layout, architecture, set_rows):
+        stop(problems)
+    return layout, architecture, plan_settings.plan_method(config, architecture)
+
+
+def pilot_files(wildcards):
+    """The pilot folder's behaviour file (a simulated pilot is drawn in the job)."""
+    plan_setup()
+    return {} if PILOT_SIMULATED else PILOT.files(["behavior"], MAIN, [])
+
+
+def plan_training(wildcards):
+    """The simulation's training settings (None for the formula, which trains nothing, so
+    that editing train reruns no formula plan)."""
+    method = plan_setup()[2]
+    return plan_settings.simulation_settings(config) if method == "simulation" else None

@@ -255,8 +255,10 @@ class SimulatedFly(DataSource):
 
 
 @functools.cache  # a folder is read and checked once per workflow start, for every experiment
-def _folder_layout(folder: str, units: tuple[str, ...], memory_gb: float) -> Layout:
-    return data_folder.load(folder, list(units), memory_gb).layout
+def _folder_summary(folder: str, units: tuple[str, ...], memory_gb: float) -> tuple[Layout, dict[str, int]]:
+    """The folder's layout and each set's rows (not its tables, which are read by the jobs)."""
+    loaded = data_folder.load(folder, list(units), memory_gb)
+    return loaded.layout, loaded.behavior["set"].value_counts(sort=False).to_dict()
 
 
 class DataFolder(DataSource):
@@ -285,8 +287,15 @@ class DataFolder(DataSource):
         return {kind: [str(path)] for kind, path in found.items() if path is not None}
 
     def layout(self) -> Layout:
+        return self._summary()[0]
+
+    def set_rows(self) -> dict[str, int]:
+        """Each set's rows in the behaviour file (training and test), by set name."""
+        return self._summary()[1]
+
+    def _summary(self) -> tuple[Layout, dict[str, int]]:
         data = self.settings["data"]
-        return _folder_layout(self.folder, tuple(data["units"]), self.settings["limits"]["memory_gb"])
+        return _folder_summary(self.folder, tuple(data["units"]), self.settings["limits"]["memory_gb"])
 
     def true_architecture(self) -> None:
         return None

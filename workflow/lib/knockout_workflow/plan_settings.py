@@ -72,15 +72,28 @@ def pilot_layout_problems(layout: Layout) -> list[str]:
     return problems
 
 
-def plan_problems(config: dict, layout: Layout, architecture: Architecture) -> list[str]:
-    """The plan section's problems for its pilot's ``layout`` and the model's
-    ``architecture`` (empty when it is fine)."""
+def pilot_problems(config: dict) -> list[str]:
+    """What must hold before the pilot can be read: a pilot folder's units."""
+    plan = config["plan"]
+    if simulated_pilot(config):
+        if plan["units"] is not None:
+            return ["plan.units is for a pilot folder; a simulated pilot's units are the fly's; remove it"]
+        return []
+    if plan["units"] or config["data"]["units"]:
+        return []
+    return [
+        f"plan.units: missing; plan.pilot {plan['pilot']} is a data folder, so list its silenceable "
+        "units in order (or set data.units, which it then takes)"
+    ]
+
+
+def plan_problems(
+    config: dict, layout: Layout, architecture: Architecture, set_rows: dict[str, int]
+) -> list[str]:
+    """The plan section's problems for its pilot (``layout``, and ``set_rows``: each set's
+    rows) and the model's ``architecture`` (empty when it is fine)."""
     plan = config["plan"]
     problems = pilot_layout_problems(layout)
-    if simulated_pilot(config) and (config["plan"]["units"] is not None):
-        problems.append(
-            "plan.units is for a pilot folder; a simulated pilot's units are the fly's; remove it"
-        )
     try:
         method = plan_method(config, architecture)
     except ValueError as error:
@@ -98,18 +111,23 @@ def plan_problems(config: dict, layout: Layout, architecture: Architecture) -> l
                 f"plan.n_per_set: {n} leaves no residual degrees of freedom for {d} inputs "
                 f"(the formula needs more than d + 1 = {d + 1} rows per set)"
             )
-    if simulated_pilot(config):
-        pilot_n = plan["pilot_n"]
-        if method == planning.FORMULA and pilot_n < d + 2:
-            problems.append(
-                f"plan.pilot_n = {pilot_n}: the formula fits each pilot set by least squares, "
-                f"which needs at least d + 2 = {d + 2} rows per set"
-            )
-        if method == planning.SIMULATION and pilot_n < batch_size:
-            problems.append(
-                f"plan.pilot_n = {pilot_n} is below ko's train.batch_size = {batch_size}; the "
-                f"simulation fits the pilot with ko's training, so use at least {batch_size}"
-            )
+    if method == planning.FORMULA:
+        least = d + 2
+        why = f"the formula fits each pilot set by least squares, which needs at least d + 2 = {least}"
+    else:
+        least = batch_size
+        why = (
+            f"the simulation fits ko to the pilot, each batch (train.batch_size = {batch_size}) from "
+            f"one set, so it needs at least {batch_size}"
+        )
+    if short := {name: rows for name, rows in set_rows.items() if rows < least}:
+        name, rows = next(iter(short.items()))
+        if simulated_pilot(config):
+            where = f"plan.pilot_n = {rows}"
+        else:
+            where = f"plan.pilot: set {name} has {rows} rows"
+            where += f" ({len(short)} sets are short)" if len(short) > 1 else ""
+        problems.append(f"{where}: {why} rows per set")
     if method == planning.SIMULATION:
         problems += simulation_budget_problems(config, layout, architecture)
     return problems
@@ -122,6 +140,7 @@ def simulation_memory(config: dict, layout: Layout, architecture: Architecture) 
     pilots = len(config["seeds"]) if simulated_pilot(config) else 1
     row_bytes = (architecture.n_inputs + architecture.n_outputs) * 4 * 2
     rows = len(layout.sets) * sum(plan["n_per_set"]) * plan["simulation"]["seeds"] * pilots
+    rows += len(layout.sets) * plan["pilot_n"] * pilots * (1 + plan["simulation"]["seeds"])
     widths = [architecture.n_inputs, *architecture.encoder, architecture.n_hidden]
     widths += [*architecture.decoder, architecture.n_outputs]
     network = memory.network_bytes(widths, architecture.n_hidden, simulation_settings(config)["batch_size"])
