@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from knockout import metrics, planning
+from knockout import metrics, planning, simulation
 from knockout.data_folder import simulated_layout
 from knockout.simulation import DataSettings, FlySettings, simulate
+from knockout.training import TrainSettings
 
 D, UNITS, NOISE = 10, 4, 0.2
 
@@ -120,3 +123,81 @@ def test_a_target_outside_zero_to_one_is_refused(target):
     pilot, _ = pilot_of(50, seed=0)
     with pytest.raises(ValueError, match="target_r2"):
         planning.formula_plan(pilot, [100], [f"u{i}" for i in range(UNITS)], target_r2=target, resamples=2)
+
+
+def simulated_pilots(activation: str, seeds=(0, 1), n_per_set=80, n_silenced=None):
+    settings = FlySettings(n_inputs=D, n_hidden=UNITS, noise_sd=0.05, activation=activation)
+    layout = simulated_layout(D, UNITS, 1, n_silenced)
+    tables = [simulation.pilot_table(settings, n_per_set, seed, n_silenced) for seed in seeds]
+    return [planning.PilotTable(table, layout) for table in tables], settings.architecture
+
+
+QUICK = TrainSettings(epochs=3, min_steps=400, batch_size=32)
+
+
+def test_the_simulation_plans_every_pilot_and_design_within_range_and_reproducibly():
+    pilots, architecture = simulated_pilots("relu")
+    plans = planning.simulation_plans(pilots, [0, 1], architecture, QUICK, [50, 200], replicates=2)
+    again = planning.simulation_plans(pilots, [0, 1], architecture, QUICK, [50, 200], replicates=2)
+    assert len(plans) == 2
+    for planned, repeated in zip(plans, again, strict=True):
+        assert list(planned.columns) == planning.PLAN_COLUMNS and len(planned) == UNITS * 2
+        assert set(planned["method"]) == {planning.SIMULATION}
+        values = planned[["predicted_r2", "lower", "upper", "p_identified"]].to_numpy()
+        assert np.all((values >= 0) & (values <= 1)) and np.all(planned["lower"] <= planned["upper"])
+        pd.testing.assert_frame_equal(planned, repeated)
+
+
+def test_the_simulation_gives_reasons_for_a_narrower_model_and_unsilenced_units():
+    pilots, architecture = simulated_pilots("linear", seeds=(0,), n_silenced=3)
+    narrower = dataclasses.replace(architecture, n_hidden=UNITS - 2)
+    (planned,) = planning.simulation_plans(pilots, [0], narrower, QUICK, [100], replicates=2)
+    reasons = planned.set_index("unit")["reason"]
+    assert list(reasons) == ["", "", planning.NARROWER_MODEL, planning.NARROWER_MODEL]
+    assert planned.set_index("unit").loc[["unit_00", "unit_01"], "predicted_r2"].notna().all()
+
+
+def test_the_simulation_recovers_a_well_determined_linear_fly():
+    """A large, quiet pilot and a large design: ko recovers every unit of its stand-in."""
+    pilots, architecture = simulated_pilots("linear", seeds=(4,), n_per_set=400)
+    (planned,) = planning.simulation_plans(
+        pilots, [4], architecture, TrainSettings(epochs=20, min_steps=3000), [2000], replicates=2
+    )
+    assert planned["predicted_r2"].min() > 0.95
+
+
+def test_auto_picks_the_formula_where_it_applies_and_refuses_it_elsewhere():
+    linear = FlySettings(n_inputs=D, n_hidden=UNITS).architecture
+    relu = FlySettings(n_inputs=D, n_hidden=UNITS, activation="relu").architecture
+    deeper = dataclasses.replace(linear, decoder=(8,))
+    assert planning.method_for("auto", linear) == planning.FORMULA
+    assert planning.method_for("auto", relu) == planning.method_for("auto", deeper) == planning.SIMULATION
+    with pytest.raises(ValueError, match="linear networks, not relu"):
+        planning.method_for("formula", relu)
+    with pytest.raises(ValueError, match="unknown"):
+        planning.method_for("guess", linear)
+
+
+def test_the_formula_s_probability_is_calibrated_on_repeated_pilots():
+    """Across pilots of one fly, p_identified matches how often the formula's own draw of
+    one experiment at n reaches the target, on average (no bias from the pilot)."""
+    fly, _, _, _ = simulate(FlySettings(n_inputs=D, n_hidden=UNITS, noise_sd=NOISE), DataSettings(2, 2, 2), 7)
+    _, truth = pilot_of(30, seed=7)
+    n, target = 60, 0.7
+    true_r2 = planning.predicted_r2(truth, NOISE**2, D, n)
+    probabilities = []
+    for seed in range(40):
+        pilot = planning.Pilot.from_table(
+            simulation.behavior_table(
+                fly,
+                300,
+                FlySettings(n_inputs=D, n_hidden=UNITS, noise_sd=NOISE),
+                torch.Generator().manual_seed(100 + seed),
+            ),
+            simulated_layout(D, UNITS, 1, None),
+        )
+        planned = planning.formula_plan(pilot, [n], list("abcd"), target_r2=target, resamples=200, seed=seed)
+        probabilities.append(planned["p_identified"].to_numpy())
+    mean_p = np.mean(probabilities, axis=0)
+    clear = np.abs(true_r2 - target) > 0.1  # units far from the target: p near 0 or 1
+    assert np.all(np.round(mean_p[clear]) == (true_r2[clear] >= target))

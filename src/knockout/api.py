@@ -1,11 +1,12 @@
 """Knockout training from Python (a notebook): load a data folder, fit models, score them.
 
 The workflow's steps, as functions: the same contract checks, split, trainer, exact
-optimum and measures, on one training seed, with nothing written to disk. A fit
-(:class:`Fits`) remembers the seed, split and data it was made with, and whatever scores
-held-out rows takes them from it: another seed's test rows hold some of this seed's
-training rows, and would score the networks partly on what they were fitted to. The
-README's "Use from Python" shows a session; a test runs it.
+optimum and measures, on one training seed, with nothing written to disk; and the
+experiment planner (:func:`plan`) on a pilot folder. A fit (:class:`Fits`) remembers the
+seed, split and data it was made with, and whatever scores held-out rows takes them from
+it: another seed's test rows hold some of this seed's training rows, and would score the
+networks partly on what they were fitted to. The README's "Use from Python" shows a
+session; a test runs it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from knockout import data_folder, metrics
+from knockout import data_folder, metrics, planning
 from knockout.behavior_data import BehaviorData
 from knockout.convergence import LOSS_COLUMNS
 from knockout.data_folder import FolderData
 from knockout.identifiability import fitted_optimum, optimum_problem
 from knockout.models import CONTRAST, OPTIMUM, spec
 from knockout.network import Architecture, KnockoutNet
+from knockout.planning import AUTO
 from knockout.training import Fit, Progress, TrainingResult, TrainSettings, train_fits
 
 
@@ -206,3 +208,62 @@ def responses(fits: Mapping, data: FolderData) -> pd.DataFrame:
     if data.neurons is None:
         raise ValueError("this data folder has no neurons file: there are no stimuli to respond to")
     return metrics.response_table(_networks(fits), data.neurons, data.layout)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An experiment plan (``knockout.planning``): per unit and design the predicted neural R²,
+    its interval and ``p_identified`` (``designs``, the columns of ``plan/plan.parquet``), and
+    per unit the smallest design reaching the target with the given probability
+    (``smallest``, those of ``plan/min_n.parquet``)."""
+
+    designs: pd.DataFrame
+    smallest: pd.DataFrame
+
+
+def plan(
+    pilot: FolderData,
+    n_per_set: Iterable[int],
+    target_r2: float = 0.9,
+    probability: float = 0.8,
+    method: str = AUTO,
+    architecture: Architecture | None = None,
+    resamples: int = 1000,
+    simulation_seeds: int = 4,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: Callable[[Progress], None] | None = None,
+    **train_settings,
+) -> Plan:
+    """Plan an experiment from a pilot (a data folder: control and some silenced sets, at
+    any n), as ``snakemake plan`` does with a pilot folder: ``method`` ``formula`` (linear
+    two-layer networks with one output), ``simulation`` (ko trained on ``simulation_seeds``
+    experiments per design simulated from networks fitted to resamples of the pilot, with
+    ``train_settings`` as the config's ``train`` keys), or ``auto`` (the formula where it
+    applies). ``architecture`` is the model's (default: :func:`architecture_for`)."""
+    architecture = architecture or architecture_for(pilot)
+    designs = list(n_per_set)
+    units = list(pilot.layout.units)
+    if planning.method_for(method, architecture) == planning.FORMULA:
+        planned = planning.formula_plan(
+            planning.Pilot.from_table(pilot.behavior, pilot.layout),
+            designs,
+            units,
+            target_r2,
+            resamples,
+            seed,
+            model_units=architecture.n_hidden,
+        )
+    else:
+        (planned,) = planning.simulation_plans(
+            [planning.PilotTable(pilot.behavior, pilot.layout)],
+            [seed],
+            architecture,
+            TrainSettings(**train_settings),
+            designs,
+            target_r2,
+            simulation_seeds,
+            device,
+            progress=progress,
+        )
+    return Plan(planned, planning.smallest_designs(planned, probability))
