@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run example figures sweeps report chromium test test-fast test-slurm bench lint format clean
+.PHONY: venv run example figures sweeps plan report chromium test test-fast test-slurm bench lint format clean
 
 venv: $(VENV)/.installed
 
@@ -31,8 +31,14 @@ figures: venv
 sweeps: venv
 	$(BIN)/snakemake --cores $(CORES) sweeps
 
+## plan: the experiment planner on the config's plan section (results/plan/: plan.parquet,
+## min_n.parquet, plan.png; README, "Planning an experiment")
+plan: venv
+	$(BIN)/snakemake --cores $(CORES) plan
+
 ## report: results/report.html, every figure of REPORT_TARGETS' runs with its caption
-## (after `make run`; REPORT_TARGETS="all sweeps" adds the sweep figures, after `make sweeps`)
+## (after `make run`; REPORT_TARGETS="all sweeps plan" adds the sweep figures and the plan,
+## after `make sweeps` and `make plan`)
 REPORT_TARGETS ?= all
 report: venv
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html $(REPORT_TARGETS)
