@@ -639,14 +639,9 @@ def sweep_figure(
 
 PLAN_COLORMAP = "viridis"
 """The planner's cells: predicted R² on a fixed 0-1 scale, sequential and colour-blind safe."""
-NO_PREDICTION = {
-    "facecolor": "0.88",
-    "edgecolor": "white",
-    "hatchcolor": "0.6",
-    "hatch": "///",
-    "linewidth": 0.5,
-}
-"""How a cell without a prediction (a unit with a reason) is drawn."""
+NO_PREDICTION = {"facecolor": "0.88", "edgecolor": "0.6", "hatch": "///", "linewidth": 0}
+"""How a cell without a prediction (a unit with a reason) is drawn (the hatch takes the edge
+colour; no edge is drawn: a small gap parts neighbouring rows)."""
 PLAN_COLUMNS_NEEDED = {
     "planned": ["seed", "unit", "n_per_set", "predicted_r2", "p_identified", "method", "reason"],
     "smallest": ["seed", "unit", "min_n_per_set"],
@@ -744,9 +739,11 @@ def _plan_geometry(
     )
 
 
-def _box(left: float, top: float, width: float = 1.0) -> list[tuple[float, float]]:
-    """A row's cells from ``left`` (one cell by default) as a polygon, its top left first."""
-    return [(left, top), (left + width, top), (left + width, top + 1.0), (left, top + 1.0)]
+def _box(left: float, top: float, width: float = 1.0, gap: float = 0.0) -> list[tuple[float, float]]:
+    """A row's cells from ``left`` (one cell by default) as a polygon, its top left first,
+    ``gap`` (a fraction of the row) short of the row's top and bottom."""
+    top, bottom = top + gap, top + 1.0 - gap
+    return [(left, top), (left + width, top), (left + width, bottom), (left, bottom)]
 
 
 def _plan_panel(
@@ -790,7 +787,7 @@ def _plan_panel(
     for row, unit_reasons in enumerate(reason):
         given = [text for text in unit_reasons if text]
         if given and len(given) == len(designs) and len(set(given)) == 1:  # the whole row: one reason
-            greyed.append(_box(-0.5, row - 0.5, len(designs)))
+            greyed.append(_box(-0.5, row - 0.5, len(designs), gap=0.03))
             ax.text(
                 (len(designs) - 1) / 2,
                 row,
@@ -805,7 +802,7 @@ def _plan_panel(
             continue
         for column, text in enumerate(unit_reasons):
             if text:
-                greyed.append(_box(column - 0.5, row - 0.5))
+                greyed.append(_box(column - 0.47, row - 0.5, 0.94, gap=0.03))
                 ax.text(
                     column,
                     row,
@@ -950,7 +947,7 @@ def plan_figure(
             markeredgecolor="black",
             label="the unit's smallest such design",
         ),
-        Patch(**{**NO_PREDICTION, "edgecolor": "0.6"}, label="no prediction (the reason in the row)"),
+        Patch(**NO_PREDICTION, label="no prediction (the reason in the row)"),
     ]
     fig.legend(
         handles=handles,
