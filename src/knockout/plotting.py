@@ -7,7 +7,9 @@ A figure draws each seed as a small point, from the per-seed evaluation tables
 fly's units are placed by their rank of contribution within their seed
 (``summary.contribution_ranks``), recorded units by name. Names from the data (sets,
 units, outputs) are drawn as plain text, never as maths (``plain_text``). Which figure
-reads which table is registered in ``knockout.figures``.
+reads which table is registered in ``knockout.figures``. The experiment planner's figure
+(``plan_figure``, from ``knockout.planning``'s tables) draws each seed's plan in a panel
+of its own: each seed is another fly.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import ticker
+from matplotlib import ticker, transforms
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.markers import MarkerStyle
+from matplotlib.path import Path as MarkerPath
 
 from knockout import models
 from knockout.convergence import chosen_losses
+from knockout.planning import INTERVAL, SHORT_REASONS
 from knockout.summary import CHANCE_QUANTILE, contrast_label, contribution_ranks, has_ground_truth, set_ranks
 from knockout.tables import write_atomically
 
@@ -630,6 +635,380 @@ def sweep_figure(
         f"{n_seeds} seeds, mean ± 95% bootstrap interval"
     )
     return fig
+
+
+PLAN_COLORMAP = "viridis"
+"""The planner's cells: predicted R² on a fixed 0-1 scale, sequential and colour-blind safe."""
+NO_PREDICTION = {"facecolor": "0.88", "edgecolor": "0.6", "hatch": "///", "linewidth": 0}
+"""How a cell without a prediction (a unit with a reason) is drawn (the hatch takes the edge
+colour; no edge is drawn: a small gap parts neighbouring rows)."""
+PLAN_COLUMNS_NEEDED = {
+    "planned": ["seed", "unit", "n_per_set", "predicted_r2", "p_identified", "method", "reason"],
+    "smallest": ["seed", "unit", "min_n_per_set"],
+}
+SMALLEST_MARKER = MarkerStyle(MarkerPath([(0, 0), (1, 0), (0, -1), (0, 0)]))
+"""A unit's smallest design: a wedge in its cell's top left corner (the marker's origin)."""
+_PLAN_MAX_HEIGHT = 30.0
+"""Inches the planner's figure aims to stay within (rows shrink down to a floor)."""
+
+
+def _check_plan_columns(planned: pd.DataFrame, smallest: pd.DataFrame) -> None:
+    for name, table in (("planned", planned), ("smallest", smallest)):
+        missing = [column for column in PLAN_COLUMNS_NEEDED[name] if column not in table]
+        if missing:
+            raise ValueError(
+                f"the {name} table lacks column(s) {', '.join(missing)} "
+                f"(expected {', '.join(PLAN_COLUMNS_NEEDED[name])})"
+            )
+
+
+def plan_seeds(planned: pd.DataFrame) -> list:
+    """The table's seeds in panel order: a recorded pilot (``<NA>``) first, then each
+    simulated fly's seed ascending. Each is its own fly: never pooled."""
+    seeds = planned["seed"]
+    return ([pd.NA] if seeds.isna().any() else []) + sorted(int(seed) for seed in seeds.dropna().unique())
+
+
+def _of_seed(table: pd.DataFrame, seed) -> pd.DataFrame:
+    return table[table["seed"].isna()] if pd.isna(seed) else table[table["seed"].eq(seed).fillna(False)]
+
+
+def _only_a_pilot(seeds: list) -> bool:
+    return len(seeds) == 1 and pd.isna(seeds[0])
+
+
+def _plan_flies(seeds: list) -> str:
+    """Whose pilot a plan comes from, as the figure's title says it."""
+    if _only_a_pilot(seeds):
+        return "the recorded pilot"
+    simulated = sum(not pd.isna(seed) for seed in seeds)
+    flies = f"{simulated} simulated fl{'y' if simulated == 1 else 'ies'}"
+    if simulated < len(seeds):
+        flies = f"the recorded pilot and {flies}"
+    return flies if len(seeds) == 1 else f"{flies}, one panel each, never pooled"
+
+
+def plan_panel_title(seed) -> str:
+    return "pilot" if pd.isna(seed) else f"seed {int(seed)}"
+
+
+def _short_reason(reason: str) -> str:
+    return SHORT_REASONS.get(reason, reason)
+
+
+def _p_text(p: float) -> str:
+    """A probability as a cell shows it: ``.85``, ``1.00``."""
+    return f"{p:.2f}".removeprefix("0")
+
+
+@dataclass(frozen=True)
+class _PlanGeometry:
+    """How the planner's panels are laid out: the grid, each row's height (inches), the
+    cell text's size (points; 0: no text, the cells are too small) and line break."""
+
+    columns: int
+    rows: int
+    row_height: float
+    fontsize: float
+    two_lines: bool
+    height: float
+
+
+def _plan_geometry(
+    n_seeds: int, n_units: int, n_designs: int, longest_name: int, width: float
+) -> _PlanGeometry:
+    """Panels as wide as ``width`` allows (cells at least half an inch wide), and the
+    largest cell text that fits a cell, on one line or two."""
+    label, colorbar, cell_min = 0.3 + 0.07 * longest_name, 1.0, 0.5
+    columns = max(1, min(n_seeds, int((width - colorbar) // (label + n_designs * cell_min))))
+    rows = math.ceil(n_seeds / columns)
+    cell_width = max(((width - colorbar) / columns - label - 0.2) / n_designs, 0.05)
+    frame, margins = 0.85, 1.9  # per panel: title and design ticks; the figure's titles and legend
+    row_height = min(0.3, max(0.12, (_PLAN_MAX_HEIGHT - margins - rows * frame) / (rows * n_units)))
+    points_wide, points_high = cell_width * 72 * 0.9, row_height * 72
+    one_line = min(points_wide / (12 * 0.6), points_high / 1.4)  # "0.93 · p .85"
+    two_lines = min(points_wide / (5 * 0.6), points_high / 2.6)  # "0.93" over "p .85"
+    fontsize = min(max(one_line, two_lines), 8.5)
+    return _PlanGeometry(
+        columns=columns,
+        rows=rows,
+        row_height=row_height,
+        fontsize=fontsize if fontsize >= 4.5 else 0.0,
+        two_lines=two_lines > one_line,
+        height=rows * (n_units * row_height + frame) + margins,
+    )
+
+
+def _box(left: float, top: float, width: float = 1.0, gap: float = 0.0) -> list[tuple[float, float]]:
+    """A row's cells from ``left`` (one cell by default) as a polygon, its top left first,
+    ``gap`` (a fraction of the row) short of the row's top and bottom."""
+    top, bottom = top + gap, top + 1.0 - gap
+    return [(left, top), (left + width, top), (left + width, bottom), (left, bottom)]
+
+
+def _plan_panel(
+    ax: Axes,
+    rows: pd.DataFrame,
+    smallest: pd.DataFrame,
+    designs: list[int],
+    probability: float,
+    geometry: _PlanGeometry,
+):
+    """One seed's units (rows, in the data's order) by designs (columns, ascending n):
+    the cell's colour and text its predicted R² and p_identified, outlined where p reaches
+    ``probability``, the unit's smallest such design marked on its left edge; a unit with
+    a reason grey and hatched across its row, with the reason in a few words."""
+    from matplotlib.collections import PolyCollection
+
+    units = list(pd.unique(rows["unit"]))
+    table = rows.set_index(["unit", "n_per_set"])
+    if not table.index.is_unique:
+        doubled = table.index[table.index.duplicated()][0]
+        raise ValueError(f"the planned table has two rows for unit {doubled[0]} at n_per_set {doubled[1]}")
+    cells = pd.MultiIndex.from_product([units, designs])
+    r2 = table["predicted_r2"].reindex(cells).to_numpy(float).reshape(len(units), len(designs))
+    p = table["p_identified"].reindex(cells).to_numpy(float).reshape(r2.shape)
+    reason = table["reason"].reindex(cells).fillna("").to_numpy(str).reshape(r2.shape)
+    shown = np.where(reason == "", r2, np.nan)
+    mesh = ax.pcolormesh(
+        np.arange(len(designs) + 1) - 0.5,
+        np.arange(len(units) + 1) - 0.5,
+        np.ma.masked_invalid(shown),
+        cmap=PLAN_COLORMAP,
+        vmin=0.0,
+        vmax=1.0,
+        edgecolors="white",
+        linewidth=0.5,
+        gid="predicted_r2",
+    )
+    cell_font = geometry.fontsize
+    reason_font = max(cell_font, 4.5) if cell_font else 4.5
+    greyed = []
+    for row, unit_reasons in enumerate(reason):
+        given = [text for text in unit_reasons if text]
+        if given and len(given) == len(designs) and len(set(given)) == 1:  # the whole row: one reason
+            greyed.append(_box(-0.5, row - 0.5, len(designs), gap=0.03))
+            ax.text(
+                (len(designs) - 1) / 2,
+                row,
+                _short_reason(given[0]),
+                ha="center",
+                va="center",
+                fontsize=reason_font,
+                color="0.15",
+                gid="reason",
+                in_layout=False,
+            )
+            continue
+        for column, text in enumerate(unit_reasons):
+            if text:
+                greyed.append(_box(column - 0.47, row - 0.5, 0.94, gap=0.03))
+                ax.text(
+                    column,
+                    row,
+                    _short_reason(text),
+                    ha="center",
+                    va="center",
+                    fontsize=reason_font,
+                    color="0.15",
+                    gid="reason",
+                    in_layout=False,
+                )
+    if greyed:
+        ax.add_collection(PolyCollection(greyed, gid="no_prediction", **NO_PREDICTION))
+    if cell_font:
+        for row, column in zip(*np.nonzero(np.isfinite(shown)), strict=True):
+            value = f"{r2[row, column]:.2f}"
+            if np.isfinite(p[row, column]):
+                value += ("\n" if geometry.two_lines else " · ") + f"p {_p_text(p[row, column])}"
+            ax.text(
+                column,
+                row,
+                value,
+                ha="center",
+                va="center",
+                fontsize=cell_font,
+                color="white" if r2[row, column] < 0.55 else "black",
+                gid="cell",
+                in_layout=False,
+            )
+    line = max(0.8, min(2.4, geometry.row_height * 9))
+    reached = [
+        (row, column)
+        for row, column in zip(*np.nonzero(p >= probability), strict=True)
+        if reason[row, column] == ""
+    ]
+    outlines = [_box(column - 0.5, row - 0.5) for row, column in reached]
+    for color, width, name in (
+        ("black", line, "reaches_target"),
+        ("white", line / 3, None),
+    ):  # any background
+        ax.add_collection(
+            PolyCollection(outlines, facecolor="none", edgecolor=color, linewidth=width, gid=name, zorder=3)
+        )
+    first = {
+        unit: n for unit, n in zip(smallest["unit"], smallest["min_n_per_set"], strict=True) if not pd.isna(n)
+    }
+    marks = [
+        (designs.index(int(n)), units.index(unit))
+        for unit, n in first.items()
+        if unit in units and int(n) in designs
+    ]
+    size = geometry.row_height * 72 * 1.1  # points: the corner's legs are half of it
+    inside = transforms.ScaledTranslation(line / 2 / 72, -line / 2 / 72, ax.figure.dpi_scale_trans)
+    ax.scatter(
+        [column - 0.5 for column, _ in marks],
+        [row - 0.5 for _, row in marks],
+        marker=SMALLEST_MARKER,
+        s=size**2,
+        transform=ax.transData + inside,
+        facecolors="white",
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=4,
+        gid="smallest_design",
+    )
+    ax.set_xlim(-0.5, len(designs) - 0.5)
+    ax.set_ylim(len(units) - 0.5, -0.5)
+    ax.set_xticks(range(len(designs)), [str(n) for n in designs])
+    ax.set_yticks(range(len(units)), [str(unit).removeprefix("unit_") for unit in units])
+    ax.tick_params(length=0, labelsize=max(min(8.0, geometry.row_height * 72 * 0.75), 4.0))
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return mesh
+
+
+def plan_figure(
+    planned: pd.DataFrame,
+    smallest: pd.DataFrame,
+    target_r2: float,
+    probability: float,
+    settings: PlotSettings,
+) -> Figure:
+    """The experiment planner's figure: per seed (each a different fly; a recorded pilot's
+    ``<NA>``: "pilot") one heatmap of units (rows, in the data's order) by designs
+    (columns: ``n_per_set`` ascending), coloured by the predicted best neural R² on a fixed
+    0-1 scale, each cell giving it and ``p_identified``; outlined where ``p_identified``
+    reaches ``probability``; each unit's smallest such design (``smallest``) marked on the
+    cell's left edge; units with a reason grey and hatched, with the reason in a few words."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    _check_plan_columns(planned, smallest)
+    if planned.empty:
+        raise ValueError("the planned table has no rows: nothing to draw")
+    seeds = plan_seeds(planned)
+    designs = sorted(int(n) for n in planned["n_per_set"].unique())
+    n_units = max(_of_seed(planned, seed)["unit"].nunique() for seed in seeds)
+    longest = max(len(str(unit).removeprefix("unit_")) for unit in planned["unit"])
+    geometry = _plan_geometry(len(seeds), n_units, len(designs), longest, settings.width)
+    fig = Figure(figsize=(settings.width, geometry.height), layout="constrained")
+    grid = fig.subplots(geometry.rows, geometry.columns, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(seeds) :]:
+        ax.remove()
+    for number, (ax, seed) in enumerate(zip(axes, seeds, strict=False)):
+        mesh = _plan_panel(
+            ax, _of_seed(planned, seed), _of_seed(smallest, seed), designs, probability, geometry
+        )
+        ax.set_title(plan_panel_title(seed), fontsize="medium")
+        if number + geometry.columns >= len(seeds):  # no panel below
+            ax.set_xlabel("n_per_set", fontsize="small")
+    shrink = min(1.0, 4.0 / geometry.height)
+    fig.colorbar(
+        mesh,
+        ax=axes[: len(seeds)],
+        shrink=shrink,
+        aspect=20,
+        anchor=(0.0, 1.0),
+        label="predicted best neural R²",
+    )
+    fig.supylabel("unit, in the data's order", fontsize="medium")
+    methods = " and ".join(sorted(set(planned["method"])))
+    flies = _plan_flies(seeds)
+    fig.suptitle(
+        f"Planned designs: the best neural R² knockout training can reach per unit\n"
+        f"({methods} method, from {flies})",
+        fontsize="medium",
+    )
+    handles = [
+        Patch(
+            facecolor="none",
+            edgecolor="black",
+            linewidth=2.0,
+            label=f"p ≥ {probability:g}: R² ≥ {target_r2:g} in ≥ {probability:.0%} of the pilot's resamples",
+        ),
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker=">",
+            markerfacecolor="white",
+            markeredgecolor="black",
+            label="the unit's smallest such design",
+        ),
+        Patch(**NO_PREDICTION, label="no prediction (the reason in the row)"),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=max(1, min(3, int(settings.width // 3.6))),
+        fontsize="small",
+        title=(
+            f"target R² = {target_r2:g}, probability = {probability:g}; columns: designs, n_per_set "
+            "training samples per silenced line; cell: predicted R² · p"
+        ),
+        title_fontsize="small",
+        frameon=False,
+    )
+    return fig
+
+
+def _seed_units(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its seed as text (``<NA>`` for a pilot), to key units by (seed, unit)."""
+    return table.assign(seed=table["seed"].astype("Int64").astype(str))
+
+
+def _unit_keys(table: pd.DataFrame) -> set[tuple[str, str]]:
+    keyed = _seed_units(table)
+    return set(zip(keyed["seed"], keyed["unit"], strict=True))
+
+
+def plan_caption_values(
+    planned: pd.DataFrame, smallest: pd.DataFrame, target_r2: float, probability: float
+) -> dict:
+    """What the planner's caption states: the method(s), the flies (``pilot``: one recorded
+    pilot; else the simulated flies' ``seeds``), the designs, the target and probability,
+    per design how many units (over every seed) reach the target with p_identified >=
+    ``probability``, how many units have a prediction and reach it at no planned design,
+    and per reason (in full and as the figure's cells say it) how many units have it."""
+    _check_plan_columns(planned, smallest)
+    seeds = plan_seeds(planned)
+    designs = sorted(int(n) for n in planned["n_per_set"].unique())
+    predicted = planned["reason"].eq("")
+    reached = planned[predicted & planned["p_identified"].ge(probability).fillna(False)]
+    per_design = reached.groupby("n_per_set")["unit"].size()
+    with_reason = _seed_units(planned[~predicted]).drop_duplicates(["seed", "unit"])
+    reasons = with_reason["reason"].value_counts(sort=False)
+    found = smallest.dropna(subset=["min_n_per_set"])
+    unreached = _unit_keys(planned[predicted]) - _unit_keys(found)
+    return {
+        "methods": sorted(set(planned["method"])),
+        "pilot": _only_a_pilot(seeds),
+        "seeds": [int(seed) for seed in seeds if not pd.isna(seed)],
+        "n_seeds": len(seeds),
+        "designs": designs,
+        "target_r2": float(target_r2),
+        "probability": float(probability),
+        "interval": INTERVAL,
+        "units": len(_unit_keys(planned)),
+        "reaching": {n: int(per_design.get(n, 0)) for n in designs},
+        "unreached": len(unreached),
+        "reasons": [
+            {"reason": str(reason), "short": _short_reason(str(reason)), "units": int(count)}
+            for reason, count in reasons.items()
+        ],
+    }
 
 
 REPRODUCIBLE_METADATA = {
