@@ -242,14 +242,19 @@ def test_the_caption_renders_true_for_a_recorded_pilot_and_for_simulated_flies(t
     for kind, (table, small) in {
         "flies": (planned, smallest),
         "pilot": (pilot, smallest_table(pilot)),
+        "simulated": (planned.assign(method=planning.SIMULATION), smallest),
     }.items():
         path = tmp_path / f"{kind}.rst"
         write_caption(path, TEMPLATE, plan_caption_values(table, small, TARGET, PROBABILITY), {"plan": {}})
         shown[kind] = " ".join(path.read_text(encoding="utf-8").split())
     for text in shown.values():
-        assert "exact optimum" in text and "not a training run" in text
-        assert "resamples of the pilot" in text and "central 95% of the predictions" in text
         assert f"target R² = {TARGET}" in text and f"p ≥ {PROBABILITY}" in text
+        assert "central 95%" in text
+    for kind in ("flies", "pilot"):
+        assert "exact optimum" in shown[kind] and "not a training run" in shown[kind]
+        assert "sampling distributions" in shown[kind] and "simulates" not in shown[kind]
+    assert "resamples of the pilot" in shown["simulated"] and "exact optimum" not in shown["simulated"]
+    assert "mean neural R² ko reached" in shown["simulated"]
     assert "recorded pilot" in shown["pilot"] and "simulated" not in shown["pilot"]
     assert "2 simulated flies (seeds 0, 1)" in shown["flies"] and "recorded" not in shown["flies"]
     assert "1 at n_per_set = 100, 2 at n_per_set = 400." in shown["flies"]

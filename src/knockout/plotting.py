@@ -936,7 +936,7 @@ def plan_figure(
             facecolor="none",
             edgecolor="black",
             linewidth=2.0,
-            label=f"p ≥ {probability:g}: R² ≥ {target_r2:g} in ≥ {probability:.0%} of the pilot's resamples",
+            label=f"p ≥ {probability:g}: R² ≥ {target_r2:g} in ≥ {probability:.0%} of the plan's draws",
         ),
         Line2D(
             [],
