@@ -3,6 +3,7 @@ number, the choice of method, and the smallest design that reaches the target.""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,19 +75,26 @@ def unit_reasons(
 
 def design_rows(
     n_per_set: int,
-    point: np.ndarray,
     draws: np.ndarray,
     reasons: Sequence[str],
     unit_names: Sequence[str],
     target_r2: float,
     method: str,
 ) -> list[tuple]:
-    """The plan's rows of one design: per unit its predicted R² (``point``), the interval
-    of the ``draws`` [draw, unit] (widened to hold the point), and the share of draws that
-    reach ``target_r2``; a unit with a reason gets it instead of numbers."""
-    low, high = np.quantile(draws, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2], axis=0)
-    low, high = np.minimum(low, point), np.maximum(high, point)
-    reached = (draws >= target_r2).mean(axis=0)
+    """The plan's rows of one design from ``draws`` [draw, unit] of the R² one experiment
+    at that design reaches (NaN: a draw a unit has not): per unit the median (the number
+    with the least expected absolute error), the central ``INTERVAL`` of the draws, and
+    the share that reach ``target_r2`` (all 0 for a unit with no draw); a unit with a
+    reason gets it instead of numbers."""
+    kept = np.isfinite(draws)
+    filled = np.where(kept.any(axis=0), draws, 0.0)  # a unit without a draw: R² 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are filled
+        point = np.nanmedian(filled, axis=0)
+        low, high = np.nanquantile(filled, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2], axis=0)
+    reached = np.where(
+        kept.any(axis=0), np.nansum(filled >= target_r2, axis=0) / np.maximum(kept.sum(axis=0), 1), 0.0
+    )
     rows = []
     for unit, (name, reason) in enumerate(zip(unit_names, reasons, strict=True)):
         if reason:

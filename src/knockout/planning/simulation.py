@@ -13,7 +13,7 @@ the planner asks training itself. Per pilot and replicate:
 3. each ko unit is scored against the stand-in's unit (squared correlation on fresh
    probe inputs), as the workflow scores ko against a fly's neurons.
 
-The predicted R² is the mean over replicates, the interval their quantiles, and
+The predicted R² is the median over replicates, the interval their quantiles, and
 ``p_identified`` the share that reach the target; resampling the pilot carries its
 uncertainty into all three. Every stand-in of every pilot is one batched training, and
 every design's ko another.
@@ -176,6 +176,6 @@ def simulation_plans(
                     stand_ins[number * replicates + replicate], next(trained).network, probes[number]
                 )
                 draws[replicate, :covered] = scores[:covered]
-            rows += design_rows(n, draws.mean(axis=0), draws, reasons, names, target_r2, SIMULATION)
+            rows += design_rows(n, draws, reasons, names, target_r2, SIMULATION)
         plans.append(plan_table(rows))
     return plans
