@@ -27,7 +27,7 @@ the target (predicted >= 0.9 against actual >= 0.9) and the Brier score of
 ``p_identified``; the calibration of ``p_identified``; per unit whether the planned
 smallest design is within one grid step of the true one; and the time of each part.
 
-Run: ``PYTHONPATH=src:workflow/lib .venv/bin/python bench/plan_validation.py [--quick]`` (about 4
+Run: ``PYTHONPATH=src:workflow/lib .venv/bin/python bench/plan_validation.py [--quick]`` (about 3
 minutes on 2 shared cores; ``--quick`` about 1); with ``OMP_NUM_THREADS=1`` numpy's
 linear algebra keeps to one thread as torch does (``--threads``).
 """
