@@ -253,11 +253,13 @@ def test_squared_correlations_pairs_every_column_of_a_with_every_column_of_b():
 def test_predicted_neural_r2_is_the_contribution_against_the_estimation_noise():
     contributions = np.array([0.0, 0.05, 0.5])
     predicted = metrics.predicted_neural_r2(contributions, noise_sd=0.5, n_inputs=50, n_train=1000)
-    floor = 0.5**2 * 50 / 1000
+    floor = 0.5**2 * 50 / (1000 - 50 - 1)  # d/(n - d - 1): the residual degrees of freedom
     np.testing.assert_allclose(predicted, contributions**2 / (contributions**2 + floor))
     assert predicted[0] == 0 and 0 < predicted[1] < predicted[2] < 1
-    # with no noise every unit is identifiable
+    # with no noise every unit is identifiable; with no residual freedom none is
     np.testing.assert_allclose(metrics.predicted_neural_r2(contributions[1:], 0.0, 50, 1000), 1.0)
+    assert metrics.estimation_floor(0.5, 50, 51) == np.inf
+    np.testing.assert_array_equal(metrics.predicted_neural_r2(contributions, 0.5, 50, 51), 0.0)
 
 
 def test_several_outputs_are_scored_one_by_one_and_deep_flies_get_their_measures():
@@ -289,9 +291,10 @@ def test_the_prediction_covers_silenced_units_and_only_the_designs_it_was_derive
     silenced = full["silenced"] == 1
     np.testing.assert_allclose(full.loc[silenced, "r2_predicted"], expected[silenced])
     assert (full.loc[~silenced, "r2_predicted"] == 0).all() and (~silenced).sum() == 1
-    # the σ²·d/n it was computed with is stored beside it, for every unit: never read back from it
+    # the σ²·d/(n - d - 1) it was computed with is stored beside it, for every unit: never
+    # read back from it
     floor = metrics.estimation_floor(0.05, 6, 40)
-    assert floor == 0.05**2 * 6 / 40 and (full["estimation_floor"] == floor).all()
+    assert floor == 0.05**2 * 6 / (40 - 6 - 1) and (full["estimation_floor"] == floor).all()
     c2 = full.loc[silenced, "contribution"] ** 2
     np.testing.assert_allclose(
         full.loc[silenced, "r2_predicted"], c2 / (c2 + full.loc[silenced, "estimation_floor"])

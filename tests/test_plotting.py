@@ -46,8 +46,8 @@ from knockout_workflow.captions import caption
 
 N_HIDDEN = 4
 SETTINGS = PlotSettings(dpi=30, width=6.0)
-FLOOR = 0.05**2 * 10 / 400
-"""The synthetic fly's σ²·d/n."""
+FLOOR = 0.05**2 * 10 / (400 - 10 - 1)
+"""The synthetic fly's σ²·d/(n - d - 1)."""
 
 
 def behavior_table(seeds, models=registry.TRAINED):

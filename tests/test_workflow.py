@@ -179,8 +179,9 @@ def test_neural_r2_recomputed_independently(finished_run):
                 fly_share = fly["output.weight"][0, unit] * fly_hidden[:, unit]
                 assert row.fly_silencing_effect == pytest.approx(np.sqrt(np.mean(fly_share**2)), rel=1e-4)
                 assert row.contribution == pytest.approx(np.std(fly_share), abs=1e-4)
-                # c² / (c² + σ² d / n) with the tiny config's σ, d and n
-                floor = TINY_CONFIG["fly"]["noise_sd"] ** 2 * N_INPUTS / TINY_CONFIG["data"]["n_train"]
+                # c² / (c² + σ² d / (n - d - 1)) with the tiny config's σ, d and n
+                dof = TINY_CONFIG["data"]["n_train"] - N_INPUTS - 1
+                floor = TINY_CONFIG["fly"]["noise_sd"] ** 2 * N_INPUTS / dof
                 assert row.r2_predicted == pytest.approx(row.contribution**2 / (row.contribution**2 + floor))
                 assert row.estimation_floor == pytest.approx(floor, rel=1e-12)  # stored, not read back
                 assert row.silenced == 1 and row.recorded == 1 and row.unit_name == f"unit_{unit:02d}"

@@ -6,6 +6,7 @@ All statistics are computed in float64 from float32 network outputs.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,22 +217,31 @@ def unit_contributions(fly: KnockoutNet, fly_hidden: np.ndarray) -> np.ndarray:
 def predicted_neural_r2(
     contributions: np.ndarray, noise_sd: float, n_inputs: int, n_train: int
 ) -> np.ndarray:
-    """The best neural R² the data allow for each unit of a linear fly: c² / (c² + σ²·d/n).
+    """The best neural R² the data allow for each unit of a linear fly:
+    c² / (c² + σ²·d/(n - d - 1)).
 
     c is the unit's contribution, d the inputs and n the training samples per set: the
     unit's d weights are estimated from n noisy samples, so their error variance is about
-    σ²·d/n, and a unit whose contribution is below that cannot be told from noise.
+    σ²·d/(n - d - 1) (``estimation_floor``), and a unit whose contribution is below that
+    cannot be told from noise. 0 where n leaves no residual degrees of freedom.
     """
     c2 = np.asarray(contributions, np.float64) ** 2
     floor = estimation_floor(noise_sd, n_inputs, n_train)
+    if math.isinf(floor):
+        return np.zeros_like(c2)
     return np.divide(c2, c2 + floor, out=np.ones_like(c2), where=(c2 + floor) > 0)
 
 
 def estimation_floor(noise_sd: float, n_inputs: int, n_train: int) -> float:
-    """σ²·d/n: the error variance of a unit's d input weights estimated from n noisy training
-    samples per set; a unit whose squared contribution is below it cannot be told from noise
-    (``predicted_neural_r2`` is 0.5 where c² equals it)."""
-    return noise_sd**2 * n_inputs / n_train
+    """σ²·d/(n - d - 1): the error variance of a unit's d input weights estimated from n noisy
+    training samples per set (least squares with an intercept leaves n - d - 1 residual
+    degrees of freedom; σ²·d/n for n ≫ d, which overstates the best R² where d/n nears 0.5:
+    docs/results.md); a unit whose squared contribution is below it cannot be told from
+    noise (``predicted_neural_r2`` is 0.5 where c² equals it). Infinite where n <= d + 1.
+    The one place this floor is computed: the evaluation's ``r2_predicted`` and the
+    experiment planner (knockout.planning) both use it."""
+    dof = n_train - n_inputs - 1
+    return noise_sd**2 * n_inputs / dof if dof > 0 else math.inf
 
 
 @torch.no_grad()
@@ -355,7 +365,7 @@ def neural_scores(
     - with the true network ``fly`` (NaN without): ``fly_silencing_effect``, the unit's
       ``contribution``, ``weight_cosine`` of its and model unit i's input weights, and
       ``r2_predicted``, the best neural R² the data allow (``predicted_neural_r2``) for a
-      silenced unit, 0 for a unit no set silenced, and ``estimation_floor``, the σ²·d/n
+      silenced unit, 0 for a unit no set silenced, and ``estimation_floor``, the σ²·d/(n - d - 1)
       it is computed with (the same for every unit). Their premises: a linear two-layer,
       one-output fly, complete silencing, and models with at least the fly's units; NaN
       where one fails or there is no ``design``.

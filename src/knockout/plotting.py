@@ -425,16 +425,16 @@ def _no_minor_ticks_on_wide_log_axes(ax: Axes) -> None:
 
 
 def _estimation_floor(neural: pd.DataFrame) -> float | None:
-    """The σ²·d/n the prediction ``r2_predicted`` was computed with (the table's
+    """The σ²·d/(n−d−1) the prediction ``r2_predicted`` was computed with (the table's
     ``estimation_floor``, one value for the experiment); None where there is none."""
-    floors = neural["estimation_floor"].dropna().unique()
+    floors = neural["estimation_floor"].replace(np.inf, np.nan).dropna().unique()
     return float(floors[0]) if len(floors) == 1 and floors[0] > 0 else None
 
 
 def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSettings) -> Figure:
     """Neural R² (unit i vs unit i) against the fly unit's contribution, every unit of every
-    seed, with the best R² the data allow, c² / (c² + σ²·d/n), as a curve where the
-    evaluation gave its σ²·d/n (``estimation_floor``); otherwise the noise σ marks where
+    seed, with the best R² the data allow, c² / (c² + σ²·d/(n−d−1)), as a curve where the
+    evaluation gave its σ²·d/(n−d−1) (``estimation_floor``); otherwise the noise σ marks where
     units start to drown."""
     labels = ("fly unit's contribution\nstd(w_out,i · h_i)", "neural R² (unit i vs fly unit i)")
     title = "Which units can be identified? Neural R² against each unit's share"
@@ -451,14 +451,14 @@ def contribution_figure(neural: pd.DataFrame, noise_sd: float, settings: PlotSet
                 grid**2 / (grid**2 + floor),
                 color="black",
                 linewidth=1,
-                label="best the data allow:\nc² / (c² + σ²·d/n)",
+                label="best the data allow:\nc² / (c² + σ²·d/(n−d−1))",
             )
             ax.axvline(
                 math.sqrt(floor),
                 color="black",
                 linestyle="--",
                 linewidth=1,
-                label=f"√(σ²·d/n) = {math.sqrt(floor):.2g} (best R² 0.5)",
+                label=f"√(σ²·d/(n−d−1)) = {math.sqrt(floor):.2g} (best R² 0.5)",
             )
         ax.set_xscale("log")
         _no_minor_ticks_on_wide_log_axes(ax)

@@ -17,7 +17,10 @@ MIN_N_COLUMNS = ["unit", "min_n_per_set", "reason"]
 FORMULA, SIMULATION, AUTO = "formula", "simulation", "auto"
 METHODS = (FORMULA, SIMULATION, AUTO)
 INTERVAL = 0.95
-"""The coverage of ``lower`` .. ``upper``: quantiles over the pilot's resamples."""
+"""The coverage of ``lower`` .. ``upper``, the interval of one experiment's R² (clipped to [0, 1])."""
+FEW_DRAWS = 40
+"""Below this many draws (the simulation's few experiments per design), the interval and
+``p_identified`` come from Student's t rather than from the draws' own quantiles."""
 NOT_ALONE = "silenced only together with other units in the pilot: the design cannot tell them apart"
 NEVER_SILENCED = "never silenced in the pilot: there is no set to estimate its contribution from"
 NARROWER_MODEL = "the model has fewer units than the data: ko has no unit to give this one"
@@ -91,10 +94,11 @@ def design_rows(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are filled
         point = np.nanmedian(filled, axis=0)
-        low, high = np.nanquantile(filled, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2], axis=0)
-    reached = np.where(
-        kept.any(axis=0), np.nansum(filled >= target_r2, axis=0) / np.maximum(kept.sum(axis=0), 1), 0.0
-    )
+        if len(draws) < FEW_DRAWS:
+            low, high, reached = _predictive(filled, target_r2)
+        else:
+            low, high = np.nanquantile(filled, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2], axis=0)
+            reached = np.nansum(filled >= target_r2, axis=0) / np.maximum(np.isfinite(filled).sum(axis=0), 1)
     rows = []
     for unit, (name, reason) in enumerate(zip(unit_names, reasons, strict=True)):
         if reason:
@@ -103,6 +107,25 @@ def design_rows(
             numbers = (point[unit], low[unit], high[unit], reached[unit])
             rows.append((name, n_per_set, *(float(np.clip(v, 0.0, 1.0)) for v in numbers), method, ""))
     return rows
+
+
+def _predictive(draws: np.ndarray, target_r2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From a few draws per unit (the simulation's experiments): the ``INTERVAL``
+    prediction interval of one more experiment and its probability of reaching
+    ``target_r2``, by Student's t with the draws' mean and spread (k draws: scale
+    s·sqrt(1 + 1/k), k - 1 degrees of freedom). The draws' own quantiles would be about
+    their range, which holds one more draw with probability (k - 1)/(k + 1), 0.6 for 4,
+    and their share reaching the target could only be 0, 1/k, ... 1."""
+    from scipy.stats import t as student  # imported here: only the simulation needs it
+
+    count = np.isfinite(draws).sum(axis=0)
+    mean = np.nanmean(draws, axis=0)
+    spread = np.nanstd(draws, axis=0, ddof=1) * np.sqrt(1 + 1 / np.maximum(count, 1))
+    spread = np.maximum(np.nan_to_num(spread), 1e-6)  # identical draws: a step at the mean
+    dof = np.maximum(count - 1, 1)
+    half = student.ppf((1 + INTERVAL) / 2, dof) * spread
+    reached = student.sf((target_r2 - mean) / spread, dof)
+    return mean - half, mean + half, reached
 
 
 def plan_table(rows: list[tuple]) -> pd.DataFrame:

@@ -28,6 +28,7 @@ gets a reason instead of a number.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from knockout.data_folder import Layout
+from knockout.metrics import estimation_floor, predicted_neural_r2
 from knockout.planning.designs import FORMULA, check_target, design_rows, plan_table, unit_reasons
 
 
@@ -169,15 +171,11 @@ def pilot_estimates(pilot: Pilot, silenced_activity: float = 0.0) -> PilotEstima
 
 
 def predicted_r2(contribution2: np.ndarray, noise_var: float, n_inputs: int, n_per_set: int) -> np.ndarray:
-    """The best neural R² at ``n_per_set`` training samples per set: c² / (c² + σ²·d/(n-d-1))
-    (a negative estimate of c² counts as 0); 0 where n leaves no residual degrees of freedom."""
-    c2 = np.maximum(np.asarray(contribution2, np.float64), 0.0)
-    dof = n_per_set - n_inputs - 1
-    if dof <= 0:
-        return np.zeros_like(c2)
-    floor = noise_var * n_inputs / dof
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(c2 + floor > 0, c2 / (c2 + floor), 1.0)
+    """The best neural R² at ``n_per_set`` training samples per set,
+    c² / (c² + σ²·d/(n - d - 1)) (``metrics.predicted_neural_r2``; a negative estimate of c²
+    counts as 0): 0 where n leaves no residual degrees of freedom."""
+    contributions = np.sqrt(np.maximum(np.asarray(contribution2, np.float64), 0.0))
+    return predicted_neural_r2(contributions, math.sqrt(noise_var), n_inputs, n_per_set)
 
 
 def formula_plan(
@@ -219,12 +217,7 @@ def formula_plan(
     reasons = unit_reasons(pilot.set_units, pilot.n_units, model_units)
     rows = []
     for n in n_per_set:
-        floors = noise_vars[:, None] * run_errors * d / max(n - d - 1, 1)
-        with np.errstate(invalid="ignore"):
-            draws = (
-                contributions / (contributions + floors)
-                if n > d + 1
-                else np.where(contributions > 0, 0.0, np.nan)
-            )
+        floors = noise_vars[:, None] * run_errors * estimation_floor(1.0, d, n)
+        draws = contributions / (contributions + floors)  # 0 where n leaves no residual freedom
         rows += design_rows(n, draws, reasons, unit_names, target_r2, FORMULA)
     return plan_table(rows)
