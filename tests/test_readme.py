@@ -8,6 +8,8 @@ import re
 import pytest
 from workflow_helpers import REPO
 
+from knockout import planning
+
 pytestmark = pytest.mark.slow
 
 
@@ -35,3 +37,27 @@ def test_the_use_from_python_example_runs_and_identifies_the_single_unit_lines(c
     )
     assert set(namespace["predicted"]["model"]) == {"ko", "do"}
     assert "ko" in capsys.readouterr().out
+
+
+def test_the_planning_example_runs_and_plans_the_shipped_pilot():
+    code = readme_block("## Planning an experiment")
+    namespace = {}
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        exec(compile(code, "README.md (Planning an experiment)", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    smallest = namespace["plan"].smallest.set_index("unit")
+    # what the README says of it: N3 and N6 at 100, N5 at 300, N2 and N7 at 3000, N1, N4, N8 none (0)
+    assert smallest["min_n_per_set"].fillna(0).to_dict() == {
+        "N1": 0,
+        "N2": 3000,
+        "N3": 100,
+        "N4": 0,
+        "N5": 300,
+        "N6": 100,
+        "N7": 3000,
+        "N8": 0,
+    }
+    assert smallest.loc["N8", "reason"] == planning.NEVER_SILENCED
