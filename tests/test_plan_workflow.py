@@ -77,7 +77,8 @@ def test_a_pilot_folder_is_planned_once_with_reasons_for_units_it_cannot_speak_f
     reasons = planned.groupby("unit")["reason"].first()
     assert (reasons[["unit_00", "unit_01"]] == "").all()
     assert (reasons[["unit_02", "unit_03"]] == planning.NEVER_SILENCED).all()
-    assert "recorded pilot" in " ".join((workdir / "results/plan/plan.rst").read_text(encoding="utf-8").split())
+    caption = (workdir / "results/plan/plan.rst").read_text(encoding="utf-8")
+    assert "recorded pilot" in " ".join(caption.split())
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ rule make_plan:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=lambda wildcards: config["limits"]["memory_gb"] * 1024,
+        mem_mb=lambda wildcards: int(config["limits"]["memory_gb"] * 1024),
     params:
         code=core_code("make_plan.py"),
         plan={key: value for key, value in config["plan"].items() if key != "units"},

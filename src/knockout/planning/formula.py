@@ -19,6 +19,8 @@ the pooled residual variance. ``formula_plan`` carries the pilot's uncertainty i
 prediction by drawing the pilot's fits from their sampling distributions (the weights'
 Gaussian, the noise variance's chi²), and adds the run's own estimation error at n: the
 interval and the probability that a unit reaches the target speak for one experiment.
+The predicted R² is the median of those draws, with contributions truncated to c² > 0 (a
+contribution is never negative; a small pilot's estimate of a weak unit often is).
 
 It predicts the exact optimum, not a training run: training must also converge at the
 planned n (docs/results.md). A unit the pilot cannot speak for (never silenced alone)

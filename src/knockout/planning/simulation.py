@@ -13,14 +13,16 @@ the planner asks training itself. Per pilot and replicate:
 3. each ko unit is scored against the stand-in's unit (squared correlation on fresh
    probe inputs), as the workflow scores ko against a fly's neurons.
 
-The predicted R² is the median over replicates, the interval their quantiles, and
-``p_identified`` the share that reach the target; resampling the pilot carries its
-uncertainty into all three. Every stand-in of every pilot is one batched training, and
-every design's ko another.
+The predicted R² is the median over replicates; the interval and ``p_identified`` come
+from Student's t over them (``designs.design_rows``: a few replicates' own quantiles would
+be about their range). Resampling the pilot carries its uncertainty into all three. Every
+stand-in of every pilot is one batched training, and every design's ko another.
 
 A stand-in fitted to a small pilot has its units' contributions inflated by its own
 estimation noise, so predictions for small pilots lean optimistic (docs/results.md,
-"Planning an experiment", measures how far).
+"Planning an experiment", measures how far). The simulated samples are independent: a
+pilot whose frames are correlated within sessions holds fewer independent samples than
+rows, which the simulation does not model.
 """
 
 from __future__ import annotations
