@@ -31,16 +31,17 @@ def layout_of(config):
     return plan_settings.pilot_source(config).layout()
 
 
-def problems(config, architecture=LINEAR, set_rows=None):
-    layout = layout_of(config) if plan_settings.simulated_pilot(config) else None
-    rows = set_rows or {name: config["plan"]["pilot_n"] for name, _ in layout.sets}
-    return plan_settings.plan_problems(config, layout, architecture, rows)
+def problems(config, architecture=LINEAR):
+    """The problems of a plan whose pilot is drawn from the fly (its rows: plan.pilot_n a set)."""
+    pilot = plan_settings.pilot_source(config)
+    return plan_settings.plan_problems(config, pilot.layout(), architecture, pilot.set_rows())
 
 
 def test_the_default_plan_is_fine_and_a_simulated_pilot_is_the_fly_at_pilot_n():
     assert problems(DEFAULT) == []
     pilot = plan_settings.pilot_source(DEFAULT)
-    assert isinstance(pilot, SimulatedFly) and pilot.settings["data"]["n_train"] == DEFAULT["plan"]["pilot_n"]
+    assert isinstance(pilot, SimulatedFly) and pilot.has_ground_truth
+    assert set(pilot.set_rows().values()) == {DEFAULT["plan"]["pilot_n"]}
     assert len(pilot.layout().sets) == DEFAULT["fly"]["n_hidden"] + 1
 
 

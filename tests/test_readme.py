@@ -20,15 +20,21 @@ def readme_block(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
-def test_the_use_from_python_example_runs_and_identifies_the_single_unit_lines(capsys):
-    code = readme_block("### Use from Python")
+def run_readme_block(heading: str) -> dict:
+    """Run the first Python block after ``heading`` in the project's folder, as a reader
+    would; its variables."""
     namespace = {}
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        exec(compile(code, "README.md (Use from Python)", "exec"), namespace)
+        exec(compile(readme_block(heading), f"README.md ({heading.lstrip('# ')})", "exec"), namespace)
     finally:
         os.chdir(cwd)
+    return namespace
+
+
+def test_the_use_from_python_example_runs_and_identifies_the_single_unit_lines(capsys):
+    namespace = run_readme_block("### Use from Python")
     neural = namespace["neural"].set_index(["model", "unit_name"])
     assert neural.loc[("ko", "LC9"), "r2"] > 0.8 > neural.loc[("do", "LC9"), "r2"]
     assert (
@@ -40,15 +46,7 @@ def test_the_use_from_python_example_runs_and_identifies_the_single_unit_lines(c
 
 
 def test_the_planning_example_runs_and_plans_the_shipped_pilot():
-    code = readme_block("## Planning an experiment")
-    namespace = {}
-    cwd = os.getcwd()
-    os.chdir(REPO)
-    try:
-        exec(compile(code, "README.md (Planning an experiment)", "exec"), namespace)
-    finally:
-        os.chdir(cwd)
-    smallest = namespace["plan"].smallest.set_index("unit")
+    smallest = run_readme_block("## Planning an experiment")["plan"].smallest.set_index("unit")
     # what the README says of it: N3 and N6 at 100, N5 at 300, N2 and N7 at 3000, N1, N4, N8 none (0)
     assert smallest["min_n_per_set"].fillna(0).to_dict() == {
         "N1": 0,

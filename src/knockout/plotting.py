@@ -692,6 +692,21 @@ def plan_panel_title(seed) -> str:
     return "pilot" if pd.isna(seed) else f"seed {int(seed)}"
 
 
+def _reason_label(ax: Axes, x: float, y: float, reason: str, size: float) -> None:
+    """A unit's reason for no prediction, in a few words, centred on its cells."""
+    ax.text(
+        x,
+        y,
+        _short_reason(reason),
+        ha="center",
+        va="center",
+        fontsize=size,
+        color="0.15",
+        gid="reason",
+        in_layout=False,
+    )
+
+
 def _short_reason(reason: str) -> str:
     return SHORT_REASONS.get(reason, reason)
 
@@ -788,32 +803,12 @@ def _plan_panel(
         given = [text for text in unit_reasons if text]
         if given and len(given) == len(designs) and len(set(given)) == 1:  # the whole row: one reason
             greyed.append(_box(-0.5, row - 0.5, len(designs), gap=0.03))
-            ax.text(
-                (len(designs) - 1) / 2,
-                row,
-                _short_reason(given[0]),
-                ha="center",
-                va="center",
-                fontsize=reason_font,
-                color="0.15",
-                gid="reason",
-                in_layout=False,
-            )
+            _reason_label(ax, (len(designs) - 1) / 2, row, given[0], reason_font)
             continue
         for column, text in enumerate(unit_reasons):
             if text:
                 greyed.append(_box(column - 0.47, row - 0.5, 0.94, gap=0.03))
-                ax.text(
-                    column,
-                    row,
-                    _short_reason(text),
-                    ha="center",
-                    va="center",
-                    fontsize=reason_font,
-                    color="0.15",
-                    gid="reason",
-                    in_layout=False,
-                )
+                _reason_label(ax, column, row, text, reason_font)
     if greyed:
         ax.add_collection(PolyCollection(greyed, gid="no_prediction", **NO_PREDICTION))
     if cell_font:

@@ -107,8 +107,8 @@ def has_knockout_optimum(experiment):
 
 # ------------------------------------------------ the experiment planner's pilot (plan.smk)
 PILOT = plan_settings.pilot_source(config)
-"""The pilot as a data source: the fly (plan.pilot: simulate) or a folder."""
-PILOT_SIMULATED = plan_settings.simulated_pilot(config)
+"""The pilot as a data source (plan.pilot as data.source): one with a true network draws a
+pilot from each seed's network in the plan's job, a folder is read."""
 
 
 @functools.cache
@@ -124,11 +124,7 @@ def plan_setup():
     if problems := plan_settings.pilot_problems(config):
         stop(problems)
     try:
-        layout = PILOT.layout()
-        if PILOT_SIMULATED:
-            set_rows = {name: config["plan"]["pilot_n"] for name, _ in layout.sets}
-        else:
-            set_rows = PILOT.set_rows()
+        layout, set_rows = PILOT.layout(), PILOT.set_rows()
     except InputFileError as error:
         raise WorkflowError(f"plan.pilot: {error}") from None
     architecture = Architecture(**PILOT.fitted_architecture())
@@ -138,9 +134,9 @@ def plan_setup():
 
 
 def pilot_files(wildcards):
-    """The pilot folder's behaviour file (a simulated pilot is drawn in the job)."""
+    """The pilot folder's behaviour file (a pilot from a true network is drawn in the job)."""
     plan_setup()
-    return {} if PILOT_SIMULATED else PILOT.files(["behavior"], MAIN, [])
+    return {} if PILOT.has_ground_truth else PILOT.files(["behavior"], MAIN, [])
 
 
 def plan_training(wildcards):

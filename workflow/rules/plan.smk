@@ -29,9 +29,9 @@ rule make_plan:
         code=core_code("make_plan.py"),
         plan={key: value for key, value in config["plan"].items() if key != "units"},
         pilot=lambda wildcards: {
-            "seeds": config["seeds"] if PILOT_SIMULATED else None,
-            "fly": config["fly"] if PILOT_SIMULATED else None,
-            "n_silenced": config["data"]["n_silenced"] if PILOT_SIMULATED else None,
+            "seeds": config["seeds"] if PILOT.has_ground_truth else None,
+            "fly": config["fly"] if PILOT.has_ground_truth else None,
+            "n_silenced": config["data"]["n_silenced"] if PILOT.has_ground_truth else None,
             "layout": plan_setup()[0].as_dict(behavior_only=True),
         },
         architecture=lambda wildcards: dataclasses.asdict(plan_setup()[1]),
@@ -68,6 +68,6 @@ rule plot_plan:
         probability=config["plan"]["probability"],
         caption=lambda wildcards: caption_template("plan"),  # its braces are not wildcards
         made_with={"plan": config["plan"]}
-        | ({"seeds": config["seeds"], "fly": config["fly"]} if PILOT_SIMULATED else {}),
+        | ({"seeds": config["seeds"], "fly": config["fly"]} if PILOT.has_ground_truth else {}),
     script:
         "../scripts/plot_plan.py"

@@ -8,6 +8,7 @@ source gives and knows, never which kind it is:
 - ``files(kinds, experiment, seeds)``: the import contract's files (knockout.data_folder) per
   kind it gives (``behavior``, ``neurons``, and ``fly``: the true network's weights);
 - ``layout()``: what those files hold (knockout.data_folder.Layout), before any job runs;
+  ``set_rows()``: each set's rows;
 - ``has_ground_truth``: whether a true network exists to compare with (the noise ceiling,
   contribution, weight cosine, the fly's silencing effect, predicted R², the knockout
   optimum); ``true_architecture()``, ``design()`` and ``noise_sd`` describe it;
@@ -97,6 +98,10 @@ class DataSource(ABC):
     def layout(self) -> Layout:
         """What the files hold (knockout.data_folder.Layout), known before any job runs;
         :class:`knockout.errors.InputFileError` where a file is missing or bad."""
+
+    @abstractmethod
+    def set_rows(self) -> dict[str, int]:
+        """Each set's rows (training and test), by set name, before any job runs."""
 
     @abstractmethod
     def true_architecture(self) -> dict | None:
@@ -202,6 +207,10 @@ class SimulatedFly(DataSource):
         return data_folder.simulated_layout(
             fly["n_inputs"], fly["n_hidden"], fly["n_outputs"], data["n_silenced"]
         )
+
+    def set_rows(self) -> dict[str, int]:
+        data = self.settings["data"]
+        return {name: data["n_train"] + data["n_test"] for name, _ in self.layout().sets}
 
     def true_architecture(self) -> dict:
         return {key: self.settings["fly"][key] for key in ARCHITECTURE_KEYS}

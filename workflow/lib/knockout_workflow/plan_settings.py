@@ -19,26 +19,20 @@ from knockout.network import Architecture
 from knockout_workflow.data_sources import DataSource, data_source
 from knockout_workflow.step_settings import model_train_settings
 
-SIMULATE = "simulate"
-
 
 def pilot_config(config: dict) -> dict:
-    """The config whose data source is the plan's pilot: the fly with ``plan.pilot_n`` rows
-    per set (``plan.pilot: simulate``), or the pilot folder with its units."""
+    """The config whose data source is the plan's pilot (``plan.pilot`` as ``data.source``):
+    a source with a true network draws ``plan.pilot_n`` rows per set of it (the fly, per
+    seed; ``data.n_test`` 0: a pilot is not split), a folder is read with ``plan.units``
+    (or ``data.units``)."""
     plan, pilot = config["plan"], copy.deepcopy(config)
-    if plan["pilot"] == SIMULATE:
-        pilot["data"] |= {"source": SIMULATE, "units": None, "n_train": plan["pilot_n"]}
-    else:
-        pilot["data"] |= {"source": plan["pilot"], "units": plan["units"] or config["data"]["units"]}
+    units = plan["units"] or config["data"]["units"]
+    pilot["data"] |= {"source": plan["pilot"], "units": units, "n_train": plan["pilot_n"], "n_test": 0}
     return pilot
 
 
 def pilot_source(config: dict) -> DataSource:
     return data_source(pilot_config(config))
-
-
-def simulated_pilot(config: dict) -> bool:
-    return config["plan"]["pilot"] == SIMULATE
 
 
 def simulation_settings(config: dict) -> dict:
@@ -75,7 +69,7 @@ def pilot_layout_problems(layout: Layout) -> list[str]:
 def pilot_problems(config: dict) -> list[str]:
     """What must hold before the pilot can be read: a pilot folder's units."""
     plan = config["plan"]
-    if simulated_pilot(config):
+    if pilot_source(config).has_ground_truth:  # drawn from the true network, whose units it has
         if plan["units"] is not None:
             return ["plan.units is for a pilot folder; a simulated pilot's units are the fly's; remove it"]
         return []
@@ -93,6 +87,7 @@ def plan_problems(
     """The plan section's problems for its pilot (``layout``, and ``set_rows``: each set's
     rows) and the model's ``architecture`` (empty when it is fine)."""
     plan = config["plan"]
+    drawn = pilot_source(config).has_ground_truth  # from a true network: plan.pilot_n rows a set
     problems = pilot_layout_problems(layout)
     try:
         method = plan_method(config, architecture)
@@ -122,7 +117,7 @@ def plan_problems(
         )
     if short := {name: rows for name, rows in set_rows.items() if rows < least}:
         name, rows = next(iter(short.items()))
-        if simulated_pilot(config):
+        if drawn:
             where = f"plan.pilot_n = {rows}"
         else:
             where = f"plan.pilot: set {name} has {rows} rows"
@@ -137,7 +132,7 @@ def simulation_memory(config: dict, layout: Layout, architecture: Architecture) 
     """Bytes the simulation job holds at its peak, roughly: every simulated design's data
     (each kept until its ko is trained; the tensors and the trainer's copy) and one network."""
     plan = config["plan"]
-    pilots = len(config["seeds"]) if simulated_pilot(config) else 1
+    pilots = len(config["seeds"]) if pilot_source(config).has_ground_truth else 1  # one per seed's fly
     row_bytes = (architecture.n_inputs + architecture.n_outputs) * 4 * 2
     rows = len(layout.sets) * sum(plan["n_per_set"]) * plan["simulation"]["seeds"] * pilots
     rows += len(layout.sets) * plan["pilot_n"] * pilots * (1 + plan["simulation"]["seeds"])
