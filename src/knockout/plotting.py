@@ -8,7 +8,7 @@ fly's units are placed by their rank of contribution within their seed
 (``summary.contribution_ranks``), recorded units by name. Names from the data (sets,
 units, outputs) are drawn as plain text, never as maths (``plain_text``). Which figure
 reads which table is registered in ``knockout.figures``. The experiment planner's figure
-(``plan_figure``, from ``knockout.planning``'s tables) draws each seed's plan in a panel
+(``plan_figure``, from the planner's tables: ``knockout.plan_table``) draws each seed's plan in a panel
 of its own: each seed is another fly.
 """
 
@@ -31,7 +31,7 @@ from matplotlib.path import Path as MarkerPath
 
 from knockout import models
 from knockout.convergence import chosen_losses
-from knockout.planning import INTERVAL, SHORT_REASONS
+from knockout.plan_table import INTERVAL, SHORT_REASONS
 from knockout.summary import CHANCE_QUANTILE, contrast_label, contribution_ranks, has_ground_truth, set_ranks
 from knockout.tables import write_atomically
 

@@ -12,11 +12,13 @@ target, from a pilot (control and some silenced sets, at any n). Two methods:
   plays the fly, designs are simulated from it and ko is trained on each.
 
 Both carry the pilot's uncertainty by resampling its rows within each set.
-:mod:`~knockout.planning.designs` holds what they share: the table, the reasons a unit
-gets no number, the choice of method (``auto``) and the smallest design per unit.
+:mod:`~knockout.planning.designs` holds what they share: the rows, the reasons a unit gets
+no number, the choice of method (``auto``) and the smallest design per unit; the tables'
+vocabulary (columns, methods, reasons) is :mod:`knockout.plan_table`'s, which the figure
+reads without importing the planner.
 """
 
-from knockout.planning.designs import (
+from knockout.plan_table import (
     AUTO,
     FORMULA,
     INTERVAL,
@@ -28,11 +30,8 @@ from knockout.planning.designs import (
     PLAN_COLUMNS,
     SHORT_REASONS,
     SIMULATION,
-    formula_applies,
-    method_for,
-    smallest_designs,
-    unit_reasons,
 )
+from knockout.planning.designs import formula_applies, method_for, smallest_designs, unit_reasons
 from knockout.planning.formula import Pilot, PilotEstimates, formula_plan, pilot_estimates, predicted_r2
 from knockout.planning.simulation import PilotTable, simulation_plans
 

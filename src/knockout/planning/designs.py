@@ -1,5 +1,6 @@
-"""What both planning methods share: the plan's table, the reasons a unit gets no
-number, the choice of method, and the smallest design that reaches the target."""
+"""What both planning methods share: the plan's rows from draws, the reasons a unit gets
+no number, the choice of method, and the smallest design that reaches the target (the
+tables' vocabulary is knockout.plan_table's)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,22 @@ import numpy as np
 import pandas as pd
 
 from knockout.network import Architecture
+from knockout.plan_table import (
+    AUTO,
+    FORMULA,
+    INTERVAL,
+    METHODS,
+    MIN_N_COLUMNS,
+    NARROWER_MODEL,
+    NEVER_SILENCED,
+    NOT_ALONE,
+    PLAN_COLUMNS,
+    SIMULATION,
+)
 
-PLAN_COLUMNS = ["unit", "n_per_set", "predicted_r2", "lower", "upper", "p_identified", "method", "reason"]
-"""One row per unit and design; ``reason`` says why a unit has no prediction (else empty)."""
-MIN_N_COLUMNS = ["unit", "min_n_per_set", "reason"]
-FORMULA, SIMULATION, AUTO = "formula", "simulation", "auto"
-METHODS = (FORMULA, SIMULATION, AUTO)
-INTERVAL = 0.95
-"""The coverage of ``lower`` .. ``upper``, the interval of one experiment's R² (clipped to [0, 1])."""
 FEW_DRAWS = 40
 """Below this many draws (the simulation's few experiments per design), the interval and
 ``p_identified`` come from Student's t rather than from the draws' own quantiles."""
-NOT_ALONE = "silenced only together with other units in the pilot: the design cannot tell them apart"
-NEVER_SILENCED = "never silenced in the pilot: there is no set to estimate its contribution from"
-NARROWER_MODEL = "the model has fewer units than the data: ko has no unit to give this one"
-SHORT_REASONS = {
-    NOT_ALONE: "silenced with others",
-    NEVER_SILENCED: "never silenced",
-    NARROWER_MODEL: "no model unit",
-}
-"""Each reason in a few words, for a figure's cells."""
 
 
 def formula_applies(architecture: Architecture) -> str | None:
