@@ -20,17 +20,3 @@ SHORT_REASONS = {
     NARROWER_MODEL: "no model unit",
 }
 """Each reason in a few words, for a figure's cells."""
-
-__all__ = [
-    "AUTO",
-    "FORMULA",
-    "INTERVAL",
-    "METHODS",
-    "MIN_N_COLUMNS",
-    "NARROWER_MODEL",
-    "NEVER_SILENCED",
-    "NOT_ALONE",
-    "PLAN_COLUMNS",
-    "SHORT_REASONS",
-    "SIMULATION",
-]
