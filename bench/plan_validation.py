@@ -9,9 +9,10 @@ Per grid point (activation, behavioural noise σ) and seed, a simulated fly give
 - the *plan*: from the workflow's pilot of the same fly (``simulation.pilot_table``, a
   stream of its own), the planner's ``predicted_r2``, ``lower``/``upper``,
   ``p_identified`` and smallest design (``smallest_designs``, p >= 0.8) per unit and design.
-  Linear flies: the formula. ReLU flies: the simulation method (replicates 4, the truth's
-  training settings), and the formula beside it (derived for linear networks, called
-  directly for comparison).
+  Linear flies: the formula with its training check (the truth's training settings) and
+  without it (``formula, unchecked``: the exact optimum's numbers). ReLU flies: the
+  simulation method (replicates 4, the truth's training settings), and the unchecked
+  formula beside it (derived for linear networks, called directly for comparison).
 
 Also written: ``oracle``, the formula with the fly's true contributions and σ (what the
 formula would say with a perfect pilot), which tells the formula's own error from the
@@ -69,16 +70,20 @@ class Grid:
     settings: TrainSettings
 
 
+UNCHECKED = "formula, unchecked"
+"""The formula without its training check: the exact optimum's numbers."""
+
+
 def grids(quick: bool) -> list[Grid]:
     linear, relu = TrainSettings(), TrainSettings(restarts=8)
     if quick:
         return [
-            Grid("linear", 50, 16, (100, 1000), (200,), (planning.FORMULA,), linear),
-            Grid("relu", 20, 8, (40, 300), (200,), (planning.SIMULATION, planning.FORMULA), relu),
+            Grid("linear", 50, 16, (100, 1000), (200,), (planning.FORMULA, UNCHECKED), linear),
+            Grid("relu", 20, 8, (40, 300), (200,), (planning.SIMULATION, UNCHECKED), relu),
         ]
     return [
-        Grid("linear", 50, 16, (100, 300, 1000, 2500), (100, 200), (planning.FORMULA,), linear),
-        Grid("relu", 20, 8, (40, 100, 300, 1000), (200,), (planning.SIMULATION, planning.FORMULA), relu),
+        Grid("linear", 50, 16, (100, 300, 1000, 2500), (100, 200), (planning.FORMULA, UNCHECKED), linear),
+        Grid("relu", 20, 8, (40, 100, 300, 1000), (200,), (planning.SIMULATION, UNCHECKED), relu),
     ]
 
 
@@ -124,11 +129,11 @@ def plans(
     """The planner's table per seed from the workflow's pilot of that seed's fly, with each
     unit's planned smallest design."""
     layout = simulated_layout(grid.n_inputs, grid.n_hidden, 1, None)
-    pilots = [pilot_table(fly_settings, n_pilot, seed) for seed in seeds]
-    if method == planning.FORMULA:
+    pilots = [planning.PilotTable(pilot_table(fly_settings, n_pilot, seed), layout) for seed in seeds]
+    if method == UNCHECKED:  # the formula alone, also where it does not apply (ReLU, for comparison)
         planned = [
             planning.formula_plan(
-                planning.Pilot.from_table(table, layout),
+                planning.Pilot.from_table(pilot.table, layout),
                 grid.designs,
                 layout.units,
                 TARGET,
@@ -136,18 +141,22 @@ def plans(
                 seed,
                 fly_settings.silenced_activity,
             )
-            for table, seed in zip(pilots, seeds, strict=True)
+            for pilot, seed in zip(pilots, seeds, strict=True)
         ]
     else:
-        planned = planning.simulation_plans(
-            [planning.PilotTable(table, layout) for table in pilots],
+        planned = planning.plan_pilots(
+            pilots,
             seeds,
             fly_settings.architecture,
             grid.settings,
             grid.designs,
             TARGET,
+            method,
+            RESAMPLES,
             replicates,
+            silenced_activity=fly_settings.silenced_activity,
         )
+    planned = [table.assign(method=method) for table in planned]
     tables = []
     for seed, table in zip(seeds, planned, strict=True):
         smallest = planning.smallest_designs(table, PROBABILITY)[["unit", "min_n_per_set"]]
@@ -192,6 +201,8 @@ def run(grid_parts: list[Grid], noises: list[float], seeds: list[int], replicate
                     networks = 0
                     if method == planning.SIMULATION:
                         networks = len(seeds) * replicates * (1 + len(grid.designs)) * grid.settings.restarts
+                    elif method == planning.FORMULA:  # its training check: one ko run a design
+                        networks = len(seeds) * len(grid.designs) * grid.settings.restarts
                     elapsed = time.perf_counter() - start
                     times.append((grid.activation, noise_sd, method, n_pilot, networks, elapsed))
                     say(f"{grid.activation} σ={noise_sd}: {method}, pilot {n_pilot}: {elapsed:.1f} s")

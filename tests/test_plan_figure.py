@@ -17,6 +17,8 @@ from knockout_workflow.captions import write_caption
 
 SETTINGS = PlotSettings(dpi=30, width=9.0)
 TARGET, PROBABILITY = 0.9, 0.8
+COLUMNS = ["seed", *(column for column in planning.PLAN_COLUMNS if column != "training_shortfall")]
+"""The hand-made tables' columns; their training_shortfall (the formula's check) is NaN."""
 TEMPLATE = (REPO / "workflow" / "report" / "plan.rst").read_text(encoding="utf-8")
 
 
@@ -35,7 +37,7 @@ def planned_table(seeds, n_units=3, designs=(100, 400), reasons=None, names=None
                 r2 = min(0.99, 0.3 + 0.2 * unit + 0.03 * number + 0.0005 * n)
                 p = float(np.clip((r2 - TARGET) * 10 + 0.5, 0.0, 1.0))
                 rows.append((seed, name, n, r2, r2 - 0.05, min(r2 + 0.05, 1.0), p, "formula", ""))
-    return pd.DataFrame(rows, columns=["seed", *planning.PLAN_COLUMNS]).astype({"seed": "Int64"})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"seed": "Int64"}).assign(training_shortfall=np.nan)
 
 
 def smallest_table(planned: pd.DataFrame, probability: float = PROBABILITY) -> pd.DataFrame:
@@ -184,7 +186,7 @@ def test_a_table_without_a_column_the_figure_needs_says_which():
 def hand_made() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two flies. Seed 0: a reaches the target (p >= 0.8) at 400 only, b at both (exactly
     0.8 at 100), c has a reason; seed 1: a never reaches it (p 0.79), b has another reason."""
-    columns = ["seed", *planning.PLAN_COLUMNS]
+    columns = COLUMNS
     rows = [
         (0, "a", 100, 0.50, 0.4, 0.6, 0.10, "formula", ""),
         (0, "a", 400, 0.95, 0.9, 0.97, 0.90, "formula", ""),
@@ -197,7 +199,7 @@ def hand_made() -> tuple[pd.DataFrame, pd.DataFrame]:
         (1, "b", 100, np.nan, np.nan, np.nan, np.nan, "formula", planning.NEVER_SILENCED),
         (1, "b", 400, np.nan, np.nan, np.nan, np.nan, "formula", planning.NEVER_SILENCED),
     ]
-    planned = pd.DataFrame(rows, columns=columns).astype({"seed": "Int64"})
+    planned = pd.DataFrame(rows, columns=columns).astype({"seed": "Int64"}).assign(training_shortfall=np.nan)
     return planned, smallest_table(planned)
 
 
@@ -224,6 +226,12 @@ def test_the_caption_values_count_units_per_design_over_every_seed_and_each_reas
                 "units": 1,
             },
         ],
+        "shortfalls": {},  # the hand-made plan had no training check
+    }
+    checked = planned.assign(training_shortfall=np.where(planned["n_per_set"] == 100, 0.01, 0.125))
+    assert plan_caption_values(checked, smallest, TARGET, PROBABILITY)["shortfalls"] == {
+        100: 0.01,
+        400: 0.125,
     }
     pilot = planned[planned["seed"] == 0].assign(seed=pd.NA).astype({"seed": "Int64"})
     values = plan_caption_values(pilot, smallest_table(pilot), TARGET, PROBABILITY)
@@ -243,6 +251,7 @@ def test_the_caption_renders_true_for_a_recorded_pilot_and_for_simulated_flies(t
         "flies": (planned, smallest),
         "pilot": (pilot, smallest_table(pilot)),
         "simulated": (planned.assign(method=planning.SIMULATION), smallest),
+        "checked": (planned.assign(training_shortfall=0.25), smallest),
     }.items():
         path = tmp_path / f"{kind}.rst"
         write_caption(path, TEMPLATE, plan_caption_values(table, small, TARGET, PROBABILITY), {"plan": {}})
@@ -251,10 +260,11 @@ def test_the_caption_renders_true_for_a_recorded_pilot_and_for_simulated_flies(t
         assert f"target R² = {TARGET}" in text and f"p ≥ {PROBABILITY}" in text
         assert "central 95%" in text
     for kind in ("flies", "pilot"):
-        assert "exact optimum" in shown[kind] and "not a training run" in shown[kind]
+        assert "exact optimum" in shown[kind] and "check_training is off" in shown[kind]
         assert "sampling distributions" in shown[kind] and "simulates" not in shown[kind]
     assert "resamples of the pilot" in shown["simulated"] and "exact optimum" not in shown["simulated"]
-    assert "mean neural R² ko reached" in shown["simulated"]
+    assert "median neural R² ko reached" in shown["simulated"]
+    assert "was taken off (the largest, per design: 0.25 at 100, 0.25 at 400)" in shown["checked"]
     assert "recorded pilot" in shown["pilot"] and "simulated" not in shown["pilot"]
     assert "2 simulated flies (seeds 0, 1)" in shown["flies"] and "recorded" not in shown["flies"]
     assert "1 at n_per_set = 100, 2 at n_per_set = 400." in shown["flies"]

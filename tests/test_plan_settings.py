@@ -65,7 +65,11 @@ def test_a_pilot_folder_is_a_data_folder_with_the_plan_s_units_or_the_data_s():
         ({"pilot_n": 40}, LINEAR, "plan.pilot_n = 40: the formula fits each pilot set by least squares"),
         ({"pilot_n": 40}, RELU, "plan.pilot_n = 40: the simulation fits ko to the pilot"),
         ({"method": "formula"}, RELU, "plan.method formula: the formula is derived for linear networks"),
-        ({"n_per_set": [1_000_000], "method": "simulation"}, LINEAR, "plan: the simulation would hold about"),
+        (
+            {"n_per_set": [1_000_000], "method": "simulation"},
+            LINEAR,
+            "plan: its simulated experiments would hold about",
+        ),
     ],
 )
 def test_each_bad_plan_is_one_line_naming_its_key(plan, architecture, expected):
@@ -94,6 +98,9 @@ def test_the_simulation_trains_as_ko_with_its_own_restarts_if_given():
     config["plan"]["simulation"]["restarts"] = 5
     assert plan_settings.simulation_settings(config)["restarts"] == 5
     assert plan_settings.plan_method(config, RELU) == planning.SIMULATION
+    assert plan_settings.plan_trains(config, planning.FORMULA)  # its training check
+    config["plan"]["check_training"] = False
+    assert not plan_settings.plan_trains(config, planning.FORMULA)
 
 
 def test_the_simulation_s_memory_grows_with_designs_seeds_and_pilots():

@@ -201,3 +201,45 @@ def test_the_formula_s_probability_is_calibrated_on_repeated_pilots():
     mean_p = np.mean(probabilities, axis=0)
     clear = np.abs(true_r2 - target) > 0.1  # units far from the target: p near 0 or 1
     assert np.all(np.round(mean_p[clear]) == (true_r2[clear] >= target))
+
+
+def test_the_training_check_finds_training_that_stops_short_and_the_plan_takes_it_off():
+    """One epoch of few steps cannot reach the optimum; a long training nearly does. The
+    shortfall is taken off the formula's numbers and recorded beside them."""
+    (pilot,), architecture = simulated_pilots("linear", seeds=(3,), n_per_set=200)
+    formula_pilot = planning.Pilot.from_table(pilot.table, pilot.layout)
+    contribution2, noise_var = planning.FormulaDraws.of(formula_pilot, 200, seed=3).typical()
+    assert np.all(contribution2 >= 0) and noise_var > 0
+
+    def shortfall(settings):
+        (per_design,) = planning.training_shortfalls(
+            [pilot], [3], [contribution2], [noise_var], architecture, settings, [300]
+        )
+        return per_design[300]
+
+    short, long = shortfall(TrainSettings(epochs=1, min_steps=0, lr=1e-3)), shortfall(TrainSettings())
+    assert np.all(short >= 0) and np.all(long >= 0) and len(short) == UNITS
+    assert short.max() > 0.05 > long.max()
+    units = list(pilot.layout.units)
+    plain = planning.formula_plan(formula_pilot, [300], units, resamples=100, seed=3)
+    checked = planning.formula_plan(
+        formula_pilot, [300], units, resamples=100, seed=3, shortfalls={300: short}
+    )
+    assert plain["training_shortfall"].isna().all()
+    np.testing.assert_allclose(checked["training_shortfall"], short)
+    assert np.all(checked["predicted_r2"] <= plain["predicted_r2"] + 1e-12)
+    assert (checked["predicted_r2"] < plain["predicted_r2"] - 0.01).any()
+
+
+def test_plan_pilots_runs_the_formula_with_its_check_or_the_simulation():
+    pilots, architecture = simulated_pilots("linear", seeds=(0, 1))
+    checked = planning.plan_pilots(pilots, [0, 1], architecture, QUICK, [100], resamples=50)
+    unchecked = planning.plan_pilots(
+        pilots, [0, 1], architecture, None, [100], resamples=50, check_training=False
+    )
+    assert [set(t["method"]) for t in checked] == [{planning.FORMULA}] * 2
+    assert all(t["training_shortfall"].notna().all() for t in checked)
+    assert all(t["training_shortfall"].isna().all() for t in unchecked)
+    relu_pilots, relu = simulated_pilots("relu", seeds=(0,))
+    (simulated,) = planning.plan_pilots(relu_pilots, [0], relu, QUICK, [100], simulation_seeds=2)
+    assert set(simulated["method"]) == {planning.SIMULATION}

@@ -230,6 +230,7 @@ def plan(
     architecture: Architecture | None = None,
     resamples: int = 1000,
     simulation_seeds: int = 4,
+    check_training: bool = True,
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: Callable[[Progress], None] | None = None,
@@ -237,33 +238,24 @@ def plan(
 ) -> Plan:
     """Plan an experiment from a pilot (a data folder: control and some silenced sets, at
     any n), as ``snakemake plan`` does with a pilot folder: ``method`` ``formula`` (linear
-    two-layer networks with one output), ``simulation`` (ko trained on ``simulation_seeds``
-    experiments per design simulated from networks fitted to resamples of the pilot, with
-    ``train_settings`` as the config's ``train`` keys), or ``auto`` (the formula where it
-    applies). ``architecture`` is the model's (default: :func:`architecture_for`)."""
-    architecture = architecture or architecture_for(pilot)
-    designs = list(n_per_set)
-    units = list(pilot.layout.units)
-    if planning.method_for(method, architecture) == planning.FORMULA:
-        planned = planning.formula_plan(
-            planning.Pilot.from_table(pilot.behavior, pilot.layout),
-            designs,
-            units,
-            target_r2,
-            resamples,
-            seed,
-            model_units=architecture.n_hidden,
-        )
-    else:
-        (planned,) = planning.simulation_plans(
-            [planning.PilotTable(pilot.behavior, pilot.layout)],
-            [seed],
-            architecture,
-            TrainSettings(**train_settings),
-            designs,
-            target_r2,
-            simulation_seeds,
-            device,
-            progress=progress,
-        )
+    two-layer networks with one output; with ``check_training``, ko is trained on one
+    experiment per design simulated from the pilot and its shortfall from the optimum taken
+    off), ``simulation`` (ko trained on ``simulation_seeds`` experiments per design simulated
+    from networks fitted to resamples of the pilot), or ``auto`` (the formula where it
+    applies). ``train_settings`` are the config's ``train`` keys for the training either
+    does; ``architecture`` is the model's (default: :func:`architecture_for`)."""
+    (planned,) = planning.plan_pilots(
+        [planning.PilotTable(pilot.behavior, pilot.layout)],
+        [seed],
+        architecture or architecture_for(pilot),
+        TrainSettings(**train_settings),
+        list(n_per_set),
+        target_r2,
+        method,
+        resamples,
+        simulation_seeds,
+        check_training,
+        device=device,
+        progress=progress,
+    )
     return Plan(planned, planning.smallest_designs(planned, probability))

@@ -3,8 +3,21 @@ figure (knockout.plotting) reads them: columns, methods, the reasons a unit gets
 number and the interval's coverage. A module of its own, without PyTorch, so that
 drawing a plan neither needs the planner's imports nor reruns when its code changes."""
 
-PLAN_COLUMNS = ["unit", "n_per_set", "predicted_r2", "lower", "upper", "p_identified", "method", "reason"]
-"""One row per unit and design; ``reason`` says why a unit has no prediction (else empty)."""
+PLAN_COLUMNS = [
+    "unit",
+    "n_per_set",
+    "predicted_r2",
+    "lower",
+    "upper",
+    "p_identified",
+    "method",
+    "reason",
+    "training_shortfall",
+]
+"""One row per unit and design; ``reason`` says why a unit has no prediction (else empty);
+``training_shortfall``, where the formula's training check ran, how far ko's training fell
+short of the exact optimum on an experiment of that design simulated from the pilot (taken
+off the formula's numbers; NaN where it did not run)."""
 MIN_N_COLUMNS = ["unit", "min_n_per_set", "reason"]
 FORMULA, SIMULATION, AUTO = "formula", "simulation", "auto"
 METHODS = (FORMULA, SIMULATION, AUTO)

@@ -976,8 +976,12 @@ def plan_caption_values(
     pilot; else the simulated flies' ``seeds``), the designs, the target and probability,
     per design how many units (over every seed) reach the target with p_identified >=
     ``probability``, how many units have a prediction and reach it at no planned design,
-    and per reason (in full and as the figure's cells say it) how many units have it."""
+    per reason (in full and as the figure's cells say it) how many units have it, and
+    where the formula's training check ran, per design the largest shortfall it took off."""
     _check_plan_columns(planned, smallest)
+    checked = (
+        planned.dropna(subset=["training_shortfall"]) if "training_shortfall" in planned else planned[:0]
+    )
     seeds = plan_seeds(planned)
     designs = sorted(int(n) for n in planned["n_per_set"].unique())
     predicted = planned["reason"].eq("")
@@ -1003,6 +1007,10 @@ def plan_caption_values(
             {"reason": str(reason), "short": _short_reason(str(reason)), "units": int(count)}
             for reason, count in reasons.items()
         ],
+        "shortfalls": {
+            int(n): round(float(value), 3)
+            for n, value in checked.groupby("n_per_set")["training_shortfall"].max().items()
+        },
     }
 
 

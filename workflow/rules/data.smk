@@ -140,7 +140,7 @@ def pilot_files(wildcards):
 
 
 def plan_training(wildcards):
-    """The simulation's training settings (None for the formula, which trains nothing, so
-    that editing train reruns no formula plan)."""
-    method = plan_setup()[2]
-    return plan_settings.simulation_settings(config) if method == "simulation" else None
+    """The training settings of what the plan trains (None where it trains nothing: the
+    formula without its training check, so that editing train reruns no such plan)."""
+    trains = plan_settings.plan_trains(config, plan_setup()[2])
+    return plan_settings.simulation_settings(config) if trains else None

@@ -44,7 +44,6 @@ def main(snakemake) -> None:
     layout = Layout.from_dict(params.pilot["layout"])
     architecture = Architecture(**params.architecture)
     drawn, seeds, silenced_activity = pilots(snakemake, layout)
-    units = list(layout.units)
     logging.info(
         "%s method, %d pilot(s) of %s, designs %s, target R² %g",
         params.method,
@@ -54,32 +53,21 @@ def main(snakemake) -> None:
         plan["target_r2"],
     )
     started = time.perf_counter()
-    if params.method == planning.FORMULA:
-        planned = [
-            planning.formula_plan(
-                planning.Pilot.from_table(pilot.table, layout),
-                plan["n_per_set"],
-                units,
-                plan["target_r2"],
-                plan["resamples"],
-                seed=seed or 0,
-                silenced_activity=silenced_activity,
-                model_units=architecture.n_hidden,
-            )
-            for pilot, seed in zip(drawn, seeds, strict=True)
-        ]
-    else:
-        planned = planning.simulation_plans(
-            drawn,
-            [seed or 0 for seed in seeds],
-            architecture,
-            TrainSettings(**params.train),
-            plan["n_per_set"],
-            plan["target_r2"],
-            plan["simulation"]["seeds"],
-            memory_bytes=max(0, snakemake.resources.mem_mb - RUNTIME_MB) * MB,
-            progress=lambda p: logging.info("%s", p),
-        )
+    planned = planning.plan_pilots(
+        drawn,
+        [seed or 0 for seed in seeds],
+        architecture,
+        TrainSettings(**params.train) if params.train is not None else None,
+        plan["n_per_set"],
+        plan["target_r2"],
+        params.method,
+        plan["resamples"],
+        plan["simulation"]["seeds"],
+        plan["check_training"],
+        silenced_activity,
+        memory_bytes=max(0, snakemake.resources.mem_mb - RUNTIME_MB) * MB,
+        progress=lambda p: logging.info("%s", p),
+    )
     logging.info("planned in %.2f s", time.perf_counter() - started)
     smallest = [planning.smallest_designs(table, plan["probability"]) for table in planned]
     tables.write_table(

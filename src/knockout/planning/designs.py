@@ -80,12 +80,15 @@ def design_rows(
     unit_names: Sequence[str],
     target_r2: float,
     method: str,
+    shortfall: np.ndarray | None = None,
 ) -> list[tuple]:
     """The plan's rows of one design from ``draws`` [draw, unit] of the R² one experiment
     at that design reaches (NaN: a draw a unit has not): per unit the median (the number
     with the least expected absolute error), the central ``INTERVAL`` of the draws, and
     the share that reach ``target_r2`` (all 0 for a unit with no draw); a unit with a
-    reason gets it instead of numbers."""
+    reason gets it instead of numbers. ``shortfall`` (per unit; None: not checked) is
+    recorded beside them."""
+    shortfall = np.full(len(unit_names), np.nan) if shortfall is None else shortfall
     kept = np.isfinite(draws)
     filled = np.where(kept.any(axis=0), draws, 0.0)  # a unit without a draw: R² 0
     with warnings.catch_warnings():
@@ -99,10 +102,11 @@ def design_rows(
     rows = []
     for unit, (name, reason) in enumerate(zip(unit_names, reasons, strict=True)):
         if reason:
-            rows.append((name, n_per_set, np.nan, np.nan, np.nan, np.nan, method, reason))
+            rows.append((name, n_per_set, np.nan, np.nan, np.nan, np.nan, method, reason, np.nan))
         else:
             numbers = (point[unit], low[unit], high[unit], reached[unit])
-            rows.append((name, n_per_set, *(float(np.clip(v, 0.0, 1.0)) for v in numbers), method, ""))
+            clipped = (float(np.clip(v, 0.0, 1.0)) for v in numbers)
+            rows.append((name, n_per_set, *clipped, method, "", float(shortfall[unit])))
     return rows
 
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,6 +181,53 @@ def predicted_r2(contribution2: np.ndarray, noise_var: float, n_inputs: int, n_p
     return predicted_neural_r2(contributions, math.sqrt(noise_var), n_inputs, n_per_set)
 
 
+@dataclass(frozen=True)
+class FormulaDraws:
+    """The formula's draws for one pilot: per draw and unit the contribution c² (NaN where
+    a draw's c² <= 0: a contribution is never negative), per draw the noise variance, and
+    per draw and unit one experiment's estimation error (relative to its expectation)."""
+
+    contributions: np.ndarray
+    noise_vars: np.ndarray
+    run_errors: np.ndarray
+    n_inputs: int
+
+    @classmethod
+    def of(cls, pilot: Pilot, resamples: int, seed: int, silenced_activity: float = 0.0) -> FormulaDraws:
+        """Each draw: the pilot's weights and noise variance as another pilot might have
+        given them (their sampling distributions; the contributions, with the draw's own
+        noise added, corrected twice to centre on the estimate), and the run's own
+        estimation error at n (the floor times chi²_d / d), so that the numbers speak for
+        one experiment. Truncating c² to c² > 0 halved the error of the plain estimate
+        against the true contributions where the pilot is small (docs/results.md)."""
+        d = pilot.x[0].shape[1]
+        fits = _SetFits.of(pilot)
+        generator = np.random.default_rng(seed)
+        contributions = np.array(
+            [
+                fits.contributions(pilot, fits.draw_weights(generator), silenced_activity, 2).contribution2
+                for _ in range(resamples)
+            ]
+        )
+        contributions[contributions <= 0] = np.nan
+        noise_vars = fits.noise_var * generator.chisquare(fits.dof, resamples) / fits.dof
+        run_errors = generator.chisquare(d, (resamples, pilot.n_units)) / d
+        return cls(contributions, noise_vars, run_errors, d)
+
+    def typical(self) -> tuple[np.ndarray, float]:
+        """Per unit the median contribution c² over the draws (0 where none is positive), and
+        the median noise variance: a network like the pilot for the training check."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a unit without a positive draw: 0
+            contribution2 = np.nanmedian(self.contributions, axis=0)
+        return np.nan_to_num(contribution2), float(np.median(self.noise_vars))
+
+    def r2(self, n_per_set: int) -> np.ndarray:
+        """[draw, unit]: the R² one experiment with ``n_per_set`` rows per set reaches."""
+        floors = self.noise_vars[:, None] * self.run_errors * estimation_floor(1.0, self.n_inputs, n_per_set)
+        return self.contributions / (self.contributions + floors)  # 0 where n leaves no residual freedom
+
+
 def formula_plan(
     pilot: Pilot,
     n_per_set: Sequence[int],
@@ -189,37 +237,22 @@ def formula_plan(
     seed: int = 0,
     silenced_activity: float = 0.0,
     model_units: int | None = None,
+    shortfalls: Mapping[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Per unit and design, the best neural R² one experiment is predicted to reach (the
-    median over ``resamples`` draws of the pilot and of the experiment), its interval and
-    the probability that it reaches ``target_r2``; a unit the pilot cannot speak for (or
-    beyond the ``model_units`` of a narrower model) gets a reason instead."""
+    """Per unit and design, the neural R² one experiment is predicted to reach (the median
+    over ``resamples`` draws of the pilot and of the experiment), its interval and the
+    probability that it reaches ``target_r2``; a unit the pilot cannot speak for (or beyond
+    the ``model_units`` of a narrower model) gets a reason instead. ``shortfalls`` (per
+    design, per unit: ``training_check.training_shortfalls``) are taken off every draw:
+    without them the numbers are the exact optimum's."""
     check_target(target_r2)
     if len(unit_names) != pilot.n_units:
         raise ValueError(f"{len(unit_names)} unit names for {pilot.n_units} units")
-    d = pilot.x[0].shape[1]
-    fits = _SetFits.of(pilot)
-    generator = np.random.default_rng(seed)
-    # Each draw: the pilot's weights and noise variance as another pilot might have given
-    # them (their sampling distributions; the contributions, with the draw's own noise
-    # added, corrected twice to centre on the estimate), and the run's own estimation error
-    # at n (the floor times chi²_d / d), so that the numbers speak for one experiment at n.
-    # A contribution is never negative: draws with c² <= 0 are left out (truncated to the
-    # possible range), which measured against the true contributions on simulated pilots
-    # halved the error of the plain estimate where the pilot is small (docs/results.md).
-    contributions = np.array(
-        [
-            fits.contributions(pilot, fits.draw_weights(generator), silenced_activity, 2).contribution2
-            for _ in range(resamples)
-        ]
-    )
-    contributions[contributions <= 0] = np.nan
-    noise_vars = fits.noise_var * generator.chisquare(fits.dof, resamples) / fits.dof
-    run_errors = generator.chisquare(d, (resamples, pilot.n_units)) / d
+    draws = FormulaDraws.of(pilot, resamples, seed, silenced_activity)
     reasons = unit_reasons(pilot.set_units, pilot.n_units, model_units)
     rows = []
     for n in n_per_set:
-        floors = noise_vars[:, None] * run_errors * estimation_floor(1.0, d, n)
-        draws = contributions / (contributions + floors)  # 0 where n leaves no residual freedom
-        rows += design_rows(n, draws, reasons, unit_names, target_r2, FORMULA)
+        shortfall = None if shortfalls is None else shortfalls[n]
+        r2 = draws.r2(n) if shortfall is None else np.maximum(draws.r2(n) - shortfall, 0.0)
+        rows += design_rows(n, r2, reasons, unit_names, target_r2, FORMULA, shortfall)
     return plan_table(rows)

@@ -36,11 +36,17 @@ def pilot_source(config: dict) -> DataSource:
 
 
 def simulation_settings(config: dict) -> dict:
-    """The training of every network the simulation method trains: ko's settings (its
-    ``train.per_model`` overrides included), with ``plan.simulation.restarts`` if set."""
+    """The training of every network the plan trains (the simulation, or the formula's
+    training check): ko's settings (its ``train.per_model`` overrides included), with
+    ``plan.simulation.restarts`` if set."""
     settings = model_train_settings(config["train"], KNOCKOUT)
     restarts = config["plan"]["simulation"]["restarts"]
     return settings | ({"restarts": restarts} if restarts is not None else {})
+
+
+def plan_trains(config: dict, method: str) -> bool:
+    """Whether the plan trains networks: the simulation, or the formula's training check."""
+    return method == planning.SIMULATION or config["plan"]["check_training"]
 
 
 def plan_method(config: dict, architecture: Architecture) -> str:
@@ -123,32 +129,40 @@ def plan_problems(
             where = f"plan.pilot: set {name} has {rows} rows"
             where += f" ({len(short)} sets are short)" if len(short) > 1 else ""
         problems.append(f"{where}: {why} rows per set")
-    if method == planning.SIMULATION:
-        problems += simulation_budget_problems(config, layout, architecture)
+    if plan_trains(config, method):
+        problems += simulation_budget_problems(config, layout, architecture, method)
     return problems
 
 
-def simulation_memory(config: dict, layout: Layout, architecture: Architecture) -> float:
-    """Bytes the simulation job holds at its peak, roughly: every simulated design's data
-    (each kept until its ko is trained; the tensors and the trainer's copy) and one network."""
+def simulation_memory(
+    config: dict, layout: Layout, architecture: Architecture, method: str = planning.SIMULATION
+) -> float:
+    """Bytes the plan's job holds at its peak, roughly, where it trains: every simulated
+    experiment's data (``plan.simulation.seeds`` a design for the simulation, one for the
+    formula's training check; each kept until its ko is trained; the tensors and the
+    trainer's copy), the pilots, and one network."""
     plan = config["plan"]
+    experiments = plan["simulation"]["seeds"] if method == planning.SIMULATION else 1
     pilots = len(config["seeds"]) if pilot_source(config).has_ground_truth else 1  # one per seed's fly
     row_bytes = (architecture.n_inputs + architecture.n_outputs) * 4 * 2
-    rows = len(layout.sets) * sum(plan["n_per_set"]) * plan["simulation"]["seeds"] * pilots
-    rows += len(layout.sets) * plan["pilot_n"] * pilots * (1 + plan["simulation"]["seeds"])
+    rows = len(layout.sets) * sum(plan["n_per_set"]) * experiments * pilots
+    rows += len(layout.sets) * plan["pilot_n"] * pilots * (1 + experiments)
     widths = [architecture.n_inputs, *architecture.encoder, architecture.n_hidden]
     widths += [*architecture.decoder, architecture.n_outputs]
     network = memory.network_bytes(widths, architecture.n_hidden, simulation_settings(config)["batch_size"])
     return memory.RUNTIME_BYTES + rows * row_bytes + network
 
 
-def simulation_budget_problems(config: dict, layout: Layout, architecture: Architecture) -> list[str]:
-    needed = simulation_memory(config, layout, architecture)
+def simulation_budget_problems(
+    config: dict, layout: Layout, architecture: Architecture, method: str
+) -> list[str]:
+    needed = simulation_memory(config, layout, architecture, method)
     limit = config["limits"]["memory_gb"]
     if needed <= limit * memory.GIB:
         return []
     return [
-        f"plan: the simulation would hold about {needed / memory.GIB:.1f} GB, over limits.memory_gb = "
-        f"{limit:g} (it grows with plan.n_per_set, plan.simulation.seeds, the pilot's sets and "
-        f"inputs and, for a simulated pilot, the seeds); make them smaller, or raise limits.memory_gb"
+        f"plan: its simulated experiments would hold about {needed / memory.GIB:.1f} GB, over "
+        f"limits.memory_gb = {limit:g} (it grows with plan.n_per_set, plan.simulation.seeds, the "
+        f"pilot's sets and inputs and, for a simulated pilot, the seeds); make them smaller, or "
+        f"raise limits.memory_gb"
     ]
