@@ -4,6 +4,9 @@ a data source, the simulation's training, and the problems that stop a plan."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -16,9 +19,9 @@ from knockout_workflow.config_checks import checked_config
 from knockout_workflow.data_sources import DataFolder, SimulatedFly
 
 DEFAULT = checked_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
-LINEAR = Architecture(n_inputs=50, n_hidden=16)
-WIDE = Architecture(n_inputs=100, n_hidden=16)
-RELU = Architecture(n_inputs=50, n_hidden=16, activation="relu")
+LINEAR = dataclasses.asdict(Architecture(n_inputs=50, n_hidden=16))  # as the data sources give it
+WIDE = LINEAR | {"n_inputs": 100}
+RELU = LINEAR | {"activation": "relu"}
 
 
 def with_plan(**plan) -> dict:
@@ -101,6 +104,13 @@ def test_the_simulation_trains_as_ko_with_its_own_restarts_if_given():
     assert plan_settings.plan_trains(config, planning.FORMULA)  # its training check
     config["plan"]["check_training"] = False
     assert not plan_settings.plan_trains(config, planning.FORMULA)
+
+
+def test_checking_a_plan_imports_no_pytorch():
+    """Every start of the workflow imports plan_settings: it must not cost PyTorch's import."""
+    code = "import sys, knockout_workflow.plan_settings; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_the_simulation_s_memory_grows_with_designs_seeds_and_pilots():

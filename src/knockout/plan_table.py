@@ -1,7 +1,8 @@
 """The experiment plan's tables, as the planner (knockout.planning) writes them and the
 figure (knockout.plotting) reads them: columns, methods, the reasons a unit gets no
-number and the interval's coverage. A module of its own, without PyTorch, so that
-drawing a plan neither needs the planner's imports nor reruns when its code changes."""
+number and the interval's coverage; and which method plans for a network. A module of
+its own, without PyTorch, so that drawing a plan neither needs the planner's imports nor
+reruns when its code changes, and the workflow checks a plan without importing PyTorch."""
 
 PLAN_COLUMNS = [
     "unit",
@@ -33,3 +34,31 @@ SHORT_REASONS = {
     NARROWER_MODEL: "no model unit",
 }
 """Each reason in a few words, for a figure's cells."""
+
+
+def formula_applies(architecture) -> str | None:
+    """Why the formula method does not apply to networks of ``architecture`` (a
+    knockout.network.Architecture, or anything with its fields, such as the workflow's
+    architecture dicts as a namespace; None: it does): it is derived for linear two-layer
+    networks with one behavioural output."""
+    if architecture.activation != "linear":
+        return f"the formula is derived for linear networks, not {architecture.activation}"
+    if architecture.encoder or architecture.decoder:
+        return "the formula is derived for two-layer networks (no encoder or decoder layers)"
+    if architecture.n_outputs != 1:
+        return f"the formula is derived for one behavioural output, not {architecture.n_outputs}"
+    return None
+
+
+def method_for(method: str, architecture) -> str:
+    """The method that plans for ``architecture``: ``auto`` is the formula where it
+    applies (linear two-layer, one output) and simulation elsewhere. Asking for the
+    formula where it does not apply is a ValueError saying why."""
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} unknown (allowed: {', '.join(METHODS)})")
+    problem = formula_applies(architecture)
+    if method == AUTO:
+        return SIMULATION if problem else FORMULA
+    if method == FORMULA and problem:
+        raise ValueError(f"method formula: {problem}; use simulation (or auto)")
+    return method

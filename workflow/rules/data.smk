@@ -4,7 +4,6 @@ from knockout.errors import InputFileError
 import functools
 
 from knockout.models import KNOCKOUT
-from knockout.network import Architecture
 from knockout_workflow import plan_settings
 
 # An experiment's data are the import contract's files (knockout.data_folder): a user's folder
@@ -113,7 +112,8 @@ pilot from each seed's network in the plan's job, a folder is read."""
 
 @functools.cache
 def plan_setup():
-    """(the pilot's layout, the model's architecture, the method), checked: a plan that
+    """(the pilot's layout, the model's architecture as the data sources give it, the
+    method), checked: a plan that
     cannot be made stops with its problems. Asked only by the plan's jobs (their input
     function), so a plan section that does not fit stops `snakemake plan` before any job,
     and never the main run."""
@@ -127,7 +127,7 @@ def plan_setup():
         layout, set_rows = PILOT.layout(), PILOT.set_rows()
     except InputFileError as error:
         raise WorkflowError(f"plan.pilot: {error}") from None
-    architecture = Architecture(**PILOT.fitted_architecture())
+    architecture = PILOT.fitted_architecture()
     if problems := plan_settings.plan_problems(config, layout, architecture, set_rows):
         stop(problems)
     return layout, architecture, plan_settings.plan_method(config, architecture)

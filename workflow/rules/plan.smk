@@ -3,8 +3,6 @@
 # interval and the probability of reaching plan.target_r2, the smallest design per unit,
 # a figure and its caption, in results/<MAIN>plan/. The pilot and the checks that stop a
 # plan before any job are in data.smk.
-import dataclasses
-
 PLAN_FOLDER = f"results/{MAIN}plan/"
 PLAN_FIGURE = f"{PLAN_FOLDER}plan"
 
@@ -34,7 +32,7 @@ rule make_plan:
             "n_silenced": config["data"]["n_silenced"] if PILOT.has_ground_truth else None,
             "layout": plan_setup()[0].as_dict(behavior_only=True),
         },
-        architecture=lambda wildcards: dataclasses.asdict(plan_setup()[1]),
+        architecture=lambda wildcards: plan_setup()[1],
         method=lambda wildcards: plan_setup()[2],
         train=plan_training,
         data_digests=lambda wildcards: PILOT.digests(pilot_files(wildcards)),

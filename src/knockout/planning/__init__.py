@@ -33,8 +33,10 @@ from knockout.plan_table import (
     PLAN_COLUMNS,
     SHORT_REASONS,
     SIMULATION,
+    formula_applies,
+    method_for,
 )
-from knockout.planning.designs import formula_applies, method_for, smallest_designs, unit_reasons
+from knockout.planning.designs import smallest_designs, unit_reasons
 from knockout.planning.formula import (
     FormulaDraws,
     Pilot,

@@ -10,49 +10,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from knockout.network import Architecture
 from knockout.plan_table import (
-    AUTO,
-    FORMULA,
     INTERVAL,
-    METHODS,
     MIN_N_COLUMNS,
     NARROWER_MODEL,
     NEVER_SILENCED,
     NOT_ALONE,
     PLAN_COLUMNS,
-    SIMULATION,
 )
 
 FEW_DRAWS = 40
 """Below this many draws (the simulation's few experiments per design), the interval and
 ``p_identified`` come from Student's t rather than from the draws' own quantiles."""
-
-
-def formula_applies(architecture: Architecture) -> str | None:
-    """Why the formula method does not apply to networks of ``architecture`` (None: it
-    does): it is derived for linear two-layer networks with one behavioural output."""
-    if architecture.activation != "linear":
-        return f"the formula is derived for linear networks, not {architecture.activation}"
-    if not architecture.two_layer:
-        return "the formula is derived for two-layer networks (no encoder or decoder layers)"
-    if architecture.n_outputs != 1:
-        return f"the formula is derived for one behavioural output, not {architecture.n_outputs}"
-    return None
-
-
-def method_for(method: str, architecture: Architecture) -> str:
-    """The method that plans for ``architecture``: ``auto`` is the formula where it
-    applies (linear two-layer, one output) and simulation elsewhere. Asking for the
-    formula where it does not apply is a ValueError saying why."""
-    if method not in METHODS:
-        raise ValueError(f"method {method!r} unknown (allowed: {', '.join(METHODS)})")
-    problem = formula_applies(architecture)
-    if method == AUTO:
-        return SIMULATION if problem else FORMULA
-    if method == FORMULA and problem:
-        raise ValueError(f"method formula: {problem}; use simulation (or auto)")
-    return method
 
 
 def unit_reasons(

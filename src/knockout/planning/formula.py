@@ -40,7 +40,8 @@ import pandas as pd
 
 from knockout.data_folder import Layout
 from knockout.metrics import estimation_floor, predicted_neural_r2
-from knockout.planning.designs import FORMULA, check_target, design_rows, plan_table, unit_reasons
+from knockout.plan_table import FORMULA
+from knockout.planning.designs import check_target, design_rows, plan_table, unit_reasons
 
 
 @dataclass(frozen=True)

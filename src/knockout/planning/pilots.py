@@ -9,8 +9,7 @@ import pandas as pd
 import torch
 
 from knockout.network import Architecture
-from knockout.plan_table import AUTO, FORMULA
-from knockout.planning.designs import method_for
+from knockout.plan_table import AUTO, FORMULA, method_for
 from knockout.planning.formula import FormulaDraws, Pilot, formula_plan
 from knockout.planning.simulation import PilotTable, simulation_plans
 from knockout.planning.training_check import training_shortfalls

@@ -40,7 +40,8 @@ from knockout.data_folder import Layout
 from knockout.metrics import squared_correlations
 from knockout.models import KNOCKOUT
 from knockout.network import Architecture, KnockoutNet, keep_matrix
-from knockout.planning.designs import SIMULATION, check_target, design_rows, plan_table, unit_reasons
+from knockout.plan_table import SIMULATION
+from knockout.planning.designs import check_target, design_rows, plan_table, unit_reasons
 from knockout.training import Fit, Progress, TrainSettings, train_fits
 
 PROBE_ROWS = 2000

@@ -5,17 +5,20 @@ plan section that does not fit, say, a wider fly stops ``snakemake plan``, not t
 run).
 
 The science is knockout.planning; this module reads the config and nothing of the
-workflow.
+workflow, and imports no PyTorch (knockout.plan_table, not the planner): every start of the
+workflow imports it. An architecture here is the dict the data sources give
+(``fitted_architecture``).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from types import SimpleNamespace
 
-from knockout import memory, planning
+from knockout import memory, plan_table
 from knockout.data_folder import Layout
 from knockout.models import KNOCKOUT
-from knockout.network import Architecture
 from knockout_workflow.data_sources import DataSource, data_source
 from knockout_workflow.step_settings import model_train_settings
 
@@ -46,13 +49,13 @@ def simulation_settings(config: dict) -> dict:
 
 def plan_trains(config: dict, method: str) -> bool:
     """Whether the plan trains networks: the simulation, or the formula's training check."""
-    return method == planning.SIMULATION or config["plan"]["check_training"]
+    return method == plan_table.SIMULATION or config["plan"]["check_training"]
 
 
-def plan_method(config: dict, architecture: Architecture) -> str:
+def plan_method(config: dict, architecture: Mapping) -> str:
     """``plan.method`` resolved for the model's ``architecture`` (auto: the formula where
     it applies); a ValueError where the formula is asked for and does not apply."""
-    return planning.method_for(config["plan"]["method"], architecture)
+    return plan_table.method_for(config["plan"]["method"], SimpleNamespace(**architecture))
 
 
 def pilot_layout_problems(layout: Layout) -> list[str]:
@@ -87,9 +90,7 @@ def pilot_problems(config: dict) -> list[str]:
     ]
 
 
-def plan_problems(
-    config: dict, layout: Layout, architecture: Architecture, set_rows: dict[str, int]
-) -> list[str]:
+def plan_problems(config: dict, layout: Layout, architecture: Mapping, set_rows: dict[str, int]) -> list[str]:
     """The plan section's problems for its pilot (``layout``, and ``set_rows``: each set's
     rows) and the model's ``architecture`` (empty when it is fine)."""
     plan = config["plan"]
@@ -100,19 +101,19 @@ def plan_problems(
     except ValueError as error:
         return [*problems, f"plan.{error}"]
     batch_size = simulation_settings(config)["batch_size"]
-    d = architecture.n_inputs
+    d = architecture["n_inputs"]
     for n in plan["n_per_set"]:
         if n < batch_size:
             problems.append(
                 f"plan.n_per_set: {n} is below ko's train.batch_size = {batch_size}; every batch "
                 f"comes from one set, so a design needs at least {batch_size} training rows per set"
             )
-        if method == planning.FORMULA and n <= d + 1:
+        if method == plan_table.FORMULA and n <= d + 1:
             problems.append(
                 f"plan.n_per_set: {n} leaves no residual degrees of freedom for {d} inputs "
                 f"(the formula needs more than d + 1 = {d + 1} rows per set)"
             )
-    if method == planning.FORMULA:
+    if method == plan_table.FORMULA:
         least = d + 2
         why = f"the formula fits each pilot set by least squares, which needs at least d + 2 = {least}"
     else:
@@ -135,27 +136,26 @@ def plan_problems(
 
 
 def simulation_memory(
-    config: dict, layout: Layout, architecture: Architecture, method: str = planning.SIMULATION
+    config: dict, layout: Layout, architecture: Mapping, method: str = plan_table.SIMULATION
 ) -> float:
     """Bytes the plan's job holds at its peak, roughly, where it trains: every simulated
     experiment's data (``plan.simulation.seeds`` a design for the simulation, one for the
     formula's training check; each kept until its ko is trained; the tensors and the
     trainer's copy), the pilots, and one network."""
     plan = config["plan"]
-    experiments = plan["simulation"]["seeds"] if method == planning.SIMULATION else 1
+    experiments = plan["simulation"]["seeds"] if method == plan_table.SIMULATION else 1
     pilots = len(config["seeds"]) if pilot_source(config).has_ground_truth else 1  # one per seed's fly
-    row_bytes = (architecture.n_inputs + architecture.n_outputs) * 4 * 2
+    row_bytes = (architecture["n_inputs"] + architecture["n_outputs"]) * 4 * 2
     rows = len(layout.sets) * sum(plan["n_per_set"]) * experiments * pilots
     rows += len(layout.sets) * plan["pilot_n"] * pilots * (1 + experiments)
-    widths = [architecture.n_inputs, *architecture.encoder, architecture.n_hidden]
-    widths += [*architecture.decoder, architecture.n_outputs]
-    network = memory.network_bytes(widths, architecture.n_hidden, simulation_settings(config)["batch_size"])
+    widths = [architecture["n_inputs"], *architecture["encoder"], architecture["n_hidden"]]
+    widths += [*architecture["decoder"], architecture["n_outputs"]]
+    batch_size = simulation_settings(config)["batch_size"]
+    network = memory.network_bytes(widths, architecture["n_hidden"], batch_size)
     return memory.RUNTIME_BYTES + rows * row_bytes + network
 
 
-def simulation_budget_problems(
-    config: dict, layout: Layout, architecture: Architecture, method: str
-) -> list[str]:
+def simulation_budget_problems(config: dict, layout: Layout, architecture: Mapping, method: str) -> list[str]:
     needed = simulation_memory(config, layout, architecture, method)
     limit = config["limits"]["memory_gb"]
     if needed <= limit * memory.GIB:
