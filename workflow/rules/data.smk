@@ -113,10 +113,9 @@ pilot from each seed's network in the plan's job, a folder is read."""
 @functools.cache
 def plan_setup():
     """(the pilot's layout, the model's architecture as the data sources give it, the
-    method), checked: a plan that
-    cannot be made stops with its problems. Asked only by the plan's jobs (their input
-    function), so a plan section that does not fit stops `snakemake plan` before any job,
-    and never the main run."""
+    method), checked: a plan that cannot be made stops with its problems. Asked only by the
+    plan's jobs (their input function), so a plan section that does not fit stops
+    `snakemake plan` before any job, and never the main run."""
 
     def stop(problems):
         raise WorkflowError("invalid plan:\n" + "\n".join(f"  {problem}" for problem in problems))
