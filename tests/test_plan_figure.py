@@ -255,7 +255,12 @@ def test_the_caption_renders_true_for_a_recorded_pilot_and_for_simulated_flies(t
     }.items():
         path = tmp_path / f"{kind}.rst"
         write_caption(path, TEMPLATE, plan_caption_values(table, small, TARGET, PROBABILITY), {"plan": {}})
-        shown[kind] = " ".join(path.read_text(encoding="utf-8").split())
+        text = path.read_text(encoding="utf-8")
+        prose = text.split("Made with these settings")[0].splitlines()
+        assert not [line for line in prose if line.startswith(" ")], (
+            f"{kind}: an indented line reads as a quote"
+        )
+        shown[kind] = " ".join(text.split())
     for text in shown.values():
         assert f"target R² = {TARGET}" in text and f"p ≥ {PROBABILITY}" in text
         assert "central 95%" in text
