@@ -53,7 +53,7 @@ chromium:
 test: venv lint chromium
 	$(BIN)/pytest
 
-## test-fast: the unit tests only (the core, no workflow runs; about 20 s on 2 cores)
+## test-fast: the unit tests only (the core, no workflow runs; about 30 s on 2 cores)
 test-fast: venv
 	$(BIN)/pytest -m "not slow"
 
