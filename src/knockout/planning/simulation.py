@@ -56,17 +56,17 @@ class PilotTable:
     layout: Layout
 
 
-class _Inputs:
-    """A Gaussian with the pilot's input mean and covariance, to draw designs' inputs from."""
+class InputDistribution:
+    """A Gaussian with the pilot's input mean and covariance, to draw designs' inputs from
+    (the simulation's and the training check's)."""
 
     def __init__(self, x: torch.Tensor) -> None:
         values = x.double()
         self.mean = values.mean(dim=0)
-        covariance = torch.atleast_2d(torch.cov(values.T))
-        jitter = 1e-9 * max(float(torch.diagonal(covariance).mean()), 1e-12)
-        self.factor = torch.linalg.cholesky(
-            covariance + jitter * torch.eye(len(covariance), dtype=torch.float64)
-        )
+        self.covariance = torch.atleast_2d(torch.cov(values.T))
+        jitter = 1e-9 * max(float(torch.diagonal(self.covariance).mean()), 1e-12)
+        identity = torch.eye(len(self.covariance), dtype=torch.float64)
+        self.factor = torch.linalg.cholesky(self.covariance + jitter * identity)
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn(n, len(self.mean), generator=generator, dtype=torch.float64)
@@ -99,8 +99,13 @@ def stand_in_noise_var(net: KnockoutNet, data: BehaviorData) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _design_data(
-    net: KnockoutNet, noise_var: torch.Tensor, inputs: _Inputs, set_units, n: int, generator: torch.Generator
+def simulated_experiment(
+    net: KnockoutNet,
+    noise_var: torch.Tensor,
+    inputs: InputDistribution,
+    set_units,
+    n: int,
+    generator: torch.Generator,
 ) -> BehaviorData:
     """``n`` rows per set of the stand-in's behaviour with its noise."""
     x = inputs.draw(n * len(set_units), generator)
@@ -111,13 +116,15 @@ def _design_data(
     return BehaviorData(x, (clean.double() + noise).float(), set_index, tuple(set_units))
 
 
-def _fit_seeds(generator: torch.Generator, count: int) -> list[int]:
+def fit_seeds(generator: torch.Generator, count: int) -> list[int]:
+    """``count`` seeds for the networks trained on simulated experiments, from ``generator``."""
     return torch.randint(2**31 - 1, (count,), generator=generator).tolist()
 
 
 @torch.no_grad()
-def _unit_r2(stand_in: KnockoutNet, trained: KnockoutNet, probe: torch.Tensor) -> np.ndarray:
-    """Per stand-in unit, the squared correlation with the trained unit of the same index."""
+def same_unit_r2(stand_in: KnockoutNet, trained: KnockoutNet, probe: torch.Tensor) -> np.ndarray:
+    """Per stand-in unit, the squared correlation with the trained unit of the same index
+    (as neural.parquet's ``r2`` scores model unit i against neuron i)."""
     truth = stand_in.activity(probe).double().numpy()
     found = trained.activity(probe).double().numpy()
     return np.diagonal(squared_correlations(truth, found)).copy()
@@ -147,21 +154,21 @@ def simulation_plans(
     stand_in_fits = [
         Fit(KNOCKOUT, _resampled(data, generator), settings, fit_seed)
         for data, generator in zip(pilot_data, generators, strict=True)
-        for fit_seed in _fit_seeds(generator, replicates)
+        for fit_seed in fit_seeds(generator, replicates)
     ]
     stand_ins = [
         result.network
         for result in train_fits(stand_in_fits, architecture, device, memory_bytes, progress=progress)
     ]
     noise = [stand_in_noise_var(net, fit.data) for net, fit in zip(stand_ins, stand_in_fits, strict=True)]
-    inputs = [_Inputs(data.x) for data in pilot_data]
+    inputs = [InputDistribution(data.x) for data in pilot_data]
     design_fits, probes = [], []
     for number, (data, generator) in enumerate(zip(pilot_data, generators, strict=True)):
         probes.append(inputs[number].draw(PROBE_ROWS, generator))
         for n in n_per_set:
-            for replicate, fit_seed in enumerate(_fit_seeds(generator, replicates)):
+            for replicate, fit_seed in enumerate(fit_seeds(generator, replicates)):
                 member = number * replicates + replicate
-                simulated = _design_data(
+                simulated = simulated_experiment(
                     stand_ins[member], noise[member], inputs[number], data.set_units, n, generator
                 )
                 design_fits.append(Fit(KNOCKOUT, simulated, settings, fit_seed))
@@ -175,7 +182,7 @@ def simulation_plans(
         for n in n_per_set:
             draws = np.zeros((replicates, len(names)))
             for replicate in range(replicates):
-                scores = _unit_r2(
+                scores = same_unit_r2(
                     stand_ins[number * replicates + replicate], next(trained).network, probes[number]
                 )
                 draws[replicate, :covered] = scores[:covered]

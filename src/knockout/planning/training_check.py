@@ -29,16 +29,23 @@ from knockout.behavior_data import BehaviorData
 from knockout.identifiability import fitted_optimum
 from knockout.models import KNOCKOUT
 from knockout.network import Architecture, KnockoutNet
-from knockout.planning.simulation import PROBE_ROWS, PilotTable, _design_data, _fit_seeds, _Inputs, _unit_r2
+from knockout.planning.simulation import (
+    PROBE_ROWS,
+    InputDistribution,
+    PilotTable,
+    fit_seeds,
+    same_unit_r2,
+    simulated_experiment,
+)
 from knockout.training import Fit, Progress, TrainSettings, train_fits
 
 
 @torch.no_grad()
-def _scaled_to(net: KnockoutNet, contribution2: np.ndarray, inputs: _Inputs) -> KnockoutNet:
+def _scaled_to(net: KnockoutNet, contribution2: np.ndarray, inputs: InputDistribution) -> KnockoutNet:
     """``net`` (a linear two-layer network with output weights 1) with each unit's input
     weights and bias scaled so that its contribution, the variance of its activity over
     the inputs, is ``contribution2`` (a unit with no contribution to scale keeps its own)."""
-    covariance = (inputs.factor @ inputs.factor.T).float()
+    covariance = inputs.covariance.float()
     weights = net.hidden.weight
     own = torch.einsum("ud,de,ue->u", weights, covariance, weights).double().numpy()
     wanted = np.asarray(contribution2[: len(own)], np.float64)
@@ -67,17 +74,19 @@ def training_shortfalls(
     setups, fits = [], []
     for pilot, seed, contribution2, noise_var in zip(pilots, seeds, contributions2, noise_vars, strict=True):
         data = BehaviorData.from_table(pilot.table, pilot.layout)
-        inputs = _Inputs(data.x)
+        inputs = InputDistribution(data.x)
         simulating = _scaled_to(fitted_optimum(data, architecture), contribution2, inputs)
         generator = seeding.generator(seed, "plan")
         probe = inputs.draw(PROBE_ROWS, generator)
         experiments = {
-            n: _design_data(simulating, torch.tensor([noise_var]), inputs, data.set_units, n, generator)
+            n: simulated_experiment(
+                simulating, torch.tensor([noise_var]), inputs, data.set_units, n, generator
+            )
             for n in n_per_set
         }
-        fit_seeds = _fit_seeds(generator, len(n_per_set))
+        seeds_of_fits = fit_seeds(generator, len(n_per_set))
         fits += [
-            Fit(KNOCKOUT, experiments[n], settings, s) for n, s in zip(n_per_set, fit_seeds, strict=True)
+            Fit(KNOCKOUT, experiments[n], settings, s) for n, s in zip(n_per_set, seeds_of_fits, strict=True)
         ]
         setups.append((simulating, probe, experiments, len(pilot.layout.units)))
     trained = iter(train_fits(fits, architecture, device, memory_bytes, progress=progress))
@@ -85,8 +94,8 @@ def training_shortfalls(
     for simulating, probe, experiments, n_units in setups:
         per_design = {}
         for n, experiment in experiments.items():
-            reached = _unit_r2(simulating, next(trained).network, probe)
-            best = _unit_r2(simulating, fitted_optimum(experiment, architecture), probe)
+            reached = same_unit_r2(simulating, next(trained).network, probe)
+            best = same_unit_r2(simulating, fitted_optimum(experiment, architecture), probe)
             shortfall = np.zeros(n_units)
             covered = min(n_units, len(reached))
             shortfall[:covered] = np.clip(best - reached, 0.0, 1.0)[:covered]
