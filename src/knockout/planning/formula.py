@@ -228,6 +228,27 @@ class FormulaDraws:
         floors = self.noise_vars[:, None] * self.run_errors * estimation_floor(1.0, self.n_inputs, n_per_set)
         return self.contributions / (self.contributions + floors)  # 0 where n leaves no residual freedom
 
+    def plan(
+        self,
+        pilot: Pilot,
+        n_per_set: Sequence[int],
+        unit_names: Sequence[str],
+        target_r2: float = 0.9,
+        model_units: int | None = None,
+        shortfalls: Mapping[int, np.ndarray] | None = None,
+    ) -> pd.DataFrame:
+        """The plan's table from these draws of ``pilot`` (``formula_plan``)."""
+        check_target(target_r2)
+        if len(unit_names) != pilot.n_units:
+            raise ValueError(f"{len(unit_names)} unit names for {pilot.n_units} units")
+        reasons = unit_reasons(pilot.set_units, pilot.n_units, model_units)
+        rows = []
+        for n in n_per_set:
+            shortfall = None if shortfalls is None else shortfalls[n]
+            r2 = self.r2(n) if shortfall is None else np.maximum(self.r2(n) - shortfall, 0.0)
+            rows += design_rows(n, r2, reasons, unit_names, target_r2, FORMULA, shortfall)
+        return plan_table(rows)
+
 
 def formula_plan(
     pilot: Pilot,
@@ -246,14 +267,5 @@ def formula_plan(
     the ``model_units`` of a narrower model) gets a reason instead. ``shortfalls`` (per
     design, per unit: ``training_check.training_shortfalls``) are taken off every draw:
     without them the numbers are the exact optimum's."""
-    check_target(target_r2)
-    if len(unit_names) != pilot.n_units:
-        raise ValueError(f"{len(unit_names)} unit names for {pilot.n_units} units")
     draws = FormulaDraws.of(pilot, resamples, seed, silenced_activity)
-    reasons = unit_reasons(pilot.set_units, pilot.n_units, model_units)
-    rows = []
-    for n in n_per_set:
-        shortfall = None if shortfalls is None else shortfalls[n]
-        r2 = draws.r2(n) if shortfall is None else np.maximum(draws.r2(n) - shortfall, 0.0)
-        rows += design_rows(n, r2, reasons, unit_names, target_r2, FORMULA, shortfall)
-    return plan_table(rows)
+    return draws.plan(pilot, n_per_set, unit_names, target_r2, model_units, shortfalls)

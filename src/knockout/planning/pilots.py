@@ -10,7 +10,7 @@ import torch
 
 from knockout.network import Architecture
 from knockout.plan_table import AUTO, FORMULA, method_for
-from knockout.planning.formula import FormulaDraws, Pilot, formula_plan
+from knockout.planning.formula import FormulaDraws, Pilot
 from knockout.planning.simulation import PilotTable, simulation_plans
 from knockout.planning.training_check import training_shortfalls
 from knockout.training import Progress, TrainSettings
@@ -51,12 +51,13 @@ def plan_pilots(
             progress,
         )
     formula_pilots = [Pilot.from_table(pilot.table, pilot.layout) for pilot in pilots]
+    draws = [
+        FormulaDraws.of(pilot, resamples, seed, silenced_activity)
+        for pilot, seed in zip(formula_pilots, seeds, strict=True)
+    ]
     shortfalls = [None] * len(pilots)
     if check_training:
-        typical = [
-            FormulaDraws.of(pilot, resamples, seed, silenced_activity).typical()
-            for pilot, seed in zip(formula_pilots, seeds, strict=True)
-        ]
+        typical = [pilot_draws.typical() for pilot_draws in draws]
         shortfalls = training_shortfalls(
             pilots,
             seeds,
@@ -70,16 +71,10 @@ def plan_pilots(
             progress,
         )
     return [
-        formula_plan(
-            pilot,
-            n_per_set,
-            list(table.layout.units),
-            target_r2,
-            resamples,
-            seed,
-            silenced_activity,
-            architecture.n_hidden,
-            shortfall,
+        pilot_draws.plan(
+            pilot, n_per_set, list(table.layout.units), target_r2, architecture.n_hidden, shortfall
         )
-        for pilot, table, seed, shortfall in zip(formula_pilots, pilots, seeds, shortfalls, strict=True)
+        for pilot_draws, pilot, table, shortfall in zip(
+            draws, formula_pilots, pilots, shortfalls, strict=True
+        )
     ]
