@@ -96,10 +96,10 @@ def test_a_pilot_folder_needs_a_control_set_a_unit_alone_and_rows_enough():
 def test_the_simulation_trains_as_ko_with_its_own_restarts_if_given():
     config = with_plan()
     config["train"]["per_model"] = {"ko": {"epochs": 7}}
-    assert plan_settings.simulation_settings(config)["epochs"] == 7
-    assert plan_settings.simulation_settings(config)["restarts"] == DEFAULT["train"]["restarts"]
+    assert plan_settings.plan_training_settings(config)["epochs"] == 7
+    assert plan_settings.plan_training_settings(config)["restarts"] == DEFAULT["train"]["restarts"]
     config["plan"]["simulation"]["restarts"] = 5
-    assert plan_settings.simulation_settings(config)["restarts"] == 5
+    assert plan_settings.plan_training_settings(config)["restarts"] == 5
     assert plan_settings.plan_method(config, RELU) == planning.SIMULATION
     assert plan_settings.plan_trains(config, planning.FORMULA)  # its training check
     config["plan"]["check_training"] = False
@@ -115,8 +115,8 @@ def test_checking_a_plan_imports_no_pytorch():
 
 def test_the_simulation_s_memory_grows_with_designs_seeds_and_pilots():
     layout = layout_of(DEFAULT)
-    small = plan_settings.simulation_memory(DEFAULT, layout, RELU)
+    small = plan_settings.plan_memory(DEFAULT, layout, RELU)
     more = with_plan(simulation={"seeds": 8, "restarts": None})
-    assert memory.RUNTIME_BYTES < small < plan_settings.simulation_memory(more, layout, RELU)
+    assert memory.RUNTIME_BYTES < small < plan_settings.plan_memory(more, layout, RELU)
     folder = with_plan(pilot="lab/pilot", units=list(layout.units))
-    assert plan_settings.simulation_memory(folder, layout, RELU) < small  # one pilot, not one per seed
+    assert plan_settings.plan_memory(folder, layout, RELU) < small  # one pilot, not one per seed

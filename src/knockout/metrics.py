@@ -226,9 +226,7 @@ def predicted_neural_r2(
     cannot be told from noise. 0 where n leaves no residual degrees of freedom.
     """
     c2 = np.asarray(contributions, np.float64) ** 2
-    floor = estimation_floor(noise_sd, n_inputs, n_train)
-    if math.isinf(floor):
-        return np.zeros_like(c2)
+    floor = estimation_floor(noise_sd, n_inputs, n_train)  # infinite: every unit 0
     return np.divide(c2, c2 + floor, out=np.ones_like(c2), where=(c2 + floor) > 0)
 
 

@@ -138,8 +138,28 @@ def pilot_files(wildcards):
     return {} if PILOT.has_ground_truth else PILOT.files(["behavior"], MAIN, [])
 
 
+def pilot_drawn_from():
+    """What a pilot drawn from a true network is drawn from (the seeds, each a fly, and the
+    fly section); {} for a pilot folder."""
+    if not PILOT.has_ground_truth:
+        return {}
+    return {"seeds": config["seeds"], "fly": config["fly"]}
+
+
+def pilot_reading(wildcards):
+    """What make_plan needs to have its pilots: their layout, and for pilots drawn from a
+    true network the seeds, the fly and its silenced units (None each for a folder)."""
+    drawn = pilot_drawn_from()
+    return {
+        "seeds": drawn.get("seeds"),
+        "fly": drawn.get("fly"),
+        "n_silenced": config["data"]["n_silenced"] if drawn else None,
+        "layout": plan_setup()[0].as_dict(behavior_only=True),
+    }
+
+
 def plan_training(wildcards):
     """The training settings of what the plan trains (None where it trains nothing: the
     formula without its training check, so that editing train reruns no such plan)."""
     trains = plan_settings.plan_trains(config, plan_setup()[2])
-    return plan_settings.simulation_settings(config) if trains else None
+    return plan_settings.plan_training_settings(config) if trains else None

@@ -26,12 +26,7 @@ rule make_plan:
     params:
         code=core_code("make_plan.py"),
         plan={key: value for key, value in config["plan"].items() if key != "units"},
-        pilot=lambda wildcards: {
-            "seeds": config["seeds"] if PILOT.has_ground_truth else None,
-            "fly": config["fly"] if PILOT.has_ground_truth else None,
-            "n_silenced": config["data"]["n_silenced"] if PILOT.has_ground_truth else None,
-            "layout": plan_setup()[0].as_dict(behavior_only=True),
-        },
+        pilot=pilot_reading,
         architecture=lambda wildcards: plan_setup()[1],
         method=lambda wildcards: plan_setup()[2],
         train=plan_training,
@@ -65,7 +60,6 @@ rule plot_plan:
         target_r2=config["plan"]["target_r2"],
         probability=config["plan"]["probability"],
         caption=lambda wildcards: caption_template("plan"),  # its braces are not wildcards
-        made_with={"plan": config["plan"]}
-        | ({"seeds": config["seeds"], "fly": config["fly"]} if PILOT.has_ground_truth else {}),
+        made_with={"plan": config["plan"]} | pilot_drawn_from(),
     script:
         "../scripts/plot_plan.py"

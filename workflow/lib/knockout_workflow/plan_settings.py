@@ -38,7 +38,7 @@ def pilot_source(config: dict) -> DataSource:
     return data_source(pilot_config(config))
 
 
-def simulation_settings(config: dict) -> dict:
+def plan_training_settings(config: dict) -> dict:
     """The training of every network the plan trains (the simulation, or the formula's
     training check): ko's settings (its ``train.per_model`` overrides included), with
     ``plan.simulation.restarts`` if set."""
@@ -100,7 +100,7 @@ def plan_problems(config: dict, layout: Layout, architecture: Mapping, set_rows:
         method = plan_method(config, architecture)
     except ValueError as error:
         return [*problems, f"plan.{error}"]
-    batch_size = simulation_settings(config)["batch_size"]
+    batch_size = plan_training_settings(config)["batch_size"]
     d = architecture["n_inputs"]
     for n in plan["n_per_set"]:
         if n < batch_size:
@@ -131,11 +131,11 @@ def plan_problems(config: dict, layout: Layout, architecture: Mapping, set_rows:
             where += f" ({len(short)} sets are short)" if len(short) > 1 else ""
         problems.append(f"{where}: {why} rows per set")
     if plan_trains(config, method):
-        problems += simulation_budget_problems(config, layout, architecture, method)
+        problems += plan_budget_problems(config, layout, architecture, method)
     return problems
 
 
-def simulation_memory(
+def plan_memory(
     config: dict, layout: Layout, architecture: Mapping, method: str = plan_table.SIMULATION
 ) -> float:
     """Bytes the plan's job holds at its peak, roughly, where it trains: every simulated
@@ -150,13 +150,13 @@ def simulation_memory(
     rows += len(layout.sets) * plan["pilot_n"] * pilots * (1 + experiments)
     widths = [architecture["n_inputs"], *architecture["encoder"], architecture["n_hidden"]]
     widths += [*architecture["decoder"], architecture["n_outputs"]]
-    batch_size = simulation_settings(config)["batch_size"]
+    batch_size = plan_training_settings(config)["batch_size"]
     network = memory.network_bytes(widths, architecture["n_hidden"], batch_size)
     return memory.RUNTIME_BYTES + rows * row_bytes + network
 
 
-def simulation_budget_problems(config: dict, layout: Layout, architecture: Mapping, method: str) -> list[str]:
-    needed = simulation_memory(config, layout, architecture, method)
+def plan_budget_problems(config: dict, layout: Layout, architecture: Mapping, method: str) -> list[str]:
+    needed = plan_memory(config, layout, architecture, method)
     limit = config["limits"]["memory_gb"]
     if needed <= limit * memory.GIB:
         return []
