@@ -83,6 +83,7 @@ def test_frames_give_histories_within_sessions_oldest_first(tmp_path):
         np.testing.assert_array_equal(inputs[sample], values[[frame - 2, frame - 1, frame]])
     some = index.sample_numbers([4, 11])
     np.testing.assert_array_equal(gather(array, index, some), inputs[some])
+    np.testing.assert_array_equal(gather(array, index, chunk_bytes=1), inputs)  # one frame at a time
     with pytest.raises(ValueError, match="row 2 is not a sample"):
         index.sample_numbers([2])  # frame 0 of session a: history only
 
@@ -155,6 +156,26 @@ def test_fortran_order_is_read_as_c_order(tmp_path):
     inputs = gather(array, sample_index(table, array, 2, tmp_path / "behavior.csv"))
     np.testing.assert_array_equal(inputs[:, 1], values[1:])
     np.testing.assert_array_equal(inputs[:, 0], values[:-1])
+
+
+def test_big_endian_arrays_and_other_integer_columns_are_read(tmp_path):
+    values = frames_array(4, (3,)).astype(">f4")
+    array = open_array(save(tmp_path, "frames", values))
+    check_finite(array)
+    table = pd.DataFrame({"session": [7, 7, 7, 7], "frame": pd.Series([0, 1, 2, 3], dtype="Int64")})
+    inputs = gather(array, sample_index(table, array, 2, tmp_path / "behavior.parquet"))
+    np.testing.assert_array_equal(inputs[:, 1], values[1:].astype(np.float32))
+    table["frame"] = np.array([0, 1, 2, 2**63 + 5], dtype=np.uint64)
+    with pytest.raises(InputFileError, match=r"row 3: 9223372036854775813 is past the end"):
+        sample_index(table, array, 2, tmp_path / "behavior.parquet")
+
+
+def test_an_empty_table_gives_no_sample(tmp_path):
+    array = open_array(save(tmp_path, "frames", frames_array(4, (3,))))
+    table = pd.DataFrame({"session": pd.Series([], dtype=str), "frame": pd.Series([], dtype=np.int64)})
+    index = sample_index(table, array, K, tmp_path / "behavior.parquet")
+    assert index.n_samples == 0 and index.entries.shape == (0, K) and index.sessions == ()
+    assert gather(array, index).shape == (0, K, 3)
 
 
 def test_input_bytes_are_float32_inputs():

@@ -50,8 +50,9 @@ SHAPE_WORDS = {
 ALLOWED_DTYPES = ("float16", "float32", "float64", "uint8")
 """uint8 is read as value / 255 (images as saved by most cameras), the others as they are."""
 SESSION = "session"
-CHUNK_BYTES = 64 << 20
-"""Bytes of the array the finiteness scan holds at a time (plus a mask of as many elements)."""
+CHUNK_BYTES = 16 << 20
+"""Bytes of the array a scan or a gather reads at a time (the scan of a column-major file
+holds at most four times this besides: a mask, and the positions of the values it flags)."""
 INPUT_BYTES_PER_VALUE = 4
 """Inputs are held as float32."""
 
@@ -208,10 +209,11 @@ def check_finite(array: StimulusArray, chunk_bytes: int = CHUNK_BYTES) -> None:
             bad |= np.abs(chunk) > FLOAT32_MAX
         if not bad.any():
             continue
-        positions = start + np.flatnonzero(bad)
         if not array.fortran_order:  # stored entry by entry: the first bad value is in the first bad entry
-            first = (int(positions[0]) // (size // n), int(positions[0]))
+            position = start + int(np.argmax(bad))
+            first = (position // (size // n), position)
             break
+        positions = start + np.flatnonzero(bad)
         entries = positions % n  # column-major: axis 0 varies fastest, so any chunk may hold entry 0
         found = (int(entries.min()), int(positions[np.argmin(entries)]))
         first = found if first is None else min(first, found)
@@ -422,20 +424,28 @@ def input_bytes(n_samples: int, history: int, frame_shape: tuple[int, ...]) -> i
     return int(n_samples) * int(history) * math.prod(int(n) for n in frame_shape) * INPUT_BYTES_PER_VALUE
 
 
-def gather(array: StimulusArray, index: SampleIndex, samples=None) -> np.ndarray:
+def gather(
+    array: StimulusArray, index: SampleIndex, samples=None, chunk_bytes: int = CHUNK_BYTES
+) -> np.ndarray:
     """The inputs of ``samples`` (positions into ``index.rows``; all of them by default):
     float32 [samples, k, *frame_shape], frames oldest first, uint8 read as value / 255.
 
-    Each entry needed is read once from the memory map, in file order (samples share all
-    but one of their frames with the one before them), so only those frames are read."""
+    Only the entries named are read from the memory map (NumPy's fancy indexing of a
+    memory map touches only their pages), ``chunk_bytes`` of them at a time, so that the
+    peak is the result and one chunk: :func:`input_bytes` of it."""
     entries = index.entries if samples is None else index.entries[np.asarray(samples, dtype=np.int64)]
-    needed, inverse = np.unique(entries, return_inverse=True)
-    values = array.memory_map()[needed]
-    if array.dtype.kind == "u":
-        read = values.astype(np.float32) / np.float32(255)
-    else:
-        read = values.astype(np.float32)
-    return read[inverse.reshape(-1)].reshape(len(entries), index.history, *array.frame_shape)
+    out = np.empty((len(entries), index.history, *array.frame_shape), dtype=np.float32)
+    flat_entries = entries.reshape(-1)
+    flat_out = out.reshape(len(flat_entries), *array.shape[1:])  # one row per entry: a frame, or a history
+    data = array.memory_map()
+    step = max(1, chunk_bytes // (math.prod(array.shape[1:]) * array.dtype.itemsize))
+    for start in range(0, len(flat_entries), step):
+        part = data[flat_entries[start : start + step]]
+        if array.dtype.kind == "u":
+            np.divide(part, np.float32(255), out=flat_out[start : start + step], dtype=np.float32)
+        else:
+            flat_out[start : start + step] = part
+    return out
 
 
 def _first(bad: np.ndarray) -> int:
