@@ -62,7 +62,6 @@ def test_render_is_deterministic_float32_in_range():
     # a frame is the same rendered alone or among others (vectorised, no cross-talk)
     assert np.array_equal(frames[7], render(states[7:8], H, W)[0])
     # background far from the target, dark at its centre
-    assert np.all(frames[:, :, 0] == np.float32(BACKGROUND)) or np.any(states[:, 0] < 0.2)
     frame = render(_state(), H, W)[0]
     assert frame[8, 28] < 0.3
     assert frame[0, 0] == np.float32(BACKGROUND)
