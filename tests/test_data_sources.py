@@ -243,6 +243,7 @@ def test_a_folder_s_architecture_is_its_files_and_it_has_no_truth(tmp_path):
         "encoder": [],
         "decoder": [8],
         "n_outputs": 2,
+        "binary_outputs": 0,
         "activation": "relu",
     }
     assert source.true_architecture() is None and source.design() is None

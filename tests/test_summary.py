@@ -96,7 +96,11 @@ def evaluation_tables(seeds=(0, 1, 2), models=("ko", "do")):
                         "control" if unit < 0 else f"unit_{unit:02d}",
                         "" if unit < 0 else f"unit_{unit:02d}",
                         "y",
+                        "zero",
+                        "continuous",
                         r2 - 0.1 * (unit < 0),
+                        np.nan,
+                        np.nan,
                         1.0,
                         "",
                     )

@@ -4,7 +4,8 @@ A data folder holds
 
 - ``behavior.parquet`` (or ``.csv``): one row per sample; ``set`` (``control`` or the
   silenced set's name), ``silenced`` (the silenced units joined by ``+``, empty for
-  control), inputs ``x_*``, behavioural outputs ``y`` or ``y_*``, optional ``split``
+  control), inputs ``x_*``, behavioural outputs: continuous ``y`` or ``y_*`` and binary
+  ``b_*`` (0 or 1: an event, such as a song pulse, in the sample), optional ``split``
   (``train`` / ``test``) and optional ``session`` (a name or integer grouping rows that
   belong together: an animal, a trial, a recording; a split never cuts one);
 - ``neurons.parquet`` (or ``.csv``, optional): stimuli ``x_*`` (the same inputs) and
@@ -88,20 +89,27 @@ class Layout:
         return values
 
     @property
+    def binary_outputs(self) -> int:
+        """How many outputs, the last ones, are binary (``b_*``)."""
+        return sum(naming.is_binary_output(output) for output in self.outputs)
+
+    @property
     def silenced(self) -> list[bool]:
         """Per unit, whether some set silences it."""
         hit = {unit for _, units in self.sets for unit in units}
         return [unit in hit for unit in range(len(self.units))]
 
 
-def simulated_layout(n_inputs: int, n_hidden: int, n_outputs: int, n_silenced: int | None) -> Layout:
+def simulated_layout(
+    n_inputs: int, n_hidden: int, n_outputs: int, n_silenced: int | None, binary_outputs: int = 0
+) -> Layout:
     """The layout of the files the simulated fly writes (every unit recorded)."""
     units = naming.unit_names(n_hidden)
     names = naming.simulated_set_names(n_hidden, n_silenced)
     sets = ((names[0], ()), *((name, (unit,)) for unit, name in enumerate(names[1:])))
     return Layout(
         inputs=tuple(naming.input_columns(n_inputs)),
-        outputs=tuple(naming.output_columns(n_outputs)),
+        outputs=tuple(naming.output_columns(n_outputs, binary_outputs)),
         units=tuple(units),
         sets=sets,
         has_split=True,
@@ -282,6 +290,18 @@ def _numbered_columns(columns: list[str], prefix: str) -> list[str]:
     return [column for column in columns if column.startswith(prefix)]
 
 
+def _check_binary(path: Path, table: pd.DataFrame, columns: list[str]) -> None:
+    """Binary outputs hold 0 or 1 on every row (an event happened in the sample or not)."""
+    for column in columns:
+        bad = ~np.isin(table[column].to_numpy(np.float64), (0.0, 1.0))
+        if bad.any():
+            value = table[column].iloc[np.flatnonzero(bad)[0]]
+            raise InputFileError(
+                f"{path}: column {column}, row {_first_row(table, bad)}: {value} "
+                "(a binary output b_* holds 0 or 1)"
+            )
+
+
 def _check_numeric(path: Path, table: pd.DataFrame, columns: list[str], nan_allowed: bool) -> None:
     for column in columns:
         if not pd.api.types.is_numeric_dtype(table[column]) or pd.api.types.is_bool_dtype(table[column]):
@@ -371,26 +391,32 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
     _check_units(units)
     columns = [str(column) for column in table.columns]
     inputs = _numbered_columns(columns, "x_")
-    outputs = ["y"] if "y" in columns else _numbered_columns(columns, "y_")
+    continuous = ["y"] if "y" in columns else _numbered_columns(columns, "y_")
+    binary = _numbered_columns(columns, naming.BINARY_PREFIX)
+    outputs = [*continuous, *binary]  # the network's outputs: continuous, then binary
     for required in ("set", "silenced"):
         if required not in columns:
             raise InputFileError(f"{path}: column {required} missing (required: set, silenced, x_*, y_*)")
     if not inputs:
         raise InputFileError(f"{path}: no input columns x_* (at least one is required)")
     if not outputs:
-        raise InputFileError(f"{path}: no output columns y_* (at least one behavioural variable)")
+        raise InputFileError(
+            f"{path}: no output columns y_* or b_* (at least one behavioural variable: "
+            "y_* continuous, b_* binary)"
+        )
     if "y" in columns and _numbered_columns(columns, "y_"):
         raise InputFileError(f"{path}: both y and y_* columns; name one output y, several y_00, y_01 ...")
     allowed = {"set", "silenced", "split", "session", *inputs, *outputs}
     if extra := [column for column in columns if column not in allowed]:
         raise InputFileError(
-            f"{path}: column {extra[0]} not allowed (allowed: set, silenced, split, session, x_*, y_*)"
+            f"{path}: column {extra[0]} not allowed (allowed: set, silenced, split, session, x_*, y_*, b_*)"
         )
     if table.empty:
         raise InputFileError(f"{path}: the table has no rows")
     set_names = _check_names(path, table, "set")
     silenced = _check_text(path, table, "silenced")
     _check_numeric(path, table, [*inputs, *outputs], nan_allowed=False)
+    _check_binary(path, table, binary)
     known = {unit: index for index, unit in enumerate(units)}
     for row, joined in silenced.drop_duplicates().items():
         if unknown := [unit for unit in joined.split(naming.UNIT_SEPARATOR) if joined and unit not in known]:

@@ -221,7 +221,7 @@ def optimum_problem(architecture: Architecture, single_unit_sets: bool = True) -
     """Why the knockout objective of networks of ``architecture`` has no exact optimum on
     data whose silenced sets do (``single_unit_sets``) or do not all silence one unit each
     (None: it has one). The derivation above needs linear two-layer networks with one
-    output (the objective is then least squares in the unit products) and sets that
+    continuous output (the objective is then least squares in the unit products) and sets that
     silence one unit each (a set's weights are then the sum of the other units' products)."""
     reasons = []
     if architecture.activation != "linear":
@@ -230,13 +230,15 @@ def optimum_problem(architecture: Architecture, single_unit_sets: bool = True) -
         reasons.append("the network has encoder or decoder layers")
     if architecture.n_outputs != 1:
         reasons.append(f"it has {architecture.n_outputs} outputs")
+    elif architecture.binary_outputs:
+        reasons.append("its output is binary (cross-entropy is not least squares)")
     if not single_unit_sets:
         reasons.append("a set silences several units")
     if not reasons:
         return None
     return (
         "the knockout objective has an exact optimum only for linear two-layer networks with one "
-        f"output, fitted to sets that silence one unit each; here {' and '.join(reasons)}"
+        f"continuous output, fitted to sets that silence one unit each; here {' and '.join(reasons)}"
     )
 
 

@@ -16,7 +16,7 @@ import torch
 from knockout import models, naming, seeding
 from knockout.behavior_data import BehaviorData
 from knockout.data_folder import Layout
-from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, silencing_mask
+from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, output_losses, silencing_mask
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -95,24 +95,70 @@ def _keep(n_hidden: int, units: tuple[int, ...], remaining: float = 0.0) -> torc
     return keep_matrix([units], n_hidden, remaining)[0]
 
 
+def event_scores(events: np.ndarray, log_odds: np.ndarray) -> tuple[float, float, float]:
+    """A binary output's scores: (pseudo-R², log-likelihood, AUC) of predicted log-odds
+    against observed 0/1 ``events``.
+
+    - log-likelihood: the mean per row, in nats, of log p(observed | predicted);
+    - pseudo-R² (McFadden's): 1 - LL(model) / LL(base rate), the base rate being the events'
+      rate on these rows: 0 for a model that knows only how often events happen, 1 for one
+      that predicts every row with certainty, below 0 for one worse than the rate; it sits
+      where R² sits in the tables, so that one column ranks models on every output;
+    - AUC: the probability that a row with an event gets a higher predicted probability than
+      one without (ties count half), blind to calibration.
+    NaN (all three but the log-likelihood) where the rows hold only events or no event."""
+    events = np.asarray(events, np.float64)
+    z = np.asarray(log_odds, np.float64)
+    log_likelihood = float(np.mean(events * z - np.logaddexp(0.0, z)))
+    rate = events.mean()
+    if rate in (0.0, 1.0):
+        return math.nan, log_likelihood, math.nan
+    null = rate * math.log(rate) + (1 - rate) * math.log(1 - rate)
+    ranks = pd.Series(z).rank().to_numpy()  # average ranks: ties count half
+    n_events = events.sum()
+    auc = (ranks[events == 1].sum() - n_events * (n_events + 1) / 2) / (n_events * (len(events) - n_events))
+    return 1.0 - log_likelihood / null, log_likelihood, float(auc)
+
+
+def _output_scores(observed: np.ndarray, predicted: np.ndarray, binary: bool) -> tuple[float, float, float]:
+    """(R² or pseudo-R², log-likelihood, AUC) of one output; the last two NaN for a continuous one."""
+    if binary:
+        return event_scores(observed, predicted)
+    return r2_score(observed, predicted), math.nan, math.nan
+
+
+def control_means(nets: dict[str, KnockoutNet], data: BehaviorData) -> dict[str, torch.Tensor]:
+    """Per model, each bottleneck unit's mean activity over ``data``'s control rows: the
+    value the ``centered`` silencing mode clamps a silenced unit to."""
+    control = torch.tensor([not units for units in data.set_units])[data.set_index]
+    return {model: net.activity(data.x[control]).mean(dim=0) for model, net in nets.items()}
+
+
 def behavior_scores(
     nets: dict[str, KnockoutNet],
     test: BehaviorData,
     layout: Layout,
     fly: KnockoutNet | None = None,
     silenced_activity: float = 0.0,
+    silencing: tuple[str, ...] = ("zero",),
 ) -> pd.DataFrame:
-    """Behaviour R² of every model on every test set and output, beside the noise ceiling.
+    """Every model's scores on every test set and output, under each ``silencing`` mode,
+    beside the noise ceiling.
 
     Each model masks what its registry entry's ``test_masking`` masks on the set (ko and the
     knockout optimum: the units matching the set's silenced ones, where it has them; the
-    others nothing).
-    The noise ceiling is the true network's R² on the same noisy test set, silenced as the
+    others nothing); a masked unit is set to 0 (``zero``) or clamped to its mean over the
+    control test rows (``centered``; :func:`control_means`). A continuous output is scored
+    by R², a binary one by McFadden's pseudo-R² in the same column, its log-likelihood and
+    AUC beside it (:func:`event_scores`).
+    The noise ceiling is the true network's score on the same noisy test set, silenced as the
     data were made (``silenced_activity`` of the unit's value remaining); NaN without one
     (recorded data).
     """
     rows = []
     masking = {model: models.spec(model).test_masking for model in nets}
+    centres = control_means(nets, test) if "centered" in silencing else {}
+    binary = [naming.is_binary_output(output) for output in layout.outputs]
     with torch.no_grad():
         for number, (name, units) in enumerate(layout.sets):
             in_set = (test.set_index == number).numpy()
@@ -120,37 +166,62 @@ def behavior_scores(
             fly_prediction = None
             if fly is not None:
                 fly_prediction = fly(x, _keep(fly.n_hidden, units, silenced_activity)).numpy()
-            predictions = {
-                model: net(x, _keep(net.n_hidden, masking[model].on_set(units, net.n_hidden))).numpy()
-                for model, net in nets.items()
-            }
             silenced = naming.UNIT_SEPARATOR.join(layout.units[unit] for unit in units)
-            for k, output in enumerate(layout.outputs):
-                ceiling = np.nan if fly_prediction is None else r2_score(y[:, k], fly_prediction[:, k])
-                note = r2_notes(np.var(y[:, k]) > 0).item()
-                for model, predicted in predictions.items():
-                    r2 = r2_score(y[:, k], predicted[:, k])
-                    rows.append((model, name, silenced, output, r2, ceiling, note))
+            for mode in silencing:
+                predictions = {
+                    model: net(
+                        x,
+                        _keep(net.n_hidden, masking[model].on_set(units, net.n_hidden)),
+                        centres.get(model) if mode == "centered" else None,
+                    ).numpy()
+                    for model, net in nets.items()
+                }
+                for k, output in enumerate(layout.outputs):
+                    ceiling = (
+                        np.nan
+                        if fly_prediction is None
+                        else _output_scores(y[:, k], fly_prediction[:, k], binary[k])[0]
+                    )
+                    note = r2_notes(np.var(y[:, k]) > 0).item()
+                    kind = "binary" if binary[k] else "continuous"
+                    for model, predicted in predictions.items():
+                        score, log_likelihood, auc = _output_scores(y[:, k], predicted[:, k], binary[k])
+                        rows.append(
+                            (
+                                model,
+                                name,
+                                silenced,
+                                output,
+                                mode,
+                                kind,
+                                score,
+                                log_likelihood,
+                                auc,
+                                ceiling,
+                                note,
+                            )
+                        )
     return pd.DataFrame(rows, columns=naming.BEHAVIOR_SCORE_COLUMNS)
 
 
 @torch.no_grad()
 def knockout_losses(nets: dict[str, KnockoutNet], train: BehaviorData) -> pd.DataFrame:
     """Per model, the knockout objective on ``train`` (a replicate's training rows): the mean
-    squared error over every set's rows and the outputs, each silenced set with the model
-    units matching its silenced ones masked (where the model has them). It is what ko
-    minimises, so ko's distance to the exact optimum's value says whether its training
-    converged; computed in float64, where that distance is a fraction of a percent."""
+    loss (squared error, or cross-entropy for a binary output:
+    :func:`~knockout.network.output_losses`) over every set's rows and the outputs, each
+    silenced set with the model units matching its silenced ones set to 0 (where the model
+    has them). It is what ko minimises, so ko's distance to the exact optimum's value says
+    whether its training converged; computed in float64, where that distance is a fraction
+    of a percent."""
     rows = []
     for model, net in nets.items():
+        binary = net.architecture.binary_mask()
         net = copy.deepcopy(net).double()
         total = 0.0
         for number, units in enumerate(train.set_units):
             in_set = train.set_index == number
-            errors = (
-                net(train.x[in_set].double(), _keep(net.n_hidden, units).double()) - train.y[in_set].double()
-            )
-            total += float((errors * errors).sum())
+            predicted = net(train.x[in_set].double(), _keep(net.n_hidden, units).double())
+            total += float(output_losses(predicted, train.y[in_set].double(), binary).sum())
         rows.append((model, total / train.y.numel()))
     return pd.DataFrame(rows, columns=naming.KNOCKOUT_LOSS_COLUMNS)
 

@@ -11,10 +11,36 @@ CONTROL = "control"
 UNIT_SEPARATOR = "+"
 """Joins the units one set silences (a cell-type line may silence several): ``LC16+LC17``."""
 SPLITS = ("train", "test")
-BEHAVIOR_SCORE_COLUMNS = ["model", "set", "silenced_units", "output", "r2", "noise_ceiling", "r2_note"]
-BEHAVIOR_MAY_BE_NAN = ("r2", "noise_ceiling")
+BINARY_PREFIX = "b_"
+"""Output columns named ``b_<name>`` are binary: 0 or 1 per sample (an event such as a song
+pulse in that frame); ``y`` and ``y_*`` are continuous."""
+BEHAVIOR_SCORE_COLUMNS = [
+    "model",
+    "set",
+    "silenced_units",
+    "output",
+    "silencing",
+    "kind",
+    "r2",
+    "log_likelihood",
+    "auc",
+    "noise_ceiling",
+    "r2_note",
+]
+"""eval/behavior.parquet: per model, test set, output and silencing mode (how a masked unit
+is silenced: zero or centered), the output's ``kind`` (continuous or binary) and its score:
+R², or for a binary output McFadden's pseudo-R², with the log-likelihood per row and AUC."""
+BEHAVIOR_MAY_BE_NAN = ("r2", "log_likelihood", "auc", "noise_ceiling")
 """The noise ceiling needs the true network: NaN on recorded data; R² is NaN where a test
-set's output never varies (``r2_note`` says so)."""
+set's output never varies (``r2_note`` says so); the log-likelihood and AUC belong to
+binary outputs only."""
+
+
+def is_binary_output(column: str) -> bool:
+    """Whether an output column is binary (``b_*``: cross-entropy, pseudo-R², AUC)."""
+    return column.startswith(BINARY_PREFIX)
+
+
 GROUND_TRUTH_MEASURES = (
     "r2_predicted",
     "estimation_floor",
@@ -93,14 +119,17 @@ def response_column(unit: str) -> str:
     return f"r_{unit}"
 
 
-def output_columns(n_outputs: int) -> list[str]:
-    """The behavioural variables: ``y`` for one (the seed problem's files), else ``y_00`` ..."""
-    return ["y"] if n_outputs == 1 else _numbered("y_", n_outputs)
+def output_columns(n_outputs: int, n_binary: int = 0) -> list[str]:
+    """The behavioural variables, the last ``n_binary`` of them binary: the continuous ones
+    ``y`` for one (the seed problem's files), else ``y_00`` ..., then ``b_00`` ..."""
+    n_continuous = n_outputs - n_binary
+    continuous = ["y"] if n_continuous == 1 else _numbered("y_", n_continuous) if n_continuous else []
+    return [*continuous, *(_numbered(BINARY_PREFIX, n_binary) if n_binary else [])]
 
 
-def behavior_columns(n_inputs: int, n_outputs: int = 1) -> list[str]:
+def behavior_columns(n_inputs: int, n_outputs: int = 1, n_binary: int = 0) -> list[str]:
     """The simulated behaviour file's columns (the import contract, with ``split``)."""
-    return ["set", "silenced", "split", *input_columns(n_inputs), *output_columns(n_outputs)]
+    return ["set", "silenced", "split", *input_columns(n_inputs), *output_columns(n_outputs, n_binary)]
 
 
 def neurons_columns(n_inputs: int, units: list[str]) -> list[str]:

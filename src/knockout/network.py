@@ -7,6 +7,11 @@ paper's KO network): silencing and knockout masking act on them alone. Every hid
 layer (encoder, bottleneck, decoder) has the same activation; the outputs (the
 behavioural variables) are linear. With no encoder, no decoder and one output this is
 the two-layer network of the seed problem, with the same four weight keys.
+
+Outputs are continuous (the value itself, fitted by squared error) or binary (the last
+``binary_outputs`` of them: the log-odds of an event such as a song pulse in that frame,
+fitted by cross-entropy, as the authors' network gives song probabilities through a
+sigmoid). :func:`output_losses` is the one definition of the loss both kinds take.
 """
 
 from __future__ import annotations
@@ -41,12 +46,25 @@ class Architecture:
     decoder: tuple[int, ...] = ()
     n_outputs: int = 1
     activation: str = "linear"
+    binary_outputs: int = 0
+    """How many of the outputs, the last ones, are binary (log-odds of an event)."""
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation {self.activation!r} unknown (allowed: {', '.join(ACTIVATIONS)})")
+        if not 0 <= self.binary_outputs <= self.n_outputs:
+            raise ValueError(
+                f"binary_outputs {self.binary_outputs} must lie in 0 .. n_outputs ({self.n_outputs})"
+            )
         object.__setattr__(self, "encoder", tuple(self.encoder))
         object.__setattr__(self, "decoder", tuple(self.decoder))
+
+    def binary_mask(self) -> torch.Tensor | None:
+        """[n_outputs] bool: which outputs are binary (log-odds; cross-entropy); None where
+        every output is continuous (so the losses skip the binary branch altogether)."""
+        if not self.binary_outputs:
+            return None
+        return torch.arange(self.n_outputs) >= self.n_outputs - self.binary_outputs
 
     @property
     def two_layer(self) -> bool:
@@ -123,11 +141,48 @@ class KnockoutNet(nn.Module):
             activity = self.activate(layer(activity))
         return self.output(activity)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        activity = self.activity(x)
-        if keep is not None:
-            activity = activity * keep
-        return self.decode(activity)
+    def forward(
+        self, x: torch.Tensor, keep: torch.Tensor | None = None, centre: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Outputs for inputs ``x`` with the bottleneck silenced by ``keep``: a silenced unit
+        takes the value ``centre`` [n_hidden] (None: 0, the ``zero`` silencing mode; a
+        unit's mean activity over control data: ``centered``, :func:`silenced`)."""
+        return self.decode(silenced(self.activity(x), keep, centre))
+
+
+def silenced(activity: torch.Tensor, keep: torch.Tensor | None, centre: torch.Tensor | None) -> torch.Tensor:
+    """Bottleneck ``activity`` with each unit moved ``1 - keep`` of the way to ``centre``
+    (None: 0). keep 0 silences a unit: to 0 (``zero``), or clamped to its mean over control
+    data (``centered``, the authors' "knockout-centered", which keeps the decoder in the
+    range of inputs it was trained on); keep 1 leaves it."""
+    if keep is None:
+        return activity
+    if centre is None:
+        return activity * keep
+    return activity * keep + (1 - keep) * centre
+
+
+def output_losses(predicted: torch.Tensor, target: torch.Tensor, binary: torch.Tensor | None) -> torch.Tensor:
+    """Each output value's loss, elementwise: the squared error of a continuous output, the
+    cross-entropy -[y log p + (1 - y) log(1 - p)] of a binary one whose ``predicted`` value
+    is the log-odds (p = sigmoid(predicted)), written as softplus(z) - y z so that it stays
+    finite for any z. ``binary`` is a bool mask broadcasting against ``predicted`` (None:
+    every output continuous). Training, relabelling and the knockout objective all take
+    their loss from here; each output weighs the same in their mean."""
+    errors = predicted - target
+    squared = errors * errors
+    if binary is None:
+        return squared
+    return torch.where(binary, torch.nn.functional.softplus(predicted) - target * predicted, squared)
+
+
+def event_probabilities(outputs: torch.Tensor, architecture: Architecture) -> torch.Tensor:
+    """Outputs [rows, n_outputs] as what they predict: a continuous output as it is, a
+    binary one's log-odds as the event's probability."""
+    binary = architecture.binary_mask()
+    return (
+        outputs if binary is None else torch.where(binary.to(outputs.device), torch.sigmoid(outputs), outputs)
+    )
 
 
 def keep_matrix(

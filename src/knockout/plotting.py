@@ -32,7 +32,14 @@ from matplotlib.path import Path as MarkerPath
 from knockout import models
 from knockout.convergence import chosen_losses
 from knockout.plan_table import INTERVAL, SHORT_REASONS
-from knockout.summary import CHANCE_QUANTILE, contrast_label, contribution_ranks, has_ground_truth, set_ranks
+from knockout.summary import (
+    CHANCE_QUANTILE,
+    contrast_label,
+    contribution_ranks,
+    has_ground_truth,
+    primary_silencing,
+    set_ranks,
+)
 from knockout.tables import write_atomically
 
 
@@ -178,6 +185,7 @@ def behavior_figure(
     so that a position means the same in every seed (means from summary/ranked; else per
     set, from summary/behavior)."""
     ranked = neural is not None and has_ground_truth(neural)
+    behavior = primary_silencing(behavior)
     if ranked:
         labels = set_ranks(behavior, neural).map(_rank_label)
         behavior = behavior.assign(position=labels).dropna(subset=["position"])
@@ -186,7 +194,7 @@ def behavior_figure(
         means = means.replace({"measure": {"behavior_r2": "r2"}})
     else:
         behavior = behavior.assign(position=behavior["set"])
-        means = summaries["behavior"].assign(position=lambda table: table["set"])
+        means = primary_silencing(summaries["behavior"]).assign(position=lambda table: table["set"])
     sets = sorted(set(behavior["position"]), key=lambda name: (name != "control", len(name), name))
     outputs = list(dict.fromkeys(behavior["output"]))
     fig = Figure(figsize=(settings.width, 1.2 + 3.6 * len(outputs)), layout="constrained")

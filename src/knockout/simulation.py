@@ -26,11 +26,20 @@ class FlySettings:
     encoder: tuple[int, ...] = ()
     decoder: tuple[int, ...] = ()
     n_outputs: int = 1
+    binary_outputs: int = 0
+    """How many of the outputs, the last ones, are binary: an event drawn with the
+    probability the fly's output gives as log-odds (no noise added)."""
 
     @property
     def architecture(self) -> Architecture:
         return Architecture(
-            self.n_inputs, self.n_hidden, self.encoder, self.decoder, self.n_outputs, self.activation
+            self.n_inputs,
+            self.n_hidden,
+            self.encoder,
+            self.decoder,
+            self.n_outputs,
+            self.activation,
+            self.binary_outputs,
         )
 
 
@@ -61,9 +70,11 @@ def behavior_table(
     """``n_per_set`` samples of the control set and of each single-unit silencing, as the
     import contract's rows (``set``, ``silenced``, inputs, outputs).
 
-    x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2) for each output
+    x ~ N(0, 1); y = fly(x, unit silenced) + N(0, noise_sd^2) for each continuous output
     (independent noise per output), where a silenced unit keeps
-    ``settings.silenced_activity`` of its value.
+    ``settings.silenced_activity`` of its value; a binary output is 1 with probability
+    sigmoid(fly(x, unit silenced)) (drawn after the noise, so adding binary outputs leaves
+    the continuous ones' draws as they were).
     """
     architecture = fly.architecture
     n_inputs, n_hidden, n_outputs = architecture.n_inputs, architecture.n_hidden, architecture.n_outputs
@@ -74,11 +85,17 @@ def behavior_table(
         noise = torch.randn(n_per_set, *([n_outputs] if n_outputs > 1 else []), generator=generator)
         keep = silencing_mask(n_hidden, silenced_unit, settings.silenced_activity)
         y = fly(x, keep).reshape(noise.shape) + settings.noise_sd * noise
+        if architecture.binary_outputs:
+            log_odds = fly(x, keep)[:, -architecture.binary_outputs :]
+            events = torch.rand(log_odds.shape, generator=generator) < torch.sigmoid(log_odds)
+            y = y.reshape(n_per_set, n_outputs)
+            y[:, -architecture.binary_outputs :] = events.float()
         block = pd.DataFrame(x.numpy(), columns=naming.input_columns(n_inputs))
         block.insert(0, "silenced", "" if silenced_unit < 0 else name)
         block.insert(0, "set", name)
         outputs = pd.DataFrame(
-            y.reshape(n_per_set, n_outputs).numpy(), columns=naming.output_columns(n_outputs)
+            y.reshape(n_per_set, n_outputs).numpy(),
+            columns=naming.output_columns(n_outputs, architecture.binary_outputs),
         )
         blocks.append(pd.concat([block, outputs], axis=1))
     return pd.concat(blocks, ignore_index=True)

@@ -54,7 +54,7 @@ RANKED_BEHAVIOR_MEASURES = ["behavior_r2", "noise_ceiling"]
 """In summary/ranked.parquet, beside the per-unit measures: behaviour R² and the noise
 ceiling of the test set that silenced the unit of each rank (rank 0: the control set)."""
 SUMMARY_COLUMNS = {
-    "behavior": ["model", "set", "silenced_units", "output", "measure", *INTERVAL_COLUMNS],
+    "behavior": ["model", "set", "silenced_units", "output", "silencing", "measure", *INTERVAL_COLUMNS],
     "neural_units": [
         *("model", "unit", "unit_name", "recorded", "silenced", "measure"),
         *INTERVAL_COLUMNS,
@@ -163,6 +163,13 @@ def contribution_ranks(neural: pd.DataFrame) -> pd.Series:
     by_unit = pd.Series(ranks.to_numpy(), index=pd.MultiIndex.from_frame(units[["seed", "unit"]]))
     keys = pd.MultiIndex.from_frame(neural[["seed", "unit"]])
     return pd.Series(by_unit.reindex(keys).to_numpy(), index=neural.index)
+
+
+def primary_silencing(behavior: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a behaviour table (per seed, or summary/behavior) under its first
+    silencing mode, the one the config lists first (``evaluate.silencing``): the statistics
+    per seed and the figures compare models under one mode; summary/behavior keeps each."""
+    return behavior[behavior["silencing"] == behavior["silencing"].iloc[0]] if len(behavior) else behavior
 
 
 def set_ranks(behavior: pd.DataFrame, neural: pd.DataFrame) -> pd.Series:
@@ -277,7 +284,9 @@ def replicate_summaries(
 ) -> dict[str, pd.DataFrame]:
     """The summary tables of one experiment, by name (each becomes summary/<name>.parquet):
 
-    - behavior: per model, test set and output, behaviour R² and the noise ceiling;
+    - behavior: per model, test set, output and silencing mode, behaviour R² (pseudo-R² for
+      a binary output) and the noise ceiling; every other table is under the first mode
+      (``primary_silencing``);
     - neural_units: per model and unit, every per-unit measure (on recorded data a unit is
       the same named neuron in every seed; on simulated data unit i of one seed's fly is
       not unit i of another's: see ranked), beside its chance levels;
@@ -293,6 +302,7 @@ def replicate_summaries(
     Every statistic over seeds that a figure shows is one of these (the figures draw them
     as they are).
     """
+    every_mode, behavior = behavior, primary_silencing(behavior)
     per_seed = seed_statistics(behavior, neural)
     levels = None if chance is None else chance_levels(chance)
     models = with_chance_levels(intervals(per_seed, ["model", "output"]), levels)
@@ -302,7 +312,7 @@ def replicate_summaries(
     units = across_seeds(neural, ["model", "unit", "unit_name", "recorded", "silenced"], UNIT_MEASURES)
     return {
         "behavior": across_seeds(
-            behavior, ["model", "set", "silenced_units", "output"], ["r2", "noise_ceiling"]
+            every_mode, ["model", "set", "silenced_units", "output", "silencing"], ["r2", "noise_ceiling"]
         ),
         "neural_units": with_chance_levels(units, levels),
         "ranked": ranked_units(behavior, neural, levels),

@@ -21,7 +21,7 @@ from knockout.errors import InputFileError, one_line
 
 TEXT_COLUMNS = {
     *("set", "silenced_units", "unit_name", "model", "measure", "value", "key", "output"),
-    *("r2_note", "null"),
+    *("r2_note", "null", "silencing", "kind"),
 }
 """The only columns of the pipeline's tables that hold text; every other one holds numbers."""
 

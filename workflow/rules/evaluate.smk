@@ -27,6 +27,7 @@ rule evaluate_models:
         test_fraction=lambda wildcards: behavior_reading(wildcards)["test_fraction"],
         architectures=architectures,
         init=lambda wildcards: experiment_config(wildcards)["train"]["init"],
+        silencing=lambda wildcards: experiment_config(wildcards)["evaluate"]["silencing"],
         design=data_design,
     script:
         "../scripts/evaluate_models.py"

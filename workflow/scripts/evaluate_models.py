@@ -64,7 +64,14 @@ def main(snakemake) -> None:
             nets[OPTIMUM] = fitted_optimum(train, architecture)
             weights.save_network(nets[OPTIMUM], output.pop(OPTIMUM))
         tables.write_table(
-            behavior_scores(nets, test, layout, fly, design.silenced_activity if design else 0.0),
+            behavior_scores(
+                nets,
+                test,
+                layout,
+                fly,
+                design.silenced_activity if design else 0.0,
+                tuple(snakemake.params.silencing),
+            ),
             output["behavior"],
         )
         tables.write_table(

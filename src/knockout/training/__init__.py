@@ -75,7 +75,7 @@ class Fit:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """The kept network (on the CPU), every restart's mean training MSE per epoch
+    """The kept network (on the CPU), every restart's mean training loss per epoch
     (``losses[epoch][restart]``), which restart was kept, per restart the epochs after
     which its units were relabelled (empty lists when no relabelling ran), and the Adam
     steps an epoch took."""

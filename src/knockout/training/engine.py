@@ -150,7 +150,10 @@ def train_members(
     architecture = plans[0].architecture
     if any(plan.architecture != architecture for plan in plans):
         raise ValueError("every plan of one batch must share its architecture")
-    closed_form = closed_form_fits(architecture) if closed_form is None else closed_form
+    if closed_form is None:
+        closed_form = closed_form_fits(architecture) and all(
+            plan.settings.silencing == "zero" for plan in plans
+        )
     engine = _Engine(plans, starts, torch.device(device), closed_form, whole or [True] * len(plans))
     engine.run(progress)
     return engine.stack, engine.first_member, engine.records
@@ -178,7 +181,10 @@ class _Engine:
         self.group = restarts.pop() if len(restarts) == 1 else 1
         """Members that read the same rows and come together: every plan's restarts where
         all plans have as many, else one (each member is given its rows)."""
-        self.gradient = self.stack.gradient_function(self.grad, closed_form, self.group)
+        centered = torch.tensor(
+            [self.plans[position].settings.silencing == "centered" for position, _ in members]
+        )
+        self.gradient = self.stack.gradient_function(self.grad, closed_form, self.group, centered.to(device))
         block_of_plan = [block_keys.index(_block_key(plan)) for plan in self.plans]
         blocks = []
         for block in range(len(block_keys)):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from knockout.network import keep_matrix
+from knockout.network import keep_matrix, output_losses, silenced
 from knockout.training.plan import FitPlan
 from knockout.training.stack import NetworkStack, with_ones
 
@@ -47,43 +47,62 @@ def knockout_costs(
     set_index: torch.Tensor,
     max_values: int = CHUNK_VALUES,
     base_keep: torch.Tensor | None = None,
+    centre: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """[networks, set, unit]: each network's summed squared error on each silenced set
-    (rows of ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit
-    masked, on top of each row's ``base_keep`` [rows, units] (the set's other silenced
-    units; None: nothing else), in chunks of rows. ``layers`` are the networks' (a subset
-    of the stack's members, :meth:`NetworkStack.layers`). With no decoder layer, the
-    output is linear in the bottleneck, and one pass gives every unit's cost; a decoder
-    takes a pass per unit."""
+    """[networks, set, unit]: each network's summed loss on each silenced set (rows of
+    ``x``, ``y``; ``set_index`` numbers their sets from 0) with that model unit masked, on
+    top of each row's ``base_keep`` [rows, units] (the set's other silenced units; None:
+    nothing else), in chunks of rows; a masked unit takes the value ``centre``
+    [networks, h, 1] (None: 0). ``layers`` are the networks' (a subset of the stack's
+    members, :meth:`NetworkStack.layers`). With no decoder layer and continuous outputs,
+    the output is linear in the bottleneck and the loss quadratic, and one pass gives every
+    unit's cost; otherwise it takes a pass per unit."""
     n_members, n_hidden = len(layers[0]), stack.architecture.n_hidden
+    binary = stack.architecture.binary_mask()
+    binary = None if binary is None else binary.to(x.device).view(1, -1, 1)
     n_sets = int(set_index.max()) + 1
     costs = torch.zeros(n_members, n_sets, n_hidden, dtype=torch.float64, device=x.device)
     for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):
         activity = stack.activity(_shared(x[rows], n_members), layers)  # [members, h, rows]
-        if base_keep is not None:
-            activity = activity * base_keep[rows].T
+        activity = silenced(activity, None if base_keep is None else base_keep[rows].T, centre)
         target = y[rows].T  # [outputs, rows]
-        if stack.architecture.decoder:
+        if stack.architecture.decoder or binary is not None:
             per_row = torch.stack(
                 [
-                    _squared_errors(
-                        stack.decode(activity, layers, _unit_mask(n_hidden, unit, x.device)), target
+                    _row_losses(
+                        stack.decode(activity, layers, _unit_mask(n_hidden, unit, x.device), centre),
+                        target,
+                        binary,
                     )
                     for unit in range(n_hidden)
                 ],
                 dim=2,
             )
-        else:  # masking unit k takes a_k w_k off every output: (e - a_k w_k)^2, for all k at once
+        else:  # masking unit k takes (a_k - c_k) w_k off every output: (e - (a_k - c_k) w_k)^2, all k at once
+            moved = activity if centre is None else activity - centre
             output_weight = layers[-1][:, :, :-1]  # [members, outputs, h]
             errors = stack.decode(activity, layers) - target  # [members, outputs, rows]
             projected = torch.bmm(output_weight.transpose(1, 2), errors)  # e . w_k [members, h, rows]
             norms = (output_weight * output_weight).sum(dim=1)[:, :, None]  # |w_k|^2 [members, h, 1]
             per_row = (errors * errors).sum(dim=1, keepdim=True).double() + (
-                activity * (activity * norms - 2.0 * projected)
+                moved * (moved * norms - 2.0 * projected)
             ).double()
             per_row = per_row.transpose(1, 2)  # [members, rows, h]
         costs.index_add_(1, set_index[rows], per_row)
     return costs
+
+
+@torch.no_grad()
+def mean_activity(
+    stack: NetworkStack, layers: list[torch.Tensor], x: torch.Tensor, max_values: int = CHUNK_VALUES
+) -> torch.Tensor:
+    """[networks, h, 1]: each network's mean bottleneck activity over the rows ``x``: where
+    the ``centered`` silencing mode clamps a masked unit."""
+    n_members = len(layers[0])
+    total = torch.zeros(n_members, stack.architecture.n_hidden, 1, dtype=torch.float64, device=x.device)
+    for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):
+        total += stack.activity(_shared(x[rows], n_members), layers).double().sum(dim=2, keepdim=True)
+    return (total / len(x)).float()
 
 
 def _unit_mask(n_hidden: int, unit: int, device) -> torch.Tensor:
@@ -91,11 +110,10 @@ def _unit_mask(n_hidden: int, unit: int, device) -> torch.Tensor:
     return keep_matrix([(unit,)], n_hidden, device=device).view(1, 1, n_hidden)
 
 
-def _squared_errors(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """[members, rows]: each row's squared error (predicted [members, outputs, rows] against
-    target [outputs, rows]) summed over the outputs, in float64."""
-    errors = predicted - target
-    return (errors * errors).sum(dim=1).double()
+def _row_losses(predicted: torch.Tensor, target: torch.Tensor, binary: torch.Tensor | None) -> torch.Tensor:
+    """[members, rows]: each row's loss (predicted [members, outputs, rows] against target
+    [outputs, rows]; :func:`~knockout.network.output_losses`) summed over the outputs, in float64."""
+    return output_losses(predicted, target, binary).sum(dim=1).double()
 
 
 @torch.no_grad()
@@ -106,14 +124,17 @@ def masked_losses(
     y: torch.Tensor,
     keep: torch.Tensor,
     max_values: int = CHUNK_VALUES,
+    centre: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """[networks]: each network's summed squared error on rows ``x``, ``y``, masked by
-    ``keep`` [rows, units]."""
+    """[networks]: each network's summed loss on rows ``x``, ``y``, masked by ``keep``
+    [rows, units], a masked unit taking the value ``centre`` [networks, h, 1] (None: 0)."""
     n_members = len(layers[0])
+    binary = stack.architecture.binary_mask()
+    binary = None if binary is None else binary.to(x.device).view(1, -1, 1)
     total = torch.zeros(n_members, dtype=torch.float64, device=x.device)
     for rows in _row_chunks(stack, n_members, len(x), max_values, x.device):
-        errors = stack.predict(_shared(x[rows], n_members), layers, keep[rows].T[None]) - y[rows].T
-        total += (errors * errors).sum(dim=(1, 2)).double()
+        predicted = stack.predict(_shared(x[rows], n_members), layers, keep[rows].T[None], centre)
+        total += _row_losses(predicted, y[rows].T, binary).sum(dim=1)
     return total
 
 
@@ -174,6 +195,8 @@ class Relabeller:
         self.set_index = torch.cat([torch.full((len(rows),), number) for number, _, rows in entries]).to(
             device
         )
+        self.centered = plan.settings.silencing == "centered"
+        """Whether masked units are clamped to their mean (over the silenced sets' rows here)."""
         self.exact = all(len(units) == 1 for units, _ in sets)
         self.base_keep = self.sets = None
         if not self.exact:
@@ -193,7 +216,8 @@ class Relabeller:
         ``order`` (unit i's role played by old unit ``order[i]``)."""
         masked = [tuple(order[unit] for unit in units) for units, rows in self.sets for _ in range(len(rows))]
         keep = keep_matrix(masked, self.n_hidden, device=self.set_x.device)
-        return masked_losses(stack, layers, self.set_x, self.set_y, keep)
+        centre = mean_activity(stack, layers, self.set_x) if self.centered else None
+        return masked_losses(stack, layers, self.set_x, self.set_y, keep, centre=centre)
 
     def __call__(self, epoch: int, stack: NetworkStack, states: list[torch.Tensor]) -> None:
         """After ``epoch``: reorder each member's units in every buffer of ``states`` (the
@@ -202,7 +226,10 @@ class Relabeller:
             return
         index = torch.tensor(self.members, device=stack.params.device)
         layers = stack.layers(stack.params.index_select(0, index))
-        costs = knockout_costs(stack, layers, self.x, self.y, self.set_index, base_keep=self.base_keep)
+        centre = mean_activity(stack, layers, self.x) if self.centered else None
+        costs = knockout_costs(
+            stack, layers, self.x, self.y, self.set_index, base_keep=self.base_keep, centre=centre
+        )
         current = None if self.exact else self._loss_with(list(range(self.n_hidden)), stack, layers)
         for number, (member, member_costs) in enumerate(zip(self.members, costs.cpu().numpy(), strict=True)):
             order = best_order(member_costs, self.set_units, self.n_hidden)

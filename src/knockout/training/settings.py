@@ -8,6 +8,9 @@ from dataclasses import dataclass
 SCHEDULES = ("interleaved", "blocked")
 LR_SCHEDULES = ("cosine", "constant")
 RELABEL_CHOICES = ("auto", "always", "never")
+SILENCING_MODES = ("zero", "centered")
+"""How a masked or silenced unit is silenced: set to 0, or clamped to its mean activity
+(the authors' "knockout" and "knockout-centered"; :func:`knockout.network.silenced`)."""
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,16 @@ class TrainSettings:
     relabel: str = "auto"
     """Reorder ko's units after epochs 1, 2, 4, ...: always, never, or auto (nonlinear networks only:
     plain training of linear ones reaches the exact optimum)."""
+    silencing: str = "zero"
+    """How a masked unit is silenced in training: ``zero``, or ``centered`` (clamped to its
+    mean activity over the batch's rows)."""
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
             ("schedule", self.schedule, SCHEDULES),
             ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
             ("relabel", self.relabel, RELABEL_CHOICES),
+            ("silencing", self.silencing, SILENCING_MODES),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} {value!r} unknown (allowed: {', '.join(allowed)})")

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from knockout.network import ACTIVATIONS, Architecture, KnockoutNet
+from knockout.network import ACTIVATIONS, Architecture, KnockoutNet, output_losses, silenced
 
 GradientFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 ROW_ALIGNMENT = 16
@@ -37,8 +37,14 @@ bytes alone or beside others (the padding stays 0: no gradient reaches it)."""
 
 
 def closed_form_fits(architecture: Architecture) -> bool:
-    """The closed-form gradient covers the seed problem's shape: linear, two layers, one output."""
-    return architecture.two_layer and architecture.activation == "linear" and architecture.n_outputs == 1
+    """The closed-form gradient covers the seed problem's shape: linear, two layers, one
+    continuous output (and zero silencing: :meth:`NetworkStack.gradient_function`)."""
+    return (
+        architecture.two_layer
+        and architecture.activation == "linear"
+        and architecture.n_outputs == 1
+        and not architecture.binary_outputs
+    )
 
 
 def with_ones(inputs: torch.Tensor) -> torch.Tensor:
@@ -122,61 +128,97 @@ class NetworkStack:
         return self._apply(self.activate(values), rest, activate_last=True) if rest else self.activate(values)
 
     def decode(
-        self, activity: torch.Tensor, layers: list[torch.Tensor], keep: torch.Tensor | None = None
+        self,
+        activity: torch.Tensor,
+        layers: list[torch.Tensor],
+        keep: torch.Tensor | None = None,
+        centre: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Outputs [members, n_outputs, rows] from bottleneck activity [members, h, rows].
 
         ``keep`` masks the bottleneck: [members, 1, h], one mask per member, is folded into
         the next layer's weights (a masked unit's weights out are zeroed: the same outputs
         and gradients, without a pass over the activity); [members or 1, h, rows], a mask
-        per row, multiplies the activity."""
+        per row, multiplies the activity. A masked unit takes the value ``centre``
+        [members, h, 1] (None: 0; :func:`knockout.network.silenced`): with a mask per
+        member, its weights out times the centre join the next layer's bias."""
         decoder = layers[self.bottleneck + 1 :]
         if keep is not None and keep.shape[1] == 1:
             first, *rest = decoder
             ones = torch.ones_like(keep[:, :, :1])
-            decoder = [first * torch.cat([keep, ones], dim=2), *rest]
-        elif keep is not None:
-            activity = activity * keep
+            folded = first * torch.cat([keep, ones], dim=2)
+            if centre is not None:
+                shift = torch.bmm(first[:, :, :-1], (1 - keep).transpose(1, 2) * centre)
+                folded = torch.cat([folded[:, :, :-1], folded[:, :, -1:] + shift], dim=2)
+            decoder = [folded, *rest]
+        else:
+            activity = silenced(activity, keep, centre)
         return self._apply(activity, decoder, activate_last=False)
 
     def predict(
-        self, inputs: torch.Tensor, layers: list[torch.Tensor], keep: torch.Tensor | None = None
+        self,
+        inputs: torch.Tensor,
+        layers: list[torch.Tensor],
+        keep: torch.Tensor | None = None,
+        centre: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Outputs [members, n_outputs, rows] for inputs [members, d + 1, rows], the
         bottleneck masked by ``keep`` (as :meth:`decode` takes it)."""
-        return self.decode(self.activity(inputs, layers), layers, keep)
+        return self.decode(self.activity(inputs, layers), layers, keep, centre)
 
     # ----------------------------------------------------------------------------- gradients
 
     def gradient_function(
-        self, out: torch.Tensor, closed_form: bool = False, group: int = 1
+        self,
+        out: torch.Tensor,
+        closed_form: bool = False,
+        group: int = 1,
+        centered: torch.Tensor | None = None,
     ) -> GradientFunction:
         """A function of a batch that writes every member's gradient into ``out`` [members, P]
-        and returns each member's mean squared error on its batch [members].
+        and returns each member's mean loss on its batch [members] (squared error for a
+        continuous output, cross-entropy for a binary one: :func:`~knockout.network.output_losses`).
 
         Consecutive members come in groups of ``group`` that read the same rows (a model's
         restarts). Its arguments: ``x`` [groups, batch, d + 1], the inputs with a column of
         ones, ``y`` [groups, batch, outputs], ``weight`` [groups, batch, 1], each row's
         weight in the loss (1 / (rows x outputs) for a batch, 0 on padding rows and where a
         group has no batch), and ``keep`` [members, 1, h], each member's mask. Members share
-        no parameter, so each one's gradient is its own loss's. ``closed_form``:
-        :meth:`_linear_gradient` (where :func:`closed_form_fits`), else autograd.
+        no parameter, so each one's gradient is its own loss's. ``centered`` [members] bool:
+        the members whose masked units are clamped to their mean over the batch's rows (the
+        ``centered`` silencing mode in training: the batch's stimuli are drawn as the control
+        data's are, so their mean activity estimates the unit's mean on control data) rather
+        than set to 0 (None: none). ``closed_form``: :meth:`_linear_gradient` (where
+        :func:`closed_form_fits`, with zero silencing), else autograd.
         """
+        centred = None if centered is None or not bool(centered.any()) else centered.view(-1, 1, 1).float()
         if closed_form:
-            if not closed_form_fits(self.architecture):
-                shape = "linear two-layer one-output networks"
+            if not closed_form_fits(self.architecture) or centred is not None:
+                shape = "linear two-layer one-output networks with zero silencing"
                 raise ValueError(f"the closed-form gradient is for {shape}, not {self.architecture}")
             layers, gradient_layers = self.layers(self.params), self.layers(out)
             return functools.partial(self._linear_gradient, layers, gradient_layers, group)
         leaves = [layer.requires_grad_() for layer in self.layers(self.params)]
         n_members, n_outputs = len(out), self.architecture.n_outputs
+        binary = self.architecture.binary_mask()
+        binary = None if binary is None else binary.to(out.device).view(1, 1, n_outputs, 1)
 
         def autograd_gradient(x, y, weight, keep):
             groups = len(x)
             with torch.enable_grad():
-                predicted = self.decode(self.activity(x.transpose(1, 2), leaves, group), leaves, keep)
-                errors = predicted.view(groups, group, n_outputs, -1) - y.transpose(1, 2)[:, None]
-                weighted = weight.transpose(1, 2)[:, None] * errors * errors
+                activity = self.activity(x.transpose(1, 2), leaves, group)
+                centre = None
+                if centred is not None:
+                    valid = (weight > 0).transpose(1, 2).float().repeat_interleave(group, dim=0)
+                    mean = (activity * valid).sum(dim=2, keepdim=True) / valid.sum(dim=2, keepdim=True).clamp(
+                        min=1
+                    )
+                    centre = mean * centred
+                predicted = self.decode(activity, leaves, keep, centre)
+                losses = output_losses(
+                    predicted.view(groups, group, n_outputs, -1), y.transpose(1, 2)[:, None], binary
+                )
+                weighted = weight.transpose(1, 2)[:, None] * losses
                 losses = weighted.sum(dim=(2, 3)).view(n_members)
                 grads = torch.autograd.grad(losses.sum(), leaves)
             torch.cat([grad.reshape(n_members, -1) for grad in grads], dim=1, out=out[:, : self.used])

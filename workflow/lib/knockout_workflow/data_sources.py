@@ -60,7 +60,15 @@ from knockout_workflow.step_settings import (
     training_estimates,
 )
 
-ARCHITECTURE_KEYS = ("n_inputs", "n_hidden", "encoder", "decoder", "n_outputs", "activation")
+ARCHITECTURE_KEYS = (
+    "n_inputs",
+    "n_hidden",
+    "encoder",
+    "decoder",
+    "n_outputs",
+    "activation",
+    "binary_outputs",
+)
 """A network's architecture (knockout.network.Architecture fields), as the ``fly`` section names them."""
 
 
@@ -144,6 +152,7 @@ class DataSource(ABC):
         counts = {
             "n_inputs": len(layout.inputs),
             "n_outputs": len(layout.outputs),
+            "binary_outputs": layout.binary_outputs,
             "n_hidden": len(layout.units),
         }
         data = {key: fly[key] for key in ARCHITECTURE_KEYS} | counts
@@ -205,7 +214,7 @@ class SimulatedFly(DataSource):
     def layout(self) -> Layout:
         fly, data = self.settings["fly"], self.settings["data"]
         return data_folder.simulated_layout(
-            fly["n_inputs"], fly["n_hidden"], fly["n_outputs"], data["n_silenced"]
+            fly["n_inputs"], fly["n_hidden"], fly["n_outputs"], data["n_silenced"], fly["binary_outputs"]
         )
 
     def set_rows(self) -> dict[str, int]:
@@ -251,7 +260,13 @@ class SimulatedFly(DataSource):
                     f"{where}.batch_size = {values['batch_size']} is larger than data.n_train = {n_train}; "
                     f"every batch comes from one data set, so use at most {n_train}"
                 )
-        n_silenced, n_hidden = self.settings["data"]["n_silenced"], self.settings["fly"]["n_hidden"]
+        fly = self.settings["fly"]
+        if fly["binary_outputs"] > fly["n_outputs"]:
+            problems.append(
+                f"fly.binary_outputs = {fly['binary_outputs']} is more than fly.n_outputs = "
+                f"{fly['n_outputs']}; the binary outputs are the last of the n_outputs"
+            )
+        n_silenced, n_hidden = self.settings["data"]["n_silenced"], fly["n_hidden"]
         if n_silenced is not None and n_silenced > n_hidden:
             problems.append(
                 f"data.n_silenced = {n_silenced} is larger than fly.n_hidden = {n_hidden}; "
