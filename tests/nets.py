@@ -20,9 +20,13 @@ def silenced_unit(table: pd.DataFrame) -> np.ndarray:
     return np.array([int(name.removeprefix("unit_")) if name else -1 for name in table["silenced"]])
 
 
-def simulated_data(table: pd.DataFrame, n_inputs: int, n_hidden: int, n_outputs: int = 1) -> BehaviorData:
+def simulated_data(
+    table: pd.DataFrame, n_inputs: int, n_hidden: int, n_outputs: int = 1, binary_outputs: int = 0
+) -> BehaviorData:
     """A simulated behaviour table (every unit silenced) as training tensors."""
-    return BehaviorData.from_table(table, simulated_layout(n_inputs, n_hidden, n_outputs, None))
+    return BehaviorData.from_table(
+        table, simulated_layout(n_inputs, n_hidden, n_outputs, None, binary_outputs)
+    )
 
 
 def fly_layout(fly: KnockoutNet, n_silenced: int | None = None):

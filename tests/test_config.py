@@ -75,7 +75,13 @@ def test_an_empty_config_gets_every_default():
     assert config["seeds"] == DEFAULT["seeds"] and config["train"]["epochs"] == DEFAULT["train"]["epochs"]
     assert config["fly"] == DEFAULT["fly"] and config["data"] == DEFAULT["data"]
     assert config["model"] == DEFAULT["model"]
-    assert config["model"] == {"n_hidden": None, "activation": None, "encoder": None, "decoder": None}
+    assert config["model"] == {
+        **{"n_hidden": None, "activation": None, "encoder": None, "decoder": None},
+        **{"conv": [], "frame_features": 0},  # no frame encoder
+    }
+    assert (
+        config["evaluate"] == {"silencing": ["zero", "centered"]} and config["train"]["silencing"] == "zero"
+    )
     assert (config["fly"]["encoder"], config["fly"]["decoder"], config["fly"]["n_outputs"]) == ([], [], 1)
     assert config["train"]["restarts"] == 1 and config["train"]["schedule"] == "interleaved"
     assert config["sweeps"] == {}  # sweeps run only where declared

@@ -37,7 +37,7 @@ from knockout_workflow.data_sources import (
 from knockout_workflow.sources import file_digest
 from knockout_workflow.step_settings import training_estimates
 
-FILE_KINDS = ("behavior", "neurons", "fly")
+FILE_KINDS = ("behavior", "neurons", "stimuli", "fly")
 """Every kind of file a rule asks a source for (knockout.data_folder's two, and the true network)."""
 SEEDS = [0, 1]
 

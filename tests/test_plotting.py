@@ -60,7 +60,8 @@ def behavior_table(seeds, models=registry.TRAINED):
             scores = rng.uniform(0.5, 0.9, len(models))
             for mode in ("zero", "centered"):  # alike, so that the expected means need no filter
                 rows += [
-                    (seed, m, set_name, silenced, "y", mode, r2, ceiling) for m, r2 in zip(models, scores)
+                    (seed, m, set_name, silenced, "y", mode, r2, ceiling)
+                    for m, r2 in zip(models, scores, strict=True)
                 ]
     columns = ["seed", "model", "set", "silenced_units", "output", "silencing", "r2", "noise_ceiling"]
     return pd.DataFrame(rows, columns=columns)

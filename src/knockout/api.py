@@ -47,7 +47,7 @@ def architecture_for(
     (unless ``n_hidden`` says otherwise), as the config's ``model`` section describes."""
     layout = data.layout
     return Architecture(
-        n_inputs=len(layout.inputs),
+        n_inputs=len(layout.input_names),
         n_hidden=n_hidden or len(layout.units),
         encoder=tuple(encoder),
         decoder=tuple(decoder),

@@ -24,7 +24,7 @@ class BehaviorData:
 
     @classmethod
     def from_table(cls, table: pd.DataFrame, layout: Layout) -> BehaviorData:
-        x = table[list(layout.inputs)].to_numpy(np.float32, copy=True)
+        x = table[list(layout.input_names)].to_numpy(np.float32, copy=True)
         y = table[list(layout.outputs)].to_numpy(np.float32, copy=True)
         number = {name: index for index, (name, _) in enumerate(layout.sets)}
         set_index = table["set"].map(number).to_numpy(np.int64, copy=True)

@@ -20,9 +20,9 @@ counts), so a bad file is refused before anything runs.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from knockout import memory, naming, tables
+from knockout import memory, naming, stimulus_arrays, tables
 from knockout.errors import InputFileError, one_line
+from knockout.tables import FLOAT32_MAX, check_readable
 
 BEHAVIOR, NEURONS = "behavior", "neurons"
 SUFFIXES = (".parquet", ".csv")
@@ -42,8 +43,6 @@ MIN_RECORDED = 3
 """A recorded neuron needs this many finite responses (a correlation needs three to mean anything)."""
 MAX_NAME_LENGTH = 200
 """The longest set or session name, in characters."""
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-"""Training holds the data as float32: a larger value would become infinite there."""
 UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 """Unit names: a letter or digit, then letters, digits, ``_``, ``.`` or ``-`` (``+`` joins them)."""
 
@@ -65,6 +64,14 @@ class Layout:
     recorded: tuple[str, ...] = ()
     has_neurons: bool = False
     has_sessions: bool = False
+    stimulus: str | None = None
+    """Where the inputs come from: None, the tables' ``x_*`` columns; ``frames`` or
+    ``stimuli``, the folder's array (:mod:`knockout.stimulus_arrays`), whose samples the
+    readers turn into ``x_*`` columns (``input_names``: each sample's history, flattened)."""
+    history: int = 1
+    """Frames per sample (the array's; 1 without one)."""
+    frame_shape: tuple[int, ...] = ()
+    """One frame's shape: (H, W) images or (F,) features; () without an array."""
 
     @classmethod
     def from_dict(cls, values: dict) -> Layout:
@@ -83,10 +90,21 @@ class Layout:
             "sets": [[name, list(units)] for name, units in self.sets],
             "has_split": self.has_split,
             "has_sessions": self.has_sessions,
+            "stimulus": self.stimulus,
+            "history": self.history,
+            "frame_shape": list(self.frame_shape),
         }
         if not behavior_only:
             values |= {"recorded": list(self.recorded), "has_neurons": self.has_neurons}
         return values
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The input columns of the tables as the readers give them: the files' ``x_*``, or
+        for an array one per value of a sample's frames, flattened frame by frame."""
+        if self.stimulus is None:
+            return self.inputs
+        return tuple(naming.input_columns(self.history * math.prod(self.frame_shape)))
 
     @property
     def binary_outputs(self) -> int:
@@ -137,28 +155,6 @@ def find_file(folder: str | os.PathLike, stem: str, required: bool) -> Path | No
             f"{folder}: no {stem}.parquet or {stem}.csv (data.source's folder must hold one)"
         )
     return found[0] if found else None
-
-
-def check_readable(path: Path) -> None:
-    """Refuse, without opening it, a path that is not a regular file this process may read
-    (opening a FIFO would block until something writes to it)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        if path.is_symlink():
-            raise InputFileError(
-                f"{path}: a broken symbolic link (to {os.readlink(path)}, which does not exist)"
-            ) from None
-        raise InputFileError(f"{path}: file not found") from None
-    except OSError as error:
-        raise InputFileError(f"{path}: cannot be read ({error.strerror})") from None
-    if stat.S_ISDIR(mode):
-        raise InputFileError(f"{path}: a directory, not a file")
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a special file (socket or device)"
-        raise InputFileError(f"{path}: {kind}, not a regular file; save the table to a file")
-    if not os.access(path, os.R_OK):
-        raise InputFileError(f"{path}: not readable (permission denied; check its permissions)")
 
 
 def read_file(path: str | os.PathLike) -> pd.DataFrame:
@@ -385,8 +381,12 @@ def _check_units(units: list[str]) -> None:
         raise InputFileError("data.units: names must be unique")
 
 
-def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str]) -> Layout:
-    """The layout of a behaviour table, or :class:`InputFileError` naming what is wrong."""
+def check_behavior(
+    table: pd.DataFrame, path: str | os.PathLike, units: list[str], index_column: str | None = None
+) -> Layout:
+    """The layout of a behaviour table, or :class:`InputFileError` naming what is wrong.
+    ``index_column``: the table names its inputs in the folder's array by that column
+    (checked by :func:`knockout.stimulus_arrays.sample_index`) instead of ``x_*`` columns."""
     path = Path(path)
     _check_units(units)
     columns = [str(column) for column in table.columns]
@@ -397,8 +397,10 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
     for required in ("set", "silenced"):
         if required not in columns:
             raise InputFileError(f"{path}: column {required} missing (required: set, silenced, x_*, y_*)")
-    if not inputs:
-        raise InputFileError(f"{path}: no input columns x_* (at least one is required)")
+    if not inputs and index_column is None:
+        raise InputFileError(
+            f"{path}: no input columns x_* (at least one is required, or frames.npy / stimuli.npy beside it)"
+        )
     if not outputs:
         raise InputFileError(
             f"{path}: no output columns y_* or b_* (at least one behavioural variable: "
@@ -406,10 +408,20 @@ def check_behavior(table: pd.DataFrame, path: str | os.PathLike, units: list[str
         )
     if "y" in columns and _numbered_columns(columns, "y_"):
         raise InputFileError(f"{path}: both y and y_* columns; name one output y, several y_00, y_01 ...")
-    allowed = {"set", "silenced", "split", "session", *inputs, *outputs}
+    allowed = {
+        "set",
+        "silenced",
+        "split",
+        "session",
+        *inputs,
+        *outputs,
+        *([index_column] if index_column else []),
+    }
     if extra := [column for column in columns if column not in allowed]:
+        named = "x_*" if index_column is None else index_column
         raise InputFileError(
-            f"{path}: column {extra[0]} not allowed (allowed: set, silenced, split, session, x_*, y_*, b_*)"
+            f"{path}: column {extra[0]} not allowed "
+            f"(allowed: set, silenced, split, session, {named}, y_*, b_*)"
         )
     if table.empty:
         raise InputFileError(f"{path}: the table has no rows")
@@ -539,9 +551,9 @@ def check_neurons(table: pd.DataFrame, path: str | os.PathLike, layout: Layout) 
     path = Path(path)
     columns = [str(column) for column in table.columns]
     inputs = _numbered_columns(columns, "x_")
-    if set(inputs) != set(layout.inputs):
-        missing = sorted(set(layout.inputs) - set(inputs))
-        extra = sorted(set(inputs) - set(layout.inputs))
+    if set(inputs) != set(layout.input_names):
+        missing = sorted(set(layout.input_names) - set(inputs))
+        extra = sorted(set(inputs) - set(layout.input_names))
         detail = "; ".join(
             part
             for part in (
@@ -584,27 +596,80 @@ class FolderData:
     neurons: pd.DataFrame | None
 
 
-def read_behavior(path: str | os.PathLike, units: list[str]) -> tuple[pd.DataFrame, Layout]:
-    """A behaviour file, checked against the contract."""
+def read_behavior(
+    path: str | os.PathLike, units: list[str], history: int = 1, memory_gb: float | None = None
+) -> tuple[pd.DataFrame, Layout]:
+    """A behaviour file, checked against the contract. Beside an array (frames.npy or
+    stimuli.npy in its folder), its samples with their inputs as ``x_*`` columns
+    (:func:`array_samples`; ``history``: frames per sample for frames.npy)."""
     table = read_file(path)
-    return table, check_behavior(table, path, list(units))
+    array = stimulus_arrays.find_array(Path(path).parent)
+    if array is None:
+        return table, check_behavior(table, path, list(units))
+    array = stimulus_arrays.open_array(array)
+    check_behavior(table, path, list(units), array.index_column)  # every row, as the file numbers them
+    samples, index = array_samples(table, path, array, history, memory_gb)
+    layout = check_behavior(samples, path, list(units))  # each set's samples, per split and session
+    shape = {"stimulus": array.kind, "history": index.history, "frame_shape": tuple(array.frame_shape)}
+    return samples, Layout(**(layout.__dict__ | {"inputs": ()} | shape))
+
+
+def array_samples(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    array: stimulus_arrays.StimulusArray,
+    history: int,
+    memory_gb: float | None = None,
+) -> tuple[pd.DataFrame, stimulus_arrays.SampleIndex]:
+    """A table whose rows name their inputs in ``array``, as the tables' contract has it:
+    its samples (rows with a full history; the others are history only), the index column
+    replaced by each sample's frames, flattened frame by frame, as ``x_*`` columns. With
+    ``memory_gb``, inputs that would not fit are refused before they are gathered."""
+    index = stimulus_arrays.sample_index(table, array, history, path)
+    if index.n_samples == 0:
+        raise InputFileError(
+            f"{path}: no samples: every session has at most {index.history - 1} rows, and a sample "
+            f"needs its frame and the {index.history - 1} before it in its session (data.history = "
+            f"{index.history}); lower data.history"
+        )
+    size = stimulus_arrays.input_bytes(index.n_samples, index.history, array.frame_shape)
+    if memory_gb is not None and size + memory.RUNTIME_BYTES > memory_gb * memory.GIB:
+        raise InputFileError(
+            f"{array.path}: {index.n_samples} samples of {index.history} x {array.frame_shape} values "
+            f"take {size / memory.GIB:.1f} GB as float32, over limits.memory_gb = {memory_gb:g}"
+        )
+    n_values = index.history * math.prod(array.frame_shape)
+    inputs = stimulus_arrays.gather(array, index).reshape(index.n_samples, n_values)
+    rows = table.iloc[index.rows].drop(columns=array.index_column).reset_index(drop=True)
+    columns = pd.DataFrame(inputs, columns=naming.input_columns(inputs.shape[1]))
+    return pd.concat([rows, columns], axis=1), index
 
 
 def read_neurons(path: str | os.PathLike, layout: Layout) -> tuple[pd.DataFrame, Layout]:
-    """A neurons file, checked against the contract and the behaviour file's ``layout``."""
+    """A neurons file, checked against the contract and the behaviour file's ``layout``
+    (beside an array, its samples with their inputs as ``x_*`` columns, as the behaviour's)."""
     table = read_file(path)
+    if layout.stimulus is not None:
+        array = stimulus_arrays.open_array(Path(path).parent / stimulus_arrays.ARRAY_FILES[layout.stimulus])
+        table, _ = array_samples(table, path, array, layout.history)
+        table = table.drop(columns=stimulus_arrays.SESSION, errors="ignore")  # it served the histories
     return table, check_neurons(table, path, layout)
 
 
-def load(folder: str | os.PathLike, units: list[str], memory_gb: float | None = None) -> FolderData:
+def load(
+    folder: str | os.PathLike, units: list[str], memory_gb: float | None = None, history: int = 1
+) -> FolderData:
     """A data folder's files, checked; :class:`InputFileError` names the first problem.
     With ``memory_gb`` (``limits.memory_gb``), files that would take more memory than that
-    to read, check and split are refused before they are read."""
+    to read, check and split are refused before they are read. An array's every value is
+    checked finite here, once per workflow start (the jobs check its content's digest)."""
     behavior_path = find_file(folder, BEHAVIOR, required=True)
     neurons_path = find_file(folder, NEURONS, required=False)
     if memory_gb is not None:
         check_memory([path for path in (behavior_path, neurons_path) if path is not None], memory_gb)
-    behavior, layout = read_behavior(behavior_path, units)
+    if (array := stimulus_arrays.find_array(folder)) is not None:
+        stimulus_arrays.check_finite(stimulus_arrays.open_array(array))
+    behavior, layout = read_behavior(behavior_path, units, history, memory_gb)
     neurons = None
     if neurons_path is not None:
         neurons, layout = read_neurons(neurons_path, layout)
@@ -677,6 +742,9 @@ def expect_layout(path: str | os.PathLike, found: Layout, expected: Layout) -> N
     from the files as they were when it started)."""
     for field, what in (
         ("inputs", "inputs"),
+        ("stimulus", "array"),
+        ("history", "frames per sample"),
+        ("frame_shape", "frame shape"),
         ("outputs", "outputs"),
         ("sets", "sets"),
         ("has_split", "split column"),
@@ -701,7 +769,7 @@ def _shown(values) -> str:
 
 def read_planned_behavior(path: str | os.PathLike, layout: Layout) -> pd.DataFrame:
     """A job's behaviour file, checked against the planned ``layout``."""
-    table, found = read_behavior(path, layout.units)
+    table, found = read_behavior(path, layout.units, layout.history)
     expect_layout(path, found, layout)
     return table
 

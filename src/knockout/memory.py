@@ -27,7 +27,13 @@ def network_bytes(widths: list[int], n_hidden: int, batch_size: int) -> int:
     Adam moments, one step's batch and activations (autograd keeps a few per layer), and
     its share of a chunk of the plan."""
     parameters = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(widths))
-    step = 4 * batch_size * sum(widths) * 4
+    return stacked_network_bytes(parameters, sum(widths), n_hidden, batch_size)
+
+
+def stacked_network_bytes(parameters: int, values_per_sample: int, n_hidden: int, batch_size: int) -> int:
+    """:func:`network_bytes` of a network given by its ``parameters`` and the numbers one
+    sample's pass holds (inputs and every layer's outputs; a frame encoder's per frame)."""
+    step = 4 * batch_size * values_per_sample * 4
     return 4 * 4 * parameters + step + chunk_bytes_per_network_step(batch_size, n_hidden)
 
 

@@ -405,7 +405,7 @@ def recording_scores(
 def _recordings(neurons: pd.DataFrame, layout: Layout) -> tuple[torch.Tensor, list[int], np.ndarray]:
     """A neurons table's stimuli, the data's indices of its recorded units, and their
     responses [stimuli, recorded units] (NaN where not recorded)."""
-    stimuli = torch.from_numpy(neurons[list(layout.inputs)].to_numpy(np.float32, copy=True))
+    stimuli = torch.from_numpy(neurons[list(layout.input_names)].to_numpy(np.float32, copy=True))
     units = list(layout.units)
     recorded = [unit for unit in units if naming.response_column(unit) in neurons]
     values = neurons[[naming.response_column(unit) for unit in recorded]].to_numpy(np.float64)
@@ -421,7 +421,7 @@ def neural_scores(
     design: DataDesign | None = None,
 ) -> pd.DataFrame:
     """Per model and unit of the data (``layout.units``), on the stimuli of ``neurons`` (a
-    neurons table: inputs ``layout.inputs`` and responses ``r_<unit>`` of the recorded units):
+    neurons table: inputs ``layout.input_names`` and responses ``r_<unit>`` of the recorded units):
 
     - ``recorded`` (1 if ``neurons`` has the unit's response) and ``silenced`` (1 if a set
       silenced it);
@@ -502,7 +502,7 @@ def response_table(nets: dict[str, KnockoutNet], neurons: pd.DataFrame, layout: 
     """Every model unit's predicted response to each stimulus of ``neurons`` (``r_<unit>``,
     as in the neurons file; a model's extra units ``r_extra_00`` ...), one row per model and
     stimulus: what an experimenter compares with the next recording."""
-    stimuli = torch.from_numpy(neurons[list(layout.inputs)].to_numpy(np.float32, copy=True))
+    stimuli = torch.from_numpy(neurons[list(layout.input_names)].to_numpy(np.float32, copy=True))
     units = list(layout.units)
     tables = []
     for model, net in nets.items():

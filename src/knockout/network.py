@@ -2,6 +2,12 @@
 
 inputs -> encoder layers -> silenceable bottleneck units -> decoder layers -> outputs
 
+Inputs that are a history of frames (images [H, W], or feature vectors [F]) may first go
+through a frame encoder shared across frames, as in the authors' KO network: convolutions
+(``conv``: channels, kernel, stride each; images only), then a dense layer to
+``frame_features`` features per frame; the frames' features, side by side, are what the
+``encoder`` layers read.
+
 The bottleneck units are the model's candidate neurons (one per cell type, as in the
 paper's KO network): silencing and knockout masking act on them alone. Every hidden
 layer (encoder, bottleneck, decoder) has the same activation; the outputs (the
@@ -48,6 +54,13 @@ class Architecture:
     activation: str = "linear"
     binary_outputs: int = 0
     """How many of the outputs, the last ones, are binary (log-odds of an event)."""
+    frame_shape: tuple[int, ...] = ()
+    """One frame's shape, (H, W) or (F,), where the inputs are a history of frames (their
+    ``n_inputs`` values are the frames flattened one after the other); () for plain inputs."""
+    conv: tuple[tuple[int, int, int], ...] = ()
+    """The frame encoder's convolutions: (channels, kernel, stride) each, padding kernel // 2."""
+    frame_features: int = 0
+    """Features per frame of the frame encoder's dense layer (0: no frame encoder)."""
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -58,6 +71,43 @@ class Architecture:
             )
         object.__setattr__(self, "encoder", tuple(self.encoder))
         object.__setattr__(self, "decoder", tuple(self.decoder))
+        object.__setattr__(self, "frame_shape", tuple(self.frame_shape))
+        object.__setattr__(self, "conv", tuple(tuple(layer) for layer in self.conv))
+        if self.frame_features or self.conv:
+            if not self.frame_shape or self.n_inputs % math.prod(self.frame_shape):
+                raise ValueError(
+                    f"a frame encoder needs inputs that are whole frames: {self.n_inputs} inputs, "
+                    f"frames of {self.frame_shape or 'no shape'}"
+                )
+            if self.frame_features < 1:
+                raise ValueError("a frame encoder's convolutions need frame_features >= 1 after them")
+            if self.conv and len(self.frame_shape) != 2:
+                raise ValueError(f"convolutions need image frames (H, W), not {self.frame_shape}")
+
+    @property
+    def frame_encoder(self) -> bool:
+        """Whether a frame encoder shared across frames reads the inputs."""
+        return self.frame_features > 0
+
+    @property
+    def history(self) -> int:
+        """Frames per sample (1 for plain inputs)."""
+        return self.n_inputs // math.prod(self.frame_shape) if self.frame_shape else 1
+
+    def conv_shapes(self) -> list[tuple[int, int, int]]:
+        """(channels, height, width) of each frame after each convolution, the frame first."""
+        shapes = [(1, *self.frame_shape)]
+        for channels, kernel, stride in self.conv:
+            _, height, width = shapes[-1]
+            padding = kernel // 2
+            shapes.append(
+                (
+                    channels,
+                    (height + 2 * padding - kernel) // stride + 1,
+                    (width + 2 * padding - kernel) // stride + 1,
+                )
+            )
+        return shapes
 
     def binary_mask(self) -> torch.Tensor | None:
         """[n_outputs] bool: which outputs are binary (log-odds; cross-entropy); None where
@@ -69,11 +119,13 @@ class Architecture:
     @property
     def two_layer(self) -> bool:
         """inputs -> bottleneck -> outputs, nothing in between (the seed problem's shape)."""
-        return not self.encoder and not self.decoder
+        return not self.encoder and not self.decoder and not self.frame_encoder
 
     def layer_names(self) -> list[str]:
-        """The linear layers in order, as their ``state_dict`` prefixes."""
+        """The layers in order, as their ``state_dict`` prefixes."""
         return [
+            *(f"conv.{i}" for i in range(len(self.conv))),
+            *(["frame_features"] if self.frame_encoder else []),
             *(f"encoder.{i}" for i in range(len(self.encoder))),
             "hidden",
             *(f"decoder.{i}" for i in range(len(self.decoder))),
@@ -81,17 +133,45 @@ class Architecture:
         ]
 
     def layer_sizes(self) -> list[tuple[int, int]]:
-        """(fan_in, fan_out) of each layer of ``layer_names``."""
-        widths = [self.n_inputs, *self.encoder, self.n_hidden, *self.decoder, self.n_outputs]
-        return list(itertools.pairwise(widths))
+        """(fan_in, fan_out) of each layer of ``layer_names``; a convolution's fan_in is its
+        input channels x kernel x kernel, its fan_out its channels."""
+        sizes = []
+        if self.frame_encoder:
+            shapes = self.conv_shapes()
+            for (channels, kernel, _), (in_channels, _, _) in zip(self.conv, shapes, strict=False):
+                sizes.append((in_channels * kernel * kernel, channels))
+            frame_values = math.prod(shapes[-1]) if self.conv else math.prod(self.frame_shape)
+            sizes.append((frame_values, self.frame_features))
+        first = self.history * self.frame_features if self.frame_encoder else self.n_inputs
+        widths = [first, *self.encoder, self.n_hidden, *self.decoder, self.n_outputs]
+        return [*sizes, *itertools.pairwise(widths)]
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         """The ``state_dict`` keys and shapes every weight file of this architecture has."""
         shapes = {}
+        kernels = {f"conv.{i}": (kernel, kernel) for i, (_, kernel, _) in enumerate(self.conv)}
         for name, (fan_in, fan_out) in zip(self.layer_names(), self.layer_sizes(), strict=True):
-            shapes[f"{name}.weight"] = (fan_out, fan_in)
+            if name in kernels:
+                kernel = kernels[name]
+                shapes[f"{name}.weight"] = (fan_out, fan_in // math.prod(kernel), *kernel)
+            else:
+                shapes[f"{name}.weight"] = (fan_out, fan_in)
             shapes[f"{name}.bias"] = (fan_out,)
         return shapes
+
+    def values_per_sample(self) -> int:
+        """Numbers one sample's pass holds, every layer's output together (the frame
+        encoder's once per frame): what sizes a step's activations."""
+        sizes = self.layer_sizes()
+        per_frame = 0
+        if self.frame_encoder:
+            per_frame = sum(math.prod(shape) for shape in self.conv_shapes()[1:]) + self.frame_features
+            sizes = sizes[len(self.conv) + 1 :]
+        return per_frame * self.history + sum(fan_out for _, fan_out in sizes)
+
+    def parameter_count(self) -> int:
+        """Weights and biases of one network."""
+        return sum((fan_in + 1) * fan_out for fan_in, fan_out in self.layer_sizes())
 
 
 class KnockoutNet(nn.Module):
@@ -108,6 +188,15 @@ class KnockoutNet(nn.Module):
         self.architecture = architecture
         sizes = dict(zip(architecture.layer_names(), architecture.layer_sizes(), strict=True))
         n_encoder, n_decoder = len(architecture.encoder), len(architecture.decoder)
+        shapes = architecture.conv_shapes()
+        self.conv = nn.ModuleList(
+            nn.Conv2d(in_channels, channels, kernel, stride, padding=kernel // 2)
+            for (channels, kernel, stride), (in_channels, _, _) in zip(
+                architecture.conv, shapes, strict=False
+            )
+        )
+        if architecture.frame_encoder:
+            self.frame_features = nn.Linear(*sizes["frame_features"])
         self.encoder = nn.ModuleList(nn.Linear(*sizes[f"encoder.{i}"]) for i in range(n_encoder))
         self.hidden = nn.Linear(*sizes["hidden"])
         self.decoder = nn.ModuleList(nn.Linear(*sizes[f"decoder.{i}"]) for i in range(n_decoder))
@@ -125,12 +214,28 @@ class KnockoutNet(nn.Module):
         """Every hidden layer's activation (the architecture's, from :data:`ACTIVATIONS`)."""
         return ACTIVATIONS[self.activation](values)
 
-    def layers(self) -> list[nn.Linear]:
-        """Every linear layer, in the order of ``Architecture.layer_names``."""
-        return [*self.encoder, self.hidden, *self.decoder, self.output]
+    def layers(self) -> list[nn.Linear | nn.Conv2d]:
+        """Every layer, in the order of ``Architecture.layer_names``."""
+        frames = [*self.conv, self.frame_features] if self.architecture.frame_encoder else []
+        return [*frames, *self.encoder, self.hidden, *self.decoder, self.output]
+
+    def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs [batch, history x frame] as the frame encoder gives them: each frame through
+        the same convolutions and dense layer, the frames' features side by side
+        [batch, history x frame_features] (oldest frame first)."""
+        architecture = self.architecture
+        frames = x.reshape(len(x) * architecture.history, *architecture.frame_shape)
+        if self.conv:
+            frames = frames.unsqueeze(1)
+            for layer in self.conv:
+                frames = self.activate(layer(frames))
+        features = self.activate(self.frame_features(frames.flatten(1)))
+        return features.reshape(len(x), -1)
 
     def activity(self, x: torch.Tensor) -> torch.Tensor:
         """The bottleneck units' values [batch, n_hidden]: what a neural recording would see."""
+        if self.architecture.frame_encoder:
+            x = self.encode_frames(x)
         for layer in self.encoder:
             x = self.activate(layer(x))
         return self.activate(self.hidden(x))
@@ -225,7 +330,8 @@ def initialize(net: KnockoutNet, scheme: str, generator: torch.Generator) -> Kno
         raise ValueError(f"init scheme {scheme!r} unknown (allowed: {', '.join(INIT_SCHEMES)})")
     with torch.no_grad():
         for layer in net.layers():
-            fan_out, fan_in = layer.weight.shape
+            receptive = math.prod(layer.weight.shape[2:])  # a convolution's kernel; 1 for a dense layer
+            fan_out, fan_in = layer.weight.shape[0] * receptive, layer.weight.shape[1] * receptive
             if scheme == "glorot":
                 bound = math.sqrt(6.0 / (fan_in + fan_out))
                 layer.weight.uniform_(-bound, bound, generator=generator)

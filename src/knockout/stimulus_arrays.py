@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from knockout.data_folder import FLOAT32_MAX, check_readable
 from knockout.errors import InputFileError, one_line
+from knockout.tables import FLOAT32_MAX, check_readable
 
 FRAMES, STIMULI = "frames", "stimuli"
 ARRAY_FILES = {FRAMES: "frames.npy", STIMULI: "stimuli.npy"}

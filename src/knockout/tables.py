@@ -8,6 +8,7 @@ with ``<path>: <what is wrong>`` instead of a traceback from inside a library.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,6 +25,32 @@ TEXT_COLUMNS = {
     *("r2_note", "null", "silencing", "kind"),
 }
 """The only columns of the pipeline's tables that hold text; every other one holds numbers."""
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Training holds the data as float32: a larger value would become infinite there."""
+
+
+def check_readable(path: Path) -> None:
+    """Refuse, without opening it, a path that is not a regular file this process may read
+    (opening a FIFO would block until something writes to it)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise InputFileError(
+                f"{path}: a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+            ) from None
+        raise InputFileError(f"{path}: file not found") from None
+    except OSError as error:
+        raise InputFileError(f"{path}: cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{path}: a directory, not a file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a special file (socket or device)"
+        raise InputFileError(f"{path}: {kind}, not a regular file; save the table to a file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(f"{path}: not readable (permission denied; check its permissions)")
 
 
 def _current_umask() -> int:

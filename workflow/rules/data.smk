@@ -28,7 +28,7 @@ for _experiment in EXPERIMENTS:  # bad files stop the run here, before any job
 
 
 def data_files(*kinds):
-    """An input function: per kind (behavior, neurons, fly) that the experiment's source
+    """An input function: per kind (behavior, neurons, stimuli, fly) that the experiment's source
     gives, its files for the job's seeds (for ``unpack``): one per seed of the simulated
     fly, or the data folder's one file, which every seed splits anew."""
 

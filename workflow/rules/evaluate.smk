@@ -6,7 +6,7 @@
 
 rule evaluate_models:
     input:
-        unpack(data_files("behavior", "neurons", "fly")),
+        unpack(data_files("behavior", "neurons", "stimuli", "fly")),
         models=model_files,
     output:
         **outputs_of(EVALUATION_FILES, config["seeds"]),
@@ -20,7 +20,7 @@ rule evaluate_models:
         "../../envs/torch.yaml"
     params:
         code=core_code("evaluate_models.py"),
-        data_digests=data_digests("behavior", "neurons"),
+        data_digests=data_digests("behavior", "neurons", "stimuli"),
         seeds=job_seeds,
         models=MODELS,
         layout=lambda wildcards: data_layout(wildcards.experiment).as_dict(),

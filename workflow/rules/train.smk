@@ -1,6 +1,6 @@
 rule train_models:
     input:
-        unpack(data_files("behavior")),
+        unpack(data_files("behavior", "stimuli")),
     output:
         **outputs_of(TRAINED_FILES, config["seeds"]),
     log:
@@ -17,7 +17,7 @@ rule train_models:
         mem_mb=training_memory_mb,
     params:
         code=core_code("train_models.py"),
-        data_digests=data_digests("behavior"),
+        data_digests=data_digests("behavior", "stimuli"),
         seeds=job_seeds,
         models=trained_models,
         train=train_settings,

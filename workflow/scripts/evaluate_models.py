@@ -58,7 +58,7 @@ def main(snakemake) -> None:
             neurons, found = read_neurons(snakemake.input.neurons[number], layout)
             expect_layout(snakemake.input.neurons[number], found, layout)
         if neurons is None:  # nothing recorded: the model units' responses to the test inputs
-            neurons = test_rows[list(layout.inputs)].reset_index(drop=True)
+            neurons = test_rows[list(layout.input_names)].reset_index(drop=True)
         output = {kind: getattr(snakemake.output, kind)[number] for kind in snakemake.output.keys()}  # noqa: SIM118
         if OPTIMUM in output:
             nets[OPTIMUM] = fitted_optimum(train, architecture)

@@ -64,7 +64,7 @@ class Pilot:
             )
         by_set = {name: rows for name, rows in table.groupby("set", sort=False)}
         names = [name for name, _ in layout.sets]
-        x = [by_set[name][list(layout.inputs)].to_numpy(np.float64) for name in names]
+        x = [by_set[name][list(layout.input_names)].to_numpy(np.float64) for name in names]
         y = [by_set[name][layout.outputs[0]].to_numpy(np.float64) for name in names]
         return cls(x, y, [units for _, units in layout.sets], len(layout.units))
 

@@ -102,9 +102,11 @@ class TrainingResult:
 
 
 def member_bytes(architecture: Architecture, batch_size: int) -> int:
-    """Bytes one network takes in the batched computation (:func:`knockout.memory.network_bytes`)."""
-    widths = [architecture.n_inputs, *(fan_out for _, fan_out in architecture.layer_sizes())]
-    return memory.network_bytes(widths, architecture.n_hidden, batch_size)
+    """Bytes one network takes in the batched computation (:func:`knockout.memory.stacked_network_bytes`)."""
+    values = architecture.n_inputs + architecture.values_per_sample()
+    return memory.stacked_network_bytes(
+        architecture.parameter_count(), values, architecture.n_hidden, batch_size
+    )
 
 
 def batches_of_fits(

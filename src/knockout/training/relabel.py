@@ -28,7 +28,9 @@ hold: 32 MiB of float32, so the check's memory is bounded whatever the data size
 def _row_chunks(stack: NetworkStack, n_members: int, n_rows: int, max_values: int, device):
     """Row indices in chunks whose widest layer holds at most ``max_values`` numbers across
     the networks, so that memory stays bounded for any data size."""
-    widest = max(width for sizes in stack.shapes for width in sizes)
+    widest = max(
+        *(width for sizes in stack.shapes for width in sizes), stack.architecture.values_per_sample()
+    )
     return torch.arange(n_rows, device=device).split(max(1, max_values // (n_members * widest)))
 
 

@@ -61,8 +61,10 @@ class NetworkStack:
     ) -> None:
         self.architecture = architecture
         self.activate = ACTIVATIONS[architecture.activation]
-        self.bottleneck = len(architecture.encoder)
+        self.bottleneck = architecture.layer_names().index("hidden")
         """The index of the bottleneck layer (the silenceable units) in :meth:`layers`."""
+        self.frame_layers = len(architecture.conv) + architecture.frame_encoder
+        """The frame encoder's layers, first in :meth:`layers` (convolutions, then its dense layer)."""
         self.shapes = architecture.layer_sizes()
         self.used = sum((fan_in + 1) * fan_out for fan_in, fan_out in self.shapes)
         """Numbers of a network's row that hold its parameters (the rest is padding)."""
@@ -76,7 +78,7 @@ class NetworkStack:
         with torch.no_grad():
             for member, net in enumerate(nets):
                 for layer, linear in zip(stack.layers(stack.params), net.layers(), strict=True):
-                    layer[member] = torch.cat([linear.weight, linear.bias[:, None]], dim=1)
+                    layer[member] = torch.cat([linear.weight.flatten(1), linear.bias[:, None]], dim=1)
         return stack
 
     @property
@@ -99,7 +101,7 @@ class NetworkStack:
             for linear, layer in zip(
                 net.layers(), self.layers(self.params[member : member + 1]), strict=True
             ):
-                linear.weight.copy_(layer[0, :, :-1].cpu())
+                linear.weight.copy_(layer[0, :, :-1].reshape(linear.weight.shape).cpu())
                 linear.bias.copy_(layer[0, :, -1].cpu())
         return net.eval()
 
@@ -118,6 +120,9 @@ class NetworkStack:
         (:func:`with_ones`; a view expanded from [d + 1, rows] when every member reads the
         same rows). Each group of ``group`` consecutive members reads the same rows (the
         restarts of one model), so the first layer is one matrix product per group."""
+        if self.frame_layers:
+            features = self._frame_features(inputs[:, :-1], layers, group)
+            return self._apply(features, layers[self.frame_layers : self.bottleneck + 1], activate_last=True)
         first, *rest = layers[: self.bottleneck + 1]
         n_members, fan_out, fan_in = first.shape
         if group > 1:
@@ -126,6 +131,55 @@ class NetworkStack:
         else:
             values = torch.bmm(first, inputs)
         return self._apply(self.activate(values), rest, activate_last=True) if rest else self.activate(values)
+
+    def _frame_features(self, inputs: torch.Tensor, layers: list[torch.Tensor], group: int) -> torch.Tensor:
+        """The frame encoder of every member: inputs [groups, history x frame, rows] to the
+        frames' features side by side [members, history x frame_features, rows], as
+        :meth:`knockout.network.KnockoutNet.encode_frames` gives them one network at a time.
+
+        Every member's convolutions run as one grouped convolution: the frames (rows x
+        history of them) are the batch, each group's frames one input channel, and each
+        member's channels a group of the output; the frame encoder's dense layer is then a
+        matrix product per member (per group where there are no convolutions)."""
+        architecture = self.architecture
+        history, n_groups, rows = architecture.history, len(inputs), inputs.shape[2]
+        n_members = n_groups * group
+        dense = layers[self.frame_layers - 1]
+        if architecture.conv:
+            height, width = architecture.frame_shape
+            frames = inputs.reshape(n_groups, history, height, width, rows).permute(4, 1, 0, 2, 3)
+            frames = frames.reshape(rows * history, n_groups, height, width)  # frame index: row x history + t
+            shapes = architecture.conv_shapes()
+            for index, ((channels, kernel, stride), layer) in enumerate(
+                zip(architecture.conv, layers, strict=False)
+            ):
+                weight = layer[:, :, :-1].reshape(n_members * channels, shapes[index][0], kernel, kernel)
+                frames = torch.nn.functional.conv2d(
+                    frames,
+                    weight,
+                    layer[:, :, -1].reshape(-1),
+                    stride=stride,
+                    padding=kernel // 2,
+                    groups=n_groups if index == 0 else n_members,
+                )
+                frames = self.activate(frames)
+            flat = frames.reshape(rows * history, n_members, -1).permute(1, 2, 0)  # [members, values, frames]
+            values = torch.bmm(dense[:, :, :-1], flat)
+        else:
+            size = architecture.frame_shape[0]
+            flat = (
+                inputs.reshape(n_groups, history, size, rows).permute(0, 2, 3, 1).reshape(n_groups, size, -1)
+            )
+            weight = dense[:, :, :-1]
+            grouped = weight.reshape(n_groups, group * weight.shape[1], size)
+            values = torch.bmm(grouped, flat).view(n_members, weight.shape[1], -1)
+        features = self.activate(values + dense[:, :, -1:])  # [members, frame_features, rows x history]
+        n_features = features.shape[1]
+        return (
+            features.view(n_members, n_features, rows, history)
+            .permute(0, 3, 1, 2)
+            .reshape(n_members, -1, rows)
+        )
 
     def decode(
         self,

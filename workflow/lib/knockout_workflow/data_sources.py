@@ -49,7 +49,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from knockout import data_folder
+from knockout import data_folder, stimulus_arrays
 from knockout.data_folder import Layout
 from knockout_workflow.sources import file_digest
 from knockout_workflow.step_settings import (
@@ -60,6 +60,8 @@ from knockout_workflow.step_settings import (
     training_estimates,
 )
 
+STIMULI = "stimuli"
+"""A data folder's array of stimuli (frames.npy or stimuli.npy), as a kind of file it gives."""
 ARCHITECTURE_KEYS = (
     "n_inputs",
     "n_hidden",
@@ -150,13 +152,40 @@ class DataSource(ABC):
         fly = self.settings["fly"]
         layout = self.layout()
         counts = {
-            "n_inputs": len(layout.inputs),
+            "n_inputs": len(layout.input_names),
             "n_outputs": len(layout.outputs),
             "binary_outputs": layout.binary_outputs,
             "n_hidden": len(layout.units),
         }
         data = {key: fly[key] for key in ARCHITECTURE_KEYS} | counts
-        return data | model_overrides(self.settings)
+        model = self.settings["model"]
+        frames = {
+            "frame_shape": list(layout.frame_shape),
+            "conv": model["conv"],
+            "frame_features": model["frame_features"],
+        }
+        return data | model_overrides(self.settings) | (frames if model["frame_features"] else {})
+
+    def frame_encoder_problems(self) -> list[str]:
+        """The ``model`` section's frame encoder against the data's stimuli (the data are read
+        only where one is asked for)."""
+        model = self.settings["model"]
+        if not model["conv"] and not model["frame_features"]:
+            return []
+        if not model["frame_features"]:
+            return ["model.conv needs model.frame_features >= 1 (the dense layer after the convolutions)"]
+        layout = self.layout()
+        if layout.stimulus is None:
+            return [
+                "model.frame_features (and conv) need stimuli over time: a data folder with frames.npy "
+                'or stimuli.npy (README, "Stimuli over time"); set frame_features: 0 and conv: []'
+            ]
+        if model["conv"] and len(layout.frame_shape) != 2:
+            return [
+                f"model.conv needs image frames [H, W]; this data's frames are {list(layout.frame_shape)} "
+                "(features): remove model.conv"
+            ]
+        return []
 
     def digests(self, files: dict[str, list[str]]) -> dict[str, str]:
         """The SHA-256 of each of ``files`` (as ``files`` gives them) where the content is
@@ -249,6 +278,11 @@ class SimulatedFly(DataSource):
                 "data.units is for a data folder (data.source); the simulated fly's units are "
                 "unit_00, unit_01 ... (fly.n_hidden); remove data.units"
             )
+        if self.settings["data"]["history"] != 1:
+            problems.append(
+                "data.history is for a data folder whose frames.npy holds its stimuli over time; "
+                "the simulated fly's samples are single draws: remove data.history"
+            )
         n_train = self.settings["data"]["n_train"]
         train = self.settings["train"]
         settings = {"train": shared_train_settings(train)} | {
@@ -272,16 +306,18 @@ class SimulatedFly(DataSource):
                 f"data.n_silenced = {n_silenced} is larger than fly.n_hidden = {n_hidden}; "
                 f"use 1-{n_hidden}, or null to silence every unit"
             )
-        return problems + budget_problems(self.settings)
+        return problems + self.frame_encoder_problems() + budget_problems(self.settings)
 
     def training_estimate(self) -> float:
         return training_estimates(self.settings)[1]
 
 
 @functools.cache  # a folder is read and checked once per workflow start, for every experiment
-def _folder_summary(folder: str, units: tuple[str, ...], memory_gb: float) -> tuple[Layout, dict[str, int]]:
-    """The folder's layout and each set's rows (not its tables, which are read by the jobs)."""
-    loaded = data_folder.load(folder, list(units), memory_gb)
+def _folder_summary(
+    folder: str, units: tuple[str, ...], memory_gb: float, history: int
+) -> tuple[Layout, dict[str, int]]:
+    """The folder's layout and each set's samples (not its tables, which are read by the jobs)."""
+    loaded = data_folder.load(folder, list(units), memory_gb, history)
     return loaded.layout, loaded.behavior["set"].value_counts(sort=False).to_dict()
 
 
@@ -289,10 +325,10 @@ class DataFolder(DataSource):
     """``data.source: <folder>``: a user's experiment, as the import contract's files
     (knockout.data_folder), read and checked once per workflow start; no ground truth."""
 
-    kinds = (data_folder.BEHAVIOR, data_folder.NEURONS)
+    kinds = (data_folder.BEHAVIOR, data_folder.NEURONS, STIMULI)
     has_ground_truth = False
     content_pinned = True
-    data_keys = ("source", "units", "test_fraction")
+    data_keys = ("source", "units", "test_fraction", "history")
 
     @classmethod
     def accepts(cls, source: str) -> bool:
@@ -304,7 +340,9 @@ class DataFolder(DataSource):
 
     def files(self, kinds: Iterable[str], experiment: str, seeds: list[int]) -> dict[str, list[str]]:
         found = {
-            kind: data_folder.find_file(self.folder, kind, required=kind == data_folder.BEHAVIOR)
+            kind: stimulus_arrays.find_array(self.folder)
+            if kind == STIMULI
+            else data_folder.find_file(self.folder, kind, required=kind == data_folder.BEHAVIOR)
             for kind in kinds
             if kind in self.kinds
         }
@@ -319,7 +357,9 @@ class DataFolder(DataSource):
 
     def _summary(self) -> tuple[Layout, dict[str, int]]:
         data = self.settings["data"]
-        return _folder_summary(self.folder, tuple(data["units"]), self.settings["limits"]["memory_gb"])
+        return _folder_summary(
+            self.folder, tuple(data["units"]), self.settings["limits"]["memory_gb"], data["history"]
+        )
 
     def true_architecture(self) -> None:
         return None
@@ -349,7 +389,7 @@ class DataFolder(DataSource):
 
     def config_problems(self) -> list[str]:
         if self.settings["data"]["units"]:
-            return []
+            return self.frame_encoder_problems()
         return [
             f"data.units: missing; data.source {self.folder} is a data folder, so list its "
             f"silenceable units in order (the names its silenced column and r_<unit> columns use)"

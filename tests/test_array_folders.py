@@ -1,0 +1,147 @@
+"""Data folders whose stimuli are arrays (frames over time, or histories given), read
+through the import contract: the samples as the tables' contract has them, and every
+damaged array refused in one line naming the file and the frame, sample or row."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from knockout import data_folder, memory, naming, stimulus_arrays
+from knockout.errors import InputFileError
+from knockout.visual_fly import VisualFlySettings, write_visual_fly
+
+SMALL = VisualFlySettings(
+    height=6, width=12, n_units=3, history=3, sessions_per_set=2, frames_per_session=20, neuron_sessions=1
+)
+UNITS = naming.unit_names(3)
+
+
+@pytest.fixture(scope="module")
+def visual_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("visual")
+    write_visual_fly(folder, SMALL, seed=0)
+    return folder
+
+
+def copied(folder, tmp_path):
+    target = tmp_path / "folder"
+    shutil.copytree(folder, target)
+    return target
+
+
+def test_a_frames_folder_gives_each_sample_its_history_within_its_session(visual_folder):
+    loaded = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3)
+    layout, behavior = loaded.layout, loaded.behavior
+    assert (layout.stimulus, layout.history, layout.frame_shape) == ("frames", 3, (6, 12))
+    assert layout.inputs == () and len(layout.input_names) == 3 * 6 * 12
+    assert layout.outputs == ("y_00", "y_01", "b_song") and layout.binary_outputs == 1
+    # the first 2 rows of every session are history only
+    assert behavior.groupby("set").size().tolist() == [2 * (20 - 2)] * 4
+    table = pd.read_parquet(visual_folder / "behavior.parquet")
+    frames = np.load(visual_folder / "frames.npy")
+    session = table[table["session"] == table["session"].iloc[0]].sort_values("frame")
+    first_sample = session.iloc[2]
+    expected = frames[session["frame"].iloc[:3].to_numpy()].reshape(-1)  # oldest first
+    row = behavior[(behavior["session"] == first_sample["session"])].iloc[0]
+    np.testing.assert_array_equal(row[list(layout.input_names)].to_numpy(np.float32), expected)
+    assert row["y_00"] == first_sample["y_00"]
+    assert loaded.neurons is not None and layout.recorded == tuple(UNITS)
+    assert len(loaded.neurons) == 20 - 2 and "session" not in loaded.neurons
+
+
+def test_histories_never_reach_across_sessions(visual_folder):
+    loaded = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3)
+    frames = np.load(visual_folder / "frames.npy")
+    table = pd.read_parquet(visual_folder / "behavior.parquet")
+    for session, rows in table.groupby("session"):
+        own = frames[np.sort(rows["frame"].to_numpy())].reshape(len(rows), -1)
+        samples = loaded.behavior[loaded.behavior["session"] == session]
+        x = samples[list(loaded.layout.input_names)].to_numpy(np.float32).reshape(len(samples), 3, -1)
+        own_frames = {frame.tobytes() for frame in own}
+        for t in range(3):  # every frame of every history is one of the session's own
+            assert all(frame.tobytes() in own_frames for frame in np.ascontiguousarray(x[:, t]))
+
+
+def test_given_histories_need_no_sessions(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "given"
+    folder.mkdir()
+    stimuli = rng.random((40, 2, 5)).astype(np.float32)
+    np.save(folder / "stimuli.npy", stimuli)
+    table = pd.DataFrame(
+        {
+            "set": ["control"] * 20 + ["A"] * 20,
+            "silenced": [""] * 20 + ["A"] * 20,
+            "sample": np.arange(40)[::-1],
+            "y": rng.normal(size=40),
+        }
+    )
+    table.to_parquet(folder / "behavior.parquet")
+    loaded = data_folder.load(folder, ["A"], memory_gb=4)
+    assert (loaded.layout.stimulus, loaded.layout.history, loaded.layout.frame_shape) == ("stimuli", 2, (5,))
+    x = loaded.behavior[list(loaded.layout.input_names)].to_numpy(np.float32)
+    np.testing.assert_array_equal(x, stimuli[::-1].reshape(40, -1))
+
+
+def damage_nan(folder):
+    frames = np.load(folder / "frames.npy")
+    frames[17, 2, 3] = np.nan
+    np.save(folder / "frames.npy", frames)
+
+
+def damage_truncate(folder):
+    path = folder / "frames.npy"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def damage_shape(folder):
+    frames = np.load(folder / "frames.npy")
+    np.save(folder / "frames.npy", frames[:, None])
+
+
+def damage_index(folder):
+    table = pd.read_parquet(folder / "behavior.parquet")
+    table.loc[5, "frame"] = 10_000
+    table.to_parquet(folder / "behavior.parquet")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (damage_nan, r"frames.npy: frame 17 holds nan"),
+        (damage_truncate, r"frames.npy: truncated"),
+        (damage_shape, r"frames.npy: shape \(\d+, 1, 6, 12\) has 4 axes"),
+        (damage_index, r"behavior.parquet: column frame, row 5: 10000 is past the end of frames.npy"),
+    ],
+)
+def test_a_damaged_array_is_refused_in_one_line_naming_the_file_and_the_sample(
+    visual_folder, tmp_path, damage, message
+):
+    folder = copied(visual_folder, tmp_path)
+    damage(folder)
+    with pytest.raises(InputFileError, match=message) as refused:
+        data_folder.load(folder, UNITS, memory_gb=4, history=3)
+    assert "\n" not in str(refused.value)
+
+
+def test_inputs_that_would_not_fit_in_memory_are_refused_before_they_are_gathered(visual_folder, monkeypatch):
+    table = pd.read_parquet(visual_folder / "behavior.parquet")
+    array = stimulus_arrays.open_array(visual_folder / "frames.npy")
+    size = stimulus_arrays.input_bytes(4 * 2 * 18, 3, (6, 12))
+    limit = (memory.RUNTIME_BYTES + size // 2) / memory.GIB
+    gathered = []
+    monkeypatch.setattr(stimulus_arrays, "gather", lambda *args: gathered.append(args))
+    with pytest.raises(InputFileError, match=r"frames.npy: 144 samples of 3 x \(6, 12\) values take"):
+        data_folder.array_samples(table, visual_folder / "behavior.parquet", array, 3, limit)
+    assert not gathered
+
+
+def test_sessions_too_short_for_the_history_give_no_samples_and_say_so(visual_folder):
+    with pytest.raises(
+        InputFileError, match=r"behavior.parquet: no samples: every session has at most 20 rows"
+    ):
+        data_folder.load(visual_folder, UNITS, memory_gb=4, history=21)
