@@ -95,7 +95,7 @@ class Fits(Mapping[str, KnockoutNet]):
 
     @property
     def losses(self) -> pd.DataFrame:
-        """Every trained model's restarts' mean training MSE per epoch: the columns of the
+        """Every trained model's restarts' mean training loss per epoch: the columns of the
         workflow's ``models/<model>_loss.parquet``, with ``seed`` and ``model`` as
         ``convergence.read_loss_tables`` adds them (``convergence.convergence_table`` reads it)."""
         tables = [result.loss_table().assign(seed=self.seed, model=m) for m, result in self.training.items()]

@@ -24,7 +24,7 @@ from knockout.tables import read_seed_tables, read_table
 
 LAST_FRACTION = 0.1
 LOSS_COLUMNS = ["epoch", "step", "restart", "train_mse", "chosen"]
-"""A training job's loss table: every restart's mean training MSE per epoch, and the Adam
+"""A training job's loss table: every restart's mean training loss per epoch, and the Adam
 steps taken by the end of that epoch; ``chosen`` is 1 on the rows of the restart kept."""
 GAP_MEASURES = ["knockout_mse_ko", "knockout_mse_optimum", "gap"]
 """Trained ko's knockout objective on its training rows, the exact optimum's, and ko's

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from knockout import tables
+from knockout import naming, tables
 from knockout.convergence import read_loss_tables
 from knockout.summary import SUMMARY_COLUMNS, read_summary
 
@@ -147,6 +147,13 @@ def _behavior(data: FigureData, settings: PlotSettings) -> Figure:
     return _plotting().behavior_figure(data["behavior"], data.summaries, settings, data["neural"])
 
 
+def _behavior_caption(data: FigureData) -> dict:
+    """The silencing mode the figure shows (the first evaluated) and the binary outputs."""
+    behavior = data["behavior"]
+    binary = [output for output in dict.fromkeys(behavior["output"]) if naming.is_binary_output(output)]
+    return {"silencing": behavior["silencing"].iloc[0], "binary_outputs": ", ".join(binary)}
+
+
 def _neural(data: FigureData, settings: PlotSettings) -> Figure:
     return _plotting().neural_figure(data["neural"], data.summaries, data.noise_sd, settings)
 
@@ -181,6 +188,7 @@ FIGURES = [
         label="behaviour R² per test set",
         reads=("behavior", "neural", "summary_behavior", "summary_ranked"),
         draw=_behavior,
+        caption_values=_behavior_caption,
     ),
     FigureSpec(
         name="neural_r2",

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.markers import MarkerStyle
 from matplotlib.path import Path as MarkerPath
 
-from knockout import models
+from knockout import models, naming
 from knockout.convergence import chosen_losses
 from knockout.plan_table import INTERVAL, SHORT_REASONS
 from knockout.summary import (
@@ -203,10 +203,9 @@ def behavior_figure(
         _behavior_panel(
             ax, behavior[behavior["output"] == output], means[means["output"] == output], sets, settings
         )
+        score = "pseudo-R²" if naming.is_binary_output(output) else "behaviour R²"  # McFadden's, for events
         ax.set_ylabel(
-            f"behaviour R² on the test set\n(output {output})"
-            if len(outputs) > 1
-            else "behaviour R² on the test set"
+            f"{score} on the test set\n(output {output})" if len(outputs) > 1 else f"{score} on the test set"
         )
     axes[0].legend(loc="upper left", fontsize="small", bbox_to_anchor=(1.0, 1.0))
     bottom = axes[-1]
@@ -488,7 +487,7 @@ def loss_curve_figure(losses: pd.DataFrame, settings: PlotSettings) -> Figure:
             ax.plot(steps, chosen_losses(table), color=_color(model, settings), linewidth=0.9, alpha=0.7)
         ax.set(title=models.spec(model).label.split(" (")[0], xlabel="Adam steps", yscale="log")
         ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("training MSE (kept restart)")
+    axes[0].set_ylabel("training loss (kept restart)")
     seeds = losses["seed"].nunique()
     fig.suptitle(
         f"Training loss at each epoch's end, one line per seed ({seeds} seed{'s' if seeds > 1 else ''})"

@@ -61,7 +61,7 @@ def made_with(experiment):
         {"seeds": settings["seeds"]}
         | own
         | {"data": data, "models": settings["models"]}
-        | {"train": train}
+        | {"train": train, "evaluate": settings["evaluate"]}
     )
 
 

@@ -66,7 +66,7 @@ def main(snakemake) -> None:
         final = ", ".join(f"{loss:.5g}" for loss in result.losses[-1]) if result.losses else "none"
         relabelled = result.relabelled[result.chosen]
         logging.info(
-            "seed %d, model %s, %s: %d epochs of %d steps; final training MSE per restart %s; "
+            "seed %d, model %s, %s: %d epochs of %d steps; final training loss per restart %s; "
             "kept restart %d%s",
             fit.seed,
             fit.model,

@@ -220,7 +220,7 @@ class _Engine:
         """Whose rows each group of members reads: a stream per group."""
         self.max_epochs = max(1, *(stream.n_epochs for stream in self.streams))
         self.sums = torch.zeros(len(members) * self.max_epochs, dtype=torch.float64, device=device)
-        """Every member's summed squared error per epoch."""
+        """Every member's summed loss per epoch."""
         records_by_position = [[MemberRecord() for _ in nets] for nets in starts]
         self.records = [records_by_position[self.order.index(number)] for number in range(len(plans))]
         self.relabellers = {
@@ -335,7 +335,7 @@ class _DivergenceWatch:
 
     def record(self, number: int, epochs: range, epoch_sums: np.ndarray) -> None:
         """Plan ``number``'s members' losses of ``epochs`` (0-based), from every member's
-        summed squared errors per epoch ``epoch_sums`` [members, epochs]."""
+        summed losses per epoch ``epoch_sums`` [members, epochs]."""
         plan = self.plans[number]
         values_per_epoch = plan.rows_per_epoch * plan.architecture.n_outputs
         for member, (owner, restart) in enumerate(self.members):

@@ -26,7 +26,7 @@ data, the device, how many networks), so the rate is set in time, not in steps."
 class FitProgress:
     """One fit (a model of one seed) so far: the epochs its restarts have completed (the
     furthest), of ``n_epochs``, and the lowest of their losses at that epoch (mean training
-    MSE; NaN before the first epoch ends or where every restart has diverged)."""
+    loss; NaN before the first epoch ends or where every restart has diverged)."""
 
     model: str
     seed: int
