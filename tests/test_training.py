@@ -38,8 +38,8 @@ from knockout.training import (
     train,
     train_fits,
 )
-from knockout.training.adam import BlockAdam
 from knockout.training.engine import MemberRecord, kept_restart, train_members
+from knockout.training.optimizer import BlockOptimizer
 from knockout.training.plan import BatchOrder, FitPlan
 from knockout.training.relabel import best_order, knockout_costs
 from knockout.training.stack import NetworkStack, closed_form_fits, with_ones
@@ -337,29 +337,37 @@ def test_the_closed_form_gradient_is_autograd_s():
         NetworkStack.of([KnockoutNet(ARCHITECTURES["relu"])]).gradient_function(closed, closed_form=True)
 
 
-def test_block_adam_is_torch_adam_and_leaves_an_idle_block_untouched():
+@pytest.mark.parametrize("method", [("adam", 0.0), ("sgd", 0.7)])
+def test_the_block_optimizer_is_torch_s_and_leaves_an_idle_block_untouched(method):
+    """Adam, and SGD with the authors' momentum, against torch.optim's, block by block."""
     generator = torch.Generator().manual_seed(2)
     params = torch.randn(4, 10, generator=generator)
     reference = [params[i].clone().requires_grad_() for i in range(4)]
-    optimizers = [torch.optim.Adam([p], lr=0.01) for p in reference]
-    adam = BlockAdam(params, [slice(0, 2), slice(2, 4)])
+    name, momentum = method
+    if name == "adam":
+        optimizers = [torch.optim.Adam([p], lr=0.01) for p in reference]
+    else:
+        optimizers = [torch.optim.SGD([p], lr=0.01, momentum=momentum) for p in reference]
+    blocked = BlockOptimizer(params, [slice(0, 2), slice(2, 4)], [method, method])
     for step in range(20):
         grad = torch.randn(4, 10, generator=generator)
         lr = 0.01 * (1 - step / 40)
         blocks = [0, 1] if step < 10 else [0]  # block 1's training is over after 10 steps
         for block in blocks:
-            adam.step(grad, block, lr)
+            blocked.step(grad, block, lr)
             for member in range(2 * block, 2 * block + 2):
                 optimizers[member].param_groups[0]["lr"] = lr
                 reference[member].grad = grad[member].clone()
                 optimizers[member].step()
         if step == 9:
-            frozen = [state[2:].clone() for state in adam.states()]
+            frozen = [state[2:].clone() for state in blocked.states()]
     for member in range(4):
         torch.testing.assert_close(params[member], reference[member].detach(), rtol=1e-6, atol=1e-7)
-    for state, before in zip(adam.states(), frozen, strict=True):
+    for state, before in zip(blocked.states(), frozen, strict=True):
         assert torch.equal(state[2:], before)  # not moved, nor its moments
-    assert adam.steps[0].item() == 20 and adam.steps[1].item() == 10
+    assert len(blocked.states()) == (3 if name == "adam" else 2)
+    if name == "adam":
+        assert blocked.steps[0].item() == 20 and blocked.steps[1].item() == 10
 
 
 # --------------------------------------------------------------------------- the batched engine

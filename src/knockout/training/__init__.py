@@ -6,7 +6,7 @@
   computation (every seed, model and restart of an experiment in one call).
 - :mod:`~knockout.training.relabel`: reorders ko's units to the roles its knockout loss
   assigns them (what makes ReLU ko reliable).
-- :mod:`~knockout.training.stack` and :mod:`~knockout.training.adam`: the stacked
+- :mod:`~knockout.training.stack` and :mod:`~knockout.training.optimizer`: the stacked
   networks, their gradients and the optimizer.
 - :mod:`~knockout.training.progress`: what a long training has done, reported between
   the engine's chunks of steps (to the job's log, or a notebook's callback).

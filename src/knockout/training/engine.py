@@ -6,7 +6,7 @@ At global step t every member takes step t of its own plan, so a step is a few b
 kernels over all members: gather every member's batch rows from the data (resident on
 the device), the forward and backward pass of the stacked networks
 (:class:`~knockout.training.stack.NetworkStack`), and one Adam update per block of
-networks that step together (:class:`~knockout.training.adam.BlockAdam`). A member
+networks that step together (:class:`~knockout.training.optimizer.BlockOptimizer`). A member
 whose plan has no batch at a step (its training is over: the control set alone has
 fewer batches, or its model trains fewer epochs) has zero weight in the loss and its
 block is not updated, so it does not move, nor does its optimizer state.
@@ -34,7 +34,7 @@ import torch
 from knockout.errors import TrainingDiverged
 from knockout.memory import chunk_bytes_per_network_step
 from knockout.network import KnockoutNet
-from knockout.training import adam
+from knockout.training import optimizer
 from knockout.training.plan import BatchOrder, Epoch, FitPlan
 from knockout.training.relabel import Relabeller, is_relabel_epoch
 from knockout.training.stack import NetworkStack, closed_form_fits
@@ -123,9 +123,17 @@ class _Stream:
 
 
 def _block_key(plan: FitPlan) -> tuple:
-    """Plans with equal keys are active at the same steps and share every step's learning rate."""
+    """Plans with equal keys are active at the same steps and share every step's optimizer
+    and learning rate."""
     settings = plan.settings
-    return (plan.n_epochs, plan.batches_per_epoch, settings.lr, settings.lr_schedule)
+    return (
+        plan.n_epochs,
+        plan.batches_per_epoch,
+        settings.lr,
+        settings.lr_schedule,
+        settings.optimizer,
+        settings.momentum,
+    )
 
 
 def train_members(
@@ -190,8 +198,9 @@ class _Engine:
         for block in range(len(block_keys)):
             rows = [m for m, (position, _) in enumerate(members) if block_of_plan[position] == block]
             blocks.append(slice(rows[0], rows[-1] + 1))
-        self.optimizer = adam.BlockAdam(self.stack.params, blocks)
         self.block_plans = [self.plans[block_of_plan.index(block)] for block in range(len(blocks))]
+        methods = [(plan.settings.optimizer, plan.settings.momentum) for plan in self.block_plans]
+        self.optimizer = optimizer.BlockOptimizer(self.stack.params, blocks, methods)
         self.device = device
 
         # The data: each distinct data set once, resident on the device, a row's inputs, a one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("interleaved", "blocked")
 LR_SCHEDULES = ("cosine", "constant")
 RELABEL_CHOICES = ("auto", "always", "never")
@@ -33,6 +34,10 @@ class TrainSettings:
     relabel: str = "auto"
     """Reorder ko's units after epochs 1, 2, 4, ...: always, never, or auto (nonlinear networks only:
     plain training of linear ones reaches the exact optimum)."""
+    optimizer: str = "adam"
+    """``adam``, or ``sgd`` with ``momentum`` (the authors' recipe: SGD, momentum 0.7)."""
+    momentum: float = 0.0
+    """SGD's momentum (0: plain SGD); Adam ignores it."""
     silencing: str = "zero"
     """How a masked unit is silenced in training: ``zero``, or ``centered`` (clamped to its
     mean activity over the batch's rows)."""
@@ -43,9 +48,12 @@ class TrainSettings:
             ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
             ("relabel", self.relabel, RELABEL_CHOICES),
             ("silencing", self.silencing, SILENCING_MODES),
+            ("optimizer", self.optimizer, OPTIMIZERS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} {value!r} unknown (allowed: {', '.join(allowed)})")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), not {self.momentum}")
         if self.restarts < 1:
             raise ValueError(f"restarts must be at least 1, not {self.restarts}")
         if self.epochs < 0 or self.min_steps < 0 or self.batch_size < 1:
