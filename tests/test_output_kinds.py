@@ -206,3 +206,25 @@ def test_ko_trains_with_centered_silencing(event_fly):
     (result,) = train_fits([Fit("ko", data, settings, 0)], fly.architecture)
     neural = metrics.neural_scores({"ko": result.network}, neurons, layout, fly)
     assert neural["r2_matched"].median() > 0.9
+
+
+def test_a_standardizing_network_holds_its_training_rows_mean_and_scale_and_reads_raw_inputs():
+    """Inputs far from 0 (a light background) train on their z-scores; the kept network
+    holds the training rows' mean and scale, so it maps the data as they are."""
+    fly_settings = FlySettings(n_inputs=8, n_hidden=3, noise_sd=0.05)
+    _, train, _, _ = simulate(fly_settings, DataSettings(n_train=200, n_test=20), seed=1)
+    layout = simulated_layout(8, 3, 1, None)
+    shifted = train.assign(**{column: train[column] * 0.1 + 5.0 for column in layout.inputs})
+    shifted.loc[:, layout.inputs[0]] = 5.0  # an input that never varies keeps scale 1
+    data = BehaviorData.from_table(shifted, layout)
+    architecture = Architecture(8, 3, standardize=True)
+    settings = TrainSettings(epochs=3, min_steps=0, batch_size=32)
+    (result,) = train_fits([Fit("ko", data, settings, 0)], architecture)
+    net = result.network
+    torch.testing.assert_close(net.input_mean, data.x.double().mean(dim=0).float())
+    assert net.input_scale[0] == 1.0 and torch.allclose(net.input_scale[1:], torch.full((7,), 0.1), rtol=0.2)
+    assert set(architecture.expected_shapes()) >= {"input_mean", "input_scale"}
+    z = (data.x - net.input_mean) / net.input_scale
+    plain = KnockoutNet(Architecture(8, 3))
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("input_")})
+    torch.testing.assert_close(net(data.x), plain(z))

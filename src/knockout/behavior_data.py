@@ -35,6 +35,11 @@ class BehaviorData:
             set_units=tuple(units for _, units in layout.sets),
         )
 
+    def standardized(self, mean: torch.Tensor, scale: torch.Tensor) -> BehaviorData:
+        """The same rows with inputs (x - mean) / scale: what a network that z-scores its
+        inputs trains on (its first layer reads them so)."""
+        return BehaviorData((self.x - mean) / scale, self.y, self.set_index, self.set_units)
+
     def rows_by_set(self, include_silenced: bool) -> list[tuple[tuple[int, ...], torch.Tensor]]:
         """(silenced units, row indices) per set that has rows, in the layout's order (control,
         which silences nothing, first)."""

@@ -61,6 +61,10 @@ class Architecture:
     """The frame encoder's convolutions: (channels, kernel, stride) each, padding kernel // 2."""
     frame_features: int = 0
     """Features per frame of the frame encoder's dense layer (0: no frame encoder)."""
+    standardize: bool = False
+    """Whether the network z-scores its inputs first, each by the mean and standard deviation
+    it holds (``input_mean``, ``input_scale``: the training rows', set when it is trained);
+    frames of pixels near one background value train poorly without it."""
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -157,6 +161,8 @@ class Architecture:
             else:
                 shapes[f"{name}.weight"] = (fan_out, fan_in)
             shapes[f"{name}.bias"] = (fan_out,)
+        if self.standardize:
+            shapes |= {"input_mean": (self.n_inputs,), "input_scale": (self.n_inputs,)}
         return shapes
 
     def values_per_sample(self) -> int:
@@ -198,6 +204,9 @@ class KnockoutNet(nn.Module):
         if architecture.frame_encoder:
             self.frame_features = nn.Linear(*sizes["frame_features"])
         self.encoder = nn.ModuleList(nn.Linear(*sizes[f"encoder.{i}"]) for i in range(n_encoder))
+        if architecture.standardize:
+            self.register_buffer("input_mean", torch.zeros(architecture.n_inputs))
+            self.register_buffer("input_scale", torch.ones(architecture.n_inputs))
         self.hidden = nn.Linear(*sizes["hidden"])
         self.decoder = nn.ModuleList(nn.Linear(*sizes[f"decoder.{i}"]) for i in range(n_decoder))
         self.output = nn.Linear(*sizes["output"])
@@ -232,8 +241,13 @@ class KnockoutNet(nn.Module):
         features = self.activate(self.frame_features(frames.flatten(1)))
         return features.reshape(len(x), -1)
 
+    def standardized(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs as the first layer reads them: z-scored where the architecture says so."""
+        return (x - self.input_mean) / self.input_scale if self.architecture.standardize else x
+
     def activity(self, x: torch.Tensor) -> torch.Tensor:
         """The bottleneck units' values [batch, n_hidden]: what a neural recording would see."""
+        x = self.standardized(x)
         if self.architecture.frame_encoder:
             x = self.encode_frames(x)
         for layer in self.encoder:
@@ -288,6 +302,14 @@ def event_probabilities(outputs: torch.Tensor, architecture: Architecture) -> to
     return (
         outputs if binary is None else torch.where(binary.to(outputs.device), torch.sigmoid(outputs), outputs)
     )
+
+
+def input_standardization(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, scale) per input over the rows ``x``: the standard deviation, or 1 for an
+    input that never varies there (a pixel the target never crosses), in float64."""
+    values = x.double()
+    scale = values.std(dim=0, unbiased=False)
+    return values.mean(dim=0).float(), torch.where(scale > 0, scale, torch.ones_like(scale)).float()
 
 
 def keep_matrix(

@@ -34,7 +34,7 @@ import torch
 from knockout import memory, models
 from knockout.behavior_data import BehaviorData
 from knockout.convergence import LOSS_COLUMNS
-from knockout.network import Architecture, KnockoutNet
+from knockout.network import Architecture, KnockoutNet, input_standardization
 from knockout.training.engine import MemberRecord, kept_restart, raise_diverged, train_members
 from knockout.training.plan import FitPlan, initial_networks, relabels
 from knockout.training.progress import Progress, ProgressReporter
@@ -148,7 +148,14 @@ def train_fits(
     ``progress``, if given, receives a :class:`Progress` about every
     :data:`~knockout.training.progress.PROGRESS_SECONDS` and when training ends.
     """
-    plans = [FitPlan(fit.spec, fit.data, architecture, fit.settings, fit.seed) for fit in fits]
+    standardization = _standardizations(fits, architecture)
+    standardized = {  # one copy per distinct data, so that the engine still holds each once
+        id(fit.data): fit.data.standardized(*standardization[id(fit.data)]) for fit in fits if standardization
+    }
+    plans = [
+        FitPlan(fit.spec, standardized.get(id(fit.data), fit.data), architecture, fit.settings, fit.seed)
+        for fit in fits
+    ]
     records: list[list[MemberRecord]] = [[] for _ in fits]
     reporter = None
     if progress is not None:
@@ -174,7 +181,10 @@ def train_fits(
             for offset, record in enumerate(fit_records):
                 final = record.losses[-1] if record.losses else math.inf
                 if record.diverged_at is None and (kept[number] is None or final < kept[number][0]):
-                    kept[number] = (final, stack.network(first_member + offset))
+                    network = stack.network(first_member + offset)
+                    if architecture.standardize:
+                        network.input_mean, network.input_scale = standardization[id(fits[number].data)]
+                    kept[number] = (final, network)
             records[number].extend(fit_records)
     results = []
     for plan, fit_records, best in zip(plans, records, kept, strict=True):
@@ -193,6 +203,15 @@ def train_fits(
             )
         )
     return results
+
+
+def _standardizations(fits: list[Fit], architecture: Architecture) -> dict[int, tuple]:
+    """Per distinct training data (by identity: the models of a replicate share theirs), the
+    (mean, scale) its networks z-score their inputs by, where the architecture does: the
+    stacked networks train on the z-scored rows, and the kept network holds the two."""
+    if not architecture.standardize:
+        return {}
+    return {id(fit.data): input_standardization(fit.data.x) for fit in fits}
 
 
 def train(

@@ -164,7 +164,10 @@ class DataSource(ABC):
             "conv": model["conv"],
             "frame_features": model["frame_features"],
         }
-        return data | model_overrides(self.settings) | (frames if model["frame_features"] else {})
+        standardize = {"standardize": True} if model["standardize"] else {}
+        return (
+            data | model_overrides(self.settings) | (frames if model["frame_features"] else {}) | standardize
+        )
 
     def frame_encoder_problems(self) -> list[str]:
         """The ``model`` section's frame encoder against the data's stimuli (the data are read
