@@ -145,3 +145,18 @@ def test_sessions_too_short_for_the_history_give_no_samples_and_say_so(visual_fo
         InputFileError, match=r"behavior.parquet: no samples: every session has at most 20 rows"
     ):
         data_folder.load(visual_folder, UNITS, memory_gb=4, history=21)
+
+
+def test_planning_reads_the_layout_without_gathering_any_frame(visual_folder, monkeypatch):
+    """The workflow's start (the layout, each set's samples) never holds every sample's
+    frames: a paper-sized folder would not fit."""
+    gathered = []
+    monkeypatch.setattr(stimulus_arrays, "gather", lambda *args, **kwargs: gathered.append(args))
+    planned = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3, gather=False)
+    assert (
+        not gathered and "frame" in planned.behavior and not any(c.startswith("x_") for c in planned.behavior)
+    )
+    monkeypatch.undo()
+    loaded = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3)
+    assert planned.layout == loaded.layout
+    assert planned.behavior["set"].value_counts().equals(loaded.behavior["set"].value_counts())

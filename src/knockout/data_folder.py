@@ -546,12 +546,16 @@ def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_
             )
 
 
-def check_neurons(table: pd.DataFrame, path: str | os.PathLike, layout: Layout) -> Layout:
-    """The behaviour ``layout`` with the recorded units of a neurons table added."""
+def check_neurons(
+    table: pd.DataFrame, path: str | os.PathLike, layout: Layout, index_column: str | None = None
+) -> Layout:
+    """The behaviour ``layout`` with the recorded units of a neurons table added;
+    ``index_column``: the table names its stimuli in the folder's array by it (checked by
+    :func:`knockout.stimulus_arrays.sample_index`) instead of ``x_*`` columns."""
     path = Path(path)
     columns = [str(column) for column in table.columns]
-    inputs = _numbered_columns(columns, "x_")
-    if set(inputs) != set(layout.input_names):
+    inputs = [index_column] if index_column else _numbered_columns(columns, "x_")
+    if index_column is None and set(inputs) != set(layout.input_names):
         missing = sorted(set(layout.input_names) - set(inputs))
         extra = sorted(set(inputs) - set(layout.input_names))
         detail = "; ".join(
@@ -597,19 +601,25 @@ class FolderData:
 
 
 def read_behavior(
-    path: str | os.PathLike, units: list[str], history: int = 1, memory_gb: float | None = None
+    path: str | os.PathLike,
+    units: list[str],
+    history: int = 1,
+    memory_gb: float | None = None,
+    gather: bool = True,
 ) -> tuple[pd.DataFrame, Layout]:
     """A behaviour file, checked against the contract. Beside an array (frames.npy or
-    stimuli.npy in its folder), its samples with their inputs as ``x_*`` columns
-    (:func:`array_samples`; ``history``: frames per sample for frames.npy)."""
+    stimuli.npy in its folder), its samples (:func:`array_samples`; ``history``: frames per
+    sample for frames.npy), with their inputs as ``x_*`` columns, or (``gather`` False: what
+    planning needs, without holding every sample's frames) with their index column."""
     table = read_file(path)
     array = stimulus_arrays.find_array(Path(path).parent)
     if array is None:
         return table, check_behavior(table, path, list(units))
     array = stimulus_arrays.open_array(array)
     check_behavior(table, path, list(units), array.index_column)  # every row, as the file numbers them
-    samples, index = array_samples(table, path, array, history, memory_gb)
-    layout = check_behavior(samples, path, list(units))  # each set's samples, per split and session
+    samples, index = array_samples(table, path, array, history, memory_gb, gather)
+    # each set's samples, per split and session
+    layout = check_behavior(samples, path, list(units), None if gather else array.index_column)
     shape = {"stimulus": array.kind, "history": index.history, "frame_shape": tuple(array.frame_shape)}
     return samples, Layout(**(layout.__dict__ | {"inputs": ()} | shape))
 
@@ -620,11 +630,13 @@ def array_samples(
     array: stimulus_arrays.StimulusArray,
     history: int,
     memory_gb: float | None = None,
+    gather: bool = True,
 ) -> tuple[pd.DataFrame, stimulus_arrays.SampleIndex]:
     """A table whose rows name their inputs in ``array``, as the tables' contract has it:
     its samples (rows with a full history; the others are history only), the index column
-    replaced by each sample's frames, flattened frame by frame, as ``x_*`` columns. With
-    ``memory_gb``, inputs that would not fit are refused before they are gathered."""
+    replaced by each sample's frames, flattened frame by frame, as ``x_*`` columns (or kept,
+    ``gather`` False). With ``memory_gb``, inputs that would not fit are refused before
+    they are gathered, or where they would be."""
     index = stimulus_arrays.sample_index(table, array, history, path)
     if index.n_samples == 0:
         raise InputFileError(
@@ -638,41 +650,51 @@ def array_samples(
             f"{array.path}: {index.n_samples} samples of {index.history} x {array.frame_shape} values "
             f"take {size / memory.GIB:.1f} GB as float32, over limits.memory_gb = {memory_gb:g}"
         )
+    rows = table.iloc[index.rows].reset_index(drop=True)
+    if not gather:
+        return rows, index
     n_values = index.history * math.prod(array.frame_shape)
     inputs = stimulus_arrays.gather(array, index).reshape(index.n_samples, n_values)
-    rows = table.iloc[index.rows].drop(columns=array.index_column).reset_index(drop=True)
-    columns = pd.DataFrame(inputs, columns=naming.input_columns(inputs.shape[1]))
-    return pd.concat([rows, columns], axis=1), index
+    columns = pd.DataFrame(inputs, columns=naming.input_columns(n_values))
+    return pd.concat([rows.drop(columns=array.index_column), columns], axis=1), index
 
 
-def read_neurons(path: str | os.PathLike, layout: Layout) -> tuple[pd.DataFrame, Layout]:
+def read_neurons(path: str | os.PathLike, layout: Layout, gather: bool = True) -> tuple[pd.DataFrame, Layout]:
     """A neurons file, checked against the contract and the behaviour file's ``layout``
-    (beside an array, its samples with their inputs as ``x_*`` columns, as the behaviour's)."""
+    (beside an array, its samples as the behaviour's: with their inputs as ``x_*``
+    columns, or their index column where ``gather`` is False)."""
     table = read_file(path)
+    index_column = None
     if layout.stimulus is not None:
         array = stimulus_arrays.open_array(Path(path).parent / stimulus_arrays.ARRAY_FILES[layout.stimulus])
-        table, _ = array_samples(table, path, array, layout.history)
+        table, _ = array_samples(table, path, array, layout.history, gather=gather)
         table = table.drop(columns=stimulus_arrays.SESSION, errors="ignore")  # it served the histories
-    return table, check_neurons(table, path, layout)
+        index_column = None if gather else array.index_column
+    return table, check_neurons(table, path, layout, index_column)
 
 
 def load(
-    folder: str | os.PathLike, units: list[str], memory_gb: float | None = None, history: int = 1
+    folder: str | os.PathLike,
+    units: list[str],
+    memory_gb: float | None = None,
+    history: int = 1,
+    gather: bool = True,
 ) -> FolderData:
     """A data folder's files, checked; :class:`InputFileError` names the first problem.
     With ``memory_gb`` (``limits.memory_gb``), files that would take more memory than that
     to read, check and split are refused before they are read. An array's every value is
-    checked finite here, once per workflow start (the jobs check its content's digest)."""
+    checked finite here, once per workflow start (the jobs check its content's digest);
+    ``gather`` False leaves its samples' frames in the array (:func:`read_behavior`)."""
     behavior_path = find_file(folder, BEHAVIOR, required=True)
     neurons_path = find_file(folder, NEURONS, required=False)
     if memory_gb is not None:
         check_memory([path for path in (behavior_path, neurons_path) if path is not None], memory_gb)
     if (array := stimulus_arrays.find_array(folder)) is not None:
         stimulus_arrays.check_finite(stimulus_arrays.open_array(array))
-    behavior, layout = read_behavior(behavior_path, units, history, memory_gb)
+    behavior, layout = read_behavior(behavior_path, units, history, memory_gb, gather)
     neurons = None
     if neurons_path is not None:
-        neurons, layout = read_neurons(neurons_path, layout)
+        neurons, layout = read_neurons(neurons_path, layout, gather)
     return FolderData(layout, behavior, neurons)
 
 

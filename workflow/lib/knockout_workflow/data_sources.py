@@ -320,7 +320,7 @@ def _folder_summary(
     folder: str, units: tuple[str, ...], memory_gb: float, history: int
 ) -> tuple[Layout, dict[str, int]]:
     """The folder's layout and each set's samples (not its tables, which are read by the jobs)."""
-    loaded = data_folder.load(folder, list(units), memory_gb, history)
+    loaded = data_folder.load(folder, list(units), memory_gb, history, gather=False)
     return loaded.layout, loaded.behavior["set"].value_counts(sort=False).to_dict()
 
 
