@@ -225,7 +225,9 @@ def test_a_folder_is_read_and_checked_once_per_start_for_every_experiment(tmp_pa
     config = folder_config(tmp_path)
     calls = []
     load = data_sources.data_folder.load
-    monkeypatch.setattr(data_sources.data_folder, "load", lambda *args: calls.append(args) or load(*args))
+    monkeypatch.setattr(
+        data_sources.data_folder, "load", lambda *args, **kwargs: calls.append(args) or load(*args, **kwargs)
+    )
     point = copy.deepcopy(config)
     point["train"]["lr"] = 0.5  # a sweep point on the same folder
     layouts = [data_source(settings).layout() for settings in (config, point, config)]
