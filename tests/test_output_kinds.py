@@ -14,7 +14,14 @@ from knockout import metrics, naming
 from knockout.behavior_data import BehaviorData
 from knockout.data_folder import check_behavior, simulated_layout
 from knockout.errors import InputFileError
-from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, output_losses
+from knockout.network import (
+    Architecture,
+    KnockoutNet,
+    initialize,
+    input_standardization,
+    keep_matrix,
+    output_losses,
+)
 from knockout.simulation import DataSettings, FlySettings, simulate
 from knockout.training import Fit, train_fits
 from knockout.training.settings import TrainSettings
@@ -228,3 +235,14 @@ def test_a_standardizing_network_holds_its_training_rows_mean_and_scale_and_read
     plain = KnockoutNet(Architecture(8, 3))
     plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("input_")})
     torch.testing.assert_close(net(data.x), plain(z))
+
+
+def test_frames_are_standardized_by_one_scale_for_every_pixel():
+    x = torch.tensor([[0.8, 0.8, 0.1], [0.8, 0.2, 0.3], [0.8, 0.8, 0.5]])
+    mean, scale = input_standardization(x, pooled=True)
+    torch.testing.assert_close(mean, x.mean(dim=0))
+    assert torch.all(scale == scale[0]) and scale[0] == pytest.approx(
+        (x - x.mean(dim=0)).square().mean().sqrt()
+    )
+    _, separate = input_standardization(x)
+    assert separate[0] == 1.0 and separate[1] != separate[2]  # a constant input keeps scale 1

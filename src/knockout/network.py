@@ -62,9 +62,10 @@ class Architecture:
     frame_features: int = 0
     """Features per frame of the frame encoder's dense layer (0: no frame encoder)."""
     standardize: bool = False
-    """Whether the network z-scores its inputs first, each by the mean and standard deviation
-    it holds (``input_mean``, ``input_scale``: the training rows', set when it is trained);
-    frames of pixels near one background value train poorly without it."""
+    """Whether the network standardizes its inputs first, by the mean and scale it holds
+    (``input_mean``, ``input_scale``: the training rows', set when it is trained:
+    :func:`input_standardization`); frames of pixels near one background value train
+    poorly without it."""
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -304,12 +305,21 @@ def event_probabilities(outputs: torch.Tensor, architecture: Architecture) -> to
     )
 
 
-def input_standardization(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, scale) per input over the rows ``x``: the standard deviation, or 1 for an
-    input that never varies there (a pixel the target never crosses), in float64."""
+def input_standardization(x: torch.Tensor, pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, scale) per input over the rows ``x``, in float64: each input's mean, and its
+    standard deviation (1 for an input that never varies there), or where ``pooled`` (the
+    pixels of frames, one kind of value) the standard deviation of every input about its
+    mean, shared: a pixel the target seldom crosses would otherwise be magnified into
+    what the network keys on."""
     values = x.double()
-    scale = values.std(dim=0, unbiased=False)
-    return values.mean(dim=0).float(), torch.where(scale > 0, scale, torch.ones_like(scale)).float()
+    mean = values.mean(dim=0)
+    if pooled:
+        spread = (values - mean).square().mean().sqrt()
+        scale = torch.full_like(mean, spread.item() if spread > 0 else 1.0)
+    else:
+        scale = values.std(dim=0, unbiased=False)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return mean.float(), scale.float()
 
 
 def keep_matrix(

@@ -211,7 +211,8 @@ def _standardizations(fits: list[Fit], architecture: Architecture) -> dict[int, 
     stacked networks train on the z-scored rows, and the kept network holds the two."""
     if not architecture.standardize:
         return {}
-    return {id(fit.data): input_standardization(fit.data.x) for fit in fits}
+    pooled = bool(architecture.frame_shape)  # pixels: one kind of value, one scale
+    return {id(fit.data): input_standardization(fit.data.x, pooled) for fit in fits}
 
 
 def train(
