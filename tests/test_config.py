@@ -77,7 +77,7 @@ def test_an_empty_config_gets_every_default():
     assert config["model"] == DEFAULT["model"]
     assert config["model"] == {
         **{"n_hidden": None, "activation": None, "encoder": None, "decoder": None},
-        **{"conv": [], "frame_features": 0, "standardize": False},  # no frame encoder
+        **{"conv": [], "frame_features": 0, "standardize": "auto"},  # no frame encoder
     }
     assert (
         config["evaluate"] == {"silencing": ["zero", "centered"]} and config["train"]["silencing"] == "zero"

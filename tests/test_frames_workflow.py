@@ -50,6 +50,7 @@ def test_a_frames_folder_runs_end_to_end_with_a_frame_encoder(finished_run):
         4 * 4 * 10,
     )
     assert state["encoder.0.weight"].shape == (8, 3 * 4)  # three frames' features side by side
+    assert state["input_scale"].unique().numel() == 1  # frames: standardized (auto), one scale
     behavior = pd.read_parquet(finished_run / f"{RESULTS}/seed0/eval/behavior.parquet")
     assert set(behavior["silencing"]) == {"zero", "centered"}
     kinds = behavior.drop_duplicates("output").set_index("output")["kind"].to_dict()

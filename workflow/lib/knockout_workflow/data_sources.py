@@ -159,15 +159,15 @@ class DataSource(ABC):
         }
         data = {key: fly[key] for key in ARCHITECTURE_KEYS} | counts
         model = self.settings["model"]
-        frames = {
-            "frame_shape": list(layout.frame_shape),
-            "conv": model["conv"],
-            "frame_features": model["frame_features"],
-        }
-        standardize = {"standardize": True} if model["standardize"] else {}
-        return (
-            data | model_overrides(self.settings) | (frames if model["frame_features"] else {}) | standardize
-        )
+        frames = {}
+        if layout.stimulus is not None:  # the frames' shape; the model's frame encoder, if any
+            frames = {"frame_shape": list(layout.frame_shape)}
+            if model["frame_features"]:
+                frames |= {"conv": model["conv"], "frame_features": model["frame_features"]}
+        standardize = model["standardize"]
+        if standardize == "auto":  # frames near one background value train poorly as they are
+            standardize = layout.stimulus is not None
+        return data | model_overrides(self.settings) | frames | ({"standardize": True} if standardize else {})
 
     def frame_encoder_problems(self) -> list[str]:
         """The ``model`` section's frame encoder against the data's stimuli (the data are read
