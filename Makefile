@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv run example figures sweeps plan report chromium test test-fast test-slurm bench lint format clean
+.PHONY: venv run example example-frames figures sweeps plan report chromium test test-fast test-slurm bench lint format clean
 
 venv: $(VENV)/.installed
 
@@ -22,6 +22,12 @@ run: venv
 ## examples/lc_lines/ (README, "Your own data"); runs in examples/, results in examples/results/data/lc_lines/
 example: venv
 	$(BIN)/snakemake --cores $(CORES) --directory examples --configfile examples/config.yaml
+
+## example-frames: the second worked example, frames over time, song pulses and a centered
+## evaluation (README, "Stimuli over time"): makes examples/courtship/, then runs it in examples/
+example-frames: venv
+	$(BIN)/python examples/make_courtship.py
+	$(BIN)/snakemake --cores $(CORES) --directory examples --configfile examples/courtship.yaml
 
 ## figures: bring the figures up to date after a config or code change
 figures: venv
@@ -82,4 +88,4 @@ format: venv
 
 clean:
 	rm -rf results logs benchmarks .snakemake
-	rm -rf examples/results examples/logs examples/benchmarks examples/.snakemake
+	rm -rf examples/results examples/logs examples/benchmarks examples/.snakemake examples/courtship

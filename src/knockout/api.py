@@ -30,10 +30,12 @@ from knockout.planning import AUTO
 from knockout.training import Fit, Progress, TrainingResult, TrainSettings, train_fits
 
 
-def load(folder: str | os.PathLike, units: Iterable[str]) -> FolderData:
-    """A data folder (behavior and optional neurons file), checked against the contract;
-    ``units`` are the silenceable units in order, as ``data.units`` in the config."""
-    return data_folder.load(folder, list(units))
+def load(folder: str | os.PathLike, units: Iterable[str], history: int = 1) -> FolderData:
+    """A data folder (behavior and optional neurons file, and an array of stimuli),
+    checked against the contract; ``units`` are the silenceable units in order, as
+    ``data.units`` in the config, ``history`` the frames per sample of a frames.npy
+    (``data.history``)."""
+    return data_folder.load(folder, list(units), history=history)
 
 
 def architecture_for(
@@ -42,10 +44,15 @@ def architecture_for(
     encoder: Iterable[int] = (),
     decoder: Iterable[int] = (),
     activation: str = "linear",
+    conv: Iterable[Iterable[int]] = (),
+    frame_features: int = 0,
+    standardize: bool | str = "auto",
 ) -> Architecture:
-    """A model of the data's inputs and outputs, with a bottleneck unit per data unit
-    (unless ``n_hidden`` says otherwise), as the config's ``model`` section describes."""
+    """A model of the data's inputs and outputs (continuous and binary), with a bottleneck
+    unit per data unit (unless ``n_hidden`` says otherwise), as the config's ``model``
+    section describes (``standardize`` "auto": where the stimuli are frames)."""
     layout = data.layout
+    frames = layout.stimulus is not None
     return Architecture(
         n_inputs=len(layout.input_names),
         n_hidden=n_hidden or len(layout.units),
@@ -53,6 +60,11 @@ def architecture_for(
         decoder=tuple(decoder),
         n_outputs=len(layout.outputs),
         activation=activation,
+        binary_outputs=layout.binary_outputs,
+        frame_shape=layout.frame_shape,
+        conv=tuple(tuple(layer) for layer in conv),
+        frame_features=frame_features,
+        standardize=frames if standardize == "auto" else bool(standardize),
     )
 
 
@@ -185,9 +197,14 @@ def neural_r2(fits: Mapping, data: FolderData) -> pd.DataFrame:
 
 
 def behavior_r2(
-    fits: Mapping, data: FolderData, seed: int | None = None, test_fraction: float | None = None
+    fits: Mapping,
+    data: FolderData,
+    seed: int | None = None,
+    test_fraction: float | None = None,
+    silencing: Iterable[str] = ("zero", "centered"),
 ) -> pd.DataFrame:
-    """Per model, test set and output: behaviour R² on the fit's own test rows. ``seed`` and
+    """Per model, test set, output and silencing mode (``evaluate.silencing``): behaviour
+    R² (pseudo-R², log-likelihood and AUC for a binary output) on the fit's own test rows. ``seed`` and
     ``test_fraction`` may be left out; given, they must be the fit's. For networks not made
     by :func:`fit` (e.g. the workflow's ``.pt`` files), ``seed`` is required: the seed they
     were trained with (``test_fraction`` then defaults to 0.2, as in the config)."""
@@ -200,7 +217,7 @@ def behavior_r2(
             "(and test_fraction) they were trained with"
         )
     _, test = split(data, seed, 0.2 if test_fraction is None else test_fraction)
-    return metrics.behavior_scores(_networks(fits), test, data.layout)
+    return metrics.behavior_scores(_networks(fits), test, data.layout, silencing=tuple(silencing))
 
 
 def responses(fits: Mapping, data: FolderData) -> pd.DataFrame:

@@ -561,9 +561,12 @@ def chance_table(
     if not recorded:
         return pd.DataFrame(columns=naming.CHANCE_COLUMNS)
     names = list(layout.units)
-    architecture = next(iter(nets.values())).architecture
+    trained = next(iter(nets.values()))
+    architecture = trained.architecture
     rows = []
     for draw, net in enumerate(untrained_networks(architecture, init, seed, draws)):
+        if architecture.standardize:  # the inputs as the trained networks read them
+            net.input_mean, net.input_scale = trained.input_mean, trained.input_scale
         scores = recording_scores(values, net.activity(stimuli).double().numpy(), recorded)
         rows += _chance_rows(UNTRAINED, UNTRAINED, draw, recorded, names, scores)
     hidden = {model: net.activity(stimuli).double().numpy() for model, net in nets.items()}
