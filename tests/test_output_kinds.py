@@ -246,3 +246,12 @@ def test_frames_are_standardized_by_one_scale_for_every_pixel():
     )
     _, separate = input_standardization(x)
     assert separate[0] == 1.0 and separate[1] != separate[2]  # a constant input keeps scale 1
+
+
+def test_the_planner_s_formula_refuses_binary_outputs_and_frame_encoders():
+    from knockout.plan_table import formula_applies
+
+    assert formula_applies(Architecture(6, 4)) is None
+    assert "binary" in formula_applies(Architecture(6, 4, binary_outputs=1))
+    frames = Architecture(2 * 3, 4, frame_shape=(3,), frame_features=2)
+    assert "frame encoder" in formula_applies(frames)

@@ -40,13 +40,17 @@ def formula_applies(architecture) -> str | None:
     """Why the formula method does not apply to networks of ``architecture`` (a
     knockout.network.Architecture, or anything with its fields, such as the workflow's
     architecture dicts as a namespace; None: it does): it is derived for linear two-layer
-    networks with one behavioural output."""
+    networks with one continuous behavioural output, reading plain inputs."""
     if architecture.activation != "linear":
         return f"the formula is derived for linear networks, not {architecture.activation}"
     if architecture.encoder or architecture.decoder:
         return "the formula is derived for two-layer networks (no encoder or decoder layers)"
     if architecture.n_outputs != 1:
         return f"the formula is derived for one behavioural output, not {architecture.n_outputs}"
+    if getattr(architecture, "binary_outputs", 0):
+        return "the formula is derived for a continuous output (least squares), not a binary one"
+    if getattr(architecture, "frame_features", 0):
+        return "the formula is derived for networks whose units read the inputs, not a frame encoder"
     return None
 
 
