@@ -666,27 +666,33 @@ def test_best_order_solves_the_assignment_and_keeps_an_order_that_is_already_bes
     assert best_order(np.array([[1.0, 9.0, 9.0], [9.0, 9.0, 1.0]]), [1, 2], 3) == [1, 0, 2]
 
 
-@pytest.mark.parametrize("kind", ["relu", "deep"])
-def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind):
-    """One pass for every unit without a decoder (the output is linear in the bottleneck),
-    a pass per unit with one: both are each network's loss with that unit masked."""
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("kind", ["relu", "deep", "conv", "frames"])
+def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind, centered):
+    """One pass for every unit without a decoder (the output is linear in the bottleneck)
+    and continuous outputs, a pass per unit otherwise: both are each network's loss with
+    that unit masked, set to 0 or clamped to a centre."""
     architecture = ARCHITECTURES[kind]
     data = replicate_data(architecture, 3)
     nets = initial_networks(architecture, fixed_epochs(restarts=2, init="pytorch"), seed=3)
     stack = NetworkStack.of(nets)
     layers = stack.layers(stack.params)
     set_index = torch.from_numpy(data.silenced_unit()).clamp(min=0)
-    costs = knockout_costs(stack, layers, data.x, data.y, set_index)
-    torch.testing.assert_close(knockout_costs(stack, layers, data.x, data.y, set_index, max_values=1), costs)
+    centre = torch.rand(2, 4, 1, generator=torch.Generator().manual_seed(5)) if centered else None
+    costs = knockout_costs(stack, layers, data.x, data.y, set_index, centre=centre)
+    torch.testing.assert_close(
+        knockout_costs(stack, layers, data.x, data.y, set_index, max_values=1, centre=centre), costs
+    )
     for restart, net in enumerate(nets):
         for unit in range(4):
-            errors = net(data.x, silencing_mask(4, unit)) - data.y
-            expected = torch.zeros(4, dtype=torch.float64).index_add_(
-                0, set_index, (errors**2).sum(1).double()
+            predicted = net(
+                data.x, silencing_mask(4, unit), None if centre is None else centre[restart, :, 0]
             )
-            torch.testing.assert_close(costs[restart, :, unit], expected, rtol=1e-5, atol=1e-6)
+            losses = output_losses(predicted, data.y, architecture.binary_mask())
+            expected = torch.zeros(4, dtype=torch.float64).index_add_(0, set_index, losses.sum(1).double())
+            torch.testing.assert_close(costs[restart, :, unit], expected, rtol=1e-5, atol=1e-5)
     order = torch.tensor([2, 0, 3, 1])
-    x = with_ones(data.x).expand(2, 7, len(data.x))  # every member's inputs [members, d + 1, rows]
+    x = with_ones(data.x).expand(2, architecture.n_inputs + 1, len(data.x))  # [members, d + 1, rows]
     masks = [silencing_mask(4, unit).view(1, 1, 4) for unit in range(4)]
     before = [stack.predict(x, layers, keep) for keep in masks]
     stack.permute_units(1, order, stack.params)
