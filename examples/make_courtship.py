@@ -34,7 +34,7 @@ from knockout.visual_fly import VisualFlySettings, simulate_visual_fly
 
 UNITS = ["LC4", "LC6", "LC9", "LC10a", "LC11", "LC12", "LC16", "LC26"]
 RECORDED = ["LC4", "LC9", "LC11", "LC16", "LC26"]
-SETTINGS = VisualFlySettings(n_units=len(UNITS), history=4, n_outputs=2, n_events=1)
+SETTINGS = VisualFlySettings(n_units=len(UNITS), history=4, n_outputs=2, n_events=1, sessions_per_set=16)
 SEED = 11
 
 

@@ -85,6 +85,11 @@ def test_given_histories_need_no_sessions(tmp_path):
     assert (loaded.layout.stimulus, loaded.layout.history, loaded.layout.frame_shape) == ("stimuli", 2, (5,))
     x = loaded.behavior[list(loaded.layout.input_names)].to_numpy(np.float32)
     np.testing.assert_array_equal(x, stimuli[::-1].reshape(40, -1))
+    assert data_folder.load(folder, ["A"], memory_gb=4, history=2).layout.history == 2
+    with pytest.raises(
+        InputFileError, match=r"data.history = 3, but .*stimuli.npy gives each sample's history"
+    ):
+        data_folder.load(folder, ["A"], memory_gb=4, history=3)
 
 
 def damage_nan(folder):

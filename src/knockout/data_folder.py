@@ -616,6 +616,11 @@ def read_behavior(
     if array is None:
         return table, check_behavior(table, path, list(units))
     array = stimulus_arrays.open_array(array)
+    if array.history is not None and history not in (1, array.history):
+        raise InputFileError(
+            f"data.history = {history}, but {array.path} gives each sample's history itself, "
+            f"{array.history} frames: set data.history to {array.history} or leave it out"
+        )
     check_behavior(table, path, list(units), array.index_column)  # every row, as the file numbers them
     samples, index = array_samples(table, path, array, history, memory_gb, gather)
     # each set's samples, per split and session
