@@ -385,9 +385,11 @@ def test_the_same_frame_in_two_sessions_is_allowed(frames):
     assert index.entries.tolist() == [[0, 1], [0, 1]]
 
 
-def test_frames_without_session_are_refused(frames):
+def test_frames_without_session_are_refused_where_a_history_is_built(frames):
     table = frames_table().drop(columns="session")
-    assert "column session missing (required with frames.npy" in refused(table, frames)
+    assert "column session missing (required with frames.npy and data.history = 3" in refused(table, frames)
+    single = sample_index(table, frames, 1, "behavior.csv")  # one frame a sample: no history to build
+    assert single.entries[:, 0].tolist() == table["frame"].tolist() and single.history == 1
 
 
 def test_a_row_without_session_is_named(frames):

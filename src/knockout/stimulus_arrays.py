@@ -341,10 +341,12 @@ def sample_index(
         raise InputFileError(
             f"data.history: {history!r}; the frames per sample, a whole number of at least 1"
         )
+    if SESSION not in columns and history == 1:  # each row its own frame: no history to build
+        return SampleIndex(np.arange(len(table), dtype=np.int64), entries[:, None], 1)
     if SESSION not in columns:
         raise InputFileError(
-            f"{path}: column session missing (required with {name}: a row's history of frames is built "
-            f"within its session)"
+            f"{path}: column session missing (required with {name} and data.history = {history}: a "
+            f"row's history of frames is built within its session)"
         )
     return _frame_histories(path, table[SESSION], entries, int(history))
 
