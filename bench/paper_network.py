@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rows", type=int, default=64, help="samples per set: one batch each")
-    parser.add_argument("--restarts", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--restarts", type=int, nargs="+", default=[1])
     args = parser.parse_args()
     data = synthetic_data(args.rows)
     rows = []
