@@ -49,9 +49,15 @@ def hidden(state: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     return x @ state["hidden.weight"].T + state["hidden.bias"]
 
 
-def predict(state: dict[str, np.ndarray], x: np.ndarray, masked_units: tuple[int, ...]) -> np.ndarray:
+def predict(
+    state: dict[str, np.ndarray],
+    x: np.ndarray,
+    masked_units: tuple[int, ...],
+    centre: np.ndarray | None = None,
+) -> np.ndarray:
+    """The documented network with ``masked_units`` set to 0, or to ``centre`` (their means)."""
     h = hidden(state, x)
-    h[:, list(masked_units)] = 0.0
+    h[:, list(masked_units)] = 0.0 if centre is None else centre[list(masked_units)]
     return h @ state["output.weight"][0] + state["output.bias"][0]
 
 
@@ -98,27 +104,27 @@ def test_behavior_r2_recomputed_independently(finished_run):
         test = behavior[behavior["split"] == "test"]
         table = pd.read_parquet(run / "eval/behavior.parquet")
         assert list(table.columns) == [
-            "model",
-            "set",
-            "silenced_units",
-            "output",
-            "r2",
-            "noise_ceiling",
-            "r2_note",
+            *("model", "set", "silenced_units", "output", "silencing", "kind"),
+            *("r2", "log_likelihood", "auc", "noise_ceiling", "r2_note"),
         ]
-        assert (table["r2_note"] == "").all()
-        assert set(table["output"]) == {"y"}
-        assert len(table) == len(EVALUATED) * (N_HIDDEN + 1)
+        assert (table["r2_note"] == "").all() and (table["kind"] == "continuous").all()
+        assert set(table["output"]) == {"y"} and table[["log_likelihood", "auc"]].isna().all().all()
+        assert len(table) == len(EVALUATED) * (N_HIDDEN + 1) * 2  # both silencing modes (the default)
+        assert table["silencing"].drop_duplicates().tolist() == ["zero", "centered"]
         fly = load_state(run / "fly.pt")
+        inputs = [f"x_{i:02d}" for i in range(N_INPUTS)]
+        control = test[test["set"] == "control"][inputs].to_numpy(np.float64)
         for row in table.itertuples():
             rows = test[test["set"] == row.set]
-            x = rows[[f"x_{i:02d}" for i in range(N_INPUTS)]].to_numpy(np.float64)
+            x = rows[inputs].to_numpy(np.float64)
             y = rows["y"].to_numpy(np.float64)
             model = load_state(run / f"models/{row.model}.pt")
             silenced = (int(row.silenced_units.removeprefix("unit_")),) if row.silenced_units else ()
-            # what the model's registry entry masks on a test set (ko, the optimum: the matching unit)
+            # what the model's registry entry masks on a test set (ko, the optimum: the matching unit),
+            # set to 0 or clamped to its mean over the control test rows
             (masked,) = registry.spec(row.model).test_masking.units([silenced], torch.tensor([0]), N_HIDDEN)
-            assert row.r2 == pytest.approx(r2(y, predict(model, x, masked)), abs=1e-4)
+            centre = hidden(model, control).mean(axis=0) if row.silencing == "centered" else None
+            assert row.r2 == pytest.approx(r2(y, predict(model, x, masked, centre)), abs=1e-4)
             assert row.noise_ceiling == pytest.approx(r2(y, predict(fly, x, silenced)), abs=1e-4)
 
 
@@ -261,7 +267,8 @@ def test_summaries_are_means_over_seeds_with_intervals_in_range_and_chance_level
     gaps = [loss.loc["ko", "knockout_mse"] - loss.loc["optimum", "knockout_mse"] for loss in losses]
     assert models.loc[("ko", "gap"), "mean"] == pytest.approx(np.mean(gaps))
     behavior = pd.read_parquet(finished_run / "results/summary/behavior.parquet")
-    assert len(behavior) == len(EVALUATED) * (N_HIDDEN + 1) * 2  # r2 and noise ceiling per model and set
+    # r2 and noise ceiling per model, set and silencing mode
+    assert len(behavior) == len(EVALUATED) * (N_HIDDEN + 1) * 2 * 2
 
 
 def test_knockout_training_recovers_the_units_and_the_others_do_not(finished_run):
@@ -273,7 +280,8 @@ def test_knockout_training_recovers_the_units_and_the_others_do_not(finished_run
         for other in [m for m in MODELS if not registry.spec(m).train_masking.assigns_roles]:
             assert median[other] < median["ko"] - 0.3, median
         behavior = pd.read_parquet(finished_run / f"results/seed{seed}/eval/behavior.parquet")
-        silenced = behavior[behavior["silenced_units"] != ""].pivot(index="set", columns="model", values="r2")
+        behavior = behavior[(behavior["silenced_units"] != "") & (behavior["silencing"] == "zero")]
+        silenced = behavior.pivot(index="set", columns="model", values="r2")
         assert (silenced["ko"] > silenced["do"]).all(), silenced
 
 

@@ -10,7 +10,7 @@ through a frame encoder shared across frames, as in the authors' KO network: con
 
 The bottleneck units are the model's candidate neurons (one per cell type, as in the
 paper's KO network): silencing and knockout masking act on them alone. Every hidden
-layer (encoder, bottleneck, decoder) has the same activation; the outputs (the
+layer (the frame encoder's, encoder, bottleneck, decoder) has the same activation; the outputs (the
 behavioural variables) are linear. With no encoder, no decoder and one output this is
 the two-layer network of the seed problem, with the same four weight keys.
 
