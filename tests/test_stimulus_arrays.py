@@ -81,11 +81,7 @@ def test_frames_give_histories_within_sessions_oldest_first(tmp_path):
     for sample, row in enumerate(expected_rows):
         frame = frames[row]
         np.testing.assert_array_equal(inputs[sample], values[[frame - 2, frame - 1, frame]])
-    some = index.sample_numbers([4, 11])
-    np.testing.assert_array_equal(gather(array, index, some), inputs[some])
     np.testing.assert_array_equal(gather(array, index, chunk_bytes=1), inputs)  # one frame at a time
-    with pytest.raises(ValueError, match="row 2 is not a sample"):
-        index.sample_numbers([2])  # frame 0 of session a: history only
 
 
 def test_adjacent_frame_numbers_of_two_sessions_are_never_one_history(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knockout import naming
+from knockout import naming, seeding
 from knockout.visual_fly import (
     BACKGROUND,
     STATE_RANGES,
@@ -16,7 +16,6 @@ from knockout.visual_fly import (
     VisualFlySettings,
     event_columns,
     make_visual_fly,
-    numpy_generator,
     render,
     simulate_visual_fly,
     trajectories,
@@ -53,7 +52,7 @@ def small():
 
 
 def test_render_is_deterministic_float32_in_range():
-    states = trajectories(3, 20, SMALL, numpy_generator(0, "train_data")).reshape(-1, 4)
+    states = trajectories(3, 20, SMALL, seeding.numpy_generator(0, "train_data")).reshape(-1, 4)
     frames = render(states, H, W)
     assert frames.shape == (60, H, W)
     assert frames.dtype == np.float32
@@ -107,7 +106,7 @@ def test_small_moves_change_pixels_continuously():
 
 
 def test_trajectories_stay_in_view_and_are_smooth():
-    states = trajectories(8, 400, VisualFlySettings(), numpy_generator(1, "train_data"))
+    states = trajectories(8, 400, VisualFlySettings(), seeding.numpy_generator(1, "train_data"))
     assert states.shape == (8, 400, 4)
     for i, name in enumerate(("azimuth", "elevation", "size")):
         low, high = STATE_RANGES[name]
@@ -123,7 +122,7 @@ def test_trajectories_stay_in_view_and_are_smooth():
 
 
 def test_trajectories_are_seeded():
-    draw = lambda seed: trajectories(2, 30, SMALL, numpy_generator(seed, "train_data"))  # noqa: E731
+    draw = lambda seed: trajectories(2, 30, SMALL, seeding.numpy_generator(seed, "train_data"))  # noqa: E731
     assert np.array_equal(draw(0), draw(0))
     assert not np.allclose(draw(0), draw(1))
 
@@ -133,7 +132,7 @@ def test_trajectories_are_seeded():
 
 def test_units_depend_on_the_last_history_frames_only():
     fly = make_visual_fly(SMALL, 0)
-    states = trajectories(1, 30, SMALL, numpy_generator(0, "train_data"))
+    states = trajectories(1, 30, SMALL, seeding.numpy_generator(0, "train_data"))
     units = fly.units(states)
     k = SMALL.history
     t = 20
@@ -148,7 +147,7 @@ def test_units_depend_on_the_last_history_frames_only():
 
 def test_silencing_a_unit_zeroes_it_and_changes_behaviour():
     fly = make_visual_fly(SMALL, 0)
-    states = trajectories(2, 50, SMALL, numpy_generator(0, "train_data"))
+    states = trajectories(2, 50, SMALL, seeding.numpy_generator(0, "train_data"))
     units = fly.units(states)
     for i in range(SMALL.n_units):
         silenced = fly.units(states, i)
@@ -182,7 +181,7 @@ def test_silenced_sets_in_the_data(small):
 def test_event_rates_within_bounds():
     for seed in range(3):
         fly = make_visual_fly(VisualFlySettings(), seed)
-        states = trajectories(16, 256, VisualFlySettings(), numpy_generator(seed, "probe_data"))
+        states = trajectories(16, 256, VisualFlySettings(), seeding.numpy_generator(seed, "probe_data"))
         units = fly.units(states)
         assert 0.15 < fly.event_probability(units).mean() < 0.25
         for i in range(fly.w2.shape[0]):

@@ -20,6 +20,7 @@ counts), so a bad file is refused before anything runs.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import re
@@ -34,6 +35,8 @@ from knockout import memory, naming, stimulus_arrays, tables
 from knockout.errors import InputFileError, one_line
 from knockout.tables import FLOAT32_MAX, check_readable
 
+LOG = logging.getLogger(__name__)
+"""A job's log (knockout_workflow.jobs configures it): what an array's histories left out."""
 BEHAVIOR, NEURONS = "behavior", "neurons"
 SUFFIXES = (".parquet", ".csv")
 TEXT_COLUMNS = ("set", "silenced", "split", "session")
@@ -382,11 +385,17 @@ def _check_units(units: list[str]) -> None:
 
 
 def check_behavior(
-    table: pd.DataFrame, path: str | os.PathLike, units: list[str], index_column: str | None = None
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    units: list[str],
+    index_column: str | None = None,
+    samples: np.ndarray | None = None,
 ) -> Layout:
     """The layout of a behaviour table, or :class:`InputFileError` naming what is wrong.
     ``index_column``: the table names its inputs in the folder's array by that column
-    (checked by :func:`knockout.stimulus_arrays.sample_index`) instead of ``x_*`` columns."""
+    (checked by :func:`knockout.stimulus_arrays.sample_index`) instead of ``x_*`` columns;
+    ``samples``: the positions of its rows that are samples (the others are history only),
+    whose numbers per set, split and session are what training and testing need."""
     path = Path(path)
     _check_units(units)
     columns = [str(column) for column in table.columns]
@@ -477,8 +486,9 @@ def check_behavior(
                 f"(allowed: {', '.join(naming.SPLITS)})"
             )
     need = f"{MIN_ROWS_PER_SPLIT} to train and {MIN_ROWS_PER_SPLIT} to test"
+    counted = table if samples is None else table.iloc[samples]
     if has_split:
-        counts = table.groupby(["set", "split"]).size().unstack(fill_value=0)
+        counts = counted.groupby(["set", "split"]).size().unstack(fill_value=0)
         for name in counts.index:
             have = {part: int(counts.loc[name].get(part, 0)) for part in naming.SPLITS}
             if min(have.values()) < MIN_ROWS_PER_SPLIT:
@@ -487,7 +497,7 @@ def check_behavior(
                     f"{have['test']} test rows; each set needs at least {need}"
                 )
     else:
-        for name, count in table.groupby("set").size().items():
+        for name, count in counted.groupby("set").size().items():
             if count < 2 * MIN_ROWS_PER_SPLIT:
                 raise InputFileError(
                     f"{path}: set {name!r} (row {first_row_of[name]}) has {count} row{'s' * (count != 1)}; "
@@ -495,7 +505,7 @@ def check_behavior(
                 )
     has_sessions = "session" in columns
     if has_sessions:
-        _check_sessions(path, table, has_split, first_row_of)
+        _check_sessions(path, table, has_split, first_row_of, counted)
     order = sorted(silenced_of, key=lambda name: (silenced_of[name], name))
     return Layout(
         inputs=tuple(inputs),
@@ -507,10 +517,13 @@ def check_behavior(
     )
 
 
-def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_of: dict[str, int]) -> None:
+def _check_sessions(
+    path: Path, table: pd.DataFrame, has_split: bool, first_row_of: dict[str, int], counted: pd.DataFrame
+) -> None:
     """The ``session`` column: a name or an integer on every row, and sessions a split can
     keep whole: with a ``split`` column, each session on one side; without one, per set
-    enough sessions that whole ones leave 2 rows to train and 2 to test."""
+    enough sessions that whole ones leave 2 of the ``counted`` rows (the samples) to train
+    and 2 to test."""
     sessions = table["session"]
     if pd.api.types.is_bool_dtype(sessions) or pd.api.types.is_float_dtype(sessions):
         values = sessions.to_numpy(np.float64)
@@ -533,7 +546,7 @@ def _check_sessions(path: Path, table: pd.DataFrame, has_split: bool, first_row_
                 f"{table['set'].iloc[row]!r} is in both train and test (a session must lie on one side)"
             )
         return
-    sizes = sessions.groupby(table["set"], sort=False).value_counts()
+    sizes = sessions.loc[counted.index].groupby(counted["set"], sort=False).value_counts()
     for name, per_session in sizes.groupby(level=0, sort=False):
         largest, total = int(per_session.max()), int(per_session.sum())
         if len(per_session) < 2 or total - largest < MIN_ROWS_PER_SPLIT:
@@ -614,6 +627,11 @@ def read_behavior(
     table = read_file(path)
     array = stimulus_arrays.find_array(Path(path).parent)
     if array is None:
+        if history != 1:
+            raise InputFileError(
+                f"data.history = {history}, but {Path(path).parent} holds no frames.npy (frames over "
+                f"time, whose histories it sizes); leave data.history out"
+            )
         return table, check_behavior(table, path, list(units))
     array = stimulus_arrays.open_array(array)
     if array.history is not None and history not in (1, array.history):
@@ -621,10 +639,9 @@ def read_behavior(
             f"data.history = {history}, but {array.path} gives each sample's history itself, "
             f"{array.history} frames: set data.history to {array.history} or leave it out"
         )
-    check_behavior(table, path, list(units), array.index_column)  # every row, as the file numbers them
     samples, index = array_samples(table, path, array, history, memory_gb, gather)
-    # each set's samples, per split and session
-    layout = check_behavior(samples, path, list(units), None if gather else array.index_column)
+    # every row checked as the file numbers them; each set's samples counted per split and session
+    layout = check_behavior(table, path, list(units), array.index_column, index.rows)
     shape = {"stimulus": array.kind, "history": index.history, "frame_shape": tuple(array.frame_shape)}
     return samples, Layout(**(layout.__dict__ | {"inputs": ()} | shape))
 
@@ -655,6 +672,7 @@ def array_samples(
             f"{array.path}: {index.n_samples} samples of {index.history} x {array.frame_shape} values "
             f"take {size / memory.GIB:.1f} GB as float32, over limits.memory_gb = {memory_gb:g}"
         )
+    LOG.info("%s: %s", path, index.summary())
     rows = table.iloc[index.rows].reset_index(drop=True)
     if not gather:
         return rows, index

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import torch
 
 STREAMS = (
@@ -50,3 +51,11 @@ def generator(seed: int, stream: str) -> torch.Generator:
         raise ValueError(f"random stream {stream!r} unknown (allowed: {', '.join(STREAMS)})")
     digest = hashlib.sha256(f"{seed}/{stream}".encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def numpy_generator(seed: int, stream: str) -> np.random.Generator:
+    """A NumPy generator for ``stream`` of replicate ``seed`` (for generators written in
+    NumPy, such as the visual fly), seeded by the first draw of :func:`generator`: the same
+    seed and stream give the same numbers."""
+    first = torch.randint(2**62, (1,), generator=generator(seed, stream))
+    return np.random.default_rng(int(first.item()))

@@ -3,7 +3,7 @@
 A folder holds at most one of
 
 - ``frames.npy``: one frame per time point, [n_frames, H, W] or [n_frames, F]; table rows
-  name theirs with an integer column ``frame`` and must have a ``session``. A row's input is
+  name theirs with an integer column ``frame`` and, where k > 1, a ``session``. A row's input is
   the history of k frames (``data.history``) of itself and the k-1 rows before it in its
   session, sorted by ``frame``, oldest first; the first k-1 rows of a session are history
   only, never samples;
@@ -12,8 +12,8 @@ A folder holds at most one of
 
 Values are float16, float32, float64 or uint8 (read as value / 255); a sample's input is
 float32 [k, *frame_shape]. An array is never loaded whole: its header is read to check it,
-its values are scanned memory-mapped in chunks, and training gathers only the frames it
-needs, so a recording larger than the memory is checked and read as the data folder's
+its values are scanned memory-mapped in chunks, and a sample's frames are gathered from the
+memory map, so a recording larger than the memory is checked and read as the data folder's
 tables are. Every refusal is an :class:`InputFileError` of one line naming the file and the
 frame, sample or table row (0-based, as pandas counts), as :mod:`knockout.data_folder` does.
 
@@ -38,9 +38,8 @@ FRAMES, STIMULI = "frames", "stimuli"
 ARRAY_FILES = {FRAMES: "frames.npy", STIMULI: "stimuli.npy"}
 """The file each kind of array stimulus is read from, in a data folder."""
 INDEX_COLUMNS = {FRAMES: "frame", STIMULI: "sample"}
-"""The integer column by which a table row names its entry of the array (0-based)."""
-ENTRY_WORDS = {FRAMES: "frame", STIMULI: "sample"}
-"""What one entry (index along axis 0) of the array is called in messages."""
+"""The integer column by which a table row names its entry of the array (0-based), and what
+one entry (index along axis 0) is called in messages."""
 NDIMS = {FRAMES: (2, 3), STIMULI: (3, 4)}
 """The axes each kind may have: [n, F] or [n, H, W]; [n, k, F] or [n, k, H, W]."""
 SHAPE_WORDS = {
@@ -225,7 +224,7 @@ def check_finite(array: StimulusArray, chunk_bytes: int = CHUNK_BYTES) -> None:
     value = flat[position]
     where = np.unravel_index(position, array.shape, order="F" if array.fortran_order else "C")
     at = f"at [{', '.join(str(int(i)) for i in where)}]"
-    word = ENTRY_WORDS[array.kind]
+    word = INDEX_COLUMNS[array.kind]
     if np.isfinite(value):
         raise InputFileError(
             f"{array.path}: {word} {entry} holds {float(value):g} ({at}), outside what training can "
@@ -283,17 +282,6 @@ class SampleIndex:
         """Sessions with fewer than k rows, which give no sample."""
         return tuple(session for session in self.sessions if session.samples == 0)
 
-    def sample_numbers(self, table_rows) -> np.ndarray:
-        """Positions into ``rows`` (and ``entries``) of table rows (0-based positions, e.g. the
-        index of a split of the table as read); a row that is no sample is a ValueError."""
-        table_rows = np.asarray(table_rows, dtype=np.int64)
-        numbers = np.searchsorted(self.rows, table_rows)
-        found = numbers < len(self.rows)
-        found[found] = self.rows[numbers[found]] == table_rows[found]
-        if not found.all():
-            raise ValueError(f"table row {int(table_rows[~found][0])} is not a sample (history only?)")
-        return numbers
-
     def summary(self) -> str:
         """One line for the log: the history-only rows, and the sessions that give no sample."""
         if not self.sessions:
@@ -331,7 +319,7 @@ def sample_index(
         )
     if column not in columns:
         raise InputFileError(
-            f"{path}: column {column} missing (required with {name}: each row's {ENTRY_WORDS[array.kind]}, "
+            f"{path}: column {column} missing (required with {name}: each row's {INDEX_COLUMNS[array.kind]}, "
             f"0-based)"
         )
     entries = _check_index(path, table[column], array)
@@ -358,7 +346,7 @@ def _check_index(path: Path, values: pd.Series, array: StimulusArray) -> np.ndar
     if missing.any():
         raise InputFileError(
             f"{path}: column {column}, row {_first(missing)}: no value (every row needs its "
-            f"{ENTRY_WORDS[array.kind]} in {name})"
+            f"{INDEX_COLUMNS[array.kind]} in {name})"
         )
     if not pd.api.types.is_integer_dtype(values):
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
@@ -379,7 +367,7 @@ def _check_index(path: Path, values: pd.Series, array: StimulusArray) -> np.ndar
         row = _first(past)
         raise InputFileError(
             f"{path}: column {column}, row {row}: {numbers[row]} is past the end of {name}, which holds {n} "
-            f"{ENTRY_WORDS[array.kind]}s (0..{n - 1})"
+            f"{INDEX_COLUMNS[array.kind]}s (0..{n - 1})"
         )
     return numbers.astype(np.int64)
 
@@ -426,16 +414,14 @@ def input_bytes(n_samples: int, history: int, frame_shape: tuple[int, ...]) -> i
     return int(n_samples) * int(history) * math.prod(int(n) for n in frame_shape) * INPUT_BYTES_PER_VALUE
 
 
-def gather(
-    array: StimulusArray, index: SampleIndex, samples=None, chunk_bytes: int = CHUNK_BYTES
-) -> np.ndarray:
-    """The inputs of ``samples`` (positions into ``index.rows``; all of them by default):
-    float32 [samples, k, *frame_shape], frames oldest first, uint8 read as value / 255.
+def gather(array: StimulusArray, index: SampleIndex, chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
+    """Every sample's input: float32 [samples, k, *frame_shape], frames oldest first, uint8
+    read as value / 255.
 
     Only the entries named are read from the memory map (NumPy's fancy indexing of a
     memory map touches only their pages), ``chunk_bytes`` of them at a time, so that the
     peak is the result and one chunk: :func:`input_bytes` of it."""
-    entries = index.entries if samples is None else index.entries[np.asarray(samples, dtype=np.int64)]
+    entries = index.entries
     out = np.empty((len(entries), index.history, *array.frame_shape), dtype=np.float32)
     flat_entries = entries.reshape(-1)
     flat_out = out.reshape(len(flat_entries), *array.shape[1:])  # one row per entry: a frame, or a history

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from knockout import naming, seeding
 
@@ -121,13 +120,6 @@ class VisualFlySettings:
 def event_columns(n_events: int) -> list[str]:
     """The binary outputs: ``b_song`` for one, else ``b_song_00`` ..."""
     return ["b_song"] if n_events == 1 else [f"b_song_{i:02d}" for i in range(n_events)]
-
-
-def numpy_generator(seed: int, stream: str) -> np.random.Generator:
-    """A numpy generator for ``stream`` of replicate ``seed``, seeded by the first draw of
-    :func:`knockout.seeding.generator` (the same seed and stream give the same numbers)."""
-    first = torch.randint(2**62, (1,), generator=seeding.generator(seed, stream))
-    return np.random.default_rng(int(first.item()))
 
 
 # ------------------------------------------------------------------------------------------- rendering
@@ -281,6 +273,7 @@ class VisualFly:
 
     @classmethod
     def from_json(cls, values: dict) -> VisualFly:
+        """The fly ``truth.json`` holds (``to_json``'s inverse)."""
         return cls(
             **{
                 f.name: values[f.name] if f.name == "history" else np.asarray(values[f.name])
@@ -313,7 +306,7 @@ def make_visual_fly(settings: VisualFlySettings, seed: int) -> VisualFly:
     control reference trajectories so that features are z-scored, each unit's drive has
     sd 1 (unit = ReLU(drive + :data:`UNIT_OFFSET`)), each output's noise-free part mean 0 and
     sd 1, each event logit sd ``event_gain`` and mean rate ``event_rate``."""
-    rng = numpy_generator(seed, "fly")
+    rng = seeding.numpy_generator(seed, "fly")
     n_features = 5 * settings.history + 4 * (settings.history - 1)
     w1 = rng.standard_normal((settings.n_hidden, n_features)) / math.sqrt(n_features)
     b1 = 0.5 * rng.standard_normal(settings.n_hidden)
@@ -378,7 +371,7 @@ def simulate_visual_fly(settings: VisualFlySettings, seed: int) -> VisualFlyData
     control sessions with every unit's noise-free response (stream ``probe_data``), whose
     frames follow the behaviour's in frames.npy."""
     fly = make_visual_fly(settings, seed)
-    data_rng, split_rng = numpy_generator(seed, "train_data"), numpy_generator(seed, "split")
+    data_rng, split_rng = seeding.numpy_generator(seed, "train_data"), seeding.numpy_generator(seed, "split")
     n_sessions, n_frames = settings.sessions_per_set, settings.frames_per_session
     outputs, events = naming.output_columns(settings.n_outputs), event_columns(settings.n_events)
     all_states, all_units, blocks = [], [], []
@@ -403,7 +396,9 @@ def simulate_visual_fly(settings: VisualFlySettings, seed: int) -> VisualFlyData
     behavior = pd.concat(blocks, ignore_index=True)
     behavior.insert(4, "frame", np.arange(len(behavior), dtype=np.int64))
 
-    probe = trajectories(settings.neuron_sessions, n_frames, settings, numpy_generator(seed, "probe_data"))
+    probe = trajectories(
+        settings.neuron_sessions, n_frames, settings, seeding.numpy_generator(seed, "probe_data")
+    )
     responses = fly.units(probe).reshape(-1, settings.n_units)
     neurons = pd.DataFrame(
         {
