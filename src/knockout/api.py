@@ -52,7 +52,6 @@ def architecture_for(
     unit per data unit (unless ``n_hidden`` says otherwise), as the config's ``model``
     section describes (``standardize`` "auto": where the stimuli are frames)."""
     layout = data.layout
-    frames = layout.stimulus is not None
     return Architecture(
         n_inputs=len(layout.input_names),
         n_hidden=n_hidden or len(layout.units),
@@ -64,7 +63,7 @@ def architecture_for(
         frame_shape=layout.frame_shape,
         conv=tuple(tuple(layer) for layer in conv),
         frame_features=frame_features,
-        standardize=frames if standardize == "auto" else bool(standardize),
+        standardize=layout.standardizes(standardize),
     )
 
 

@@ -109,6 +109,12 @@ class Layout:
             return self.inputs
         return tuple(naming.input_columns(self.history * math.prod(self.frame_shape)))
 
+    def standardizes(self, setting: bool | str) -> bool:
+        """Whether networks fitted to these data standardize their inputs, for the config's
+        ``model.standardize``: ``auto`` is on where the stimuli are frames (near one
+        background value they train poorly as they are)."""
+        return self.stimulus is not None if setting == "auto" else bool(setting)
+
     @property
     def binary_outputs(self) -> int:
         """How many outputs, the last ones, are binary (``b_*``)."""

@@ -84,9 +84,10 @@ def behavior_table(
         # one output draws [n] noise values (the seed problem's stream); several, [n, outputs]
         noise = torch.randn(n_per_set, *([n_outputs] if n_outputs > 1 else []), generator=generator)
         keep = silencing_mask(n_hidden, silenced_unit, settings.silenced_activity)
-        y = fly(x, keep).reshape(noise.shape) + settings.noise_sd * noise
+        outputs = fly(x, keep)
+        y = outputs.reshape(noise.shape) + settings.noise_sd * noise
         if architecture.binary_outputs:
-            log_odds = fly(x, keep)[:, -architecture.binary_outputs :]
+            log_odds = outputs[:, -architecture.binary_outputs :]
             events = torch.rand(log_odds.shape, generator=generator) < torch.sigmoid(log_odds)
             y = y.reshape(n_per_set, n_outputs)
             y[:, -architecture.binary_outputs :] = events.float()

@@ -189,10 +189,13 @@ class _Engine:
         self.group = restarts.pop() if len(restarts) == 1 else 1
         """Members that read the same rows and come together: every plan's restarts where
         all plans have as many, else one (each member is given its rows)."""
-        centered = torch.tensor(
-            [self.plans[position].settings.silencing == "centered" for position, _ in members]
+        centered = [self.plans[position].settings.silencing == "centered" for position, _ in members]
+        self.gradient = self.stack.gradient_function(
+            self.grad,
+            closed_form,
+            self.group,
+            torch.tensor(centered, device=device) if any(centered) else None,
         )
-        self.gradient = self.stack.gradient_function(self.grad, closed_form, self.group, centered.to(device))
         block_of_plan = [block_keys.index(_block_key(plan)) for plan in self.plans]
         blocks = []
         for block in range(len(block_keys)):

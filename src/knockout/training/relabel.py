@@ -198,7 +198,8 @@ class Relabeller:
             device
         )
         self.centered = plan.settings.silencing == "centered"
-        """Whether masked units are clamped to their mean (over the silenced sets' rows here)."""
+        """Whether masked units are clamped to their mean (over the silenced sets' rows here,
+        computed once per check)."""
         self.exact = all(len(units) == 1 for units, _ in sets)
         self.base_keep = self.sets = None
         if not self.exact:
@@ -213,12 +214,14 @@ class Relabeller:
             set_rows = torch.cat([rows for _, rows in sets])
             self.set_x, self.set_y = data.x[set_rows].to(device), data.y[set_rows].to(device)
 
-    def _loss_with(self, order: list[int], stack: NetworkStack, layers: list[torch.Tensor]) -> torch.Tensor:
+    def _loss_with(
+        self, order: list[int], stack: NetworkStack, layers: list[torch.Tensor], centre: torch.Tensor | None
+    ) -> torch.Tensor:
         """[members]: the knockout loss over the silenced sets if units were renamed by
-        ``order`` (unit i's role played by old unit ``order[i]``)."""
+        ``order`` (unit i's role played by old unit ``order[i]``), a masked unit clamped to
+        ``centre`` (None: set to 0)."""
         masked = [tuple(order[unit] for unit in units) for units, rows in self.sets for _ in range(len(rows))]
         keep = keep_matrix(masked, self.n_hidden, device=self.set_x.device)
-        centre = mean_activity(stack, layers, self.set_x) if self.centered else None
         return masked_losses(stack, layers, self.set_x, self.set_y, keep, centre=centre)
 
     def __call__(self, epoch: int, stack: NetworkStack, states: list[torch.Tensor]) -> None:
@@ -228,16 +231,16 @@ class Relabeller:
             return
         index = torch.tensor(self.members, device=stack.params.device)
         layers = stack.layers(stack.params.index_select(0, index))
-        centre = mean_activity(stack, layers, self.x) if self.centered else None
+        centre = mean_activity(stack, layers, self.x) if self.centered else None  # once per check
         costs = knockout_costs(
             stack, layers, self.x, self.y, self.set_index, base_keep=self.base_keep, centre=centre
         )
-        current = None if self.exact else self._loss_with(list(range(self.n_hidden)), stack, layers)
+        current = None if self.exact else self._loss_with(list(range(self.n_hidden)), stack, layers, centre)
         for number, (member, member_costs) in enumerate(zip(self.members, costs.cpu().numpy(), strict=True)):
             order = best_order(member_costs, self.set_units, self.n_hidden)
             if order is None:
                 continue
-            if not self.exact and not self._loss_with(order, stack, layers)[number] < current[number]:
+            if not self.exact and not self._loss_with(order, stack, layers, centre)[number] < current[number]:
                 continue
             order = torch.tensor(order, device=stack.params.device)
             for buffer in states:

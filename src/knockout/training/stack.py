@@ -245,9 +245,8 @@ class NetworkStack:
         than set to 0 (None: none). ``closed_form``: :meth:`_linear_gradient` (where
         :func:`closed_form_fits`, with zero silencing), else autograd.
         """
-        centred = None if centered is None or not bool(centered.any()) else centered.view(-1, 1, 1).float()
         if closed_form:
-            if not closed_form_fits(self.architecture) or centred is not None:
+            if not closed_form_fits(self.architecture) or centered is not None:
                 shape = "linear two-layer one-output networks with zero silencing"
                 raise ValueError(f"the closed-form gradient is for {shape}, not {self.architecture}")
             layers, gradient_layers = self.layers(self.params), self.layers(out)
@@ -256,18 +255,19 @@ class NetworkStack:
         n_members, n_outputs = len(out), self.architecture.n_outputs
         binary = self.architecture.binary_mask()
         binary = None if binary is None else binary.to(out.device).view(1, 1, n_outputs, 1)
+        centre_weight = None if centered is None else centered.view(-1, 1, 1).float()  # 1: centered, 0: zero
 
         def autograd_gradient(x, y, weight, keep):
             groups = len(x)
             with torch.enable_grad():
                 activity = self.activity(x.transpose(1, 2), leaves, group)
                 centre = None
-                if centred is not None:
+                if centre_weight is not None:
                     valid = (weight > 0).transpose(1, 2).float().repeat_interleave(group, dim=0)
                     mean = (activity * valid).sum(dim=2, keepdim=True) / valid.sum(dim=2, keepdim=True).clamp(
                         min=1
                     )
-                    centre = mean * centred
+                    centre = mean * centre_weight
                 predicted = self.decode(activity, leaves, keep, centre)
                 losses = output_losses(
                     predicted.view(groups, group, n_outputs, -1), y.transpose(1, 2)[:, None], binary

@@ -164,10 +164,8 @@ class DataSource(ABC):
             frames = {"frame_shape": list(layout.frame_shape)}
             if model["frame_features"]:
                 frames |= {"conv": model["conv"], "frame_features": model["frame_features"]}
-        standardize = model["standardize"]
-        if standardize == "auto":  # frames near one background value train poorly as they are
-            standardize = layout.stimulus is not None
-        return data | model_overrides(self.settings) | frames | ({"standardize": True} if standardize else {})
+        standardize = {"standardize": True} if layout.standardizes(model["standardize"]) else {}
+        return data | model_overrides(self.settings) | frames | standardize
 
     def frame_encoder_problems(self) -> list[str]:
         """The ``model`` section's frame encoder against the data's stimuli (the data are read
