@@ -77,7 +77,7 @@ def test_an_empty_config_gets_every_default():
     assert config["model"] == DEFAULT["model"]
     assert config["model"] == {
         **{"n_hidden": None, "activation": None, "encoder": None, "decoder": None},
-        **{"conv": [], "frame_features": 0, "standardize": "auto"},  # no frame encoder
+        **{"conv": [], "frame_features": 0, "standardize": "auto", "batch_norm": False},  # no frame encoder
     }
     assert (
         config["evaluate"] == {"silencing": ["zero", "centered"]} and config["train"]["silencing"] == "zero"
@@ -123,6 +123,7 @@ SCHEMA_REFUSES = [
     ("data.test_fraction", 0, "test_fraction"),
     ("model.n_hidden", 0, "n_hidden"),
     ("model.activation", "sigmoid", "activation"),
+    ("model.batch_norm", "yes", "batch_norm"),
     ("sweeps", {"noise": {"key": "fly.noise", "values": [0.1]}}, "fly.noise"),
     ("sweeps", {"noise": {"key": "fly.noise_sd", "values": []}}, "values"),
     ("sweeps", {"noise": {"key": "fly.noise_sd", "values": ["a/b"]}}, "a/b"),
@@ -154,6 +155,16 @@ def test_a_batch_larger_than_a_data_set_is_refused():
 def test_a_per_model_batch_larger_than_a_data_set_is_refused():
     config = with_change("train.per_model", {"ko": {"batch_size": 1001}})
     assert [p.split(" =")[0] for p in problems(config)] == ["train.per_model.ko.batch_size"]
+
+
+def test_batch_normalisation_with_batches_of_one_row_is_refused():
+    config = with_change("model.batch_norm", True)
+    assert problems(config) == []
+    config["train"]["per_model"] = {"ko": {"batch_size": 1}}
+    assert problems(config) == [
+        "train.per_model.ko.batch_size = 1 with model.batch_norm: a batch-normalised layer needs "
+        "batches of 2 rows or more (a single row, less the batch's mean, is 0)"
+    ]
 
 
 def test_an_override_for_a_model_not_run_is_refused():

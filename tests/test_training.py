@@ -20,6 +20,7 @@ from knockout.errors import TrainingDiverged
 from knockout.network import (
     ACTIVATIONS,
     Architecture,
+    BatchNorm,
     KnockoutNet,
     initialize,
     keep_matrix,
@@ -72,12 +73,26 @@ ARCHITECTURES = {
     "frames": Architecture(
         3 * 5, 4, n_outputs=2, activation="tanh", frame_shape=(5,), frame_features=2, binary_outputs=1
     ),
+    # batch normalisation of every hidden layer: dense, and the frame encoder's convolutions
+    "batch_norm": Architecture(6, 4, encoder=(5,), decoder=(3,), n_outputs=2, activation="relu", batch_norm=True),
+    "conv_batch_norm": Architecture(
+        2 * 6 * 9,
+        4,
+        decoder=(5,),
+        n_outputs=2,
+        activation="relu",
+        frame_shape=(6, 9),
+        conv=((3, 3, 2),),
+        frame_features=3,
+        binary_outputs=1,
+        batch_norm=True,
+    ),
     # every other activation, so that a new one is tested by being registered
     **{name: Architecture(6, 4, activation=name) for name in ACTIVATIONS if name not in ("linear", "relu")},
 }
 """Every kind of network the trainer handles: the closed-form gradient's shape, ReLU
 units, encoder and decoder layers with several outputs (autograd), frame encoders, every
-other activation."""
+other activation, batch normalisation."""
 TRAINED = models.TRAINED
 
 
@@ -283,7 +298,9 @@ def batch_inputs(architecture, n_groups, generator, batch=7, group=1):
     x = torch.randn(n_groups, batch, architecture.n_inputs, generator=generator)
     x = torch.cat([x, torch.ones(n_groups, batch, 1)], dim=2)
     y = torch.randn(n_groups, batch, architecture.n_outputs, generator=generator)
-    counts = torch.randint(1, batch + 1, (n_groups,), generator=generator)
+    if architecture.binary_outputs:
+        y[:, :, -architecture.binary_outputs :] = (y[:, :, -architecture.binary_outputs :] > 0).float()
+    counts = torch.randint(2, batch + 1, (n_groups,), generator=generator)
     valid = torch.arange(batch) < counts[:, None]
     weight = (valid / (counts[:, None] * architecture.n_outputs)).unsqueeze(2)
     units = torch.randint(-1, 4, (n_groups * group,), generator=generator)
@@ -316,6 +333,15 @@ def test_each_member_s_gradient_is_autograd_s_of_its_own_network(kind, group):
                     layer[0, :, :-1], linear.weight.grad.flatten(1), rtol=1e-5, atol=1e-6
                 )
                 torch.testing.assert_close(layer[0, :, -1], linear.bias.grad, rtol=1e-5, atol=1e-6)
+            norms = zip(stack.norms(grad[member : member + 1]), net.norms.values(), strict=True)
+            for learned, norm in norms:
+                torch.testing.assert_close(learned[0, 0], norm.weight.grad, rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(learned[0, 1], norm.bias.grad, rtol=1e-5, atol=1e-6)
+        if architecture.batch_norm:  # one training pass of each network moved its running statistics as the step did
+            for member, net in enumerate(nets):
+                for running, norm in zip(stack.running_statistics(), net.norms.values(), strict=True):
+                    torch.testing.assert_close(running[member, 0], norm.running_mean, rtol=1e-5, atol=1e-6)
+                    torch.testing.assert_close(running[member, 1], norm.running_var, rtol=1e-5, atol=1e-6)
 
 
 def test_the_closed_form_gradient_is_autograd_s():
@@ -667,16 +693,23 @@ def test_best_order_solves_the_assignment_and_keeps_an_order_that_is_already_bes
 
 
 @pytest.mark.parametrize("centered", [False, True])
-@pytest.mark.parametrize("kind", ["relu", "deep", "conv", "frames"])
+@pytest.mark.parametrize("kind", ["relu", "deep", "conv", "frames", "batch_norm", "conv_batch_norm"])
 def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind, centered):
     """One pass for every unit without a decoder (the output is linear in the bottleneck)
     and continuous outputs, a pass per unit otherwise: both are each network's loss with
-    that unit masked, set to 0 or clamped to a centre."""
+    that unit masked, set to 0 or clamped to a centre. A batch normalisation is evaluated
+    by its running statistics, folded into its layer."""
     architecture = ARCHITECTURES[kind]
     data = replicate_data(architecture, 3)
-    nets = initial_networks(architecture, fixed_epochs(restarts=2, init="pytorch"), seed=3)
+    nets = [net.eval() for net in initial_networks(architecture, fixed_epochs(restarts=2, init="pytorch"), seed=3)]
+    generator = torch.Generator().manual_seed(4)
+    with torch.no_grad():  # statistics and scales that training could have left
+        for norm in (norm for net in nets for norm in net.norms.values()):
+            for entry in BatchNorm.ENTRIES:
+                getattr(norm, entry).uniform_(0.5, 1.5, generator=generator)
     stack = NetworkStack.of(nets)
-    layers = stack.layers(stack.params)
+    members = torch.arange(2)
+    layers = stack.evaluation_layers(members)
     set_index = torch.from_numpy(data.silenced_unit()).clamp(min=0)
     centre = torch.rand(2, 4, 1, generator=torch.Generator().manual_seed(5)) if centered else None
     costs = knockout_costs(stack, layers, data.x, data.y, set_index, centre=centre)
@@ -696,6 +729,8 @@ def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind, ce
     masks = [silencing_mask(4, unit).view(1, 1, 4) for unit in range(4)]
     before = [stack.predict(x, layers, keep) for keep in masks]
     stack.permute_units(1, order, stack.params)
+    stack.permute_statistics(1, order)
+    layers = stack.evaluation_layers(members)
     after = [stack.predict(x, layers, keep) for keep in masks]
     torch.testing.assert_close(after[0][0], before[0][0])  # member 0 untouched
     for new, old in enumerate(order.tolist()):  # masking new unit k is masking old unit order[k]

@@ -47,10 +47,12 @@ def architecture_for(
     conv: Iterable[Iterable[int]] = (),
     frame_features: int = 0,
     standardize: bool | str = "auto",
+    batch_norm: bool = False,
 ) -> Architecture:
     """A model of the data's inputs and outputs (continuous and binary), with a bottleneck
     unit per data unit (unless ``n_hidden`` says otherwise), as the config's ``model``
-    section describes (``standardize`` "auto": where the stimuli are frames)."""
+    section describes (``standardize`` "auto": where the stimuli are frames; ``batch_norm``:
+    every hidden layer batch-normalised)."""
     layout = data.layout
     return Architecture(
         n_inputs=len(layout.input_names),
@@ -64,6 +66,7 @@ def architecture_for(
         conv=tuple(tuple(layer) for layer in conv),
         frame_features=frame_features,
         standardize=layout.standardizes(standardize),
+        batch_norm=batch_norm,
     )
 
 

@@ -232,6 +232,8 @@ def optimum_problem(architecture: Architecture, single_unit_sets: bool = True) -
         reasons.append(f"it has {architecture.n_outputs} outputs")
     elif architecture.binary_outputs:
         reasons.append("its output is binary (cross-entropy is not least squares)")
+    if architecture.batch_norm:
+        reasons.append("its layers are batch-normalised")
     if not single_unit_sets:
         reasons.append("a set silences several units")
     if not reasons:

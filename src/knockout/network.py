@@ -11,7 +11,9 @@ through a frame encoder shared across frames, as in the authors' KO network: con
 The bottleneck units are the model's candidate neurons (one per cell type, as in the
 paper's KO network): silencing and knockout masking act on them alone. Every hidden
 layer (the frame encoder's, encoder, bottleneck, decoder) has the same activation; the outputs (the
-behavioural variables) are linear. With no encoder, no decoder and one output this is
+behavioural variables) are linear. With ``batch_norm`` every hidden layer is batch-normalised
+before its activation (:class:`BatchNorm`), as every hidden layer of the authors' network is;
+silencing acts after it, on the bottleneck's activity. With no encoder, no decoder and one output this is
 the two-layer network of the seed problem, with the same four weight keys.
 
 Outputs are continuous (the value itself, fitted by squared error) or binary (the last
@@ -66,6 +68,8 @@ class Architecture:
     (``input_mean``, ``input_scale``: the training rows', set when it is trained:
     :func:`input_standardization`); frames of pixels near one background value train
     poorly without it."""
+    batch_norm: bool = False
+    """Whether every hidden layer is batch-normalised before its activation (:class:`BatchNorm`)."""
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -137,6 +141,15 @@ class Architecture:
             "output",
         ]
 
+    def normalized_layers(self) -> list[str]:
+        """The layers batch-normalised before their activation (every hidden one where
+        ``batch_norm``), in the order of :meth:`layer_names`."""
+        return self.layer_names()[:-1] if self.batch_norm else []
+
+    def normalized_widths(self) -> list[int]:
+        """Units (a convolution's channels) of each of :meth:`normalized_layers`."""
+        return [fan_out for _, fan_out in self.layer_sizes()[: len(self.normalized_layers())]]
+
     def layer_sizes(self) -> list[tuple[int, int]]:
         """(fan_in, fan_out) of each layer of ``layer_names``; a convolution's fan_in is its
         input channels x kernel x kernel, its fan_out its channels."""
@@ -164,21 +177,74 @@ class Architecture:
             shapes[f"{name}.bias"] = (fan_out,)
         if self.standardize:
             shapes |= {"input_mean": (self.n_inputs,), "input_scale": (self.n_inputs,)}
+        for name, width in zip(self.normalized_layers(), self.normalized_widths(), strict=True):
+            for entry in BatchNorm.ENTRIES:
+                shapes[f"norms.{norm_key(name)}.{entry}"] = (width,)
         return shapes
 
     def values_per_sample(self) -> int:
         """Numbers one sample's pass holds, every layer's output together (the frame
-        encoder's once per frame): what sizes a step's activations."""
+        encoder's once per frame; a batch-normalised layer's twice, before and after): what
+        sizes a step's activations."""
         sizes = self.layer_sizes()
+        hidden_copies = 2 if self.batch_norm else 1
         per_frame = 0
         if self.frame_encoder:
             per_frame = sum(math.prod(shape) for shape in self.conv_shapes()[1:]) + self.frame_features
             sizes = sizes[len(self.conv) + 1 :]
-        return per_frame * self.history + sum(fan_out for _, fan_out in sizes)
+        hidden = sum(fan_out for _, fan_out in sizes[:-1])
+        return (per_frame * self.history + hidden) * hidden_copies + self.n_outputs
 
     def parameter_count(self) -> int:
-        """Weights and biases of one network."""
-        return sum((fan_in + 1) * fan_out for fan_in, fan_out in self.layer_sizes())
+        """Learned numbers of one network: weights and biases, and each batch-normalised
+        unit's scale and shift."""
+        weights = sum((fan_in + 1) * fan_out for fan_in, fan_out in self.layer_sizes())
+        return weights + 2 * sum(self.normalized_widths())
+
+
+BATCH_NORM_MOMENTUM = 0.01
+"""The weight of each training batch's statistics in the running ones (PyTorch's convention;
+Keras's default momentum 0.99, which the authors kept, is 0.01 here)."""
+BATCH_NORM_EPS = 1e-3
+"""Added to the variance before its square root (Keras's default, which the authors kept)."""
+
+
+def norm_key(layer: str) -> str:
+    """A layer's batch normalisation's key in ``KnockoutNet.norms`` (``encoder.0`` -> ``encoder_0``)."""
+    return layer.replace(".", "_")
+
+
+class BatchNorm(nn.Module):
+    """Batch normalisation of one layer's units (a convolution's channels), before the
+    activation: in training each unit is standardized over the batch's rows (and a
+    convolution's positions), in evaluation by the running mean and variance that training
+    left (:data:`BATCH_NORM_MOMENTUM`, the unbiased batch variance, as ``nn.BatchNorm1d``);
+    then scaled by ``weight`` and shifted by ``bias``, both learned. Where a network is
+    evaluated it is a fixed affine map of each unit. The batched trainer computes the same
+    (:class:`knockout.training.stack.NetworkStack`); this module is what weight files hold
+    and what evaluates them."""
+
+    ENTRIES = ("weight", "bias", "running_mean", "running_var")
+    """Its ``state_dict`` entries, each one number per unit."""
+
+    def __init__(self, units: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(units))
+        self.bias = nn.Parameter(torch.zeros(units))
+        self.register_buffer("running_mean", torch.zeros(units))
+        self.register_buffer("running_var", torch.ones(units))
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return nn.functional.batch_norm(
+            values,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            BATCH_NORM_MOMENTUM,
+            BATCH_NORM_EPS,
+        )
 
 
 class KnockoutNet(nn.Module):
@@ -211,6 +277,14 @@ class KnockoutNet(nn.Module):
         self.hidden = nn.Linear(*sizes["hidden"])
         self.decoder = nn.ModuleList(nn.Linear(*sizes[f"decoder.{i}"]) for i in range(n_decoder))
         self.output = nn.Linear(*sizes["output"])
+        self.norms = nn.ModuleDict(
+            {
+                norm_key(name): BatchNorm(width)
+                for name, width in zip(
+                    architecture.normalized_layers(), architecture.normalized_widths(), strict=True
+                )
+            }
+        )
 
     @property
     def n_hidden(self) -> int:
@@ -223,6 +297,14 @@ class KnockoutNet(nn.Module):
     def activate(self, values: torch.Tensor) -> torch.Tensor:
         """Every hidden layer's activation (the architecture's, from :data:`ACTIVATIONS`)."""
         return ACTIVATIONS[self.activation](values)
+
+    def hidden_layer(self, name: str, layer: nn.Module, values: torch.Tensor) -> torch.Tensor:
+        """``values`` through the hidden layer ``name`` (of ``Architecture.layer_names``):
+        the layer, its batch normalisation where it has one, the activation."""
+        values = layer(values)
+        if self.architecture.batch_norm:
+            values = self.norms[norm_key(name)](values)
+        return self.activate(values)
 
     def layers(self) -> list[nn.Linear | nn.Conv2d]:
         """Every layer, in the order of ``Architecture.layer_names``."""
@@ -237,9 +319,9 @@ class KnockoutNet(nn.Module):
         frames = x.reshape(len(x) * architecture.history, *architecture.frame_shape)
         if self.conv:
             frames = frames.unsqueeze(1)
-            for layer in self.conv:
-                frames = self.activate(layer(frames))
-        features = self.activate(self.frame_features(frames.flatten(1)))
+            for index, layer in enumerate(self.conv):
+                frames = self.hidden_layer(f"conv.{index}", layer, frames)
+        features = self.hidden_layer("frame_features", self.frame_features, frames.flatten(1))
         return features.reshape(len(x), -1)
 
     def standardized(self, x: torch.Tensor) -> torch.Tensor:
@@ -251,14 +333,14 @@ class KnockoutNet(nn.Module):
         x = self.standardized(x)
         if self.architecture.frame_encoder:
             x = self.encode_frames(x)
-        for layer in self.encoder:
-            x = self.activate(layer(x))
-        return self.activate(self.hidden(x))
+        for index, layer in enumerate(self.encoder):
+            x = self.hidden_layer(f"encoder.{index}", layer, x)
+        return self.hidden_layer("hidden", self.hidden, x)
 
     def decode(self, activity: torch.Tensor) -> torch.Tensor:
         """The outputs [batch, n_outputs] that the bottleneck's ``activity`` drives."""
-        for layer in self.decoder:
-            activity = self.activate(layer(activity))
+        for index, layer in enumerate(self.decoder):
+            activity = self.hidden_layer(f"decoder.{index}", layer, activity)
         return self.output(activity)
 
     def forward(

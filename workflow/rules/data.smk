@@ -96,6 +96,7 @@ def has_knockout_optimum(experiment):
         and not network["decoder"]
         and network["n_outputs"] == 1
         and not network["binary_outputs"]
+        and not network.get("batch_norm")
         for network in networks
     )
     zero_silencing = (

@@ -56,7 +56,7 @@ def knockout_costs(
     top of each row's ``base_keep`` [rows, units] (the set's other silenced units; None:
     nothing else), in chunks of rows; a masked unit takes the value ``centre``
     [networks, h, 1] (None: 0). ``layers`` are the networks' (a subset of the stack's
-    members, :meth:`NetworkStack.layers`). With no decoder layer and continuous outputs,
+    members, :meth:`NetworkStack.evaluation_layers`). With no decoder layer and continuous outputs,
     the output is linear in the bottleneck and the loss quadratic, and one pass gives every
     unit's cost; otherwise it takes a pass per unit."""
     n_members, n_hidden = len(layers[0]), stack.architecture.n_hidden
@@ -170,7 +170,7 @@ def is_relabel_epoch(epoch: int) -> bool:
 
 class Relabeller:
     """Reorders the units of one model's networks (its restarts: ``members`` of the stack),
-    and their Adam state with them, to the knockout loss's best assignment of units to the
+    and their optimizer state and batch normalisation's running statistics with them, to the knockout loss's best assignment of units to the
     silenced units' roles.
 
     Each silenced unit the model has is a role; the cost of model unit k in role i is the
@@ -230,7 +230,7 @@ class Relabeller:
         if not self.set_units or not is_relabel_epoch(epoch):
             return
         index = torch.tensor(self.members, device=stack.params.device)
-        layers = stack.layers(stack.params.index_select(0, index))
+        layers = stack.evaluation_layers(index)
         centre = mean_activity(stack, layers, self.x) if self.centered else None  # once per check
         costs = knockout_costs(
             stack, layers, self.x, self.y, self.set_index, base_keep=self.base_keep, centre=centre
@@ -245,4 +245,5 @@ class Relabeller:
             order = torch.tensor(order, device=stack.params.device)
             for buffer in states:
                 stack.permute_units(member, order, buffer)
+            stack.permute_statistics(member, order)
             self.epochs[number].append(epoch)

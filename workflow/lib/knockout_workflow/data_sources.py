@@ -165,9 +165,33 @@ class DataSource(ABC):
             if model["frame_features"]:
                 frames |= {"conv": model["conv"], "frame_features": model["frame_features"]}
         standardize = {"standardize": True} if layout.standardizes(model["standardize"]) else {}
-        return data | model_overrides(self.settings) | frames | standardize
+        batch_norm = {"batch_norm": True} if model["batch_norm"] else {}
+        return data | model_overrides(self.settings) | frames | standardize | batch_norm
 
-    def frame_encoder_problems(self) -> list[str]:
+    def model_problems(self) -> list[str]:
+        """The ``model`` section against the data and the training settings."""
+        return self._batch_norm_problems() + self._frame_encoder_problems()
+
+    def _batch_norm_problems(self) -> list[str]:
+        """Batch normalisation needs batches of two rows or more (one row's values, less
+        their mean, are 0)."""
+        if not self.settings["model"]["batch_norm"]:
+            return []
+        train = self.settings["train"]
+        shared = shared_train_settings(train)["batch_size"]
+        sizes = {"train.batch_size": shared} | {
+            f"train.per_model.{model}.batch_size": size
+            for model in train["per_model"]
+            if (size := model_train_settings(train, model)["batch_size"]) != shared
+        }
+        return [
+            f"{key} = {size} with model.batch_norm: a batch-normalised layer needs batches of 2 rows "
+            "or more (a single row, less the batch's mean, is 0)"
+            for key, size in sizes.items()
+            if size < 2
+        ]
+
+    def _frame_encoder_problems(self) -> list[str]:
         """The ``model`` section's frame encoder against the data's stimuli (the data are read
         only where one is asked for)."""
         model = self.settings["model"]
@@ -307,7 +331,7 @@ class SimulatedFly(DataSource):
                 f"data.n_silenced = {n_silenced} is larger than fly.n_hidden = {n_hidden}; "
                 f"use 1-{n_hidden}, or null to silence every unit"
             )
-        return problems + self.frame_encoder_problems() + budget_problems(self.settings)
+        return problems + self.model_problems() + budget_problems(self.settings)
 
     def training_estimate(self) -> float:
         return training_estimates(self.settings)[1]
@@ -390,7 +414,7 @@ class DataFolder(DataSource):
 
     def config_problems(self) -> list[str]:
         if self.settings["data"]["units"]:
-            return self.frame_encoder_problems()
+            return self.model_problems()
         return [
             f"data.units: missing; data.source {self.folder} is a data folder, so list its "
             f"silenceable units in order (the names its silenced column and r_<unit> columns use)"
