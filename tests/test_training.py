@@ -74,7 +74,9 @@ ARCHITECTURES = {
         3 * 5, 4, n_outputs=2, activation="tanh", frame_shape=(5,), frame_features=2, binary_outputs=1
     ),
     # batch normalisation of every hidden layer: dense, and the frame encoder's convolutions
-    "batch_norm": Architecture(6, 4, encoder=(5,), decoder=(3,), n_outputs=2, activation="relu", batch_norm=True),
+    "batch_norm": Architecture(
+        6, 4, encoder=(5,), decoder=(3,), n_outputs=2, activation="relu", batch_norm=True
+    ),
     "conv_batch_norm": Architecture(
         2 * 6 * 9,
         4,
@@ -337,7 +339,7 @@ def test_each_member_s_gradient_is_autograd_s_of_its_own_network(kind, group):
             for learned, norm in norms:
                 torch.testing.assert_close(learned[0, 0], norm.weight.grad, rtol=1e-5, atol=1e-6)
                 torch.testing.assert_close(learned[0, 1], norm.bias.grad, rtol=1e-5, atol=1e-6)
-        if architecture.batch_norm:  # one training pass of each network moved its running statistics as the step did
+        if architecture.batch_norm:  # a network's training pass moved its running statistics as the step did
             for member, net in enumerate(nets):
                 for running, norm in zip(stack.running_statistics(), net.norms.values(), strict=True):
                     torch.testing.assert_close(running[member, 0], norm.running_mean, rtol=1e-5, atol=1e-6)
@@ -701,7 +703,8 @@ def test_knockout_costs_mask_each_unit_and_permuting_units_renames_them(kind, ce
     by its running statistics, folded into its layer."""
     architecture = ARCHITECTURES[kind]
     data = replicate_data(architecture, 3)
-    nets = [net.eval() for net in initial_networks(architecture, fixed_epochs(restarts=2, init="pytorch"), seed=3)]
+    starts = initial_networks(architecture, fixed_epochs(restarts=2, init="pytorch"), seed=3)
+    nets = [net.eval() for net in starts]
     generator = torch.Generator().manual_seed(4)
     with torch.no_grad():  # statistics and scales that training could have left
         for norm in (norm for net in nets for norm in net.norms.values()):

@@ -170,7 +170,8 @@ def is_relabel_epoch(epoch: int) -> bool:
 
 class Relabeller:
     """Reorders the units of one model's networks (its restarts: ``members`` of the stack),
-    and their optimizer state and batch normalisation's running statistics with them, to the knockout loss's best assignment of units to the
+    and their optimizer state and batch normalisation's running statistics with them, to
+    the knockout loss's best assignment of units to the
     silenced units' roles.
 
     Each silenced unit the model has is a role; the cost of model unit k in role i is the

@@ -103,7 +103,8 @@ class NetworkStack:
             for member, net in enumerate(nets):
                 for layer, linear in zip(stack.layers(stack.params), net.layers(), strict=True):
                     layer[member] = torch.cat([linear.weight.flatten(1), linear.bias[:, None]], dim=1)
-                norms = zip(stack.norms(stack.params), stack.running_statistics(), net.norms.values(), strict=True)
+                learned_norms, running_norms = stack.norms(stack.params), stack.running_statistics()
+                norms = zip(learned_norms, running_norms, net.norms.values(), strict=True)
                 for learned, running, norm in norms:
                     learned[member] = torch.stack([norm.weight, norm.bias])
                     running[member] = torch.stack([norm.running_mean, norm.running_var])
@@ -360,7 +361,8 @@ class NetworkStack:
             groups = len(x)
             valid = None
             if centre_weight is not None or norms:
-                valid = (weight > 0).transpose(1, 2).float().repeat_interleave(group, dim=0)  # [members, 1, rows]
+                # [members, 1, rows]: 1 at each member's batch rows, 0 at padding
+                valid = (weight > 0).transpose(1, 2).float().repeat_interleave(group, dim=0)
             norm = BatchStatistics(norms, valid, self.architecture.history) if norms else None
             with torch.enable_grad():
                 activity = self.activity(x.transpose(1, 2), layers, group, norm)
