@@ -44,6 +44,7 @@ from knockout.training.optimizer import BlockOptimizer
 from knockout.training.plan import BatchOrder, FitPlan
 from knockout.training.relabel import best_order, knockout_costs
 from knockout.training.stack import NetworkStack, closed_form_fits, with_ones
+from knockout.weights import load_network, save_network
 
 ARCH = Architecture(6, 4)
 
@@ -894,3 +895,34 @@ def test_the_loss_table_is_the_training_job_s_file_contract(data):
     kept = table[table["chosen"] == 1]
     assert kept["restart"].unique().tolist() == [result.chosen]
     assert kept["train_mse"].tolist() == result.chosen_losses
+
+
+def test_ko_with_batch_normalisation_finds_a_relu_fly_s_units_and_its_weight_file_evaluates_alike(tmp_path):
+    """Batch-normalised ko (relabelling on) still identifies a ReLU fly's units, better than
+    do; the kept network, evaluated by its running statistics, is what its weight file
+    gives back, and what the stack evaluated (a batch of one row gives the same outputs:
+    nothing depends on the batch any more)."""
+    fly_settings = FlySettings(
+        n_inputs=10, n_hidden=6, n_outputs=2, decoder=(8,), activation="relu", noise_sd=0.1
+    )
+    fly, train_table, _, neurons = simulate(fly_settings, DataSettings(n_train=600, n_test=300), seed=0)
+    layout = simulated_layout(10, 6, 2, None)
+    data = BehaviorData.from_table(train_table, layout)
+    architecture = Architecture(10, 6, decoder=(8,), n_outputs=2, activation="relu", batch_norm=True)
+    settings = TrainSettings(epochs=40, min_steps=0, batch_size=32, relabel="always", restarts=2)
+    results = train_fits([Fit(model, data, settings, 0) for model in ("ko", "do")], architecture)
+    nets = {model: result.network for model, result in zip(("ko", "do"), results, strict=True)}
+    matched = metrics.neural_scores(nets, neurons, layout, fly).groupby("model")["r2_matched"].median()
+    assert matched["ko"] > 0.9 and matched["ko"] > matched["do"] + 0.05
+    ko = nets["ko"]
+    assert not ko.training and all((norm.running_var != 1).all() for norm in ko.norms.values())
+    save_network(ko, tmp_path / "ko.pt")
+    loaded = load_network(tmp_path / "ko.pt", architecture)
+    keep = silencing_mask(6, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(data.x, keep), ko(data.x, keep))
+        torch.testing.assert_close(loaded(data.x[:1], keep), ko(data.x, keep)[:1])
+        stack = NetworkStack.of([ko])
+        inputs = with_ones(data.x)[None]
+        evaluated = stack.predict(inputs, stack.evaluation_layers(torch.tensor([0])), keep.view(1, 1, 6))
+        torch.testing.assert_close(evaluated[0].T, ko(data.x, keep), rtol=1e-4, atol=1e-5)

@@ -523,9 +523,10 @@ UNTRAINED = "untrained"
 def untrained_networks(architecture: Architecture, init: str, seed: int, count: int) -> list[KnockoutNet]:
     """``count`` networks of the models' architecture, initialised as training initialises
     them (``train.init``), drawn from the replicate's own ``chance`` stream (so that adding
-    them changes no other draw)."""
+    them changes no other draw), in evaluation mode as the trained ones are scored (a batch
+    normalisation by its initial running statistics, mean 0 and variance 1)."""
     generator = seeding.generator(seed, "chance")
-    return [initialize(KnockoutNet(architecture), init, generator) for _ in range(count)]
+    return [initialize(KnockoutNet(architecture), init, generator).eval() for _ in range(count)]
 
 
 def _chance_rows(null: str, model: str, draw: int, recorded: list[int], names: list[str], scores: dict):
