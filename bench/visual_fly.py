@@ -13,9 +13,11 @@ chance level (untrained networks of the same shape, scored the same way: mean an
 percentile); and ko's behaviour on the silenced test sets under both silencing modes
 (R², or pseudo-R² and AUC for the event).
 
-Run: ``PYTHONPATH=src:workflow/lib .venv/bin/python bench/visual_fly.py [--seeds 0 1]``
-(about 7 minutes a seed on 2 cores); writes ``results/benchmarks/visual_fly.parquet``
-and ``visual_fly_behavior.parquet`` and prints Markdown tables.
+Run: ``PYTHONPATH=src:workflow/lib .venv/bin/python bench/visual_fly.py [--seeds 0 1]
+[--batch-norm]`` (about 7 minutes a seed on 2 cores; ``--batch-norm``: every hidden layer
+batch-normalised, as the authors' network); writes ``results/benchmarks/visual_fly.parquet``
+and ``visual_fly_behavior.parquet`` (``visual_fly_bn*.parquet`` with ``--batch-norm``) and
+prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ MODELS = ["control", "noko", "ko", "do"]
 OUT = Path("results/benchmarks")
 
 
-def one_fly(seed: int, steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def one_fly(seed: int, steps: int, batch_norm: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     folder = OUT / "visual_fly" / f"seed{seed}"
     write_visual_fly(folder, SETTINGS, seed)
     units = naming.unit_names(SETTINGS.n_units)
     data = api.load(folder, units, history=SETTINGS.history)
-    architecture = api.architecture_for(data, **MODEL)
+    architecture = api.architecture_for(data, **MODEL, batch_norm=batch_norm)
     start = time.perf_counter()
     fits = api.fit(data, MODELS, architecture, seed=0, **(TRAIN | {"min_steps": steps}))
     seconds = time.perf_counter() - start
@@ -72,13 +74,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=TRAIN["min_steps"], help="train.min_steps")
+    parser.add_argument("--batch-norm", action="store_true", help="model.batch_norm: true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    results = [one_fly(seed, args.steps) for seed in args.seeds]
+    results = [one_fly(seed, args.steps, args.batch_norm) for seed in args.seeds]
+    name = "visual_fly_bn" if args.batch_norm else "visual_fly"
     neural = pd.concat([summary for summary, _ in results], ignore_index=True)
     behavior = pd.concat([ko for _, ko in results], ignore_index=True)
-    neural.to_parquet(OUT / "visual_fly.parquet", index=False)
-    behavior.to_parquet(OUT / "visual_fly_behavior.parquet", index=False)
+    neural.to_parquet(OUT / f"{name}.parquet", index=False)
+    behavior.to_parquet(OUT / f"{name}_behavior.parquet", index=False)
     print(neural.round(3).to_markdown(index=False))
     print()
     print(behavior.round(3).to_markdown(index=False))

@@ -1,7 +1,7 @@
 """Frames over time end to end: a folder of frames (the visual fly's), its sessions, a
-binary output and recorded units runs through the workflow with a frame encoder, scored
-as binary where it is and under both silencing modes; a damaged array stops the run
-before any job, in one line naming the file and the frame."""
+binary output and recorded units runs through the workflow with a frame encoder and
+batch normalisation, scored as binary where it is and under both silencing modes; a
+damaged array stops the run before any job, in one line naming the file and the frame."""
 
 from __future__ import annotations
 
@@ -30,7 +30,13 @@ def frames_config() -> dict:
     del config["fly"]
     config["seeds"] = [0]
     config["data"] = {"source": "experiment", "units": UNITS, "history": 3}
-    config["model"] = {"activation": "relu", "conv": [[4, 3, 2]], "frame_features": 4, "encoder": [8]}
+    config["model"] = {
+        "activation": "relu",
+        "conv": [[4, 3, 2]],
+        "frame_features": 4,
+        "encoder": [8],
+        "batch_norm": True,
+    }
     config["train"] |= {"epochs": 4, "min_steps": 0, "lr": 0.003}
     return config
 
@@ -51,6 +57,10 @@ def test_a_frames_folder_runs_end_to_end_with_a_frame_encoder(finished_run):
     )
     assert state["encoder.0.weight"].shape == (8, 3 * 4)  # three frames' features side by side
     assert state["input_scale"].unique().numel() == 1  # frames: standardized (auto), one scale
+    for layer in ("conv_0", "frame_features", "encoder_0", "hidden"):  # batch-normalised, statistics kept
+        assert not torch.equal(
+            state[f"norms.{layer}.running_var"], torch.ones(state[f"norms.{layer}.running_var"].shape)
+        )
     behavior = pd.read_parquet(finished_run / f"{RESULTS}/seed0/eval/behavior.parquet")
     assert set(behavior["silencing"]) == {"zero", "centered"}
     kinds = behavior.drop_duplicates("output").set_index("output")["kind"].to_dict()
