@@ -3,11 +3,12 @@
 Member m's parameters are row m of a [members, P] buffer. Each layer is a view
 [members, fan_out, fan_in + 1] of it: every unit's weights followed by its bias, as
 ``nn.Linear`` holds them; after the layers come the batch normalisations' scales and
-shifts, a view [members, 2, units] each (their running statistics, which are not learned,
-sit in a buffer of their own, ``running``). Values flow as [members, units, rows], with a row of ones under
-the inputs, so the first layer (bias included) is one batched matrix product, and the
-others are a product plus their bias. The optimizer updates every parameter of every
-member with a few kernels, and its state (two more buffers) follows the same layout.
+shifts, a view [members, 2, units] each (their running statistics, which are not
+learned, sit in a buffer of their own, ``running``). Values flow as [members, units,
+rows], with a row of ones under the inputs, so the first layer (bias included) is one
+batched matrix product, and the others are a product plus their bias. The optimizer
+updates every parameter of every member with a few kernels, and its state (two more
+buffers) follows the same layout.
 
 The layout is chosen for PyTorch's CPU kernels, measured: with rows in the middle
 dimension, the biases and masks broadcast along short rows of units and the elementwise
@@ -454,7 +455,8 @@ class BatchStatistics:
         self.valid = valid
         self.frames = valid.repeat_interleave(history, dim=2) if history > 1 else valid
         self.batch: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        """Per layer, the batch's (mean, biased variance, values each is over) [members, units]."""
+        """Per layer index, the batch's mean and biased variance [members, units], and the
+        number of values [members, 1] each is over."""
 
     def __call__(self, index: int, values: torch.Tensor) -> torch.Tensor:
         """Layer ``index``'s values [members, units, columns] (rows, or frames), normalised."""
@@ -480,7 +482,9 @@ class BatchStatistics:
         scaled = self._scaled(index, centred, variance, (None, slice(None), slice(None), None, None))
         return scaled.view(frames.shape)
 
-    def _scaled(self, index: int, centred, variance: torch.Tensor, where: tuple) -> torch.Tensor:
+    def _scaled(
+        self, index: int, centred: torch.Tensor, variance: torch.Tensor, where: tuple
+    ) -> torch.Tensor:
         """``centred`` values over their standard deviation, scaled and shifted by layer
         ``index``'s learned numbers, those [members, units] indexed by ``where`` to broadcast."""
         learned = self.norms[index]
