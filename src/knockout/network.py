@@ -10,11 +10,12 @@ through a frame encoder shared across frames, as in the authors' KO network: con
 
 The bottleneck units are the model's candidate neurons (one per cell type, as in the
 paper's KO network): silencing and knockout masking act on them alone. Every hidden
-layer (the frame encoder's, encoder, bottleneck, decoder) has the same activation; the outputs (the
-behavioural variables) are linear. With ``batch_norm`` every hidden layer is batch-normalised
-before its activation (:class:`BatchNorm`), as every hidden layer of the authors' network is;
-silencing acts after it, on the bottleneck's activity. With no encoder, no decoder and one output this is
-the two-layer network of the seed problem, with the same four weight keys.
+layer (the frame encoder's, encoder, bottleneck, decoder) has the same activation; the
+outputs (the behavioural variables) are linear. With ``batch_norm`` every hidden layer is
+batch-normalised before its activation (:class:`BatchNorm`), as every hidden layer of the
+authors' network is; silencing acts after it, on the bottleneck's activity. With no
+encoder, no decoder and one output this is the two-layer network of the seed problem,
+with the same four weight keys.
 
 Outputs are continuous (the value itself, fitted by squared error) or binary (the last
 ``binary_outputs`` of them: the log-odds of an event such as a song pulse in that frame,
