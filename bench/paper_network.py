@@ -4,11 +4,11 @@ step and per epoch on this machine's CPU, and on a GPU where one is visible.
 The network: 10 frames of 64 x 228 pixels per sample, three convolutions of 32 channels
 (kernel 3, stride 2) shared across the frames, 16 features per frame, a dense layer of 64,
 23 silenceable units, a decoder of 3 x 128, six outputs (three continuous, three binary),
-every hidden layer batch-normalised; SGD with momentum 0.7, inputs standardized. ko on synthetic data (random frames; the
-timing does not depend on what the pixels hold): 24 sets of 64 samples, one batch each,
-``--restarts`` networks side by side; a step's time is the difference of two runs, of one
-and two epochs, over the 24 steps of an epoch. An epoch of 1000 samples per set is
-24 x 1000 / 64 steps.
+every hidden layer batch-normalised; SGD with momentum 0.7, inputs standardized. ko on
+synthetic data (random frames; the timing does not depend on what the pixels hold): 24
+sets of 64 samples, one batch each, ``--restarts`` networks side by side; a step's time
+is the difference of two runs, of one and two epochs, over the 24 steps of an epoch. An
+epoch of 1000 samples per set is 24 x 1000 / 64 steps.
 
 Run: ``PYTHONPATH=src:workflow/lib .venv/bin/python bench/paper_network.py [--device cuda]``;
 prints one Markdown table row per device and restarts, and writes
