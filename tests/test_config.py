@@ -63,6 +63,26 @@ def test_snakemake_s_own_check_fills_the_same_defaults():
     assert checked_config(with_ours) == with_snakemake
 
 
+def overlaid(base: dict, overlay: dict) -> dict:
+    """``overlay`` merged into ``base`` key by key, as Snakemake merges a ``--configfile``."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = overlaid(merged[key], value) if both_dicts else value
+    return merged
+
+
+@pytest.mark.parametrize(
+    "overlay", ["config/quick.yaml", "config/authors.yaml", "examples/config.yaml", "examples/courtship.yaml"]
+)
+def test_every_shipped_overlay_fits_the_schema(overlay):
+    """Each config shipped to be given with ``--configfile`` over config.yaml (the data
+    folders they name are made by the examples' generators, so only the schema is checked)."""
+    config = overlaid(DEFAULT, yaml.safe_load((REPO / overlay).read_text()))
+    validate(config, str(SCHEMA_FILE))
+    assert config["model"]["batch_norm"] is (overlay == "config/authors.yaml")
+
+
 def test_the_schema_comes_before_the_cross_key_rules():
     config = with_change("train.batch_size", 0)  # breaks the schema, not a cross-key rule
     config["data"]["n_silenced"] = 99  # a cross-key problem, never reached
