@@ -93,3 +93,47 @@ def test_a_frame_encoder_on_data_without_frames_is_refused_before_any_job(tmp_pa
     result = snakemake(copy_workflow(tmp_path, config), "-n", check=False)
     assert result.returncode != 0
     assert "model.frame_features (and conv) need stimuli over time" in result.stdout + result.stderr
+
+
+def as_given_histories(folder, history: int) -> None:
+    """Rewrite a frames folder as an outside lab might hand it over: each sample's history
+    given directly in ``stimuli.npy`` [samples, history, H, W] as uint8, rows matched by a
+    ``sample`` column, the behaviour as CSV; the rows of a session without a full history
+    dropped (they have no stimulus)."""
+    frames = np.load(folder / "frames.npy")
+    stacks = []
+
+    def with_samples(table: pd.DataFrame) -> pd.DataFrame:
+        kept = []
+        for _, rows in table.groupby("session", sort=False):
+            for position in range(history - 1, len(rows)):
+                stacks.append(frames[rows["frame"].to_numpy()[position - history + 1 : position + 1]])
+                kept.append(rows.index[position])
+        out = table.loc[kept].drop(columns="frame")
+        out.insert(0, "sample", np.arange(len(stacks) - len(kept), len(stacks)))
+        return out
+
+    behavior = with_samples(pd.read_parquet(folder / "behavior.parquet"))
+    neurons = with_samples(pd.read_parquet(folder / "neurons.parquet"))
+    np.save(folder / "stimuli.npy", np.round(np.stack(stacks) * 255).astype(np.uint8))
+    (folder / "frames.npy").unlink()
+    (folder / "behavior.parquet").unlink()
+    behavior.to_csv(folder / "behavior.csv", index=False)
+    neurons.to_parquet(folder / "neurons.parquet", index=False)
+
+
+def test_histories_given_directly_as_uint8_with_a_csv_behaviour_table_run_end_to_end(tmp_path):
+    """The other array contract: stimuli.npy (no data.history: the array gives it), uint8,
+    beside a CSV table; trained and scored as the frames folder is."""
+    config = frames_config()
+    del config["data"]["history"]
+    workdir = copy_workflow(tmp_path, config)
+    write_visual_fly(workdir / "experiment", SETTINGS, seed=0)
+    as_given_histories(workdir / "experiment", SETTINGS.history)
+    snakemake(workdir)
+    state = torch.load(workdir / f"{RESULTS}/seed0/models/ko.pt", weights_only=True)
+    assert state["encoder.0.weight"].shape == (8, 3 * 4)  # three given frames' features side by side
+    neural = pd.read_parquet(workdir / f"{RESULTS}/seed0/eval/neural.parquet")
+    assert neural["recorded"].all() and neural["r2"].notna().all()
+    behavior = pd.read_parquet(workdir / f"{RESULTS}/seed0/eval/behavior.parquet")
+    assert set(behavior.loc[behavior["output"] == "b_song", "kind"]) == {"binary"}
