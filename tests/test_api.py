@@ -109,13 +109,26 @@ def test_the_optimum_is_refused_where_there_is_none_before_any_training(data):
         (Architecture(6, 4, decoder=(3,)), True, "the network has encoder or decoder layers"),
         (Architecture(6, 4, n_outputs=2), True, "it has 2 outputs"),
         (Architecture(6, 4), False, "a set silences several units"),
+        (Architecture(6, 4, n_outputs=1, binary_outputs=1), True, "its output is binary"),
+        (Architecture(6, 4, batch_norm=True), True, "its layers are batch-normalised"),
+        (
+            Architecture(12, 4, frame_shape=(6,), frame_features=2),
+            True,
+            "it reads frames through a frame encoder",
+        ),
     ],
 )
 def test_the_optimum_exists_only_for_linear_two_layer_one_output_single_unit_sets(
     architecture, single_unit_sets, reason
 ):
     problem = optimum_problem(architecture, single_unit_sets)
-    assert problem == reason if reason is None else problem.endswith(f"here {reason}")
+    assert problem == reason if reason is None else reason in problem.split("here ")[1]
+
+
+def test_the_optimum_is_of_ko_trained_with_zero_silencing():
+    assert optimum_problem(Architecture(6, 4), silencing="centered").endswith(
+        "here ko trains with centered silencing"
+    )
 
 
 def test_an_unknown_model_is_refused(data):

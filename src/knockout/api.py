@@ -166,7 +166,8 @@ def fit(
     architecture = architecture or architecture_for(data)
     settings = TrainSettings(**train_settings)
     train_data, _ = split(data, seed, test_fraction)
-    if OPTIMUM in specs and (problem := optimum_problem(architecture, train_data.single_unit_sets)):
+    single_unit_sets = train_data.single_unit_sets
+    if OPTIMUM in specs and (problem := optimum_problem(architecture, single_unit_sets, settings.silencing)):
         raise ValueError(f"model {OPTIMUM!r}: {problem}")
     trained = [model for model, entry in specs.items() if entry.trained]
     fits = [Fit(model, train_data, settings, seed) for model in trained]

@@ -14,12 +14,14 @@ output weights 1) the optimum is evaluated beside the trained models.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from knockout import optimum_conditions
 from knockout.errors import ResourceLimit
 from knockout.network import Architecture, KnockoutNet
 
@@ -217,31 +219,14 @@ def _dense(statistics: KnockoutStatistics) -> UnitProducts:
     return UnitProducts(theta[:-1].reshape(h, d1), float(theta[-1]))
 
 
-def optimum_problem(architecture: Architecture, single_unit_sets: bool = True) -> str | None:
+def optimum_problem(
+    architecture: Architecture, single_unit_sets: bool = True, silencing: str = "zero"
+) -> str | None:
     """Why the knockout objective of networks of ``architecture`` has no exact optimum on
-    data whose silenced sets do (``single_unit_sets``) or do not all silence one unit each
-    (None: it has one). The derivation above needs linear two-layer networks with one
-    continuous output (the objective is then least squares in the unit products) and sets that
-    silence one unit each (a set's weights are then the sum of the other units' products)."""
-    reasons = []
-    if architecture.activation != "linear":
-        reasons.append(f"the units are {architecture.activation}")
-    if architecture.encoder or architecture.decoder:
-        reasons.append("the network has encoder or decoder layers")
-    if architecture.n_outputs != 1:
-        reasons.append(f"it has {architecture.n_outputs} outputs")
-    elif architecture.binary_outputs:
-        reasons.append("its output is binary (cross-entropy is not least squares)")
-    if architecture.batch_norm:
-        reasons.append("its layers are batch-normalised")
-    if not single_unit_sets:
-        reasons.append("a set silences several units")
-    if not reasons:
-        return None
-    return (
-        "the knockout objective has an exact optimum only for linear two-layer networks with one "
-        f"continuous output, fitted to sets that silence one unit each; here {' and '.join(reasons)}"
-    )
+    data whose silenced sets do (``single_unit_sets``) or do not all silence one unit each,
+    under ko's ``silencing`` in training (None: it has one): the conditions of the
+    derivation above, stated once in :mod:`knockout.optimum_conditions`."""
+    return optimum_conditions.optimum_problem(dataclasses.asdict(architecture), single_unit_sets, silencing)
 
 
 def fitted_optimum(data: BehaviorData, architecture: Architecture) -> KnockoutNet:

@@ -4,6 +4,7 @@ from knockout.errors import InputFileError
 import functools
 
 from knockout.models import KNOCKOUT
+from knockout.optimum_conditions import optimum_problem
 from knockout_workflow import plan_settings, step_settings
 
 # An experiment's data are the import contract's files (knockout.data_folder): a user's folder
@@ -84,29 +85,17 @@ def architectures(wildcards):
 
 
 def has_knockout_optimum(experiment):
-    """The knockout objective has a closed-form optimum for linear two-layer networks with
-    one continuous output, units silenced to 0; it is compared with trained ko, so it is
-    computed where ko is trained so (on data with a ground truth, where the optimum's units
-    can be scored against the true network's)."""
+    """The knockout objective's exact optimum is compared with trained ko, so it is computed
+    where ko is trained as the optimum's conditions ask (knockout.optimum_conditions), on
+    data with a ground truth (where the optimum's units can be scored against the true
+    network's)."""
     settings = EXPERIMENTS[experiment]
+    silencing = step_settings.model_train_settings(settings["train"], KNOCKOUT)["silencing"]
     networks = [network for network in architectures_of(experiment).values() if network]
-    simple = all(
-        network["activation"] == "linear"
-        and not network["encoder"]
-        and not network["decoder"]
-        and network["n_outputs"] == 1
-        and not network["binary_outputs"]
-        and not network.get("batch_norm")
-        for network in networks
-    )
-    zero_silencing = (
-        step_settings.model_train_settings(settings["train"], KNOCKOUT)["silencing"] == "zero"
-    )
     return (
         settings["optimum"]
         and KNOCKOUT in MODELS
-        and simple
-        and zero_silencing
+        and all(optimum_problem(network, silencing=silencing) is None for network in networks)
         and SOURCES[experiment].has_ground_truth
     )
 
