@@ -38,7 +38,7 @@ class BehaviorData:
     def standardized(self, mean: torch.Tensor, scale: torch.Tensor) -> BehaviorData:
         """The same rows with inputs (x - mean) / scale: what a network that z-scores its
         inputs trains on (its first layer reads them so)."""
-        return BehaviorData((self.x - mean) / scale, self.y, self.set_index, self.set_units)
+        return BehaviorData((self.x - mean).div_(scale), self.y, self.set_index, self.set_units)
 
     def rows_by_set(self, include_silenced: bool) -> list[tuple[tuple[int, ...], torch.Tensor]]:
         """(silenced units, row indices) per set that has rows, in the layout's order (control,

@@ -388,19 +388,25 @@ def event_probabilities(outputs: torch.Tensor, architecture: Architecture) -> to
     )
 
 
+STANDARDIZATION_CHUNK_ROWS = 4096
+"""Rows :func:`input_standardization` takes at a time, so that its float64 sums never hold
+more than this many rows (a frames folder's inputs are large)."""
+
+
 def input_standardization(x: torch.Tensor, pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, scale) per input over the rows ``x``, in float64: each input's mean, and its
-    standard deviation (1 for an input that never varies there), or where ``pooled`` (the
-    pixels of frames, one kind of value) the standard deviation of every input about its
-    mean, shared: a pixel the target seldom crosses would otherwise be magnified into
-    what the network keys on."""
-    values = x.double()
-    mean = values.mean(dim=0)
+    """(mean, scale) per input over the rows ``x``, summed in float64: each input's mean,
+    and its standard deviation (1 for an input that never varies there), or where ``pooled``
+    (the pixels of frames, one kind of value) the standard deviation of every input about
+    its mean, shared: a pixel the target seldom crosses would otherwise be magnified into
+    what the network keys on. Two passes over chunks of rows: no float64 copy of ``x``."""
+    chunks = x.split(STANDARDIZATION_CHUNK_ROWS)
+    mean = sum(chunk.double().sum(dim=0) for chunk in chunks) / len(x)
+    squares = sum((chunk.double() - mean).square().sum(dim=0) for chunk in chunks) / len(x)
     if pooled:
-        spread = (values - mean).square().mean().sqrt()
+        spread = squares.mean().sqrt()
         scale = torch.full_like(mean, spread.item() if spread > 0 else 1.0)
     else:
-        scale = values.std(dim=0, unbiased=False)
+        scale = squares.sqrt()
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     return mean.float(), scale.float()
 
