@@ -320,6 +320,9 @@ def test_each_member_s_gradient_is_autograd_s_of_its_own_network(kind, group):
     nets = [initialize(KnockoutNet(architecture), "pytorch", generator) for _ in range(4)]
     stack = NetworkStack.of(nets)
     x, y, weight, keep = batch_inputs(architecture, 4 // group, generator, group=group)
+    # batch normalisation's backward cancels large terms: its float32 gradients differ by
+    # rounding (1e-14 in float64), in the order a sum over positions and frames is taken
+    atol = 1e-5 if architecture.batch_norm else 1e-6
     for closed_form in [False, *([True] if closed_form_fits(architecture) else [])]:
         grad = torch.zeros_like(stack.params)
         losses = stack.gradient_function(grad, closed_form, group)(x, y, weight, keep)
@@ -333,13 +336,13 @@ def test_each_member_s_gradient_is_autograd_s_of_its_own_network(kind, group):
             layers = stack.layers(grad[member : member + 1])
             for layer, linear in zip(layers, net.layers(), strict=True):
                 torch.testing.assert_close(
-                    layer[0, :, :-1], linear.weight.grad.flatten(1), rtol=1e-5, atol=1e-6
+                    layer[0, :, :-1], linear.weight.grad.flatten(1), rtol=1e-5, atol=atol
                 )
-                torch.testing.assert_close(layer[0, :, -1], linear.bias.grad, rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(layer[0, :, -1], linear.bias.grad, rtol=1e-5, atol=atol)
             norms = zip(stack.norms(grad[member : member + 1]), net.norms.values(), strict=True)
             for learned, norm in norms:
-                torch.testing.assert_close(learned[0, 0], norm.weight.grad, rtol=1e-5, atol=1e-6)
-                torch.testing.assert_close(learned[0, 1], norm.bias.grad, rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(learned[0, 0], norm.weight.grad, rtol=1e-5, atol=atol)
+                torch.testing.assert_close(learned[0, 1], norm.bias.grad, rtol=1e-5, atol=atol)
         if architecture.batch_norm:  # a network's training pass moved its running statistics as the step did
             for member, net in enumerate(nets):
                 for running, norm in zip(stack.running_statistics(), net.norms.values(), strict=True):

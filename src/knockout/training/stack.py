@@ -473,11 +473,12 @@ class BatchStatistics:
         member and channel over its valid frames and every position."""
         n_frames, _, height, width = frames.shape
         values = frames.view(n_frames, -1, channels, height, width)
-        mask = self.frames[:, 0].T[:, :, None, None, None]  # [frames, members, 1, 1, 1]
-        count = mask.sum(dim=0).view(-1, 1) * (height * width)  # [members, 1]
-        mean = (values * mask).sum(dim=(0, 3, 4)) / count.clamp(min=1)  # [members, channels]
+        mask = self.frames[:, 0].T[:, :, None]  # [frames, members, 1]
+        count = mask.sum(dim=0) * (height * width)  # [members, 1]
+        # summed over positions first, masked per frame: no masked copy of the feature maps
+        mean = (values.sum(dim=(3, 4)) * mask).sum(dim=0) / count.clamp(min=1)  # [members, channels]
         centred = values - mean[None, :, :, None, None]
-        variance = (centred * centred * mask).sum(dim=(0, 3, 4)) / count.clamp(min=1)
+        variance = (centred.square().sum(dim=(3, 4)) * mask).sum(dim=0) / count.clamp(min=1)
         self.batch[index] = (mean.detach(), variance.detach(), count)
         scaled = self._scaled(index, centred, variance, (None, slice(None), slice(None), None, None))
         return scaled.view(frames.shape)
