@@ -97,7 +97,7 @@ def test_an_empty_config_gets_every_default():
     assert config["model"] == DEFAULT["model"]
     assert config["model"] == {
         **{"n_hidden": None, "activation": None, "encoder": None, "decoder": None},
-        **{"conv": [], "frame_features": 0, "standardize": "auto", "batch_norm": False},  # no frame encoder
+        **{"conv": [], "frame_features": 0, "standardize": "auto", "batch_norm": False},  # frames, norm: off
     }
     assert (
         config["evaluate"] == {"silencing": ["zero", "centered"]} and config["train"]["silencing"] == "zero"

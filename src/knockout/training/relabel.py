@@ -56,9 +56,9 @@ def knockout_costs(
     top of each row's ``base_keep`` [rows, units] (the set's other silenced units; None:
     nothing else), in chunks of rows; a masked unit takes the value ``centre``
     [networks, h, 1] (None: 0). ``layers`` are the networks' (a subset of the stack's
-    members, :meth:`NetworkStack.evaluation_layers`). With no decoder layer and continuous outputs,
-    the output is linear in the bottleneck and the loss quadratic, and one pass gives every
-    unit's cost; otherwise it takes a pass per unit."""
+    members, :meth:`NetworkStack.evaluation_layers`). With no decoder layer and continuous
+    outputs, the output is linear in the bottleneck and the loss quadratic, and one pass
+    gives every unit's cost; otherwise it takes a pass per unit."""
     n_members, n_hidden = len(layers[0]), stack.architecture.n_hidden
     binary = stack.architecture.binary_mask()
     binary = None if binary is None else binary.to(x.device).view(1, -1, 1)
@@ -171,8 +171,7 @@ def is_relabel_epoch(epoch: int) -> bool:
 class Relabeller:
     """Reorders the units of one model's networks (its restarts: ``members`` of the stack),
     and their optimizer state and batch normalisation's running statistics with them, to
-    the knockout loss's best assignment of units to the
-    silenced units' roles.
+    the knockout loss's best assignment of units to the silenced units' roles.
 
     Each silenced unit the model has is a role; the cost of model unit k in role i is the
     loss of every set that silences i with k masked in i's place (and the set's other
