@@ -212,7 +212,8 @@ def _standardizations(fits: list[Fit], architecture: Architecture) -> dict[int, 
     if not architecture.standardize:
         return {}
     pooled = bool(architecture.frame_shape)  # pixels: one kind of value, one scale
-    return {id(fit.data): input_standardization(fit.data.x, pooled) for fit in fits}
+    distinct = {id(fit.data): fit.data for fit in fits}
+    return {key: input_standardization(data.x, pooled) for key, data in distinct.items()}
 
 
 def train(

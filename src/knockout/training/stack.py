@@ -147,8 +147,8 @@ class NetworkStack:
         its units, folded into the layer before it (unit k's weights and bias scaled by
         scale_k / sqrt(var_k + eps), then shifted by shift_k - mean_k times that). What every
         evaluation outside a training step reads (relabelling's costs and centres)."""
-        layers = self.layers(self.params.index_select(0, members))
-        norms = self.norms(self.params.index_select(0, members))
+        rows = self.params.index_select(0, members)
+        layers, norms = self.layers(rows), self.norms(rows)
         running = [statistics.index_select(0, members) for statistics in self.running_statistics()]
         for index, (learned, statistics) in enumerate(zip(norms, running, strict=True)):
             factor = learned[:, 0] * torch.rsqrt(statistics[:, 1] + BATCH_NORM_EPS)  # [members, units]
@@ -364,7 +364,9 @@ class NetworkStack:
             if centre_weight is not None or norms:
                 # [members, 1, rows]: 1 at each member's batch rows, 0 at padding
                 valid = (weight > 0).transpose(1, 2).float().repeat_interleave(group, dim=0)
-            norm = BatchStatistics(norms, valid, self.architecture.history) if norms else None
+            norm = (
+                BatchStatistics(norms, valid, self.architecture.history, self.frame_layers) if norms else None
+            )
             with torch.enable_grad():
                 activity = self.activity(x.transpose(1, 2), layers, group, norm)
                 centre = None
@@ -448,19 +450,23 @@ class BatchStatistics:
 
     ``valid`` [members, 1, rows] is 1 at a member's rows and 0 at padding (a member without a
     batch has none: its statistics are 0 and it keeps its running ones). The frame encoder's
-    layers see a sample's ``history`` frames as columns row x history + t."""
+    layers (the first ``frame_layers``) see a sample's ``history`` frames as columns
+    row x history + t."""
 
-    def __init__(self, norms: list[torch.Tensor], valid: torch.Tensor, history: int) -> None:
+    def __init__(
+        self, norms: list[torch.Tensor], valid: torch.Tensor, history: int, frame_layers: int
+    ) -> None:
         self.norms = norms
         self.valid = valid
         self.frames = valid.repeat_interleave(history, dim=2) if history > 1 else valid
+        self.frame_layers = frame_layers
         self.batch: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         """Per layer index, the batch's mean and biased variance [members, units], and the
         number of values [members, 1] each is over."""
 
     def __call__(self, index: int, values: torch.Tensor) -> torch.Tensor:
-        """Layer ``index``'s values [members, units, columns] (rows, or frames), normalised."""
-        mask = self.valid if values.shape[2] == self.valid.shape[2] else self.frames
+        """Layer ``index``'s values [members, units, columns] (rows; a frame layer's: frames), normalised."""
+        mask = self.frames if index < self.frame_layers else self.valid
         count = mask.sum(dim=2)  # [members, 1]
         mean = (values * mask).sum(dim=2) / count.clamp(min=1)
         centred = values - mean[:, :, None]
