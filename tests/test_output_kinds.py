@@ -203,6 +203,7 @@ def test_centered_evaluation_changes_only_what_ko_masks(event_fly):
     torch.testing.assert_close(means, nets["ko"].activity(control_rows).mean(dim=0))
 
 
+@pytest.mark.slow  # trains to convergence: the full suite's
 def test_ko_trains_with_centered_silencing(event_fly):
     """Centered knockout training runs through the batched trainer (autograd, relabelling
     on) and still finds the units: masking to the mean removes a unit's variation as

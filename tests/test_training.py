@@ -5,6 +5,7 @@ network trained alone), divergence, restarts and relabelling."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 
@@ -55,22 +56,24 @@ def fixed_epochs(**keys) -> TrainSettings:
     return TrainSettings(**({"min_steps": 0} | keys))
 
 
+CONV = Architecture(
+    2 * 6 * 9,
+    4,
+    encoder=(5,),
+    n_outputs=2,
+    activation="relu",
+    frame_shape=(6, 9),
+    conv=((3, 3, 2), (2, 3, 1)),
+    frame_features=3,
+)
+"""A frame encoder shared across a history of 2 image frames (convolutions)."""
 ARCHITECTURES = {
     "linear": Architecture(6, 4),
     "relu": Architecture(6, 4, activation="relu"),
     "deep": Architecture(6, 4, encoder=(5,), decoder=(3,), n_outputs=2, activation="relu"),
     # a frame encoder shared across a history of 2 image frames (convolutions), and one across
     # 3 feature frames (its dense layer only), with binary outputs
-    "conv": Architecture(
-        2 * 6 * 9,
-        4,
-        encoder=(5,),
-        n_outputs=2,
-        activation="relu",
-        frame_shape=(6, 9),
-        conv=((3, 3, 2), (2, 3, 1)),
-        frame_features=3,
-    ),
+    "conv": CONV,
     "frames": Architecture(
         3 * 5, 4, n_outputs=2, activation="tanh", frame_shape=(5,), frame_features=2, binary_outputs=1
     ),
@@ -78,17 +81,8 @@ ARCHITECTURES = {
     "batch_norm": Architecture(
         6, 4, encoder=(5,), decoder=(3,), n_outputs=2, activation="relu", batch_norm=True
     ),
-    "conv_batch_norm": Architecture(
-        2 * 6 * 9,
-        4,
-        decoder=(5,),
-        n_outputs=2,
-        activation="relu",
-        frame_shape=(6, 9),
-        conv=((3, 3, 2),),
-        frame_features=3,
-        binary_outputs=1,
-        batch_norm=True,
+    "conv_batch_norm": dataclasses.replace(
+        CONV, encoder=(), decoder=(5,), conv=((3, 3, 2),), binary_outputs=1, batch_norm=True
     ),
     # every other activation, so that a new one is tested by being registered
     **{name: Architecture(6, 4, activation=name) for name in ACTIVATIONS if name not in ("linear", "relu")},
@@ -900,6 +894,7 @@ def test_the_loss_table_is_the_training_job_s_file_contract(data):
     assert kept["train_mse"].tolist() == result.chosen_losses
 
 
+@pytest.mark.slow  # trains to convergence: the full suite's
 def test_ko_with_batch_normalisation_finds_a_relu_fly_s_units_and_its_weight_file_evaluates_alike(tmp_path):
     """Batch-normalised ko (relabelling on) still identifies a ReLU fly's units, better than
     do; the kept network, evaluated by its running statistics, is what its weight file

@@ -53,10 +53,9 @@ from knockout import data_folder, stimulus_arrays
 from knockout.data_folder import Layout
 from knockout_workflow.sources import file_digest
 from knockout_workflow.step_settings import (
+    batch_sizes,
     budget_problems,
     model_overrides,
-    model_train_settings,
-    shared_train_settings,
     training_estimates,
 )
 
@@ -177,17 +176,10 @@ class DataSource(ABC):
         their mean, are 0)."""
         if not self.settings["model"]["batch_norm"]:
             return []
-        train = self.settings["train"]
-        shared = shared_train_settings(train)["batch_size"]
-        sizes = {"train.batch_size": shared} | {
-            f"train.per_model.{model}.batch_size": size
-            for model in train["per_model"]
-            if (size := model_train_settings(train, model)["batch_size"]) != shared
-        }
         return [
             f"{key} = {size} with model.batch_norm: a batch-normalised layer needs batches of 2 rows "
             "or more (a single row, less the batch's mean, is 0)"
-            for key, size in sizes.items()
+            for key, size in batch_sizes(self.settings["train"]).items()
             if size < 2
         ]
 
@@ -309,14 +301,10 @@ class SimulatedFly(DataSource):
                 "the simulated fly's samples are single draws: remove data.history"
             )
         n_train = self.settings["data"]["n_train"]
-        train = self.settings["train"]
-        settings = {"train": shared_train_settings(train)} | {
-            f"train.per_model.{model}": model_train_settings(train, model) for model in train["per_model"]
-        }
-        for where, values in settings.items():
-            if values["batch_size"] > n_train:
+        for key, size in batch_sizes(self.settings["train"]).items():
+            if size > n_train:
                 problems.append(
-                    f"{where}.batch_size = {values['batch_size']} is larger than data.n_train = {n_train}; "
+                    f"{key} = {size} is larger than data.n_train = {n_train}; "
                     f"every batch comes from one data set, so use at most {n_train}"
                 )
         fly = self.settings["fly"]

@@ -27,6 +27,15 @@ def model_train_settings(train: dict, model: str) -> dict:
     return shared_train_settings(train) | train["per_model"].get(model, {})
 
 
+def batch_sizes(train: dict) -> dict[str, int]:
+    """Each batch size the ``train`` section gives, by the key that sets it: the shared one,
+    then each ``train.per_model`` model's (its override, or the shared one it inherits)."""
+    return {"train.batch_size": shared_train_settings(train)["batch_size"]} | {
+        f"train.per_model.{model}.batch_size": model_train_settings(train, model)["batch_size"]
+        for model in train["per_model"]
+    }
+
+
 MODEL_ARCHITECTURE_KEYS = ("n_hidden", "encoder", "decoder", "activation")
 """What the config's ``model`` section may change; inputs and outputs are the data's."""
 
