@@ -145,6 +145,18 @@ def test_inputs_that_would_not_fit_in_memory_are_refused_before_they_are_gathere
     assert not gathered
 
 
+def test_the_memory_check_counts_the_copies_a_training_job_holds(visual_folder):
+    """Inputs that fit once but not as often as a training job holds them are refused."""
+    table = pd.read_parquet(visual_folder / "behavior.parquet")
+    array = stimulus_arrays.open_array(visual_folder / "frames.npy")
+    size = stimulus_arrays.input_bytes(4 * 2 * 18, 3, (6, 12))
+    limit = (memory.RUNTIME_BYTES + 2 * size) / memory.GIB
+    with pytest.raises(InputFileError, match=f"holds them about {memory.TRAINING_INPUT_COPIES} times"):
+        data_folder.array_samples(table, visual_folder / "behavior.parquet", array, 3, limit)
+    enough = (memory.RUNTIME_BYTES + memory.TRAINING_INPUT_COPIES * size) / memory.GIB + 1e-6
+    data_folder.array_samples(table, visual_folder / "behavior.parquet", array, 3, enough)
+
+
 def test_sessions_too_short_for_the_history_give_no_samples_and_say_so(visual_folder):
     with pytest.raises(
         InputFileError, match=r"behavior.parquet: no samples: every session has at most 20 rows"

@@ -673,10 +673,13 @@ def array_samples(
             f"{index.history}); lower data.history"
         )
     size = stimulus_arrays.input_bytes(index.n_samples, index.history, array.frame_shape)
-    if memory_gb is not None and size + memory.RUNTIME_BYTES > memory_gb * memory.GIB:
+    held = size * memory.TRAINING_INPUT_COPIES
+    if memory_gb is not None and held + memory.RUNTIME_BYTES > memory_gb * memory.GIB:
         raise InputFileError(
             f"{array.path}: {index.n_samples} samples of {index.history} x {array.frame_shape} values "
-            f"take {size / memory.GIB:.1f} GB as float32, over limits.memory_gb = {memory_gb:g}"
+            f"take {size / memory.GIB:.1f} GB as float32, and a training job holds them about "
+            f"{memory.TRAINING_INPUT_COPIES} times ({held / memory.GIB:.1f} GB), over limits.memory_gb = "
+            f"{memory_gb:g}; lower data.history, or raise limits.memory_gb if the machine has the memory"
         )
     LOG.info("%s: %s", path, index.summary())
     rows = table.iloc[index.rows].reset_index(drop=True)
