@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from knockout import api, metrics, naming
+from knockout.behavior_data import NeuronData
 from knockout.visual_fly import VisualFlySettings, write_visual_fly
 
 MODEL = {"activation": "relu", "conv": [[8, 3, 2], [8, 3, 2]], "frame_features": 8, "encoder": [32]}
@@ -49,7 +50,7 @@ def one_fly(seed: int, args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataF
     fits = api.fit(data, MODELS, architecture, seed=0, **(TRAIN | {"min_steps": args.steps, "lr": args.lr}))
     seconds = time.perf_counter() - start
     neural = api.neural_r2(fits, data)
-    chance = metrics.chance_table(dict(fits), data.neurons, data.layout, "glorot", 0)
+    chance = metrics.chance_table(dict(fits), NeuronData.of_folder(data), data.layout, "glorot", 0)
     untrained = chance[(chance["null"] == "untrained") & (chance["measure"] == "r2")]["score"]
     summary = neural.groupby("model", sort=False)["r2"].agg(
         median="median", minimum="min", identified=lambda r2: int((r2 >= 0.9).sum())

@@ -9,8 +9,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from knockout import data_folder, memory, naming, stimulus_arrays
+from knockout.behavior_data import table_inputs
 from knockout.errors import InputFileError
 from knockout.visual_fly import VisualFlySettings, write_visual_fly
 
@@ -33,11 +35,17 @@ def copied(folder, tmp_path):
     return target
 
 
+def inputs_of(loaded, table) -> np.ndarray:
+    """A loaded folder's table's rows' inputs, each its history flattened [rows, d]."""
+    return table_inputs(table, loaded.layout, torch.from_numpy(loaded.inputs)).tensor().numpy()
+
+
 def test_a_frames_folder_gives_each_sample_its_history_within_its_session(visual_folder):
     loaded = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3)
     layout, behavior = loaded.layout, loaded.behavior
     assert (layout.stimulus, layout.history, layout.frame_shape) == ("frames", 3, (6, 12))
-    assert layout.inputs == () and len(layout.input_names) == 3 * 6 * 12
+    assert layout.inputs == () and layout.n_inputs == 3 * 6 * 12
+    assert layout.entry_columns == ("entry_00", "entry_01", "entry_02")
     assert layout.outputs == ("y_00", "y_01", "b_song") and layout.binary_outputs == 1
     # the first 2 rows of every session are history only
     assert behavior.groupby("set").size().tolist() == [2 * (20 - 2)] * 4
@@ -47,10 +55,23 @@ def test_a_frames_folder_gives_each_sample_its_history_within_its_session(visual
     first_sample = session.iloc[2]
     expected = frames[session["frame"].iloc[:3].to_numpy()].reshape(-1)  # oldest first
     row = behavior[(behavior["session"] == first_sample["session"])].iloc[0]
-    np.testing.assert_array_equal(row[list(layout.input_names)].to_numpy(np.float32), expected)
+    np.testing.assert_array_equal(inputs_of(loaded, row.to_frame().T), expected[None])
     assert row["y_00"] == first_sample["y_00"]
     assert loaded.neurons is not None and layout.recorded == tuple(UNITS)
     assert len(loaded.neurons) == 20 - 2 and "session" not in loaded.neurons
+
+
+def test_a_frame_is_held_once_however_many_histories_and_tables_name_it(visual_folder):
+    loaded = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3)
+    frames = np.load(visual_folder / "frames.npy")
+    behavior = pd.read_parquet(visual_folder / "behavior.parquet")
+    neurons = pd.read_parquet(visual_folder / "neurons.parquet")
+    named = np.union1d(behavior["frame"], neurons["frame"])  # history-only rows' frames too
+    assert loaded.inputs.shape == (len(named), 6 * 12) and loaded.inputs.dtype == np.float32
+    np.testing.assert_array_equal(loaded.inputs, frames[named].reshape(len(named), -1))
+    for table in (loaded.behavior, loaded.neurons):  # histories of 3 frames, read from the frames held
+        assert inputs_of(loaded, table).shape == (len(table), 3 * 6 * 12)
+    assert data_folder.load(visual_folder, UNITS, memory_gb=4, history=3, gather=False).inputs is None
 
 
 def test_histories_never_reach_across_sessions(visual_folder):
@@ -60,7 +81,7 @@ def test_histories_never_reach_across_sessions(visual_folder):
     for session, rows in table.groupby("session"):
         own = frames[np.sort(rows["frame"].to_numpy())].reshape(len(rows), -1)
         samples = loaded.behavior[loaded.behavior["session"] == session]
-        x = samples[list(loaded.layout.input_names)].to_numpy(np.float32).reshape(len(samples), 3, -1)
+        x = inputs_of(loaded, samples).reshape(len(samples), 3, -1)
         own_frames = {frame.tobytes() for frame in own}
         for t in range(3):  # every frame of every history is one of the session's own
             assert all(frame.tobytes() in own_frames for frame in np.ascontiguousarray(x[:, t]))
@@ -83,7 +104,7 @@ def test_given_histories_need_no_sessions(tmp_path):
     table.to_parquet(folder / "behavior.parquet")
     loaded = data_folder.load(folder, ["A"], memory_gb=4)
     assert (loaded.layout.stimulus, loaded.layout.history, loaded.layout.frame_shape) == ("stimuli", 2, (5,))
-    x = loaded.behavior[list(loaded.layout.input_names)].to_numpy(np.float32)
+    x = inputs_of(loaded, loaded.behavior)
     np.testing.assert_array_equal(x, stimuli[::-1].reshape(40, -1))
     assert data_folder.load(folder, ["A"], memory_gb=4, history=2).layout.history == 2
     with pytest.raises(
@@ -136,11 +157,11 @@ def test_a_damaged_array_is_refused_in_one_line_naming_the_file_and_the_sample(
 def test_inputs_that_would_not_fit_in_memory_are_refused_before_they_are_gathered(visual_folder, monkeypatch):
     table = pd.read_parquet(visual_folder / "behavior.parquet")
     array = stimulus_arrays.open_array(visual_folder / "frames.npy")
-    size = stimulus_arrays.input_bytes(4 * 2 * 18, 3, (6, 12))
+    size = stimulus_arrays.input_bytes(4 * 2 * 20, array)  # every frame: the samples' and their histories'
     limit = (memory.RUNTIME_BYTES + size // 2) / memory.GIB
     gathered = []
-    monkeypatch.setattr(stimulus_arrays, "gather", lambda *args: gathered.append(args))
-    with pytest.raises(InputFileError, match=r"frames.npy: 144 samples of 3 x \(6, 12\) values take"):
+    monkeypatch.setattr(stimulus_arrays, "read_entries", lambda *args: gathered.append(args))
+    with pytest.raises(InputFileError, match=r"frames.npy: the 160 frames its samples are made of take"):
         data_folder.array_samples(table, visual_folder / "behavior.parquet", array, 3, limit)
     assert not gathered
 
@@ -149,8 +170,8 @@ def test_the_memory_check_counts_the_copies_a_training_job_holds(visual_folder):
     """Inputs that fit once but not as often as a training job holds them are refused."""
     table = pd.read_parquet(visual_folder / "behavior.parquet")
     array = stimulus_arrays.open_array(visual_folder / "frames.npy")
-    size = stimulus_arrays.input_bytes(4 * 2 * 18, 3, (6, 12))
-    limit = (memory.RUNTIME_BYTES + 2 * size) / memory.GIB
+    size = stimulus_arrays.input_bytes(4 * 2 * 20, array)
+    limit = (memory.RUNTIME_BYTES + size) / memory.GIB
     with pytest.raises(InputFileError, match=f"holds them about {memory.TRAINING_INPUT_COPIES} times"):
         data_folder.array_samples(table, visual_folder / "behavior.parquet", array, 3, limit)
     enough = (memory.RUNTIME_BYTES + memory.TRAINING_INPUT_COPIES * size) / memory.GIB + 1e-6
@@ -168,11 +189,9 @@ def test_planning_reads_the_layout_without_gathering_any_frame(visual_folder, mo
     """The workflow's start (the layout, each set's samples) never holds every sample's
     frames: a paper-sized folder would not fit."""
     gathered = []
-    monkeypatch.setattr(stimulus_arrays, "gather", lambda *args, **kwargs: gathered.append(args))
+    monkeypatch.setattr(stimulus_arrays, "read_entries", lambda *args, **kwargs: gathered.append(args))
     planned = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3, gather=False)
-    assert (
-        not gathered and "frame" in planned.behavior and not any(c.startswith("x_") for c in planned.behavior)
-    )
+    assert not gathered and planned.inputs is None and "entry_00" in planned.behavior
     monkeypatch.undo()
     loaded = data_folder.load(visual_folder, UNITS, memory_gb=4, history=3)
     assert planned.layout == loaded.layout

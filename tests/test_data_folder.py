@@ -286,7 +286,7 @@ def test_a_file_changed_after_planning_is_refused_naming_what_changed(tmp_path):
     with pytest.raises(
         InputFileError, match=r"its inputs \(2: x_00, x_01\) differ .* \(3: x_00, x_01, x_02\)"
     ):
-        data_folder.read_rows(folder / "behavior.parquet", planned, 0.2, seed=0)
+        data_folder.read_job_folder(folder / "behavior.parquet", planned)
 
 
 def test_text_columns_may_be_categorical_and_a_missing_silenced_value_is_control(tmp_path):

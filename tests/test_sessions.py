@@ -182,7 +182,7 @@ def test_a_file_that_gained_a_session_column_after_planning_is_refused(tmp_path)
     planned = load(tmp_path, UNITS).layout
     table.to_parquet(tmp_path / "behavior.parquet", index=False)
     with pytest.raises(InputFileError, match=r"its session column \(present\) differ"):
-        data_folder.read_rows(tmp_path / "behavior.parquet", planned, 0.2, seed=0)
+        data_folder.read_job_folder(tmp_path / "behavior.parquet", planned)
 
 
 def test_numbered_sessions_are_named_as_numbers_in_a_message():

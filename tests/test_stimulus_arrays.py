@@ -16,9 +16,9 @@ from knockout.stimulus_arrays import (
     ARRAY_FILES,
     check_finite,
     find_array,
-    gather,
     input_bytes,
     open_array,
+    read_entries,
     sample_index,
 )
 
@@ -29,6 +29,12 @@ def frames_array(n: int = 12, frame_shape=(2, 3), dtype=np.float32) -> np.ndarra
     """Frame i holds i + (0, 0.01, 0.02 ...): each frame is told apart by its values."""
     offsets = np.arange(np.prod(frame_shape)).reshape(frame_shape) / 100
     return (np.arange(n)[:, None, None].reshape(n, *([1] * len(frame_shape))) + offsets).astype(dtype)
+
+
+def gather(array, index, chunk_bytes=stimulus_arrays.CHUNK_BYTES) -> np.ndarray:
+    """Every sample's input [samples, k, *frame_shape], read from the entries it names."""
+    values = read_entries(array, index.entries, chunk_bytes)
+    return values.reshape(index.n_samples, index.history, *array.frame_shape)
 
 
 def save(folder: Path, kind: str, values: np.ndarray, **kwargs) -> Path:
@@ -174,9 +180,12 @@ def test_an_empty_table_gives_no_sample(tmp_path):
     assert gather(array, index).shape == (0, K, 3)
 
 
-def test_input_bytes_are_float32_inputs():
-    assert input_bytes(1000, 3, (64, 64)) == 1000 * 3 * 64 * 64 * 4
-    assert input_bytes(10**7, 10, (512, 512)) == 10**8 * 512 * 512 * 4  # no overflow
+def test_input_bytes_are_float32_entries(tmp_path):
+    frames = open_array(save(tmp_path / "frames", "frames", np.zeros((4, 64, 64), np.uint8)))
+    assert input_bytes(1000, frames) == 1000 * 64 * 64 * 4
+    assert input_bytes(10**8, frames) == 10**8 * 64 * 64 * 4  # no overflow
+    stimuli = open_array(save(tmp_path / "stimuli", "stimuli", np.zeros((4, 3, 8, 8), np.float16)))
+    assert input_bytes(1000, stimuli) == 1000 * 3 * 8 * 8 * 4  # an entry is a whole history
 
 
 # ------------------------------------------------------------------------------------ the folder

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from knockout import data_folder, metrics, planning
-from knockout.behavior_data import BehaviorData
+from knockout.behavior_data import BehaviorData, NeuronData
 from knockout.convergence import LOSS_COLUMNS
 from knockout.data_folder import FolderData
 from knockout.identifiability import fitted_optimum, optimum_problem
@@ -55,7 +55,7 @@ def architecture_for(
     every hidden layer batch-normalised)."""
     layout = data.layout
     return Architecture(
-        n_inputs=len(layout.input_names),
+        n_inputs=layout.n_inputs,
         n_hidden=n_hidden or len(layout.units),
         encoder=tuple(encoder),
         decoder=tuple(decoder),
@@ -72,8 +72,7 @@ def architecture_for(
 
 def split(data: FolderData, seed: int, test_fraction: float = 0.2) -> tuple[BehaviorData, BehaviorData]:
     """The training and test rows of one seed (the file's split column, if it has one)."""
-    train_rows, test_rows = data_folder.split(data.behavior, data.layout, test_fraction, seed)
-    return BehaviorData.from_table(train_rows, data.layout), BehaviorData.from_table(test_rows, data.layout)
+    return BehaviorData.split(data, test_fraction, seed)
 
 
 def _digest(data: FolderData) -> str:
@@ -196,7 +195,7 @@ def neural_r2(fits: Mapping, data: FolderData) -> pd.DataFrame:
     not recorded), and the silencing effect (``metrics.neural_scores``)."""
     if data.neurons is None:
         raise ValueError("this data folder has no neurons file: there is nothing to compare units with")
-    return metrics.neural_scores(_networks(fits), data.neurons, data.layout)
+    return metrics.neural_scores(_networks(fits), NeuronData.of_folder(data), data.layout)
 
 
 def behavior_r2(
@@ -227,7 +226,7 @@ def responses(fits: Mapping, data: FolderData) -> pd.DataFrame:
     """Every model unit's predicted response to each neuron stimulus (``r_<unit>`` columns)."""
     if data.neurons is None:
         raise ValueError("this data folder has no neurons file: there are no stimuli to respond to")
-    return metrics.response_table(_networks(fits), data.neurons, data.layout)
+    return metrics.response_table(_networks(fits), NeuronData.of_folder(data), data.layout)
 
 
 @dataclass(frozen=True)
@@ -265,7 +264,7 @@ def plan(
     applies). ``train_settings`` are the config's ``train`` keys for the training either
     does; ``architecture`` is the model's (default: :func:`architecture_for`)."""
     (planned,) = planning.plan_pilots(
-        [planning.PilotTable(pilot.behavior, pilot.layout)],
+        [planning.PilotTable(pilot.behavior, pilot.layout, pilot.inputs)],
         [seed],
         architecture or architecture_for(pilot),
         TrainSettings(**train_settings),

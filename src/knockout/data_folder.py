@@ -20,6 +20,7 @@ counts), so a bad file is refused before anything runs.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
 import os
@@ -69,8 +70,8 @@ class Layout:
     has_sessions: bool = False
     stimulus: str | None = None
     """Where the inputs come from: None, the tables' ``x_*`` columns; ``frames`` or
-    ``stimuli``, the folder's array (:mod:`knockout.stimulus_arrays`), whose samples the
-    readers turn into ``x_*`` columns (``input_names``: each sample's history, flattened)."""
+    ``stimuli``, the folder's array (:mod:`knockout.stimulus_arrays`), whose entries the
+    readers name in each sample's ``entry_columns`` (its history's frames, or its history)."""
     history: int = 1
     """Frames per sample (the array's; 1 without one)."""
     frame_shape: tuple[int, ...] = ()
@@ -102,12 +103,21 @@ class Layout:
         return values
 
     @property
-    def input_names(self) -> tuple[str, ...]:
-        """The input columns of the tables as the readers give them: the files' ``x_*``, or
-        for an array one per value of a sample's frames, flattened frame by frame."""
+    def n_inputs(self) -> int:
+        """d, the values of one sample's input: its ``x_*`` columns, or its history's frames'."""
         if self.stimulus is None:
-            return self.inputs
-        return tuple(naming.input_columns(self.history * math.prod(self.frame_shape)))
+            return len(self.inputs)
+        return self.history * math.prod(self.frame_shape)
+
+    @property
+    def entry_columns(self) -> tuple[str, ...]:
+        """The columns by which the tables as the readers give them name a sample's input
+        in the array's values (:attr:`FolderData.inputs`): one per frame of its history
+        (``frames.npy``), or one (``stimuli.npy``, whose entries are histories); none
+        without an array."""
+        if self.stimulus is None:
+            return ()
+        return tuple(naming.entry_columns(self.history if self.stimulus == stimulus_arrays.FRAMES else 1))
 
     def standardizes(self, setting: bool | str) -> bool:
         """Whether networks fitted to these data standardize their inputs, for the config's
@@ -565,18 +575,17 @@ def _check_sessions(
             )
 
 
-def check_neurons(
-    table: pd.DataFrame, path: str | os.PathLike, layout: Layout, index_column: str | None = None
-) -> Layout:
-    """The behaviour ``layout`` with the recorded units of a neurons table added;
-    ``index_column``: the table names its stimuli in the folder's array by it (checked by
-    :func:`knockout.stimulus_arrays.sample_index`) instead of ``x_*`` columns."""
+def check_neurons(table: pd.DataFrame, path: str | os.PathLike, layout: Layout) -> Layout:
+    """The behaviour ``layout`` with the recorded units of a neurons table added. Beside an
+    array, the table is its samples (:func:`array_samples`), naming their stimuli by entry
+    columns instead of ``x_*`` columns."""
     path = Path(path)
     columns = [str(column) for column in table.columns]
-    inputs = [index_column] if index_column else _numbered_columns(columns, "x_")
-    if index_column is None and set(inputs) != set(layout.input_names):
-        missing = sorted(set(layout.input_names) - set(inputs))
-        extra = sorted(set(inputs) - set(layout.input_names))
+    array = layout.stimulus is not None
+    inputs = list(layout.entry_columns) if array else _numbered_columns(columns, "x_")
+    if not array and set(inputs) != set(layout.inputs):
+        missing = sorted(set(layout.inputs) - set(inputs))
+        extra = sorted(set(inputs) - set(layout.inputs))
         detail = "; ".join(
             part
             for part in (
@@ -612,11 +621,17 @@ def check_neurons(
 
 @dataclass(frozen=True)
 class FolderData:
-    """An experiment's validated files: behaviour, and the neurons table or None."""
+    """An experiment's validated files: behaviour, the neurons table or None, and where the
+    stimuli are an array, the values of the entries the tables name, float32
+    [entries, entry_width] (a frame, or a history, flattened): held once, however many
+    samples' histories hold an entry; the tables' entry columns (``layout.entry_columns``)
+    are row numbers into it. None where the tables' ``x_*`` columns are the inputs, or the
+    values were not read (:func:`load` with ``gather`` False)."""
 
     layout: Layout
     behavior: pd.DataFrame
     neurons: pd.DataFrame | None
+    inputs: np.ndarray | None = None
 
 
 def read_behavior(
@@ -624,12 +639,11 @@ def read_behavior(
     units: list[str],
     history: int = 1,
     memory_gb: float | None = None,
-    gather: bool = True,
 ) -> tuple[pd.DataFrame, Layout]:
     """A behaviour file, checked against the contract. Beside an array (frames.npy or
     stimuli.npy in its folder), its samples (:func:`array_samples`; ``history``: frames per
-    sample for frames.npy), with their inputs as ``x_*`` columns, or (``gather`` False: what
-    planning needs, without holding every sample's frames) with their index column."""
+    sample for frames.npy), naming their inputs' entries of the array (:func:`with_inputs`
+    reads them)."""
     table = read_file(path)
     array = stimulus_arrays.find_array(Path(path).parent)
     if array is None:
@@ -645,7 +659,7 @@ def read_behavior(
             f"data.history = {history}, but {array.path} gives each sample's history itself, "
             f"{array.history} frames: set data.history to {array.history} or leave it out"
         )
-    samples, index = array_samples(table, path, array, history, memory_gb, gather)
+    samples, index = array_samples(table, path, array, history, memory_gb)
     # every row checked as the file numbers them; each set's samples counted per split and session
     layout = check_behavior(table, path, list(units), array.index_column, index.rows)
     shape = {"stimulus": array.kind, "history": index.history, "frame_shape": tuple(array.frame_shape)}
@@ -658,13 +672,12 @@ def array_samples(
     array: stimulus_arrays.StimulusArray,
     history: int,
     memory_gb: float | None = None,
-    gather: bool = True,
 ) -> tuple[pd.DataFrame, stimulus_arrays.SampleIndex]:
     """A table whose rows name their inputs in ``array``, as the tables' contract has it:
     its samples (rows with a full history; the others are history only), the index column
-    replaced by each sample's frames, flattened frame by frame, as ``x_*`` columns (or kept,
-    ``gather`` False). With ``memory_gb``, inputs that would not fit are refused before
-    they are gathered, or where they would be."""
+    replaced by the entries of the array each one's input is made of (``entry_00`` ...:
+    its history's frames, oldest first, or its one history). With ``memory_gb``, entries
+    that would not fit a training job are refused before they are read."""
     index = stimulus_arrays.sample_index(table, array, history, path)
     if index.n_samples == 0:
         raise InputFileError(
@@ -672,37 +685,55 @@ def array_samples(
             f"needs its frame and the {index.history - 1} before it in its session (data.history = "
             f"{index.history}); lower data.history"
         )
-    size = stimulus_arrays.input_bytes(index.n_samples, index.history, array.frame_shape)
-    held = size * memory.TRAINING_INPUT_COPIES
-    if memory_gb is not None and held + memory.RUNTIME_BYTES > memory_gb * memory.GIB:
-        raise InputFileError(
-            f"{array.path}: {index.n_samples} samples of {index.history} x {array.frame_shape} values "
-            f"take {size / memory.GIB:.1f} GB as float32, and a training job holds them about "
-            f"{memory.TRAINING_INPUT_COPIES} times ({held / memory.GIB:.1f} GB), over limits.memory_gb = "
-            f"{memory_gb:g}; lower data.history, or raise limits.memory_gb if the machine has the memory"
-        )
+    if memory_gb is not None:
+        named = len(np.unique(index.entries))
+        size = stimulus_arrays.input_bytes(named, array)
+        held = size * memory.TRAINING_INPUT_COPIES + memory.RUNTIME_BYTES
+        if held > memory_gb * memory.GIB:
+            raise InputFileError(
+                f"{array.path}: the {named} {array.index_column}s its samples are made of take "
+                f"{size / memory.GIB:.1f} GB as float32, and a training job holds them about "
+                f"{memory.TRAINING_INPUT_COPIES} times ({held / memory.GIB:.1f} GB with the runtime), over "
+                f"limits.memory_gb = {memory_gb:g}; lower data.history, or raise limits.memory_gb if the "
+                f"machine has the memory"
+            )
     LOG.info("%s: %s", path, index.summary())
-    rows = table.iloc[index.rows].reset_index(drop=True)
-    if not gather:
-        return rows, index
-    n_values = index.history * math.prod(array.frame_shape)
-    inputs = stimulus_arrays.gather(array, index).reshape(index.n_samples, n_values)
-    columns = pd.DataFrame(inputs, columns=naming.input_columns(n_values))
-    return pd.concat([rows.drop(columns=array.index_column), columns], axis=1), index
+    rows = table.iloc[index.rows].reset_index(drop=True).drop(columns=array.index_column)
+    entries = pd.DataFrame(index.entries, columns=naming.entry_columns(index.entries.shape[1]))
+    return pd.concat([rows, entries], axis=1), index
 
 
-def read_neurons(path: str | os.PathLike, layout: Layout, gather: bool = True) -> tuple[pd.DataFrame, Layout]:
+def read_neurons(path: str | os.PathLike, layout: Layout) -> tuple[pd.DataFrame, Layout]:
     """A neurons file, checked against the contract and the behaviour file's ``layout``
-    (beside an array, its samples as the behaviour's: with their inputs as ``x_*``
-    columns, or their index column where ``gather`` is False)."""
+    (beside an array, its samples as the behaviour's: naming their inputs' entries)."""
     table = read_file(path)
-    index_column = None
     if layout.stimulus is not None:
         array = stimulus_arrays.open_array(Path(path).parent / stimulus_arrays.ARRAY_FILES[layout.stimulus])
-        table, _ = array_samples(table, path, array, layout.history, gather=gather)
+        table, _ = array_samples(table, path, array, layout.history)
         table = table.drop(columns=stimulus_arrays.SESSION, errors="ignore")  # it served the histories
-        index_column = None if gather else array.index_column
-    return table, check_neurons(table, path, layout, index_column)
+    return table, check_neurons(table, path, layout)
+
+
+def with_inputs(data: FolderData, folder: str | os.PathLike) -> FolderData:
+    """``data`` with its inputs: the values of the array entries its tables name, read
+    once from ``folder``'s array (each entry once, however many samples' histories hold
+    it), the tables' entry columns renumbered to rows of them. Unchanged without an array."""
+    layout = data.layout
+    if layout.stimulus is None:
+        return data
+    array = stimulus_arrays.open_array(Path(folder) / stimulus_arrays.ARRAY_FILES[layout.stimulus])
+    columns = list(layout.entry_columns)
+    tables = [table for table in (data.behavior, data.neurons) if table is not None]
+    named = [table[columns].to_numpy(np.int64) for table in tables]
+    used, rows = np.unique(np.concatenate([block.reshape(-1) for block in named]), return_inverse=True)
+    values = stimulus_arrays.read_entries(array, used)
+    renumbered, start = [], 0
+    for table, block in zip(tables, named, strict=True):
+        own = rows[start : start + block.size].reshape(block.shape)
+        start += block.size
+        renumbered.append(table.assign(**{column: own[:, n] for n, column in enumerate(columns)}))
+    neurons = renumbered[1] if data.neurons is not None else None
+    return FolderData(layout, renumbered[0], neurons, values)
 
 
 def load(
@@ -716,18 +747,20 @@ def load(
     With ``memory_gb`` (``limits.memory_gb``), files that would take more memory than that
     to read, check and split are refused before they are read. An array's every value is
     checked finite here, once per workflow start (the jobs check its content's digest);
-    ``gather`` False leaves its samples' frames in the array (:func:`read_behavior`)."""
+    ``gather`` False leaves its values unread (:attr:`FolderData.inputs` None: what the
+    workflow's start needs)."""
     behavior_path = find_file(folder, BEHAVIOR, required=True)
     neurons_path = find_file(folder, NEURONS, required=False)
     if memory_gb is not None:
         check_memory([path for path in (behavior_path, neurons_path) if path is not None], memory_gb)
     if (array := stimulus_arrays.find_array(folder)) is not None:
         stimulus_arrays.check_finite(stimulus_arrays.open_array(array))
-    behavior, layout = read_behavior(behavior_path, units, history, memory_gb, gather)
+    behavior, layout = read_behavior(behavior_path, units, history, memory_gb)
     neurons = None
     if neurons_path is not None:
-        neurons, layout = read_neurons(neurons_path, layout, gather)
-    return FolderData(layout, behavior, neurons)
+        neurons, layout = read_neurons(neurons_path, layout)
+    data = FolderData(layout, behavior, neurons)
+    return with_inputs(data, folder) if gather else data
 
 
 def check_memory(paths: list[Path], memory_gb: float) -> None:
@@ -821,30 +854,33 @@ def _shown(values) -> str:
     return f"{len(values)}: {', '.join(values[:3])}{' ...' if len(values) > 3 else ''}"
 
 
-def read_planned_behavior(path: str | os.PathLike, layout: Layout) -> pd.DataFrame:
-    """A job's behaviour file, checked against the planned ``layout``."""
-    table, found = read_behavior(path, layout.units, layout.history)
-    expect_layout(path, found, layout)
-    return table
+def read_job_folder(
+    behavior_path: str | os.PathLike, layout: Layout, neurons_path: str | os.PathLike | None = None
+) -> FolderData:
+    """A job's files (behaviour, and the neurons file where given), checked against the
+    planned ``layout``, with their inputs (:func:`with_inputs`)."""
+    table, found = read_behavior(behavior_path, layout.units, layout.history)
+    expect_layout(behavior_path, found, Layout.from_dict(layout.as_dict(behavior_only=True)))
+    neurons = None
+    if neurons_path is not None:
+        neurons, found = read_neurons(neurons_path, found)
+        expect_layout(neurons_path, found, layout)
+    return with_inputs(FolderData(found, table, neurons), Path(behavior_path).parent)
 
 
-def read_rows(
-    path: str | os.PathLike, layout: Layout, test_fraction: float | None, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A job's behaviour file, checked against the planned ``layout``, as (train, test) rows."""
-    return split(read_planned_behavior(path, layout), layout, test_fraction, seed)
-
-
-def seed_splits(
-    paths: list, layout: Layout, test_fraction: float | None, seeds: list[int]
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Each seed's (train, test) rows of a job's behaviour files: a file per seed (the
-    simulated fly's), each read when its seed comes, or one file (a data folder's), read
-    and checked once, here, and split anew for every seed."""
-    if len(paths) == 1:
-        table = read_planned_behavior(paths[0], layout)
-        return (split(table, layout, test_fraction, seed) for seed in seeds)
-    return (read_rows(path, layout, test_fraction, seed) for path, seed in zip(paths, seeds, strict=True))
+def job_folders(
+    behavior_paths: list, layout: Layout, n_seeds: int, neurons_paths: list = ()
+) -> Iterator[FolderData]:
+    """Each of ``n_seeds`` seeds' files of a job: a folder's, read and checked once, here,
+    and the same for every seed; or a file (and neurons file) per seed (the simulated
+    fly's), each read when its seed comes."""
+    neurons_paths = list(neurons_paths) or [None] * len(behavior_paths)
+    if len(behavior_paths) == 1:
+        return itertools.repeat(read_job_folder(behavior_paths[0], layout, neurons_paths[0]), n_seeds)
+    return (
+        read_job_folder(behavior, layout, neurons)
+        for behavior, neurons in zip(behavior_paths, neurons_paths, strict=True)
+    )
 
 
 def split(

@@ -11,11 +11,13 @@ GIB = 1 << 30
 RUNTIME_BYTES = 400 << 20
 """What every job holds before its data: the interpreter, PyTorch, pandas (the default run's
 jobs peaked at 340-590 MB resident, as the workflow's benchmark files measured)."""
-TRAINING_INPUT_COPIES = 5
-"""How many times a training job holds a frames folder's inputs (each sample's history as
-float32) at its peak: the table's columns, the tensors, the standardized copy, the
-device's copy, relabelling's rows. Measured: 10.0 GB peak resident for 2.1 GB of inputs
-(147,456 samples of 4 frames of 16 x 56; docs/results.md, "The visual fly")."""
+TRAINING_INPUT_COPIES = 2
+"""How many times a job holds a frames folder's inputs (the entries its samples name, as
+float32) at its peak: once as the values every history, seed and data set reads
+(:mod:`knockout.inputs`), and once more while they are read, the array's pages (mapped
+from the file, counted in the resident size while they are read). Measured: 1.40 GB peak
+resident for 0.53 GB of frames (147,456 samples of 4 frames of 16 x 56, ko trained;
+docs/results.md, "The visual fly"), 9.96 GB while each sample's history was held apart."""
 RELABEL_BYTES = 4 * 4 * (1 << 23)
 """A relabelling check holds a few chunks of at most 2^23 float32 numbers (knockout.training.relabel)."""
 

@@ -14,8 +14,9 @@ import pandas as pd
 import torch
 
 from knockout import models, naming, seeding
-from knockout.behavior_data import BehaviorData
+from knockout.behavior_data import BehaviorData, NeuronData
 from knockout.data_folder import Layout
+from knockout.inputs import Inputs, rows_per_chunk
 from knockout.network import Architecture, KnockoutNet, initialize, keep_matrix, output_losses, silencing_mask
 
 
@@ -127,11 +128,35 @@ def _output_scores(observed: np.ndarray, predicted: np.ndarray, binary: bool) ->
     return r2_score(observed, predicted), math.nan, math.nan
 
 
+def over_rows(net: KnockoutNet, inputs: Inputs | torch.Tensor, function) -> torch.Tensor:
+    """``function`` (of a tensor of inputs [rows, d], giving [rows, ...]) of every row of
+    ``inputs``, chunks of rows at a time, concatenated: one network's evaluation held
+    within :data:`~knockout.inputs.CHUNK_VALUES` numbers a layer, however many rows (a
+    recording's frames through a convolutional encoder would not fit at once)."""
+    inputs = inputs if isinstance(inputs, Inputs) else Inputs(inputs)
+    rows = rows_per_chunk(net.architecture.values_per_sample() + inputs.width)
+    return torch.cat([function(chunk) for chunk in inputs.chunks(rows)])
+
+
+def _predicted(
+    net: KnockoutNet, inputs: Inputs, keep: torch.Tensor, centre: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A network's outputs [rows, outputs] on every row of ``inputs``, its bottleneck masked
+    by ``keep`` (a masked unit at ``centre``; None: 0), in the network's precision."""
+    dtype = next(net.parameters()).dtype
+    return over_rows(net, inputs, lambda rows: net(rows.to(dtype), keep, centre))
+
+
+def activities(net: KnockoutNet, inputs: Inputs | torch.Tensor) -> torch.Tensor:
+    """A network's bottleneck activity [rows, h] on every row of ``inputs`` (:func:`over_rows`)."""
+    return over_rows(net, inputs, net.activity)
+
+
 def control_means(nets: dict[str, KnockoutNet], data: BehaviorData) -> dict[str, torch.Tensor]:
     """Per model, each bottleneck unit's mean activity over ``data``'s control rows: the
     value the ``centered`` silencing mode clamps a silenced unit to."""
-    control = torch.tensor([not units for units in data.set_units])[data.set_index]
-    return {model: net.activity(data.x[control]).mean(dim=0) for model, net in nets.items()}
+    control = data.inputs.select(torch.tensor([not units for units in data.set_units])[data.set_index])
+    return {model: activities(net, control).mean(dim=0) for model, net in nets.items()}
 
 
 def behavior_scores(
@@ -162,14 +187,15 @@ def behavior_scores(
     with torch.no_grad():
         for number, (name, units) in enumerate(layout.sets):
             in_set = (test.set_index == number).numpy()
-            x, y = test.x[in_set], test.y.numpy()[in_set]
+            x, y = test.inputs.select(in_set), test.y.numpy()[in_set]
             fly_prediction = None
             if fly is not None:
-                fly_prediction = fly(x, _keep(fly.n_hidden, units, silenced_activity)).numpy()
+                fly_prediction = _predicted(fly, x, _keep(fly.n_hidden, units, silenced_activity)).numpy()
             silenced = naming.UNIT_SEPARATOR.join(layout.units[unit] for unit in units)
             for mode in silencing:
                 predictions = {
-                    model: net(
+                    model: _predicted(
+                        net,
                         x,
                         _keep(net.n_hidden, masking[model].on_set(units, net.n_hidden)),
                         centres.get(model) if mode == "centered" else None,
@@ -220,7 +246,8 @@ def knockout_losses(nets: dict[str, KnockoutNet], train: BehaviorData) -> pd.Dat
         total = 0.0
         for number, units in enumerate(train.set_units):
             in_set = train.set_index == number
-            predicted = net(train.x[in_set].double(), _keep(net.n_hidden, units).double())
+            keep = _keep(net.n_hidden, units).double()
+            predicted = _predicted(net, train.inputs.select(in_set), keep)
             total += float(output_losses(predicted, train.y[in_set].double(), binary).sum())
         rows.append((model, total / train.y.numel()))
     return pd.DataFrame(rows, columns=naming.KNOCKOUT_LOSS_COLUMNS)
@@ -228,7 +255,7 @@ def knockout_losses(nets: dict[str, KnockoutNet], train: BehaviorData) -> pd.Dat
 
 @torch.no_grad()
 def silencing_table(
-    nets: dict[str, KnockoutNet], x: torch.Tensor, units: list[str], outputs: list[str]
+    nets: dict[str, KnockoutNet], x: Inputs | torch.Tensor, units: list[str], outputs: list[str]
 ) -> pd.DataFrame:
     """Per model, bottleneck unit and output: the root-mean-square change of the output on
     inputs ``x`` when the unit is silenced (what silencing it would do to each behaviour;
@@ -244,13 +271,13 @@ def silencing_table(
     return pd.DataFrame(rows, columns=naming.SILENCING_COLUMNS)
 
 
-def _silencing_changes(net: KnockoutNet, x: torch.Tensor) -> list[torch.Tensor]:
+def _silencing_changes(net: KnockoutNet, x: Inputs | torch.Tensor) -> list[torch.Tensor]:
     """Per bottleneck unit, the change of the outputs [samples, outputs] on inputs ``x`` when
     it is silenced. In float64: a unit whose effect is a millionth of the output would
     otherwise be lost in the rounding of the two outputs it is the difference of. The
     bottleneck's activity is computed once; only the decoder runs per unit."""
     net = copy.deepcopy(net).double()
-    activity = net.activity(x.double())
+    activity = over_rows(net, x, lambda rows: net.activity(rows.double()))
     intact = net.decode(activity)
     return [
         intact - net.decode(activity * silencing_mask(net.n_hidden, unit).double())
@@ -314,7 +341,7 @@ def estimation_floor(noise_sd: float, n_inputs: int, n_train: int) -> float:
 
 
 @torch.no_grad()
-def silencing_effects(net: KnockoutNet, x: torch.Tensor) -> np.ndarray:
+def silencing_effects(net: KnockoutNet, x: Inputs | torch.Tensor) -> np.ndarray:
     """Per bottleneck unit, the root-mean-square change of the outputs when it is silenced
     (over samples, summed over outputs).
 
@@ -402,26 +429,22 @@ def recording_scores(
     }
 
 
-def _recordings(neurons: pd.DataFrame, layout: Layout) -> tuple[torch.Tensor, list[int], np.ndarray]:
-    """A neurons table's stimuli, the data's indices of its recorded units, and their
-    responses [stimuli, recorded units] (NaN where not recorded)."""
-    stimuli = torch.from_numpy(neurons[list(layout.input_names)].to_numpy(np.float32, copy=True))
-    units = list(layout.units)
-    recorded = [unit for unit in units if naming.response_column(unit) in neurons]
-    values = neurons[[naming.response_column(unit) for unit in recorded]].to_numpy(np.float64)
-    return stimuli, [units.index(unit) for unit in recorded], values
+def _neuron_data(neurons: NeuronData | pd.DataFrame, layout: Layout) -> NeuronData:
+    """A neurons table of ``x_*`` stimuli (the import contract's) as :class:`NeuronData`."""
+    return neurons if isinstance(neurons, NeuronData) else NeuronData.from_table(neurons, layout)
 
 
 @torch.no_grad()
 def neural_scores(
     nets: dict[str, KnockoutNet],
-    neurons: pd.DataFrame,
+    neurons: NeuronData | pd.DataFrame,
     layout: Layout,
     fly: KnockoutNet | None = None,
     design: DataDesign | None = None,
 ) -> pd.DataFrame:
-    """Per model and unit of the data (``layout.units``), on the stimuli of ``neurons`` (a
-    neurons table: inputs ``layout.input_names`` and responses ``r_<unit>`` of the recorded units):
+    """Per model and unit of the data (``layout.units``), on the stimuli of ``neurons`` (the
+    stimuli and responses of the recorded units; or a neurons table of ``x_*`` stimuli and
+    ``r_<unit>`` responses):
 
     - ``recorded`` (1 if ``neurons`` has the unit's response) and ``silenced`` (1 if a set
       silenced it);
@@ -441,7 +464,8 @@ def neural_scores(
     """
     units = list(layout.units)
     n_units = len(units)
-    stimuli, recorded_index, values = _recordings(neurons, layout)
+    neurons = _neuron_data(neurons, layout)
+    stimuli, recorded_index, values = neurons.stimuli, neurons.recorded, neurons.responses
     defined = np.ones(n_units, bool)
     defined[recorded_index] = neurons_vary(values)
     silenced = np.array(layout.silenced, dtype=np.int64)
@@ -453,7 +477,7 @@ def neural_scores(
         "estimation_floor": unknown,
     }
     if fly is not None:
-        contributions = unit_contributions(fly, fly.activity(stimuli).double().numpy())
+        contributions = unit_contributions(fly, activities(fly, stimuli).double().numpy())
         predicted, floor = unknown, unknown
         if (
             design is not None
@@ -483,7 +507,7 @@ def neural_scores(
     }
     tables = []
     for model, net in nets.items():
-        model_hidden = net.activity(stimuli).double().numpy()
+        model_hidden = activities(net, stimuli).double().numpy()
         scores = {measure: np.full(n_units, np.nan) for measure in naming.RECORDING_MEASURES}
         if recorded_index:
             for measure, per_neuron in recording_scores(values, model_hidden, recorded_index).items():
@@ -498,16 +522,18 @@ def neural_scores(
 
 
 @torch.no_grad()
-def response_table(nets: dict[str, KnockoutNet], neurons: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+def response_table(
+    nets: dict[str, KnockoutNet], neurons: NeuronData | pd.DataFrame, layout: Layout
+) -> pd.DataFrame:
     """Every model unit's predicted response to each stimulus of ``neurons`` (``r_<unit>``,
     as in the neurons file; a model's extra units ``r_extra_00`` ...), one row per model and
     stimulus: what an experimenter compares with the next recording."""
-    stimuli = torch.from_numpy(neurons[list(layout.input_names)].to_numpy(np.float32, copy=True))
+    neurons = _neuron_data(neurons, layout)
     units = list(layout.units)
     tables = []
     for model, net in nets.items():
         names = [naming.response_column(name) for name in naming.model_unit_names(units, net.n_hidden)]
-        activity = pd.DataFrame(net.activity(stimuli).numpy(), columns=names)
+        activity = pd.DataFrame(activities(net, neurons.stimuli).numpy(), columns=names)
         activity.insert(0, "stimulus", np.arange(len(activity)))
         activity.insert(0, "model", model)
         tables.append(activity)
@@ -540,7 +566,7 @@ def _chance_rows(null: str, model: str, draw: int, recorded: list[int], names: l
 @torch.no_grad()
 def chance_table(
     nets: dict[str, KnockoutNet],
-    neurons: pd.DataFrame,
+    neurons: NeuronData | pd.DataFrame,
     layout: Layout,
     init: str,
     seed: int,
@@ -558,7 +584,8 @@ def chance_table(
       neurons (the responses' own correlations kept).
 
     Empty where no unit was recorded."""
-    stimuli, recorded, values = _recordings(neurons, layout)
+    neurons = _neuron_data(neurons, layout)
+    stimuli, recorded, values = neurons.stimuli, neurons.recorded, neurons.responses
     if not recorded:
         return pd.DataFrame(columns=naming.CHANCE_COLUMNS)
     names = list(layout.units)
@@ -568,9 +595,9 @@ def chance_table(
     for draw, net in enumerate(untrained_networks(architecture, init, seed, draws)):
         if architecture.standardize:  # the inputs as the trained networks read them
             net.input_mean, net.input_scale = trained.input_mean, trained.input_scale
-        scores = recording_scores(values, net.activity(stimuli).double().numpy(), recorded)
+        scores = recording_scores(values, activities(net, stimuli).double().numpy(), recorded)
         rows += _chance_rows(UNTRAINED, UNTRAINED, draw, recorded, names, scores)
-    hidden = {model: net.activity(stimuli).double().numpy() for model, net in nets.items()}
+    hidden = {model: activities(net, stimuli).double().numpy() for model, net in nets.items()}
     generator = seeding.generator(seed, "chance_permutation")
     undefined = np.where(neurons_vary(values), 0.0, np.nan)
     for draw in range(draws):

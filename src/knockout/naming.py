@@ -93,6 +93,18 @@ def input_columns(n_inputs: int) -> list[str]:
     return _numbered("x_", n_inputs)
 
 
+ENTRY_PREFIX = "entry_"
+
+
+def entry_columns(n_entries: int) -> list[str]:
+    """The columns a table read beside an array stimulus names each row's input by, in
+    place of ``x_*``: ``entry_00`` ..., the rows of the inputs' values (one per frame of a
+    history, oldest first, or one holding a given history) that make up the row's input.
+    Made by the readers, never written to a file: the import contract names a row's input
+    by its ``frame`` or ``sample``."""
+    return _numbered(ENTRY_PREFIX, n_entries)
+
+
 def unit_names(n_hidden: int) -> list[str]:
     """The simulated fly's units: ``unit_00`` ..."""
     return _numbered("unit_", n_hidden)

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from knockout.inputs import Inputs
+
 INIT_SCHEMES = ("glorot", "pytorch")
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "linear": lambda values: values,
@@ -393,15 +395,21 @@ STANDARDIZATION_CHUNK_ROWS = 4096
 more than this many rows (a frames folder's inputs are large)."""
 
 
-def input_standardization(x: torch.Tensor, pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, scale) per input over the rows ``x``, summed in float64: each input's mean,
+def input_standardization(
+    x: Inputs | torch.Tensor, pooled: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, scale) per input over the rows ``x`` (a tensor [rows, d], or
+    :class:`~knockout.inputs.Inputs`, gathered a chunk at a time), summed in float64: each input's mean,
     and its standard deviation (1 for an input that never varies there), or where ``pooled``
     (the pixels of frames, one kind of value) the standard deviation of every input about
     its mean, shared: a pixel the target seldom crosses would otherwise be magnified into
     what the network keys on. Two passes over chunks of rows: no float64 copy of ``x``."""
-    chunks = x.split(STANDARDIZATION_CHUNK_ROWS)
-    mean = sum(chunk.double().sum(dim=0) for chunk in chunks) / len(x)
-    squares = sum((chunk.double() - mean).square().sum(dim=0) for chunk in chunks) / len(x)
+    x = x if isinstance(x, Inputs) else Inputs(x)
+    mean = sum(chunk.double().sum(dim=0) for chunk in x.chunks(STANDARDIZATION_CHUNK_ROWS)) / len(x)
+    squares = sum(
+        (chunk.double() - mean).square().sum(dim=0) for chunk in x.chunks(STANDARDIZATION_CHUNK_ROWS)
+    )
+    squares = squares / len(x)
     if pooled:
         spread = squares.mean().sqrt()
         scale = torch.full_like(mean, spread.item() if spread > 0 else 1.0)

@@ -12,9 +12,10 @@ A folder holds at most one of
 
 Values are float16, float32, float64 or uint8 (read as value / 255); a sample's input is
 float32 [k, *frame_shape]. An array is never loaded whole: its header is read to check it,
-its values are scanned memory-mapped in chunks, and a sample's frames are gathered from the
-memory map, so a recording larger than the memory is checked and read as the data folder's
-tables are. Every refusal is an :class:`InputFileError` of one line naming the file and the
+its values are scanned memory-mapped in chunks, and only the entries the tables name are
+read from the memory map, each once (:func:`read_entries`; :mod:`knockout.inputs` gathers
+the histories from them), so a recording larger than the memory is checked and read as
+the data folder's tables are. Every refusal is an :class:`InputFileError` of one line naming the file and the
 frame, sample or table row (0-based, as pandas counts), as :mod:`knockout.data_folder` does.
 
 numpy and pandas only: the workflow imports this at every start, where PyTorch would cost
@@ -408,31 +409,35 @@ def _frame_histories(path: Path, sessions: pd.Series, frames: np.ndarray, k: int
     return SampleIndex(order[samples][in_table_order], entries[in_table_order], k, histories)
 
 
-def input_bytes(n_samples: int, history: int, frame_shape: tuple[int, ...]) -> int:
-    """Bytes the inputs of ``n_samples`` histories of ``history`` frames take as float32
+def entry_width(array: StimulusArray) -> int:
+    """Values of one entry: a frame (``frames.npy``) or a whole history (``stimuli.npy``)."""
+    return math.prod(array.shape[1:])
+
+
+def input_bytes(n_entries: int, array: StimulusArray) -> int:
+    """Bytes ``n_entries`` of ``array``'s entries take as float32, as training holds them
     (checked by the caller against ``limits.memory_gb``)."""
-    return int(n_samples) * int(history) * math.prod(int(n) for n in frame_shape) * INPUT_BYTES_PER_VALUE
+    return int(n_entries) * entry_width(array) * INPUT_BYTES_PER_VALUE
 
 
-def gather(array: StimulusArray, index: SampleIndex, chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
-    """Every sample's input: float32 [samples, k, *frame_shape], frames oldest first, uint8
-    read as value / 255.
+def read_entries(array: StimulusArray, entries: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
+    """The values of ``entries`` (array indices along axis 0), float32
+    [len(entries), entry_width], each entry flattened, uint8 read as value / 255.
 
     Only the entries named are read from the memory map (NumPy's fancy indexing of a
     memory map touches only their pages), ``chunk_bytes`` of them at a time, so that the
     peak is the result and one chunk: :func:`input_bytes` of it."""
-    entries = index.entries
-    out = np.empty((len(entries), index.history, *array.frame_shape), dtype=np.float32)
-    flat_entries = entries.reshape(-1)
-    flat_out = out.reshape(len(flat_entries), *array.shape[1:])  # one row per entry: a frame, or a history
+    entries = np.asarray(entries, dtype=np.int64).reshape(-1)
+    width = entry_width(array)
+    out = np.empty((len(entries), width), dtype=np.float32)
     data = array.memory_map()
-    step = max(1, chunk_bytes // (math.prod(array.shape[1:]) * array.dtype.itemsize))
-    for start in range(0, len(flat_entries), step):
-        part = data[flat_entries[start : start + step]]
+    step = max(1, chunk_bytes // (width * array.dtype.itemsize))
+    for start in range(0, len(entries), step):
+        part = data[entries[start : start + step]].reshape(-1, width)
         if array.dtype.kind == "u":
-            np.divide(part, np.float32(255), out=flat_out[start : start + step], dtype=np.float32)
+            np.divide(part, np.float32(255), out=out[start : start + step], dtype=np.float32)
         else:
-            flat_out[start : start + step] = part
+            out[start : start + step] = part
     return out
 
 

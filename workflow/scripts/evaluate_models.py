@@ -11,8 +11,8 @@ the job first fits the knockout objective's exact optimum to each seed's trainin
 saves it and scores it beside the trained models."""
 
 from knockout import tables, weights
-from knockout.behavior_data import BehaviorData
-from knockout.data_folder import Layout, expect_layout, read_neurons, seed_splits
+from knockout.behavior_data import BehaviorData, NeuronData
+from knockout.data_folder import Layout, job_folders
 from knockout.identifiability import fitted_optimum
 from knockout.metrics import (
     DataDesign,
@@ -30,7 +30,6 @@ from knockout_workflow.jobs import expect_planned_content, run_job
 
 def main(snakemake) -> None:
     layout = Layout.from_dict(snakemake.params.layout)
-    behavior_layout = Layout.from_dict(layout.as_dict(behavior_only=True))
     architectures, seeds, names = (
         snakemake.params.architectures,
         snakemake.params.seeds,
@@ -39,26 +38,20 @@ def main(snakemake) -> None:
     architecture = Architecture(**architectures["model"])
     has_neurons = "neurons" in snakemake.input.keys()  # noqa: SIM118 (a Namedlist: "in" tests its values)
     has_fly = "fly" in snakemake.input.keys()  # noqa: SIM118
-    recordings = None
-    if has_neurons and len(snakemake.input.neurons) == 1:  # a data folder's: read once
-        recordings, found = read_neurons(snakemake.input.neurons[0], layout)
-        expect_layout(snakemake.input.neurons[0], found, layout)
-    splits = seed_splits(snakemake.input.behavior, behavior_layout, snakemake.params.test_fraction, seeds)
+    neurons = snakemake.input.neurons if has_neurons else []
+    folders = job_folders(snakemake.input.behavior, layout, len(seeds), neurons)
     expect_planned_content(snakemake.params.data_digests)  # a data folder's files are read by now
     model_files = iter(snakemake.input.models)
-    for number, (seed, (train_rows, test_rows)) in enumerate(zip(seeds, splits, strict=True)):
+    for number, (seed, folder) in enumerate(zip(seeds, folders, strict=True)):
         paths = {name: next(model_files) for name in names}
         nets = weights.load_models(paths, architecture)
-        train, test = BehaviorData.from_table(train_rows, layout), BehaviorData.from_table(test_rows, layout)
-        fly, design, neurons = None, None, recordings
+        train, test = BehaviorData.split(folder, snakemake.params.test_fraction, seed)
+        fly, design = None, None
         if has_fly:
             fly = weights.load_network(snakemake.input.fly[number], Architecture(**architectures["fly"]))
             design = DataDesign(**snakemake.params.design)
-        if has_neurons and recordings is None:
-            neurons, found = read_neurons(snakemake.input.neurons[number], layout)
-            expect_layout(snakemake.input.neurons[number], found, layout)
-        if neurons is None:  # nothing recorded: the model units' responses to the test inputs
-            neurons = test_rows[list(layout.input_names)].reset_index(drop=True)
+        # nothing recorded: the model units' responses to the test inputs
+        neurons = NeuronData.of_folder(folder) if has_neurons else NeuronData.unrecorded(test.inputs)
         output = {kind: getattr(snakemake.output, kind)[number] for kind in snakemake.output.keys()}  # noqa: SIM118
         if OPTIMUM in output:
             nets[OPTIMUM] = fitted_optimum(train, architecture)
@@ -75,7 +68,7 @@ def main(snakemake) -> None:
             output["behavior"],
         )
         tables.write_table(
-            silencing_table(nets, test.x, list(layout.units), list(layout.outputs)), output["silencing"]
+            silencing_table(nets, test.inputs, list(layout.units), list(layout.outputs)), output["silencing"]
         )
         tables.write_table(neural_scores(nets, neurons, layout, fly, design), output["neural"])
         tables.write_table(response_table(nets, neurons, layout), output["responses"])

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from knockout import planning, simulation, tables
-from knockout.data_folder import Layout, read_planned_behavior
+from knockout.data_folder import Layout, read_job_folder
 from knockout.network import Architecture
 from knockout.training import TrainSettings
 from knockout_workflow.jobs import expect_planned_content, run_job
@@ -23,9 +23,9 @@ def pilots(snakemake, layout: Layout) -> tuple[list[planning.PilotTable], list[i
     pilot) and the silenced activity they were drawn with."""
     pilot, plan = snakemake.params.pilot, snakemake.params.plan
     if pilot["seeds"] is None:
-        table = read_planned_behavior(snakemake.input.behavior[0], layout)
+        folder = read_job_folder(snakemake.input.behavior[0], layout)
         expect_planned_content(snakemake.params.data_digests)
-        return [planning.PilotTable(table, layout)], [None], 0.0
+        return [planning.PilotTable(folder.behavior, folder.layout, folder.inputs)], [None], 0.0
     fly = simulation.FlySettings(**pilot["fly"])
     drawn = [
         planning.PilotTable(simulation.pilot_table(fly, plan["pilot_n"], seed, pilot["n_silenced"]), layout)

@@ -9,7 +9,7 @@ import torch
 
 from knockout import tables, weights
 from knockout.behavior_data import BehaviorData
-from knockout.data_folder import Layout, seed_splits
+from knockout.data_folder import Layout, job_folders
 from knockout.network import Architecture
 from knockout.training import Fit, TrainSettings, train_fits
 from knockout_workflow.jobs import expect_planned_content, run_job
@@ -38,10 +38,10 @@ def main(snakemake) -> None:
     layout = Layout.from_dict(behavior["layout"])
     architecture = Architecture(**snakemake.params.architectures["model"])
     seeds, models = snakemake.params.seeds, snakemake.params.models
-    splits = seed_splits(snakemake.input.behavior, layout, behavior["test_fraction"], seeds)
+    folders = job_folders(snakemake.input.behavior, layout, len(seeds))
     fits = []
-    for seed, (train_rows, _) in zip(seeds, splits, strict=True):
-        data = BehaviorData.from_table(train_rows, layout)
+    for seed, folder in zip(seeds, folders, strict=True):
+        data, _ = BehaviorData.split(folder, behavior["test_fraction"], seed)
         fits += [Fit(model, data, TrainSettings(**snakemake.params.train[model]), seed) for model in models]
     expect_planned_content(snakemake.params.data_digests)
     device = pick_device()

@@ -37,7 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
+from knockout.behavior_data import table_inputs
 from knockout.data_folder import Layout
 from knockout.metrics import estimation_floor, predicted_neural_r2
 from knockout.plan_table import FORMULA
@@ -55,8 +57,9 @@ class Pilot:
     n_units: int
 
     @classmethod
-    def from_table(cls, table: pd.DataFrame, layout: Layout) -> Pilot:
-        """A behaviour table of the import contract (knockout.data_folder) as a pilot."""
+    def from_table(cls, table: pd.DataFrame, layout: Layout, values: torch.Tensor | None = None) -> Pilot:
+        """A behaviour table of the import contract (knockout.data_folder) as a pilot
+        (``values``: an array's, which its rows name: :func:`~knockout.behavior_data.table_inputs`)."""
         if len(layout.outputs) != 1:
             raise ValueError(
                 f"the formula method plans for one behavioural output; the pilot has "
@@ -64,7 +67,10 @@ class Pilot:
             )
         by_set = {name: rows for name, rows in table.groupby("set", sort=False)}
         names = [name for name, _ in layout.sets]
-        x = [by_set[name][list(layout.input_names)].to_numpy(np.float64) for name in names]
+        if layout.stimulus is None:  # as the file holds them (float64 where it does)
+            x = [by_set[name][list(layout.inputs)].to_numpy(np.float64) for name in names]
+        else:
+            x = [table_inputs(by_set[name], layout, values).tensor().double().numpy() for name in names]
         y = [by_set[name][layout.outputs[0]].to_numpy(np.float64) for name in names]
         return cls(x, y, [units for _, units in layout.sets], len(layout.units))
 

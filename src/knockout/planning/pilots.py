@@ -50,7 +50,7 @@ def plan_pilots(
             memory_bytes,
             progress,
         )
-    formula_pilots = [Pilot.from_table(pilot.table, pilot.layout) for pilot in pilots]
+    formula_pilots = [Pilot.from_table(pilot.table, pilot.layout, pilot.values) for pilot in pilots]
     draws = [
         FormulaDraws.of(pilot, resamples, seed, silenced_activity)
         for pilot, seed in zip(formula_pilots, seeds, strict=True)

@@ -50,10 +50,21 @@ PROBE_ROWS = 2000
 
 @dataclass(frozen=True)
 class PilotTable:
-    """One pilot: its behaviour rows (the import contract's table) and their layout."""
+    """One pilot: its behaviour rows (the import contract's table) and their layout, and
+    where its stimuli are an array, the values its rows name (:attr:`FolderData.inputs`)."""
 
     table: pd.DataFrame
     layout: Layout
+    inputs: np.ndarray | None = None
+
+    @property
+    def values(self) -> torch.Tensor | None:
+        """``inputs`` as a tensor sharing their memory."""
+        return None if self.inputs is None else torch.from_numpy(self.inputs)
+
+    def data(self) -> BehaviorData:
+        """Its rows as tensors."""
+        return BehaviorData.from_table(self.table, self.layout, self.values)
 
 
 class InputDistribution:
@@ -150,7 +161,7 @@ def simulation_plans(
     if replicates < 2:
         raise ValueError(f"replicates = {replicates}: the simulation needs at least 2 to give an interval")
     generators = [seeding.generator(seed, "plan") for seed in seeds]
-    pilot_data = [BehaviorData.from_table(pilot.table, pilot.layout) for pilot in pilots]
+    pilot_data = [pilot.data() for pilot in pilots]
     stand_in_fits = [
         Fit(KNOCKOUT, _resampled(data, generator), settings, fit_seed)
         for data, generator in zip(pilot_data, generators, strict=True)

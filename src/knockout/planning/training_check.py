@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from knockout import seeding
-from knockout.behavior_data import BehaviorData
 from knockout.identifiability import fitted_optimum
 from knockout.models import KNOCKOUT
 from knockout.network import Architecture, KnockoutNet
@@ -73,7 +72,7 @@ def training_shortfalls(
     a network like the pilot (its contributions ``contributions2`` and noise variance)."""
     setups, fits = [], []
     for pilot, seed, contribution2, noise_var in zip(pilots, seeds, contributions2, noise_vars, strict=True):
-        data = BehaviorData.from_table(pilot.table, pilot.layout)
+        data = pilot.data()
         inputs = InputDistribution(data.x)
         simulating = _scaled_to(fitted_optimum(data, architecture), contribution2, inputs)
         generator = seeding.generator(seed, "plan")

@@ -149,7 +149,7 @@ def train_fits(
     :data:`~knockout.training.progress.PROGRESS_SECONDS` and when training ends.
     """
     standardization = _standardizations(fits, architecture)
-    standardized = {  # one copy per distinct data, so that the engine still holds each once
+    standardized = {  # per distinct data, its inputs read z-scored (the engine holds each data once)
         id(fit.data): fit.data.standardized(*standardization[id(fit.data)]) for fit in fits if standardization
     }
     plans = [
@@ -213,7 +213,7 @@ def _standardizations(fits: list[Fit], architecture: Architecture) -> dict[int, 
         return {}
     pooled = bool(architecture.frame_shape)  # pixels: one kind of value, one scale
     distinct = {id(fit.data): fit.data for fit in fits}
-    return {key: input_standardization(data.x, pooled) for key, data in distinct.items()}
+    return {key: input_standardization(data.inputs, pooled) for key, data in distinct.items()}
 
 
 def train(

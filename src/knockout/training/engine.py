@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from knockout.errors import TrainingDiverged
+from knockout.inputs import Inputs
 from knockout.memory import chunk_bytes_per_network_step
 from knockout.network import KnockoutNet
 from knockout.training import optimizer
@@ -206,37 +207,29 @@ class _Engine:
         self.optimizer = optimizer.BlockOptimizer(self.stack.params, blocks, methods)
         self.device = device
 
-        # The data: each distinct data set once, resident on the device, a row's inputs, a one
-        # (the first layer's bias) and its behaviour side by side (one gather a step).
-        offsets: dict[int, int] = {}
-        tables = []
-        for plan in self.plans:
-            if id(plan.data) not in offsets:
-                offsets[id(plan.data)] = sum(len(table) for table in tables)
-                x, y = plan.data.x, plan.data.y
-                tables.append(torch.cat([x, torch.ones(len(x), 1), y], dim=1))
-        self.data = torch.cat(tables).to(device)
-
         sharing = collections.Counter(plan.order_key() for plan in self.plans)
         orders: dict[tuple, BatchOrder] = {}
         for plan in self.plans:  # noko, ko and do of a replicate draw the same batches: once
             if (key := plan.order_key()) not in orders:
                 orders[key] = plan.batch_order(sharing[key])
         self.padded = max(order.width for order in orders.values())
-        self.streams = [
-            _Stream(plan, orders[plan.order_key()], offsets[id(plan.data)], self.padded)
-            for plan in self.plans
-        ]
         self.member_stream = torch.tensor([position for position, _ in members], device=device)
         self.row_stream = self.member_stream[:: self.group]
         """Whose rows each group of members reads: a stream per group."""
+        self.data = _DeviceData(self.plans, self.row_stream, self.padded, device)
+        self.streams = [
+            _Stream(plan, orders[plan.order_key()], self.data.offsets[id(plan.data)], self.padded)
+            for plan in self.plans
+        ]
         self.max_epochs = max(1, *(stream.n_epochs for stream in self.streams))
         self.sums = torch.zeros(len(members) * self.max_epochs, dtype=torch.float64, device=device)
         """Every member's summed loss per epoch."""
         records_by_position = [[MemberRecord() for _ in nets] for nets in starts]
         self.records = [records_by_position[self.order.index(number)] for number in range(len(plans))]
         self.relabellers = {
-            position: Relabeller(plan, [m for m, (p, _) in enumerate(members) if p == position], device)
+            position: Relabeller(
+                plan, [m for m, (p, _) in enumerate(members) if p == position], self.data.inputs(plan.data)
+            )
             for position, plan in enumerate(self.plans)
             if plan.relabels
         }
@@ -246,8 +239,6 @@ class _Engine:
         )
         self.checked = [0] * len(self.streams)
         architecture = self.stack.architecture
-        n_groups = len(members) // self.group
-        self.batch = torch.empty(n_groups, self.padded, self.data.shape[1], device=device)
         per_step = len(members) * chunk_bytes_per_network_step(self.padded, architecture.n_hidden)
         self.chunk_limit = max(1, min(MAX_CHUNK_STEPS, CHUNK_BYTES // per_step))
         self.step_number = 0
@@ -297,12 +288,10 @@ class _Engine:
         updates = [self._block_updates(step) for step in range(self.step_number, self.step_number + n_steps)]
         self.step_number += n_steps
         step_losses = torch.empty(n_steps, n_members, device=self.device)
-        x, y = self.batch.split([architecture.n_inputs + 1, architecture.n_outputs], dim=2)
+        x, y = self.data.x, self.data.y
         with torch.no_grad():
             for step in range(n_steps):
-                torch.index_select(
-                    self.data, 0, rows_t[step].view(-1), out=self.batch.view(-1, self.data.shape[1])
-                )
+                self.data.gather(rows_t[step].view(-1))
                 step_losses[step] = self.gradient(x, y, weight_t[step], keep_t[step])
                 for block, lr in updates[step]:
                     self.optimizer.step(self.grad, block, lr)
@@ -333,6 +322,83 @@ class _Engine:
             if stream.done == epoch * stream.steps_per_epoch and epoch > self.relabelled[position]:
                 relabeller(epoch, self.stack, self.optimizer.states())
                 self.relabelled[position] = epoch
+
+
+class _DeviceData:
+    """The plans' distinct data sets, each once, resident on the device, and the batch every
+    step's rows are gathered into: ``x`` [groups, padded, d + 1] (each row's inputs and a
+    one, for the first layer's bias) and ``y`` [groups, padded, outputs].
+
+    Inputs held as a table (one entry a row, ``x_*`` columns) sit beside the one and the
+    behaviour, each data set's rows as its networks read them (z-scored where they are),
+    so that a step is one gather. Inputs naming entries of values (frames: each sample's
+    history, :class:`~knockout.inputs.Inputs`) keep the values once, however many data
+    sets (replicate seeds' rows) and histories name them; a step gathers its rows' entries,
+    then their values, z-scored by the mean and scale of the group's data set."""
+
+    def __init__(self, plans: list[FitPlan], row_stream: torch.Tensor, padded: int, device) -> None:
+        distinct = list({id(plan.data): plan.data for plan in plans}.values())
+        self.offsets: dict[int, int] = {}
+        """Per data set (by identity), where its rows start."""
+        for data in distinct:
+            self.offsets[id(data)] = sum(len(other.y) for other in distinct[: len(self.offsets)])
+        architecture = plans[0].architecture
+        n_inputs, n_outputs, n_groups = architecture.n_inputs, architecture.n_outputs, len(row_stream)
+        self.indexed = any(data.inputs.entries is not None for data in distinct)
+        self.device = device
+        if not self.indexed:
+            self.table = torch.cat(
+                [torch.cat([data.x, torch.ones(len(data.y), 1), data.y], dim=1) for data in distinct]
+            ).to(device)
+            self.batch = torch.empty(n_groups, padded, self.table.shape[1], device=device)
+            self.x, self.y = self.batch.split([n_inputs + 1, n_outputs], dim=2)
+            return
+        if len({(data.inputs.per_row, data.inputs.values.shape[1]) for data in distinct}) > 1:
+            raise ValueError("every data set of one batch must name as many entries a row, of as many values")
+        self.first_entry: dict[tuple, int] = {}
+        """Per values held (:meth:`Inputs.values_key`), where its entries start in ``values``."""
+        blocks = []
+        for data in distinct:
+            if (key := data.inputs.values_key()) not in self.first_entry:
+                self.first_entry[key] = sum(len(block) for block in blocks)
+                blocks.append(data.inputs.values)
+        self.values = (blocks[0] if len(blocks) == 1 else torch.cat(blocks)).to(device)
+        entries = []
+        for data in distinct:
+            own = data.inputs.entries
+            own = torch.arange(len(data.y))[:, None] if own is None else own
+            entries.append(own + self.first_entry[data.inputs.values_key()])
+        self.entries = torch.cat(entries).to(device)
+        self.table = torch.cat([data.y for data in distinct]).to(device)
+        self.mean = self.scale = None
+        if distinct[0].inputs.mean is not None:  # the architecture z-scores every data set's inputs
+            position = {id(data): number for number, data in enumerate(distinct)}
+            group_data = torch.tensor([position[id(plan.data)] for plan in plans], device=device)[row_stream]
+            self.mean = torch.stack([data.inputs.mean for data in distinct]).to(device)[group_data, None]
+            self.scale = torch.stack([data.inputs.scale for data in distinct]).to(device)[group_data, None]
+        self.x = torch.ones(n_groups, padded, n_inputs + 1, device=device)
+        self.y = torch.empty(n_groups, padded, n_outputs, device=device)
+
+    def inputs(self, data) -> Inputs:
+        """A data set's inputs on the device, naming the values held there."""
+        if not self.indexed:
+            return data.inputs.to(self.device)
+        first = self.first_entry[data.inputs.values_key()]
+        return data.inputs.to(self.device, self.values[first : first + len(data.inputs.values)])
+
+    def gather(self, rows: torch.Tensor) -> None:
+        """Write the batch of ``rows`` (every group's padded rows, one group after the other)
+        into ``x`` and ``y``."""
+        if not self.indexed:
+            torch.index_select(self.table, 0, rows, out=self.batch.view(-1, self.table.shape[1]))
+            return
+        n_groups, padded, n_inputs = self.x.shape[0], self.x.shape[1], self.x.shape[2] - 1
+        torch.index_select(self.table, 0, rows, out=self.y.view(-1, self.y.shape[2]))
+        named = self.entries.index_select(0, rows).view(-1)
+        inputs = self.x[:, :, :n_inputs]
+        inputs.copy_(self.values.index_select(0, named).view(n_groups, padded, n_inputs))
+        if self.mean is not None:
+            inputs.sub_(self.mean).div_(self.scale)
 
 
 class _DivergenceWatch:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from knockout.inputs import Inputs
 from knockout.network import keep_matrix, output_losses, silenced
 from knockout.training.plan import FitPlan
 from knockout.training.stack import NetworkStack, with_ones
@@ -44,7 +45,7 @@ def _shared(x: torch.Tensor, n_members: int) -> torch.Tensor:
 def knockout_costs(
     stack: NetworkStack,
     layers: list[torch.Tensor],
-    x: torch.Tensor,
+    x: Inputs | torch.Tensor,
     y: torch.Tensor,
     set_index: torch.Tensor,
     max_values: int = CHUNK_VALUES,
@@ -96,7 +97,7 @@ def knockout_costs(
 
 @torch.no_grad()
 def mean_activity(
-    stack: NetworkStack, layers: list[torch.Tensor], x: torch.Tensor, max_values: int = CHUNK_VALUES
+    stack: NetworkStack, layers: list[torch.Tensor], x: Inputs | torch.Tensor, max_values: int = CHUNK_VALUES
 ) -> torch.Tensor:
     """[networks, h, 1]: each network's mean bottleneck activity over the rows ``x``: where
     the ``centered`` silencing mode clamps a masked unit."""
@@ -122,7 +123,7 @@ def _row_losses(predicted: torch.Tensor, target: torch.Tensor, binary: torch.Ten
 def masked_losses(
     stack: NetworkStack,
     layers: list[torch.Tensor],
-    x: torch.Tensor,
+    x: Inputs | torch.Tensor,
     y: torch.Tensor,
     keep: torch.Tensor,
     max_values: int = CHUNK_VALUES,
@@ -180,8 +181,9 @@ class Relabeller:
     the knockout loss computed with it is lower.
     """
 
-    def __init__(self, plan: FitPlan, members: list[int], device) -> None:
-        data, n_hidden = plan.data, plan.architecture.n_hidden
+    def __init__(self, plan: FitPlan, members: list[int], inputs: Inputs) -> None:
+        """``inputs``: the plan's data's, where the training holds them (its device)."""
+        data, n_hidden, device = plan.data, plan.architecture.n_hidden, inputs.device
         sets = [(units, rows) for units, rows in plan.sets if units]
         self.members = members
         self.set_units = sorted({unit for units, _ in sets for unit in units if unit < n_hidden})
@@ -193,7 +195,7 @@ class Relabeller:
         role = {unit: number for number, unit in enumerate(self.set_units)}
         entries = [(role[unit], units, rows) for units, rows in sets for unit in units if unit < n_hidden]
         rows = torch.cat([rows for _, _, rows in entries])
-        self.x, self.y = data.x[rows].to(device), data.y[rows].to(device)
+        self.x, self.y = inputs.select(rows), data.y[rows].to(device)
         self.set_index = torch.cat([torch.full((len(rows),), number) for number, _, rows in entries]).to(
             device
         )
@@ -212,7 +214,7 @@ class Relabeller:
             )
             self.sets = [(tuple(u for u in units if u < n_hidden), rows) for units, rows in sets]
             set_rows = torch.cat([rows for _, rows in sets])
-            self.set_x, self.set_y = data.x[set_rows].to(device), data.y[set_rows].to(device)
+            self.set_x, self.set_y = inputs.select(set_rows), data.y[set_rows].to(device)
 
     def _loss_with(
         self, order: list[int], stack: NetworkStack, layers: list[torch.Tensor], centre: torch.Tensor | None

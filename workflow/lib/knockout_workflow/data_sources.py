@@ -151,7 +151,7 @@ class DataSource(ABC):
         fly = self.settings["fly"]
         layout = self.layout()
         counts = {
-            "n_inputs": len(layout.input_names),
+            "n_inputs": layout.n_inputs,
             "n_outputs": len(layout.outputs),
             "binary_outputs": layout.binary_outputs,
             "n_hidden": len(layout.units),
