@@ -99,7 +99,7 @@ def truth(fly_settings: FlySettings, grid: Grid, seeds: list[int]) -> pd.DataFra
     for seed in seeds:
         for n in grid.designs:
             fly, train, _, neurons = simulate(fly_settings, DataSettings(n, 2, PROBE_ROWS), seed)
-            probe = torch.from_numpy(neurons[list(layout.input_names)].to_numpy(np.float32, copy=True))
+            probe = torch.from_numpy(neurons[list(layout.inputs)].to_numpy(np.float32, copy=True))
             flies.append((seed, n, fly, probe))
             fits.append(Fit("ko", BehaviorData.from_table(train, layout), grid.settings, seed))
     results = train_fits(fits, fly_settings.architecture)
