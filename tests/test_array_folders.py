@@ -14,19 +14,8 @@ import torch
 from knockout import data_folder, memory, naming, stimulus_arrays
 from knockout.behavior_data import table_inputs
 from knockout.errors import InputFileError
-from knockout.visual_fly import VisualFlySettings, write_visual_fly
 
-SMALL = VisualFlySettings(
-    height=6, width=12, n_units=3, history=3, sessions_per_set=2, frames_per_session=20, neuron_sessions=1
-)
-UNITS = naming.unit_names(3)
-
-
-@pytest.fixture(scope="module")
-def visual_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("visual")
-    write_visual_fly(folder, SMALL, seed=0)
-    return folder
+UNITS = naming.unit_names(3)  # the visual_folder fixture's (conftest)
 
 
 def copied(folder, tmp_path):

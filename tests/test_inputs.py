@@ -15,19 +15,13 @@ from knockout import api, data_folder, inputs, metrics, naming
 from knockout.behavior_data import BehaviorData, NeuronData
 from knockout.inputs import Inputs
 from knockout.training import Fit, TrainSettings, train_fits
-from knockout.visual_fly import VisualFlySettings, write_visual_fly
 
-SMALL = VisualFlySettings(
-    height=6, width=12, n_units=3, history=3, sessions_per_set=2, frames_per_session=20, neuron_sessions=1
-)
-UNITS = naming.unit_names(3)
+UNITS = naming.unit_names(3)  # the visual_folder fixture's (conftest)
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("visual")
-    write_visual_fly(path, SMALL, seed=0)
-    return data_folder.load(path, UNITS, history=3)
+def folder(visual_folder):
+    return data_folder.load(visual_folder, UNITS, history=3)
 
 
 def as_table(data: BehaviorData) -> BehaviorData:

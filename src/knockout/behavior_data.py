@@ -3,7 +3,6 @@ neurons table as the stimuli and responses of its recorded units."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,13 +102,6 @@ class BehaviorData:
 def held_values(data: FolderData) -> torch.Tensor | None:
     """A folder's array values as a tensor sharing their memory (None without an array)."""
     return None if data.inputs is None else torch.from_numpy(data.inputs)
-
-
-def seed_data(folders: Iterator[FolderData], test_fraction: float | None, seeds: list[int]):
-    """Each seed's (folder, training rows, test rows): ``folders`` gives one per seed (the
-    same one, read once, where the job has one folder's files)."""
-    for seed, folder in zip(seeds, folders, strict=True):
-        yield (folder, *BehaviorData.split(folder, test_fraction, seed))
 
 
 @dataclass(frozen=True)
