@@ -110,3 +110,19 @@ def test_evaluation_reads_frames_held_once_in_chunks_as_one_pass_over_every_hist
         np.testing.assert_allclose(
             chunked[numbers].to_numpy(float), one_pass[numbers].to_numpy(float), rtol=1e-5, atol=1e-6
         )
+
+
+def test_a_frames_pilot_plans_from_the_frames_held_once(folder):
+    """The planner reads a frames pilot's histories from its frames (``PilotTable.inputs``)."""
+    plan = api.plan(
+        folder,
+        [20, 40],
+        method="simulation",
+        resamples=10,
+        simulation_seeds=2,
+        epochs=2,
+        min_steps=0,
+        batch_size=16,
+    )
+    assert set(plan.designs["unit"]) == set(UNITS) and set(plan.designs["n_per_set"]) == {20, 40}
+    assert plan.designs["predicted_r2"].between(0, 1).all()
