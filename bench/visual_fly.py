@@ -14,8 +14,9 @@ percentile); and ko's behaviour on the silenced test sets under both silencing m
 (R², or pseudo-R² and AUC for the event).
 
 Run: ``PYTHONPATH=src:workflow/lib .venv/bin/python bench/visual_fly.py [--seeds 0 1]
-[--sessions 16] [--lr 0.003] [--steps 16000] [--batch-norm]`` (the defaults: about 7
-minutes a seed on 2 cores; ``--batch-norm``: every hidden layer batch-normalised, as the
+[--sessions 16] [--lr 0.003] [--steps 16000] [--batch-norm] [--width 8]`` (the defaults:
+about 7 minutes a seed on 2 cores; ``--width``: the frame encoder's channels and features,
+the encoder layer 4 times as wide; ``--batch-norm``: every hidden layer batch-normalised, as the
 authors' network, about 2.5x the time); writes ``results/benchmarks/<name>.parquet`` and
 ``<name>_behavior.parquet``, the name telling the settings, and prints Markdown tables.
 """
@@ -32,7 +33,18 @@ from knockout import api, metrics, naming
 from knockout.behavior_data import NeuronData
 from knockout.visual_fly import VisualFlySettings, write_visual_fly
 
-MODEL = {"activation": "relu", "conv": [[8, 3, 2], [8, 3, 2]], "frame_features": 8, "encoder": [32]}
+
+def model(width: int) -> dict:
+    """The models' architecture keys: two stride-2 convolutions of ``width`` channels, a frame
+    feature layer of ``width``, an encoder layer of 4 x ``width``, ReLU."""
+    return {
+        "activation": "relu",
+        "conv": [[width, 3, 2], [width, 3, 2]],
+        "frame_features": width,
+        "encoder": [4 * width],
+    }
+
+
 TRAIN = {"lr": 0.003, "epochs": 1, "min_steps": 16000, "restarts": 1}
 """Every model 16,000 steps (the default train.min_steps), whatever its rows."""
 MODELS = ["control", "noko", "ko", "do"]
@@ -45,7 +57,7 @@ def one_fly(seed: int, args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataF
     write_visual_fly(folder, settings, seed)
     units = naming.unit_names(settings.n_units)
     data = api.load(folder, units, history=settings.history)
-    architecture = api.architecture_for(data, **MODEL, batch_norm=args.batch_norm)
+    architecture = api.architecture_for(data, **model(args.width), batch_norm=args.batch_norm)
     start = time.perf_counter()
     fits = api.fit(data, MODELS, architecture, seed=0, **(TRAIN | {"min_steps": args.steps, "lr": args.lr}))
     seconds = time.perf_counter() - start
@@ -78,11 +90,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=TRAIN["min_steps"], help="train.min_steps")
     parser.add_argument("--lr", type=float, default=TRAIN["lr"], help="train.lr (Adam)")
     parser.add_argument("--batch-norm", action="store_true", help="model.batch_norm: true")
+    parser.add_argument("--width", type=int, default=8, help="the frame encoder's channels (see model())")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     results = [one_fly(seed, args) for seed in args.seeds]
-    name = f"visual_fly_sessions{args.sessions}_lr{args.lr:g}_steps{args.steps}" + (
-        "_bn" if args.batch_norm else ""
+    name = (
+        f"visual_fly_sessions{args.sessions}_lr{args.lr:g}_steps{args.steps}"
+        + ("_bn" if args.batch_norm else "")
+        + (f"_width{args.width}" if args.width != 8 else "")
     )
     neural = pd.concat([summary for summary, _ in results], ignore_index=True)
     behavior = pd.concat([ko for _, ko in results], ignore_index=True)
