@@ -34,7 +34,8 @@ def load(folder: str | os.PathLike, units: Iterable[str], history: int = 1) -> F
     """A data folder (behavior and optional neurons file, and an array of stimuli),
     checked against the contract; ``units`` are the silenceable units in order, as
     ``data.units`` in the config, ``history`` the frames per sample of a frames.npy
-    (``data.history``)."""
+    (``data.history``). Beside an array, ``.inputs`` holds the frames the tables name,
+    each once, and the tables' ``entry_*`` columns name each sample's (:class:`FolderData`)."""
     return data_folder.load(folder, list(units), history=history)
 
 
