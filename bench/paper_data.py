@@ -11,7 +11,9 @@ sample's frame and the 9 before it), then ko of the authors' network
 23 units, 3 x 128, batch-normalised, SGD with momentum) takes one epoch of one batch of
 64 per set (24 steps), and is scored on every test sample (a chunk at a time). Reported:
 the frames held, the histories' size had they been held apart, the seconds of each step
-and the process's peak resident size.
+and the process's peak resident size after reading the folder and at the end (a step of
+this network holds about 3 GB of activations at a batch of 64:
+:func:`knockout.memory.stacked_network_bytes`).
 
 Run: ``PYTHONPATH=src:workflow/lib .venv/bin/python bench/paper_data.py [--sessions 5]
 [--frames 209] [--folder /tmp/paper_data]`` (the folder is written once); prints one
@@ -86,6 +88,11 @@ def gigabytes(size: float) -> float:
     return size / (1 << 30)
 
 
+def peak_resident() -> int:
+    """The process's peak resident size so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=5, help="sessions per set, the last one tested")
@@ -100,6 +107,7 @@ def main() -> None:
     start = time.perf_counter()
     data = api.load(args.folder, UNITS, history=HISTORY)
     read = time.perf_counter() - start
+    peak_read = peak_resident()
     samples = len(data.behavior)
     training, test = BehaviorData.split(data, None, 0)
     first = [torch.nonzero(training.set_index == number).squeeze(1)[:64] for number in range(LINES + 1)]
@@ -115,17 +123,18 @@ def main() -> None:
     start = time.perf_counter()
     scores = metrics.behavior_scores({"ko": result.network}, test, data.layout, silencing=("zero",))
     scored = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_resident()
     held = data.inputs.nbytes
     apart = samples * HISTORY * HEIGHT * WIDTH * 4
     print(
         "| samples | frames held (GB, float32) | histories held apart (GB) | read (s) | s per step | "
-        "scoring the test samples (s) | peak resident (GB) |"
+        "scoring the test samples (s) | peak resident after reading, at the end (GB) |"
     )
     print("|---|---|---|---|---|---|---|")
     print(
         f"| {samples} | {gigabytes(held):.2f} | {gigabytes(apart):.1f} | {read:.1f} | {trained / 24:.2f} | "
-        f"{scored:.0f} ({len(test.y)} samples, {len(scores)} scores) | {gigabytes(peak):.2f} |"
+        f"{scored:.0f} ({len(test.y)} samples, {len(scores)} scores) | {gigabytes(peak_read):.2f}, "
+        f"{gigabytes(peak):.2f} |"
     )
 
 

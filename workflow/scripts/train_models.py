@@ -16,7 +16,9 @@ from knockout_workflow.jobs import expect_planned_content, run_job
 
 MB = 1 << 20
 RUNTIME_MB = 400
-"""What the job holds besides the networks and data (interpreter, PyTorch, pandas)."""
+"""What the job holds besides the networks and data (interpreter, PyTorch, pandas); the
+networks are given what is left of its memory once the runtime and the frames it holds
+are taken off."""
 
 
 def pick_device() -> torch.device:
@@ -39,21 +41,24 @@ def main(snakemake) -> None:
     architecture = Architecture(**snakemake.params.architectures["model"])
     seeds, models = snakemake.params.seeds, snakemake.params.models
     folders = job_folders(snakemake.input.behavior, layout, len(seeds))
-    fits = []
+    fits, held = [], {}
     for seed, folder in zip(seeds, folders, strict=True):
+        if folder.inputs is not None:  # a folder's frames, held once for every seed
+            held[id(folder.inputs)] = folder.inputs.nbytes
         data, _ = BehaviorData.split(folder, behavior["test_fraction"], seed)
         fits += [Fit(model, data, TrainSettings(**snakemake.params.train[model]), seed) for model in models]
     expect_planned_content(snakemake.params.data_digests)
     device = pick_device()
-    budget = max(0, snakemake.resources.mem_mb - RUNTIME_MB) * MB
+    budget = max(0, (snakemake.resources.mem_mb - RUNTIME_MB) * MB - sum(held.values()))
     logging.info(
-        "seeds %s, models %s: %d networks of %s on %s, within %d MB",
+        "seeds %s, models %s: %d networks of %s on %s, within %d MB (%d MB of it the frames held)",
         seeds,
         models,
         sum(fit.settings.restarts for fit in fits),
         architecture,
         device,
         snakemake.resources.mem_mb,
+        sum(held.values()) // MB,
     )
     started = time.perf_counter()
     # progress (epoch, loss) every PROGRESS_SECONDS, from the engine's chunk ends
