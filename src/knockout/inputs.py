@@ -96,7 +96,11 @@ class Inputs:
         return self[torch.arange(len(self), device=self.device)]
 
     def chunks(self, max_rows: int) -> Iterator[torch.Tensor]:
-        """Every row's input, in order, ``max_rows`` rows at a time (:meth:`__getitem__`)."""
+        """Every row's input, in order, ``max_rows`` rows at a time (:meth:`__getitem__`);
+        where one chunk holds them all, :meth:`tensor` (a table's rows as they are held)."""
+        if max_rows >= len(self):
+            yield self.tensor()
+            return
         for rows in torch.arange(len(self), device=self.device).split(max(1, max_rows)):
             yield self[rows]
 

@@ -135,8 +135,6 @@ def over_rows(net: KnockoutNet, inputs: Inputs | torch.Tensor, function) -> torc
     recording's frames through a convolutional encoder would not fit at once)."""
     inputs = inputs if isinstance(inputs, Inputs) else Inputs(inputs)
     rows = rows_per_chunk(net.architecture.values_per_sample() + inputs.width)
-    if rows >= len(inputs):  # one pass (a table's rows as they are held, not copied)
-        return function(inputs.tensor())
     return torch.cat([function(chunk) for chunk in inputs.chunks(rows)])
 
 
